@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/x509"
@@ -81,73 +80,6 @@ type Config struct {
 	// Metrics, when set, writes more series of the process (the
 	// detection's ticket outbox) to /metrics, after the collector's own.
 	Metrics func(io.Writer)
-}
-
-// DefaultMaxConns is Config.MaxConns (--max-conns) when 0: room for
-// thousands of sidecars, each holding one kept-alive connection or a few,
-// when the open-files limit leaves room for it (fitConns).
-const DefaultMaxConns = 4096
-
-// fdReserve is the descriptors kept back from connections for the rest of
-// the collector: segments being written and read, the head and its
-// anchors, etcd, the ticket outbox, the metrics listener's connections
-// (metricsMaxConns in cmd/portcullis), the Go runtime.
-const fdReserve = 192
-
-// minConns is the fewest connections the collector starts with (unless
-// --max-conns asks for fewer).
-const minConns = 16
-
-// CheckOpenFiles returns an error when the soft open-files limit leaves
-// room for fewer than minConns connections (fewer than maxConns, when it
-// is smaller and not 0): one descriptor a connection and fdReserve for the
-// rest. The collector refuses such a limit at start; it had raised the cap
-// to a floor of 16 above it, so senders' connections could take the
-// descriptors of the store and the listeners
-// (TestCollectorRefusesOpenFilesLimitBelowConnCap).
-func CheckOpenFiles(maxConns int) error {
-	limit, ok := openFilesLimit()
-	want := minConns
-	if maxConns > 0 {
-		want = min(maxConns, minConns)
-	}
-	if !ok || int64(limit) >= fdReserve+int64(want) {
-		return nil
-	}
-	asked := fmt.Sprintf("--max-conns %d", maxConns)
-	if maxConns == 0 {
-		asked = "the default --max-conns"
-	}
-	return fmt.Errorf("open-files limit %d (ulimit -n) is too low for %s: %d connections need at least %d descriptors (one a connection and %d for the store, etcd and the metrics listener); raise the limit (ulimit -n, the container runtime's)",
-		limit, asked, want, fdReserve+want, fdReserve)
-}
-
-// fitConns returns the connection cap for maxConns (0: DefaultMaxConns)
-// within the soft open-files limit, one descriptor a connection and
-// fdReserve for the rest, warning when it lowers one given (the program
-// logs the cap it serves with: MaxConns), or CheckOpenFiles's error. With
-// 4096 whatever the limit, connections under the common soft limit of
-// 1024 took every descriptor before the cap: no segment, head or etcd
-// connection could be opened, and the listeners accepted nothing (EMFILE)
-// while they stayed.
-func fitConns(maxConns int, log zerolog.Logger) (int, error) {
-	if err := CheckOpenFiles(maxConns); err != nil {
-		return 0, err
-	}
-	limit, ok := openFilesLimit()
-	if !ok {
-		return cmp.Or(maxConns, DefaultMaxConns), nil
-	}
-	room := int(int64(limit) - fdReserve)
-	switch {
-	case maxConns == 0:
-		maxConns = min(DefaultMaxConns, room)
-	case maxConns > room:
-		log.Warn().Int("max_conns", maxConns).Uint64("open_files_limit", limit).Int("effective_max_conns", room).
-			Msg("--max-conns lowered to fit the open-files limit (one descriptor a connection, some kept for the store, etcd and the metrics listener); raise the limit (ulimit -n, the container runtime's) to allow more")
-		maxConns = room
-	}
-	return maxConns, nil
 }
 
 // Reasons a batch is rejected, as counted in /metrics.

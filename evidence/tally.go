@@ -426,6 +426,7 @@ func (t *tally) scanHit(r *collector.StoredRecord, name string) {
 // revocation's --reason); a hit names the event, never the text.
 func (t *tally) scanEvent(ev *collector.Event) {
 	t.eventsScanned++
+	before := t.eventHits
 	texts := []string{ev.Key, ev.Unverified, ev.Actor, ev.Action, ev.Target, ev.Reason, ev.Ticket, string(ev.Details)}
 	for _, p := range credential.Patterns {
 		if matchAny(p.RE, texts) {
@@ -435,7 +436,25 @@ func (t *tally) scanEvent(ev *collector.Event) {
 	if slices.ContainsFunc(texts, credential.HidesEncoded) {
 		t.eventHit(ev, credential.EncodedName)
 	}
+	if t.eventHits == before && slices.ContainsFunc([]string{ev.Actor, ev.Reason, ev.Ticket}, clearedByCLI) {
+		t.eventHit(ev, proseSecretName)
+	}
 }
+
+// proseSecretName names a hit of clearedByCLI in the scan's table.
+const proseSecretName = "secret in prose or a credential's pair"
+
+// clearedByCLI reports whether s holds what the CLI clears from an
+// operator's free text before etcd (collector.RedactText): a pair whose
+// name names a credential ("api_key=abc123"), a secret after such a name
+// in prose ("password hunter2"), no credential's shape. An event a CLI
+// from before those rules wrote, or another writer of etcd, keeps it in
+// the trail, and the pack copies it into the token lifecycle log; the
+// scan by shapes said PASS (TestCredentialScanFindsASecretInAnEventsProse).
+// Only an event's actor, reason and ticket: its details are the
+// program's, whose names ("new_key") the pair rules would read as a
+// credential's.
+func clearedByCLI(s string) bool { return s != "" && collector.RedactText(s) != s }
 
 // eventHit counts a credential of the kind name found in ev, and lists
 // the first maxScanLines.

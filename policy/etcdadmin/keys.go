@@ -64,19 +64,11 @@ func (a *Admin) CreateKey(ctx context.Context, client string, ttl time.Duration,
 			return "", spec, err
 		}
 		spec.CreatedAt = now.UTC().Format(time.RFC3339)
-		var useCmps []clientv3.Cmp
-		var useOps []clientv3.Op
-		if needsKeyApproval(doc, client) {
-			if useCmps, useOps, err = a.approvalUse(ctx, meta.Approval, client, KeysCreateRoute, 0, meta); err != nil {
-				return "", policy.KeySpec{}, err
-			}
-		} else if meta.Approval != "" {
-			// Ignored, the key was made as if the operator had named
-			// none: the trail did not name the approval, which stayed
-			// unused, and a mistyped id passed without a word.
-			return "", policy.KeySpec{}, fmt.Errorf("a key for client %q needs no approval (lifecycle.privileged_key_approval is off or the client holds no privileged scope), so approval %q would not be used: leave it out: %w", client, meta.Approval, ErrNotApproved)
+		use, err := a.keyApproval(ctx, doc, client, meta)
+		if err != nil {
+			return "", policy.KeySpec{}, err
 		}
-		rev, err := a.createAt(ctx, st, spec, meta, now, useCmps, useOps)
+		rev, err := a.createAt(ctx, st, spec, meta, now, use.cmps, use.ops)
 		if rev != 0 || err != nil {
 			return key, spec, err
 		}
@@ -165,7 +157,7 @@ func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration,
 		if err := deadPrivileged(doc, old, now); err != nil {
 			return "", spec, err
 		}
-		use, err := a.rotationApproval(ctx, doc, old.Client, meta)
+		use, err := a.keyApproval(ctx, doc, old.Client, meta)
 		if err != nil {
 			return "", policy.KeySpec{}, err
 		}
@@ -192,22 +184,24 @@ type approvalSpend struct {
 	ops  []clientv3.Op
 }
 
-// rotationApproval returns the spend of meta.Approval on the rotation of
-// a key of client under doc: a KeysCreateRoute approval when a new key
-// for client needs one (needsKeyApproval), as keys create takes it; an
-// approval named when none is needed is refused as unused, as keys
-// create refuses it. Before, keys rotate needed none, and one operator
-// made a fresh privileged credential alone (review193).
-func (a *Admin) rotationApproval(ctx context.Context, doc *policy.Document, client string, meta Meta) (approvalSpend, error) {
+// keyApproval returns the spend of meta.Approval on a new key of client
+// under doc (keys create, or the successor of keys rotate): a
+// KeysCreateRoute approval when the key needs one (needsKeyApproval). An
+// approval named when none is needed is refused as unused: ignored, the
+// key was made as if the operator had named none, the trail did not name
+// the approval, which stayed unused, and a mistyped id passed without a
+// word. Before, keys rotate needed none, and one operator made a fresh
+// privileged credential alone (review193).
+func (a *Admin) keyApproval(ctx context.Context, doc *policy.Document, client string, meta Meta) (approvalSpend, error) {
 	if !needsKeyApproval(doc, client) {
 		if meta.Approval != "" {
-			return approvalSpend{}, fmt.Errorf("a key of client %q rotates without an approval (lifecycle.privileged_key_approval is off or the client holds no privileged scope), so approval %q would not be used: leave it out: %w", client, meta.Approval, ErrNotApproved)
+			return approvalSpend{}, fmt.Errorf("a key for client %q needs no approval (lifecycle.privileged_key_approval is off or the client holds no privileged scope), so approval %q would not be used: leave it out: %w", client, meta.Approval, ErrNotApproved)
 		}
 		return approvalSpend{}, nil
 	}
 	cmps, ops, err := a.approvalUse(ctx, meta.Approval, client, KeysCreateRoute, 0, meta)
 	if err != nil {
-		return approvalSpend{}, fmt.Errorf("keys rotate makes a new key of client %q, which holds a privileged scope: %w", client, err)
+		return approvalSpend{}, fmt.Errorf("a new key of client %q, which holds a privileged scope: %w", client, err)
 	}
 	return approvalSpend{cmps, ops}, nil
 }
@@ -242,17 +236,12 @@ func (a *Admin) policyDoc(ctx context.Context) (*policy.Document, int64, error) 
 	if err != nil {
 		return nil, 0, err
 	}
-	if doc, err := policy.Load(a.k.Policy(), []byte(st.Policy)); st.Policy != "" && err == nil {
-		return doc, st.PolicyRevision, nil
-	}
-	hist, err := a.PolicyHistory(ctx, 0)
+	doc, err := a.loadableDoc(ctx, st) // pushapproval.go
 	if err != nil {
 		return nil, 0, err
 	}
-	for i := len(hist) - 1; i >= 0; i-- {
-		if doc, err := policy.Load(a.k.Policy(), []byte(hist[i].Document)); err == nil {
-			return doc, st.PolicyRevision, nil
-		}
+	if doc != nil {
+		return doc, st.PolicyRevision, nil
 	}
 	return nil, 0, fmt.Errorf("no policy document that loads at %q, nor in its history: a rotation is judged by the policy in force; push one first (keys revoke needs none): %w", a.k.Policy(), ErrNotFound)
 }

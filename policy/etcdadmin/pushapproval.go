@@ -112,6 +112,17 @@ func (a *Admin) noKeysSince(ctx context.Context, st *etcdsync.State, cur, next *
 // one, which turned privileged_key_approval off on one person's word
 // (TestPushOverADeletedPolicyIsComparedWithTheHistory).
 func (a *Admin) inForce(ctx context.Context, st *etcdsync.State) (*policy.Document, error) {
+	doc, err := a.loadableDoc(ctx, st)
+	if doc == nil && err == nil {
+		return &policy.Document{}, nil
+	}
+	return doc, err
+}
+
+// loadableDoc returns the policy st holds when it loads, else the newest
+// pushed document of the history that loads, else nil: the policy the
+// sidecars keep (inForce for a push, policyDoc for a rotation).
+func (a *Admin) loadableDoc(ctx context.Context, st *etcdsync.State) (*policy.Document, error) {
 	if doc, err := policy.Load(a.k.Policy(), []byte(st.Policy)); st.Policy != "" && err == nil {
 		return doc, nil
 	}
@@ -124,7 +135,7 @@ func (a *Admin) inForce(ctx context.Context, st *etcdsync.State) (*policy.Docume
 			return doc, nil
 		}
 	}
-	return &policy.Document{}, nil
+	return nil, nil
 }
 
 // policyRequest returns the client and route of an approval request for

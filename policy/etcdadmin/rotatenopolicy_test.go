@@ -3,8 +3,11 @@ package etcdadmin
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // A policy in etcd that does not load, or none at all, is written with
@@ -52,5 +55,33 @@ func TestRotateWhileThePolicyDoesNotLoadNeedsAnApproval(t *testing.T) {
 				t.Errorf("rotating with a granted approval, the policy in etcd %s: %v", c.name, err)
 			}
 		})
+	}
+}
+
+// With no document that loads at all, in etcd or its history (both
+// written or deleted by hand), nothing says whose key a successor may be
+// made alone: a rotation is refused, an ordinary client's too, naming
+// what to do (push a policy; keys revoke needs none), and the old key is
+// left as it was.
+func TestRotateWithNoPolicyThatLoadsIsRefusedNamingWhatToDo(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRotateRig(t)
+	_, plain, err := r.a.CreateKey(ctx, "acme-hris", 0, r.alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.a.cli.Put(ctx, r.a.k.Policy(), "routes: [\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.a.cli.Delete(ctx, r.a.k.HistoryDir(), clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
+	_, next, err := r.a.RotateKey(ctx, plain.ID, time.Hour, r.alice)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "push one first") || !strings.Contains(err.Error(), "keys revoke") {
+		t.Fatalf("rotating acme-hris's key with no policy that loads: made %q (%v); want ErrNotFound saying to push one or revoke", next.ID, err)
+	}
+	if k, _, err := r.a.etcdKey(ctx, plain.ID); err != nil || k.NotAfter != plain.NotAfter {
+		t.Fatalf("key %s after the refused rotation: %+v, %v; want it as it was", plain.ID, k, err)
 	}
 }
