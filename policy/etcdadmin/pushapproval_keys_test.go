@@ -27,29 +27,7 @@ func TestPushApprovalDoesNotCoverKeysMadeSince(t *testing.T) {
 	priv := edit(t, strict, "owner: bi-team@globex.example\n    scopes: [read:reports]", "owner: bi-team@globex.example\n    scopes: [read:reports, admin:settings]")
 	alice, bob := Meta{Actor: "alice", Reason: "globex-bi administers its settings", Ticket: "CHG-50"}, Meta{Actor: "bob", Ticket: "CHG-50"}
 
-	ap, err := a.RequestApproval(ctx, ApprovalRequest{Policy: priv}, alice)
-	if err != nil {
-		t.Fatalf("RequestApproval: %v", err)
-	}
-	if !strings.Contains(ap.Route, "policy push") {
-		t.Fatalf("approval route %q", ap.Route)
-	}
-	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "globex-bi's keys checked", bob); err != nil {
-		t.Fatalf("GrantApproval by bob: %v", err)
-	}
-	// After bob's review, alice makes a key of her own for globex-bi:
-	// no approval, it holds no privileged scope yet.
-	_, spec, err := a.CreateKey(ctx, "globex-bi", time.Hour, alice)
-	if err != nil {
-		t.Fatalf("keys create for globex-bi: %v", err)
-	}
-	_, err = a.PushPolicy(ctx, priv, 0, withApproval(alice, ap.ID))
-	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), spec.ID) {
-		t.Fatalf("push making globex-bi privileged after key %s was made for it since the approval was asked: %v; want ErrNotApproved naming the key", spec.ID, err)
-	}
-	if got := policyDigest(t, a); got != digestOf(strict) {
-		t.Errorf("policy in etcd is %s after the refused push; want the strict one", got)
-	}
+	keyMadeSinceApprovalRefused(t, a, strict, priv, alice, bob)
 
 	// Asked again, the approver sees the key, and the push goes through.
 	ap2, err := a.RequestApproval(ctx, ApprovalRequest{Policy: priv}, alice)
@@ -70,7 +48,6 @@ func TestPushApprovalDoesNotCoverKeysMadeSince(t *testing.T) {
 // (read186: only a scope given the client counted).
 func TestPushApprovalDoesNotCoverKeysMadeSinceForAScopeMadePrivileged(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	a := New(dial(t, shared), newPrefix(t))
 	strict := strictPolicy(t)
 	push(t, a, strict)
@@ -78,21 +55,7 @@ func TestPushApprovalDoesNotCoverKeysMadeSinceForAScopeMadePrivileged(t *testing
 	priv := edit(t, strict, "description: Read generated reports\n", "description: Read generated reports\n    privileged: true\n")
 	priv = edit(t, priv, `path: "/v1/reports/{id}", class: standard`, `path: "/v1/reports/{id}", class: privileged`)
 	alice, bob := Meta{Actor: "alice", Reason: "reports hold personal data", Ticket: "CHG-51"}, Meta{Actor: "bob", Ticket: "CHG-51"}
-	ap, err := a.RequestApproval(ctx, ApprovalRequest{Policy: priv}, alice)
-	if err != nil {
-		t.Fatalf("RequestApproval: %v", err)
-	}
-	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "globex-bi's keys checked", bob); err != nil {
-		t.Fatalf("GrantApproval by bob: %v", err)
-	}
-	_, spec, err := a.CreateKey(ctx, "globex-bi", time.Hour, alice)
-	if err != nil {
-		t.Fatalf("keys create for globex-bi: %v", err)
-	}
-	_, err = a.PushPolicy(ctx, priv, 0, withApproval(alice, ap.ID))
-	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), spec.ID) {
-		t.Fatalf("push making globex-bi's read:reports privileged after key %s was made for it since the approval was asked: %v; want ErrNotApproved naming the key", spec.ID, err)
-	}
+	keyMadeSinceApprovalRefused(t, a, strict, priv, alice, bob)
 }
 
 // A push that makes a scope some clients already hold privileged makes
@@ -117,4 +80,36 @@ func TestPushMakingAHeldScopePrivilegedNeedsApproval(t *testing.T) {
 		t.Errorf("policy in etcd is %s after the refused push; want the strict one", got)
 	}
 	pushApproved(t, a, priv)
+}
+
+// keyMadeSinceApprovalRefused asks alice's approval of the push of priv
+// over strict (in a), has bob grant it, makes alice a key of globex-bi
+// (no approval: it is not privileged yet), and checks the push spending
+// the grant is refused naming the key, strict still in etcd.
+func keyMadeSinceApprovalRefused(t *testing.T, a *Admin, strict, priv []byte, alice, bob Meta) {
+	t.Helper()
+	ctx := context.Background()
+	ap, err := a.RequestApproval(ctx, ApprovalRequest{Policy: priv}, alice)
+	if err != nil {
+		t.Fatalf("RequestApproval: %v", err)
+	}
+	if !strings.Contains(ap.Route, "policy push") {
+		t.Fatalf("approval route %q", ap.Route)
+	}
+	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "globex-bi's keys checked", bob); err != nil {
+		t.Fatalf("GrantApproval by bob: %v", err)
+	}
+	// After bob's review, alice makes a key of her own for globex-bi:
+	// no approval, it holds no privileged scope yet.
+	_, spec, err := a.CreateKey(ctx, "globex-bi", time.Hour, alice)
+	if err != nil {
+		t.Fatalf("keys create for globex-bi: %v", err)
+	}
+	_, err = a.PushPolicy(ctx, priv, 0, withApproval(alice, ap.ID))
+	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), spec.ID) {
+		t.Fatalf("push making globex-bi's keys privileged after key %s was made for it since the approval was asked: %v; want ErrNotApproved naming the key", spec.ID, err)
+	}
+	if got := policyDigest(t, a); got != digestOf(strict) {
+		t.Errorf("policy in etcd is %s after the refused push; want the strict one", got)
+	}
 }
