@@ -65,6 +65,12 @@ type spool struct {
 	// removing are the names of batches remove took off files and has
 	// not unlinked yet: adoptNew must not take them for new ones.
 	removing map[string]bool
+	// replaying is the name of the batch the replay holds (hold): read,
+	// on its way to the collector or being cut in two. remake does not
+	// count it lost with its directory but sets replayingGone, and the
+	// replay's outcome decides (release).
+	replaying     string
+	replayingGone bool
 }
 
 // openSpool opens (creating) the spool directory and lists its batches.
@@ -376,6 +382,27 @@ func (s *spool) remove(f spoolFile) (listed bool, err error) {
 	s.dirMu.RLock()
 	defer s.dirMu.RUnlock()
 	return s.removeIn(f)
+}
+
+// hold marks f as the batch the replay holds, until release. A batch it
+// delivers, or cuts into halves written in the directory made again, is
+// not lost; remake counted it lost all the same, and it was counted twice
+// (TestSpoolBatchInFlightWhenDirectoryMadeAgainCountedOnce).
+func (s *spool) hold(f spoolFile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.replaying, s.replayingGone = f.name, false
+}
+
+// release ends hold and reports whether the held batch went with a
+// deleted directory meanwhile, not counted by remake: lost, unless the
+// replay settled it.
+func (s *spool) release() (gone bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gone = s.replayingGone
+	s.replaying, s.replayingGone = "", false
+	return gone
 }
 
 // removeUnreadable deletes a batch read found unreadable (read) in the

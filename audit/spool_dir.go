@@ -98,7 +98,11 @@ func (s *spool) remake() error {
 	s.gen++
 	lost := 0
 	for _, f := range gone {
-		if f.ours && !slices.ContainsFunc(s.files, func(g spoolFile) bool { return g.ours && g.name == f.name }) {
+		switch {
+		case !f.ours || slices.ContainsFunc(s.files, func(g spoolFile) bool { return g.ours && g.name == f.name }):
+		case f.name == s.replaying:
+			s.replayingGone = true // the replay's to count (release)
+		default:
 			lost += f.records
 		}
 	}
