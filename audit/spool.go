@@ -62,9 +62,6 @@ type spool struct {
 	// claimed are the names of batches being written, with their
 	// sequences (claim).
 	claimed map[string]uint64
-	// removing are the names of batches remove took off files and has
-	// not unlinked yet: adoptNew must not take them for new ones.
-	removing map[string]bool
 	// replaying is the name of the batch the replay holds (hold): read,
 	// on its way to the collector or being cut in two. remake does not
 	// count it lost with its directory but sets replayingGone, and the
@@ -422,7 +419,9 @@ func (s *spool) removeUnreadable(f spoolFile, gen uint64) (listed bool, err erro
 }
 
 // removeIn is remove with dirMu held for reading, so that no remake
-// replaces the directory between the listing and the unlink.
+// replaces the directory between the listing and the unlink, and no
+// adoptNew (which holds dirMu for writing) lists the directory there and
+// takes the batch, off the list and not unlinked yet, for a new one.
 func (s *spool) removeIn(f spoolFile) (listed bool, err error) {
 	s.mu.Lock()
 	for i := range s.files {
@@ -431,10 +430,6 @@ func (s *spool) removeIn(f spoolFile) (listed bool, err error) {
 			s.bytes -= f.size
 			s.used.Store(s.bytes + s.reserved)
 			listed = true
-			if s.removing == nil {
-				s.removing = map[string]bool{}
-			}
-			s.removing[f.name] = true
 			break
 		}
 	}
@@ -442,11 +437,6 @@ func (s *spool) removeIn(f spoolFile) (listed bool, err error) {
 	if !listed {
 		return false, nil // not to be unlinked: a new batch may carry its name in a directory made again
 	}
-	defer func() {
-		s.mu.Lock()
-		delete(s.removing, f.name)
-		s.mu.Unlock()
-	}()
 	if err := unix.Unlinkat(s.dfd, f.name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return true, fmt.Errorf("audit: cannot remove spooled batch %q: %w", f.name, err)
 	}

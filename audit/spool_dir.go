@@ -121,8 +121,9 @@ func (s *spool) remake() error {
 // until a restart (TestSpoolRestoredDirectoryReplayed failed now and
 // then, "timed out waiting for the 300 restored and 300 new records
 // stored"). The replay calls it when it finds the spool empty, before it
-// leaves its backlog. Batches being written (claimed) or removed, and
-// temporary files, are left alone; a batch numbered past the highest
+// leaves its backlog. Batches being written (claimed) and temporary
+// files are left alone, and none is being removed: remove unlists and
+// unlinks under dirMu held for reading, which this excludes; a batch numbered past the highest
 // sequence is taken as another's (refused at its turn, never setting the
 // next sequence).
 func (s *spool) adoptNew() int {
@@ -146,7 +147,7 @@ func (s *spool) adoptNew() int {
 	n := 0
 	for _, name := range names {
 		f, ok := parseSpoolName(name)
-		if !ok || s.removing[name] || slices.ContainsFunc(s.files, func(g spoolFile) bool { return g.name == name }) {
+		if !ok || slices.ContainsFunc(s.files, func(g spoolFile) bool { return g.name == name }) {
 			continue
 		}
 		if _, writing := s.claimed[name]; writing {
