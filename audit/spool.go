@@ -54,6 +54,12 @@ type spool struct {
 	// remade is told how many spooled records went with a deleted
 	// directory each time it is made again (the Emitter counts and logs).
 	remade func(lost int)
+	// deletedHook, when a test sets it, runs as deleted begins: where a
+	// write or read that failed asks whether the directory went, and
+	// another goroutine's remake may just have made it again. A field,
+	// atomic, rather than a package variable: tests that set it run in
+	// parallel with the emitter's goroutines of others, under -race.
+	deletedHook atomic.Pointer[func(*spool)]
 
 	mu       sync.Mutex // guards the following fields
 	files    []spoolFile

@@ -12,17 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// deletedHook, when a test sets it, runs as deleted begins: where a write
-// or read that failed asks whether the directory went, and another
-// goroutine's remake may just have made it again.
-var deletedHook func(*spool)
-
 // deleted reports whether the spool's directory was removed: a directory
 // unlinked while open has no links left. One renamed away still has its
 // links, and the spool goes on writing into it wherever it went.
 func (s *spool) deleted() bool {
-	if deletedHook != nil {
-		deletedHook(s)
+	if hook := s.deletedHook.Load(); hook != nil {
+		(*hook)(s)
 	}
 	s.dirMu.RLock()
 	defer s.dirMu.RUnlock()
