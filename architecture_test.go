@@ -128,12 +128,13 @@ func TestArchitecture(t *testing.T) {
 	// the module (docs/ARCHITECTURE.md, "Packages and their imports"). The
 	// collector never imports what reads its store (alert, evidence).
 	arrows := map[string][]string{
-		"dataplane":           {"audit", "dataplane/authn", "dataplane/jwt", "internal/cgroup", "internal/certname", "internal/clientcrl", "internal/durable", "internal/reload", "limiter", "policy"},
+		"dataplane":           {"audit", "dataplane/authn", "dataplane/jwt", "internal/cgroup", "internal/certname", "internal/clientcrl", "internal/durable", "internal/fds", "internal/reload", "limiter", "policy"},
 		"dataplane/authn":     {"policy"},
 		"dataplane/jwt":       {},
 		"internal/durable":    {},
 		"internal/cgroup":     {"internal/durable"},
 		"internal/reload":     {},
+		"internal/fds":        {},
 		"internal/serverlog":  {},
 		"internal/clientcrl":  {},
 		"internal/certname":   {},
@@ -143,7 +144,7 @@ func TestArchitecture(t *testing.T) {
 		"limiter":             {},
 		"policy":              {},
 		"audit":               {"internal/credential", "internal/durable", "limiter"},
-		"collector":           {"audit", "internal/certname", "internal/credential", "internal/durable", "internal/serverlog", "limiter", "policy", "policy/etcdadmin", "policy/etcdsync"},
+		"collector":           {"audit", "internal/certname", "internal/credential", "internal/durable", "internal/fds", "internal/serverlog", "limiter", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"alert":               {"audit", "collector", "internal/credential", "internal/durable", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"evidence":            {"audit", "alert", "collector", "internal/credential", "internal/durable", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"policy/etcdsync":     {"internal/durable", "policy"},

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -374,6 +375,19 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 	if !found {
 		return true, true
 	}
+	e.sp.hold(f)
+	ok, settled := e.replayFile(f)
+	if e.sp.release() && !settled {
+		e.lostWithDirectory(f)
+	}
+	return ok, false
+}
+
+// replayFile makes one attempt at spooled batch f (replayOnce). It
+// reports whether the attempt went as far as it could (ok: no backoff),
+// and whether it settled f: delivered, rejected, cut into new batches or
+// dropped, counted, rather than kept for another try.
+func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 	data, gen, err := e.sp.read(f, e.replayBuf)
 	e.replayBuf = data[:0]
 	if cap(data) > 4<<20 {
@@ -390,13 +404,13 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 			e.updateSpoolOK()
 			return true, false
 		}
-		e.dropUnreadable(f, gen, err)
-		return true, false
+		return true, e.dropUnreadable(f, gen, err)
 	}
 	res := e.postN(data, f.records)
 	if held := e.heldPrefix(f.records); res == sendOK && held < f.records {
 		e.retries.Add(1)
-		return e.splitSpooled(f, data, held), false
+		split := e.splitSpooled(f, data, held)
+		return split, split
 	}
 	switch res {
 	case sendOK:
@@ -410,7 +424,8 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 			return false, false
 		}
 		if held < f.records {
-			return e.splitSpooled(f, data, held), false
+			split := e.splitSpooled(f, data, held)
+			return split, split
 		}
 		e.replayed.Add(uint64(f.records))
 	default:
@@ -418,14 +433,24 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 		return false, false
 	}
 	e.removeSpooled(f)
-	return true, false
+	return true, true
+}
+
+// lostWithDirectory counts the records of spooled batch f lost: the
+// replay held it, kept it for another try, and it went with the spool
+// directory, deleted and made again meanwhile (remake left it to the
+// replay: hold).
+func (e *Emitter) lostWithDirectory(f spoolFile) {
+	e.alarm.failed(FailSpool, strconv.Itoa(f.records)+" records of a spooled batch went with the deleted spool directory, dropped")
+	e.droppedSpool.Add(uint64(f.records))
 }
 
 // dropUnreadable removes a batch read failed to read (why) in the
 // directory of generation gen, and counts its records dropped; not when
 // the directory was made again after the read (removeUnreadable): the
-// batch under its name there is read at its turn.
-func (e *Emitter) dropUnreadable(f spoolFile, gen uint64, why error) {
+// batch under its name there is read at its turn. It reports whether it
+// dropped the batch.
+func (e *Emitter) dropUnreadable(f spoolFile, gen uint64, why error) (dropped bool) {
 	listed, err := e.sp.removeUnreadable(f, gen)
 	if err != nil {
 		e.alarm.failed(FailSpool, "cannot remove an unreadable batch: "+err.Error())
@@ -435,6 +460,7 @@ func (e *Emitter) dropUnreadable(f spoolFile, gen uint64, why error) {
 		e.alarm.failed(FailSpool, "spooled batch unreadable, dropped: "+why.Error())
 		e.droppedSpool.Add(uint64(f.records))
 	}
+	return listed
 }
 
 // removeSpooled removes a replayed batch from the spool. It reports

@@ -54,6 +54,12 @@ type spool struct {
 	// remade is told how many spooled records went with a deleted
 	// directory each time it is made again (the Emitter counts and logs).
 	remade func(lost int)
+	// deletedHook, when a test sets it, runs as deleted begins: where a
+	// write or read that failed asks whether the directory went, and
+	// another goroutine's remake may just have made it again. A field,
+	// atomic, rather than a package variable: tests that set it run in
+	// parallel with the emitter's goroutines of others, under -race.
+	deletedHook atomic.Pointer[func(*spool)]
 
 	mu       sync.Mutex // guards the following fields
 	files    []spoolFile
@@ -62,9 +68,12 @@ type spool struct {
 	// claimed are the names of batches being written, with their
 	// sequences (claim).
 	claimed map[string]uint64
-	// removing are the names of batches remove took off files and has
-	// not unlinked yet: adoptNew must not take them for new ones.
-	removing map[string]bool
+	// replaying is the name of the batch the replay holds (hold): read,
+	// on its way to the collector or being cut in two. remake does not
+	// count it lost with its directory but sets replayingGone, and the
+	// replay's outcome decides (release).
+	replaying     string
+	replayingGone bool
 }
 
 // openSpool opens (creating) the spool directory and lists its batches.
@@ -378,6 +387,27 @@ func (s *spool) remove(f spoolFile) (listed bool, err error) {
 	return s.removeIn(f)
 }
 
+// hold marks f as the batch the replay holds, until release. A batch it
+// delivers, or cuts into halves written in the directory made again, is
+// not lost; remake counted it lost all the same, and it was counted twice
+// (TestSpoolBatchInFlightWhenDirectoryMadeAgainCountedOnce).
+func (s *spool) hold(f spoolFile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.replaying, s.replayingGone = f.name, false
+}
+
+// release ends hold and reports whether the held batch went with a
+// deleted directory meanwhile, not counted by remake: lost, unless the
+// replay settled it.
+func (s *spool) release() (gone bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gone = s.replayingGone
+	s.replaying, s.replayingGone = "", false
+	return gone
+}
+
 // removeUnreadable deletes a batch read found unreadable (read) in the
 // directory of generation gen, as remove does, unless the directory was
 // made again since: then the batch under f's name is one restored with
@@ -395,7 +425,9 @@ func (s *spool) removeUnreadable(f spoolFile, gen uint64) (listed bool, err erro
 }
 
 // removeIn is remove with dirMu held for reading, so that no remake
-// replaces the directory between the listing and the unlink.
+// replaces the directory between the listing and the unlink, and no
+// adoptNew (which holds dirMu for writing) lists the directory there and
+// takes the batch, off the list and not unlinked yet, for a new one.
 func (s *spool) removeIn(f spoolFile) (listed bool, err error) {
 	s.mu.Lock()
 	for i := range s.files {
@@ -404,10 +436,6 @@ func (s *spool) removeIn(f spoolFile) (listed bool, err error) {
 			s.bytes -= f.size
 			s.used.Store(s.bytes + s.reserved)
 			listed = true
-			if s.removing == nil {
-				s.removing = map[string]bool{}
-			}
-			s.removing[f.name] = true
 			break
 		}
 	}
@@ -415,11 +443,6 @@ func (s *spool) removeIn(f spoolFile) (listed bool, err error) {
 	if !listed {
 		return false, nil // not to be unlinked: a new batch may carry its name in a directory made again
 	}
-	defer func() {
-		s.mu.Lock()
-		delete(s.removing, f.name)
-		s.mu.Unlock()
-	}()
 	if err := unix.Unlinkat(s.dfd, f.name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return true, fmt.Errorf("audit: cannot remove spooled batch %q: %w", f.name, err)
 	}

@@ -12,17 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// deletedHook, when a test sets it, runs as deleted begins: where a write
-// or read that failed asks whether the directory went, and another
-// goroutine's remake may just have made it again.
-var deletedHook func(*spool)
-
 // deleted reports whether the spool's directory was removed: a directory
 // unlinked while open has no links left. One renamed away still has its
 // links, and the spool goes on writing into it wherever it went.
 func (s *spool) deleted() bool {
-	if deletedHook != nil {
-		deletedHook(s)
+	if hook := s.deletedHook.Load(); hook != nil {
+		(*hook)(s)
 	}
 	s.dirMu.RLock()
 	defer s.dirMu.RUnlock()
@@ -98,7 +93,11 @@ func (s *spool) remake() error {
 	s.gen++
 	lost := 0
 	for _, f := range gone {
-		if f.ours && !slices.ContainsFunc(s.files, func(g spoolFile) bool { return g.ours && g.name == f.name }) {
+		switch {
+		case !f.ours || slices.ContainsFunc(s.files, func(g spoolFile) bool { return g.ours && g.name == f.name }):
+		case f.name == s.replaying:
+			s.replayingGone = true // the replay's to count (release)
+		default:
 			lost += f.records
 		}
 	}
@@ -117,8 +116,9 @@ func (s *spool) remake() error {
 // until a restart (TestSpoolRestoredDirectoryReplayed failed now and
 // then, "timed out waiting for the 300 restored and 300 new records
 // stored"). The replay calls it when it finds the spool empty, before it
-// leaves its backlog. Batches being written (claimed) or removed, and
-// temporary files, are left alone; a batch numbered past the highest
+// leaves its backlog. Batches being written (claimed) and temporary
+// files are left alone, and none is being removed: remove unlists and
+// unlinks under dirMu held for reading, which this excludes; a batch numbered past the highest
 // sequence is taken as another's (refused at its turn, never setting the
 // next sequence).
 func (s *spool) adoptNew() int {
@@ -142,7 +142,7 @@ func (s *spool) adoptNew() int {
 	n := 0
 	for _, name := range names {
 		f, ok := parseSpoolName(name)
-		if !ok || s.removing[name] || slices.ContainsFunc(s.files, func(g spoolFile) bool { return g.name == name }) {
+		if !ok || slices.ContainsFunc(s.files, func(g spoolFile) bool { return g.name == name }) {
 			continue
 		}
 		if _, writing := s.claimed[name]; writing {

@@ -48,9 +48,9 @@ func restoreSpool(t *testing.T, dir string) {
 // (TestSpoolRestoredDirectoryReplayed failed now and then: DroppedSpool
 // 64, 536 of the 600 records stored). The sender's remake waits for the
 // write's read lock and, a writer waiting, runs before the spooler's
-// check takes it again; the hook puts it there every time. Not parallel:
-// it sets deletedHook.
+// check takes it again; the hook (deletedHook) puts it there every time.
 func TestSpoolWriteRetriedInDirectoryMadeAgainMeanwhile(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "spool")
 	s, err := openSpool(dir, 1<<20)
 	if err != nil {
@@ -71,13 +71,13 @@ func TestSpoolWriteRetriedInDirectoryMadeAgainMeanwhile(t *testing.T) {
 		t.Fatal(err)
 	}
 	restoreSpool(t, dir)
-	deletedHook = func(s *spool) {
-		deletedHook = nil // once; this goroutine only
+	hook := func(s *spool) {
+		s.deletedHook.Store(nil) // once; this goroutine only
 		if err := s.remake(); err != nil {
 			t.Errorf("the other goroutine's remake: %v", err)
 		}
 	}
-	t.Cleanup(func() { deletedHook = nil })
+	s.deletedHook.Store(&hook)
 	if err := put(2); err != nil {
 		t.Fatalf("a batch written as the directory was made again: %v; want it written in the new directory", err)
 	}
@@ -92,13 +92,13 @@ func TestSpoolWriteRetriedInDirectoryMadeAgainMeanwhile(t *testing.T) {
 // answer was no, the batch was taken for unreadable, and the restored
 // copy, the only one, was removed and its records counted dropped. The
 // hook holds the sender's question until the operator's restore is done
-// and makes the directory again first, as the spooler would. Not
-// parallel: it sets deletedHook.
+// and makes the directory again first, as the spooler would.
 func TestReplayKeepsBatchRestoredWhileItsReadFailed(t *testing.T) {
+	t.Parallel()
 	restored := make(chan struct{})
 	var once sync.Once
 	var remade atomic.Bool
-	deletedHook = func(s *spool) {
+	hook := func(s *spool) {
 		once.Do(func() {
 			<-restored
 			if err := s.remake(); err != nil {
@@ -107,13 +107,13 @@ func TestReplayKeepsBatchRestoredWhileItsReadFailed(t *testing.T) {
 			remade.Store(true)
 		})
 	}
-	t.Cleanup(func() { deletedHook = nil }) // after the emitter's Close
 	dir := filepath.Join(t.TempDir(), "spool")
 	e, err := NewEmitter(fastConfig(deadCollector(t), dir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
+	e.sp.deletedHook.Store(&hook) // before any record: nothing failed yet
 	emitN(t, e, 64)
 	waitFor(t, "64 records spooled", func() bool { return e.Stats().SpoolRecords == 64 })
 	restoreSpool(t, dir)
