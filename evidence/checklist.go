@@ -305,6 +305,10 @@ func (b *builder) answers() []answer {
 	if !pushesRead {
 		weakFact = "not shown: the pack was built from a policy file (--policy), without etcd's push history, so no push of the period was compared with the policy before it"
 	}
+	// A policy, history entry or approval record written by hand was
+	// compared with nothing and spent no approval (handwritten.go).
+	hand := b.handWrites()
+	weakFact += handFact(hand.policy)
 	sc := b.reviewsSigned()
 	otherReviews := ""
 	if sc.other > 0 {
@@ -327,8 +331,8 @@ func (b *builder) answers() []answer {
 			fmt.Sprintf("%d scopes, %d integrations, %d without scopes", len(d.Scopes), len(d.Clients), unscoped), "APIAuth-AuthenticationStandard.md", fromPolicy},
 		{"Are privileged scopes separated?", len(b.privilegedScopes()) > 0,
 			fmt.Sprintf("%d privileged scopes, %d privileged routes", len(b.privilegedScopes()), len(b.privilegedRoutes())), "APIPrivileged-PrivilegedAccess.csv", fromPolicy},
-		{"Is token creation approved and logged?", kc.ok(), kc.fact(), "APIAuth-TokenLifecycleLog.csv", fromTrail},
-		{"Do changes that weaken the two-person rule take a second person?", pushesRead && weakOK == len(weak), weakFact, "APIAuth-TokenLifecycleLog.csv", fromTrail},
+		{"Is token creation approved and logged?", kc.ok() && len(hand.keys) == 0, kc.fact() + handFact(hand.keys), "APIAuth-TokenLifecycleLog.csv", fromTrail},
+		{"Do changes that weaken the two-person rule take a second person?", pushesRead && weakOK == len(weak) && len(hand.policy) == 0, weakFact, "APIAuth-TokenLifecycleLog.csv", fromTrail},
 		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes && prop.note == "" && prop.unacked == 0,
 			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()), "APIAuth-RevocationRecords.csv", fromTrail},
 		{"Are limits documented by token, tenant and endpoint class?", limited,

@@ -23,6 +23,10 @@ var lifecycleActions = map[string]bool{
 	// Changed by hand, with no event (etcdadmin.FollowEvents): flagged.
 	etcdadmin.ActionRevocationDeleted: true, etcdadmin.ActionRevocationWritten: true,
 	etcdadmin.ActionSuspensionDeleted: true, etcdadmin.ActionSuspensionWritten: true,
+	etcdadmin.ActionPolicyWritten: true, etcdadmin.ActionPolicyDeleted: true,
+	etcdadmin.ActionHistoryWritten: true, etcdadmin.ActionHistoryDeleted: true,
+	etcdadmin.ActionKeyWritten: true, etcdadmin.ActionKeyDeleted: true,
+	etcdadmin.ActionApprovalWritten: true, etcdadmin.ActionApprovalDeleted: true,
 }
 
 // tokenLifecycle writes every credential change of the period with actor,

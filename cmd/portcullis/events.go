@@ -27,6 +27,8 @@ var eventActions = []string{
 	etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse,
 	etcdadmin.ActionCounterDelete, etcdadmin.ActionEventsGap, etcdadmin.ActionEventsRewind, etcdadmin.ActionEvidenceApprove, evidence.ActionReviewSign,
 	etcdadmin.ActionRevocationDeleted, etcdadmin.ActionRevocationWritten, etcdadmin.ActionSuspensionDeleted, etcdadmin.ActionSuspensionWritten,
+	etcdadmin.ActionPolicyWritten, etcdadmin.ActionPolicyDeleted, etcdadmin.ActionHistoryWritten, etcdadmin.ActionHistoryDeleted,
+	etcdadmin.ActionKeyWritten, etcdadmin.ActionKeyDeleted, etcdadmin.ActionApprovalWritten, etcdadmin.ActionApprovalDeleted,
 	alert.ActionOpen, alert.ActionUpdate, alert.ActionTicket, alert.ActionTicketUpdate, alert.ActionTicketCloseRefused, alert.ActionAck, alert.ActionContain, alert.ActionClose,
 }
 

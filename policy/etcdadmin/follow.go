@@ -36,15 +36,22 @@ import (
 // event, flagged (counterDeleted). A put or delete under revocations/ or
 // suspensions/ that no event of its own revision speaks for (a revocation
 // deleted by hand un-revokes its key) is a revocation.* or suspension.*
-// _unattributed event, flagged (unattributed). The other keys in that
-// range (approvals/, audit/, demand/, keys/, members/, policy,
-// policy-history/, resumed/: the most are the members', one a sidecar
-// after each change it applies) are skipped by their prefix, their values
-// never decoded (a key record's SHA-256 reaches no event). When etcd has
+// _unattributed event, flagged (unattributed), and so is a put or delete
+// of the policy, a policy-history/ entry, a key record under keys/ or an
+// approval record under approvals/, which every CLI writer puts with its
+// event in one transaction and none deletes (but an approval's lease):
+// a policy.*, policy_history.*, key.* or approval.* _unattributed event
+// (handWritten). Those name the record and the revision; a record's
+// value is never copied (a key record's SHA-256 reaches no event). The
+// other keys in that range (audit/, demand/, members/, resumed/: the
+// most are the members', one a sidecar after each change it applies) are
+// skipped by their prefix, their values never decoded. When etcd has
 // compacted the history after from, it reads the keys as they are
 // instead and adds an events.gap event, flagged, saying that uses of
-// counters deleted since from may be missing, as may revocations and
-// suspensions deleted since without their event (catchUpCompacted).
+// counters deleted since from may be missing, as may the revocations,
+// suspensions and records deleted since without their event, and a write
+// by hand written over since: only each key's last write is judged
+// (catchUpCompacted).
 //
 // etcd restored from a backup, or replaced by another cluster, answers
 // below the revision followed; a watch from there is in etcd's future,
@@ -82,12 +89,11 @@ type Witnesses struct {
 // Witnessable reports whether an event of action is a key etcd held at
 // the event's revision, which a Witness may name: not the events.gap and
 // events.rewind events FollowEvents makes, nor a counter's deletion, nor
-// an unattributed change of a revocation or suspension (whose key may be
-// deleted since, as nothing deletes an event's).
+// an unattributed change of a revocation, suspension or record
+// (HandWritten: its key may be deleted or written since, as nothing
+// deletes an event's).
 func Witnessable(action string) bool {
-	switch action {
-	case ActionEventsGap, ActionEventsRewind, ActionCounterDelete,
-		ActionRevocationDeleted, ActionRevocationWritten, ActionSuspensionDeleted, ActionSuspensionWritten:
+	if action == ActionEventsGap || action == ActionEventsRewind || action == ActionCounterDelete || HandWritten(action) {
 		return false // made by the follower; the key they name may be deleted
 	}
 	return true
@@ -194,7 +200,7 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 		batch, guarded = batch[:0], guarded[:0]
 		var first, last Witness
 		for _, e := range wr.Events {
-			if a.guarded(string(e.Kv.Key)) {
+			if a.judged(string(e.Kv.Key)) {
 				guarded = append(guarded, e) // judged against the events of its revision, below
 				continue
 			}
@@ -216,11 +222,11 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 			}
 		}
 		// A response holds every change of a revision (etcd ends a watch
-		// batch at a revision's end), so the event of a revocation's or
-		// suspension's transaction is in batch with it.
+		// batch at a revision's end), so the event of a revocation's,
+		// suspension's or record's transaction is in batch with it.
 		if n := len(batch); len(guarded) > 0 {
 			for _, e := range guarded {
-				if ev, ok := a.unattributed(e, batch[:n]); ok {
+				if ev, ok := a.judge(e, batch[:n]); ok {
 					batch = append(batch, ev)
 				}
 			}
@@ -501,9 +507,14 @@ func RewindRevision(key string) (rev int64, ok bool) {
 // catchUpCompacted passes fn the events FollowEvents finds in the keys as
 // they are (etcd's history from from+1 is compacted at compacted): the
 // events under events/ and the counters changed since from, with their
-// versions still in history, the revocations and suspensions written
-// since from that no event speaks for, then an events.gap event at the
-// revision read, flagged. It returns that revision, to watch from.
+// versions still in history, the revocations, suspensions and records
+// (handWritten) whose last write since from no event speaks for, then an
+// events.gap event at the revision read, flagged. It cannot see a delete
+// in the history compacted, nor a write by hand written over since: only
+// each key's last write is judged, against the events of its revision (a
+// policy put by hand, then put back by hand, is flagged once, at the put
+// back; one pushed over since is the push alone). It returns the
+// revision read, to watch from.
 func (a *Admin) catchUpCompacted(ctx context.Context, from, compacted int64, fn func([]Event) error) (int64, error) {
 	start, end := a.k.ApprovalUsesDir(), clientv3.GetPrefixRangeEnd(a.k.EventsDir())
 	resp, err := a.cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithMinModRev(from+1), clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend))
@@ -521,30 +532,50 @@ func (a *Admin) catchUpCompacted(ctx context.Context, from, compacted int64, fn 
 		}
 	}
 	rev := resp.Header.Revision
-	// The revocations and suspensions written since from, as they are at
-	// rev, each judged against the events of its revision: a delete in
-	// the history compacted is not seen (the events.gap says so).
-	gstart, gend := a.k.RevocationsDir(), clientv3.GetPrefixRangeEnd(a.k.SuspensionsDir())
-	gresp, err := a.cli.Get(ctx, gstart, clientv3.WithRange(gend), clientv3.WithRev(rev), clientv3.WithMinModRev(from+1))
-	if err != nil {
-		return 0, fmt.Errorf("cannot read the revocations and suspensions under %q: %w", string(a.k), err)
-	}
+	// The revocations, suspensions and records written since from, as
+	// they are at rev, each judged against the events of its revision: a
+	// delete in the history compacted is not seen, nor a write by hand
+	// written over since (only the last write of each key is read; the
+	// events.gap says so).
 	n := len(batch)
-	for _, kv := range gresp.Kvs {
-		if ev, ok := a.unattributed(&clientv3.Event{Type: clientv3.EventTypePut, Kv: kv}, batch[:n]); ok {
-			batch = append(batch, ev)
+	for _, r := range a.judgedRanges() {
+		// Keys only: a put is judged by its revisions, and a key
+		// record's value (its SHA-256) is not even read.
+		gresp, err := a.cli.Get(ctx, r[0], clientv3.WithRange(r[1]), clientv3.WithRev(rev), clientv3.WithMinModRev(from+1), clientv3.WithKeysOnly())
+		if err != nil {
+			return 0, fmt.Errorf("cannot read the keys from %q to %q: %w", r[0], r[1], err)
+		}
+		for _, kv := range gresp.Kvs {
+			if ev, ok := a.judge(&clientv3.Event{Type: clientv3.EventTypePut, Kv: kv}, batch[:n]); ok {
+				batch = append(batch, ev)
+			}
 		}
 	}
 	now := a.now().UTC()
 	batch = append(batch, Event{Time: now, Observed: now, Action: ActionEventsGap, Target: a.k.ApprovalUsesDir(), Key: a.k.ApprovalUsesDir(), Revision: rev,
 		Details: map[string]string{"from": strconv.FormatInt(from+1, 10), "to": strconv.FormatInt(rev, 10), "compacted": strconv.FormatInt(compacted, 10)},
 		Unverified: fmt.Sprintf("etcd history from revision %d is compacted (at %d): read the keys as they are at %d; uses of approval use counters deleted since revision %d may be missing, "+
-			"as may revocations and suspensions deleted since without their event", from+1, compacted, rev, from+1)})
+			"as may revocations and suspensions deleted since without their event, key records, approval records, policy history entries and the policy likewise, "+
+			"and a write of any of them by hand written over since (only the last write of each is read)", from+1, compacted, rev, from+1)})
 	slices.SortStableFunc(batch, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })
 	for i := range batch {
 		batch[i].Cluster = resp.Header.ClusterId
 	}
 	return rev, emit(batch, fn)
+}
+
+// judgedRanges are the key ranges ([start, end)) catchUpCompacted reads
+// for changes judged against their events (judged): the revocations and
+// suspensions, the approval records, the key records, the policy and its
+// history; not the members between them.
+func (a *Admin) judgedRanges() [][2]string {
+	return [][2]string{
+		{a.k.RevocationsDir(), clientv3.GetPrefixRangeEnd(a.k.SuspensionsDir())},
+		{a.k.ApprovalsDir(), clientv3.GetPrefixRangeEnd(a.k.ApprovalsDir())},
+		{a.k.KeysDir(), clientv3.GetPrefixRangeEnd(a.k.KeysDir())},
+		{a.k.Policy(), a.k.Policy() + "\x00"},
+		{a.k.HistoryDir(), clientv3.GetPrefixRangeEnd(a.k.HistoryDir())},
+	}
 }
 
 // maxBatchBytes bounds the encoded size of the events FollowEvents passes

@@ -27,7 +27,34 @@ const (
 	ActionRevocationWritten = "revocation.written_unattributed"
 	ActionSuspensionDeleted = "suspension.deleted_unattributed"
 	ActionSuspensionWritten = "suspension.written_unattributed"
+
+	// A put or delete of the policy, a policy history entry, a key record
+	// or an approval record that no event of its own transaction speaks
+	// for (written by hand with the operator's etcd role; an approval
+	// record deleted before its lease's end): unattributed (FollowEvents).
+	ActionPolicyWritten   = "policy.written_unattributed"
+	ActionPolicyDeleted   = "policy.deleted_unattributed"
+	ActionHistoryWritten  = "policy_history.written_unattributed"
+	ActionHistoryDeleted  = "policy_history.deleted_unattributed"
+	ActionKeyWritten      = "key.written_unattributed"
+	ActionKeyDeleted      = "key.deleted_unattributed"
+	ActionApprovalWritten = "approval.written_unattributed"
+	ActionApprovalDeleted = "approval.deleted_unattributed"
 )
+
+// HandWritten reports whether action is the follower's flag of a record
+// written or deleted by hand, with no event of its transaction speaking
+// for it (FollowEvents): a revocation, suspension, policy, policy history
+// entry, key or approval record.
+func HandWritten(action string) bool {
+	switch action {
+	case ActionRevocationDeleted, ActionRevocationWritten, ActionSuspensionDeleted, ActionSuspensionWritten,
+		ActionPolicyWritten, ActionPolicyDeleted, ActionHistoryWritten, ActionHistoryDeleted,
+		ActionKeyWritten, ActionKeyDeleted, ActionApprovalWritten, ActionApprovalDeleted:
+		return true
+	}
+	return false
+}
 
 // Event is one lifecycle event: a change to the policy, a key or a client.
 // Details never hold a secret.

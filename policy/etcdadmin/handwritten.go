@@ -1,0 +1,169 @@
+package etcdadmin
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// recordKind is a kind of record the CLI writes only with its event in
+// the same transaction (recorded).
+type recordKind int
+
+const (
+	notRecorded recordKind = iota
+	policyRecord
+	historyRecord
+	keyRecord
+	approvalRecord
+)
+
+// recorded returns the kind of key, and the id its event names, when key
+// is a record every CLI writer puts with its event in one transaction:
+// the policy and its history entry (PushPolicy, with policy.push), a key
+// record (CreateKey with key.create, RotateKey with key.rotate for both
+// records), an approval record (RequestApproval, GrantApproval,
+// DenyApproval, each with its event). Nothing in the CLI deletes one but
+// a granted approval's lease, at its expiry. A sidecar writes none of
+// them: members/, demand/, resumed/ and approval-uses/ are its own.
+func (a *Admin) recorded(key string) (recordKind, string) {
+	if key == a.k.Policy() {
+		return policyRecord, key
+	}
+	for _, p := range [...]struct {
+		dir  string
+		kind recordKind
+	}{{a.k.HistoryDir(), historyRecord}, {a.k.KeysDir(), keyRecord}, {a.k.ApprovalsDir(), approvalRecord}} {
+		if id, ok := strings.CutPrefix(key, p.dir); ok {
+			return p.kind, id
+		}
+	}
+	return notRecorded, ""
+}
+
+// judged reports whether FollowEvents judges a change of key against the
+// events of its revision: a revocation or a suspension (guarded), or a
+// record the CLI writes only with its event (recorded).
+func (a *Admin) judged(key string) bool {
+	k, _ := a.recorded(key)
+	return a.guarded(key) || k != notRecorded
+}
+
+// judge returns the flagged event of e, a change of a key judged, when
+// none of evs (the events of its revision, at least) speaks for it.
+func (a *Admin) judge(e *clientv3.Event, evs []Event) (Event, bool) {
+	if a.guarded(string(e.Kv.Key)) {
+		return a.unattributed(e, evs) // guarded.go
+	}
+	return a.handWritten(e, evs)
+}
+
+// handWritten returns the flagged event of e, a put or delete of a
+// record (recorded), when no event of evs at its revision speaks for it:
+// written by hand with the operator's etcd role. A policy put by hand
+// made a privileged client ordinary for a keys rotate with no approval,
+// and was put back after, with nothing in the trail; a key record put by
+// hand was a credential no event named. The event names the record (a
+// key id, an approval id, the policy key, a history entry's revision)
+// and the etcd revisions; its details never hold the record's value (a
+// key record's SHA-256 reaches no event), which is not decoded but for
+// an approval record's expiry when its lease took it.
+func (a *Admin) handWritten(e *clientv3.Event, evs []Event) (Event, bool) {
+	key, rev := string(e.Kv.Key), e.Kv.ModRevision
+	kind, id := a.recorded(key)
+	put := e.Type == clientv3.EventTypePut
+	if put && a.spokenFor(kind, id, e.Kv, evs) {
+		return Event{}, false
+	}
+	if !put && kind == approvalRecord && leaseEnded(e.PrevKv, a.now()) {
+		return Event{}, false
+	}
+	now := a.now().UTC()
+	ev := Event{Time: now, Observed: now, Target: id, Key: key, Revision: rev, Details: map[string]string{}}
+	names := handNames[kind]
+	ev.Action = names.deleted
+	if put {
+		ev.Action = names.written
+		ev.Details["created_revision"] = strconv.FormatInt(e.Kv.CreateRevision, 10)
+		ev.Unverified = fmt.Sprintf("%s %q written at etcd revision %d with no %s event in its transaction (written by hand, no event)", names.what, id, rev, names.events)
+		return ev, true
+	}
+	if prev := e.PrevKv; prev != nil {
+		ev.Details["created_revision"] = strconv.FormatInt(prev.CreateRevision, 10)
+		ev.Details["last_written_revision"] = strconv.FormatInt(prev.ModRevision, 10)
+	}
+	ev.Unverified = fmt.Sprintf("%s %q deleted at etcd revision %d (deleted by hand, no event: no command deletes one)", names.what, id, rev)
+	if kind == approvalRecord {
+		ev.Unverified = fmt.Sprintf("%s %q deleted at etcd revision %d before its grant's expiry, or on no lease (deleted by hand, no event)", names.what, id, rev)
+	}
+	return ev, true
+}
+
+// handNames are the actions and words of handWritten's events, by kind.
+var handNames = map[recordKind]struct{ written, deleted, what, events string }{
+	policyRecord:   {ActionPolicyWritten, ActionPolicyDeleted, "policy", ActionPolicyPush},
+	historyRecord:  {ActionHistoryWritten, ActionHistoryDeleted, "policy history entry", ActionPolicyPush},
+	keyRecord:      {ActionKeyWritten, ActionKeyDeleted, "key record", ActionKeyCreate + " or " + ActionKeyRotate},
+	approvalRecord: {ActionApprovalWritten, ActionApprovalDeleted, "approval record", "approval request, grant or deny"},
+}
+
+// spokenFor reports whether an event of evs at kv's revision speaks for
+// the put kv of a record of kind named id: the policy and a history
+// entry its policy.push; a key record its key.create, which creates it
+// (a key rewritten with one beside it was not created by it), or its
+// key.rotate (the old key by target, the new one by its new_key); an
+// approval record its request, grant, deny, or the use an older CLI
+// wrote with a rewrite of the record.
+func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs []Event) bool {
+	rev := kv.ModRevision
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Revision != rev {
+			continue
+		}
+		switch kind {
+		case policyRecord:
+			if ev.Action == ActionPolicyPush && ev.Target == id {
+				return true
+			}
+		case historyRecord:
+			if ev.Action == ActionPolicyPush {
+				return true
+			}
+		case keyRecord:
+			switch {
+			case ev.Action == ActionKeyCreate && ev.Target == id && kv.CreateRevision == rev,
+				ev.Action == ActionKeyRotate && (ev.Target == id || ev.Details["new_key"] == id && kv.CreateRevision == rev):
+				return true
+			}
+		case approvalRecord:
+			switch ev.Action {
+			case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse:
+				if ev.Target == id {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// leaseEnded reports whether prev, an approval record before its delete,
+// may have been taken by its lease: on one, decided with an expiry at or
+// before now (a minute's leeway for the clocks). A grant's record lives
+// on a lease of its max_age, and a denial of it keeps that lease.
+func leaseEnded(prev *mvccpb.KeyValue, now time.Time) bool {
+	if prev == nil || prev.Lease == 0 {
+		return false
+	}
+	ap, err := etcdsync.DecodeApproval(prev.Value)
+	if err != nil || ap.Expires.IsZero() {
+		return false
+	}
+	return !now.Before(ap.Expires.Add(-claimSkew))
+}
