@@ -15,8 +15,9 @@ import (
 // count math.MaxInt64 and any other request wrapped the period's total
 // negative, so the noisy-neighbour view (ThrottlingSample's tenant
 // shares) gave every tenant a negative or absurd share. A record now
-// stands for at most 2^32 requests, as alert detection and tenants top
-// count it. It is taken only from a record of the shape the sidecar
+// stands for at most collector.MaxRequestsPerRecord requests (65,536, what
+// one folded record of the sidecar counts), as alert detection and
+// tenants top count it. It is taken only from a record of the shape the sidecar
 // aggregates (a denial naming no tenant, client or verified token): one
 // allowed record of acme's client with count math.MaxInt64, which no
 // sidecar writes, made acme 2^32 requests
@@ -66,7 +67,7 @@ func TestPackCapsRecordCount(t *testing.T) {
 			t.Errorf("tenant_share row %q: a count or share out of range", r)
 		}
 	}
-	if want := strconv.FormatInt(1<<32, 10) + "/100.0"; shares[""] != want || shares["acme"] != "3/0.0" {
+	if want := strconv.FormatInt(collector.MaxRequestsPerRecord, 10) + "/100.0"; shares[""] != want || shares["acme"] != "3/0.0" {
 		t.Errorf("tenant shares %v, want (no tenant)=%s, the folded refusals, and acme=3/0.0 (a count on an allowed record is no sidecar's)", shares, want)
 	}
 }
