@@ -139,13 +139,23 @@ const MaxRequestsPerClientRecord = MaxRequestsPerRecord
 // that tenant alone (TestCountOnlyOnAggregatedRecords). A sender can still
 // charge its own tenants' limit refusals up to the ceiling per record: the
 // tenant binding of senders (--cert-tenants, tenants= of a token) bounds
-// whose. Detection, incident assess, tenants top and the evidence pack
-// all read this one method.
+// whose, and the store the sum of a sender's counts in one second
+// (MaxSenderRequestsPerSecond: a record past it is stored flagged
+// FlagCountPastSenderCeiling and counts one, ceiling.go). Detection,
+// incident assess, tenants top and the evidence pack all read this one
+// method.
 func (s *StoredRecord) Requests() int64 {
-	if s.Count <= 1 || !s.foldShape() {
+	if s.Count <= 1 || !s.foldShape() || s.pastSenderCeiling() {
 		return 1
 	}
 	return min(s.Count, MaxRequestsPerRecord)
+}
+
+// pastSenderCeiling reports whether the store flagged s
+// FlagCountPastSenderCeiling: its sender's believed counts of its second
+// had reached MaxSenderRequestsPerSecond (ceiling.go).
+func (s *StoredRecord) pastSenderCeiling() bool {
+	return len(s.Flags) > 0 && slices.Contains(s.Flags, FlagCountPastSenderCeiling)
 }
 
 // foldShape reports whether s has the shape of a record the sidecar
