@@ -171,8 +171,9 @@ func (s *StoredRecord) foldShape() bool {
 }
 
 // CountNotBelieved reports whether s carries a count that Requests does
-// not take: a count on a record of a shape the sidecar never folds, or
-// past its ceiling. Intake counts such records
+// not take as written: a count on a record of a shape the sidecar never
+// folds, past MaxRequestsPerRecord, or flagged past its sender's ceiling
+// (FlagCountPastSenderCeiling). Intake counts such records
 // (portcullis_collector_counts_not_believed_total).
 func (s *StoredRecord) CountNotBelieved() bool {
 	return s.Count > 1 && s.Requests() != s.Count
