@@ -2,6 +2,7 @@ package collector
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,5 +66,46 @@ func TestSenderCountsHeldPerSecond(t *testing.T) {
 	}
 	if flagged != 2 {
 		t.Errorf("%d records stored flagged count_past_sender_ceiling, want 2", flagged)
+	}
+}
+
+// TestSenderCeilingOverLoopback: a sidecar's folded limit refusals reach
+// a real collector over loopback in two batches of one sender, 1,000 full
+// folds of one second and one more: the last is stored flagged
+// count_past_sender_ceiling, counts one and is counted in
+// portcullis_collector_counts_not_believed_total.
+func TestSenderCeilingOverLoopback(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := boundCollector(t, dir, &logLines{})
+	sec := time.Now().Truncate(time.Second).UnixNano()
+	refusal := func(i int) audit.Record {
+		r := tenantRecord(i, "acme")
+		r.Client, r.Status, r.Decision, r.Limit, r.Count, r.Time = "acme-crm", 429, audit.RateLimited, audit.LimitKey, audit.MaxFoldCount, sec
+		return r
+	}
+	full := make([]audit.Record, policy.MaxGlobalSidecars)
+	for i := range full {
+		full[i] = refusal(i)
+	}
+	if got := post(t, srv.URL, acmeToken, encodeBatch("s-1", full...), true); got != 200 {
+		t.Fatalf("the sender's first %d full folds: status %d, want 200", len(full), got)
+	}
+	if got := post(t, srv.URL, acmeToken, encodeBatch("s-2", refusal(len(full))), false); got != 200 {
+		t.Fatalf("one more full fold of the second: status %d, want 200 (stored, counted one)", got)
+	}
+	var requests int64
+	flagged := 0
+	for _, r := range storedRecords(t, dir) {
+		requests += r.Requests()
+		if slices.Contains(r.Flags, FlagCountPastSenderCeiling) {
+			flagged++
+		}
+	}
+	if want := int64(MaxSenderRequestsPerSecond + 1); requests != want || flagged != 1 {
+		t.Errorf("stored records stand for %d requests, %d flagged; want %d, one flagged", requests, flagged, want)
+	}
+	if m := getMetricsWith(t, srv.URL, sharedToken); !strings.Contains(m, "portcullis_collector_counts_not_believed_total 1\n") {
+		t.Errorf("metrics do not count 1 count not believed:\n%s", m)
 	}
 }
