@@ -133,7 +133,7 @@ func privilegedRoutes(doc *policy.Document) map[string]bool {
 
 // add counts r. Its count and bytes are its sender's to write: a record
 // stands for its count only as the sidecar aggregates
-// (collector.StoredRecord.Requests, at most 2^32), only bytes sent
+// (collector.StoredRecord.Requests, at most collector.MaxRequestsPerRecord), only bytes sent
 // count, and every sum holds at math.MaxInt64 (satAdd), as tenants top
 // and the evidence pack count them. Summed as written, two records of
 // count and bytes math.MaxInt64 wrapped the totals negative, and chosen

@@ -16,7 +16,7 @@ import (
 // client's totals negative (records 4294967294 beside routes of -2, bytes
 // out -2), and counts chosen to wrap could bring a real exfiltration's
 // volume to any figure. A record now stands for its count only in the
-// shape the sidecar aggregates (a refusal naming no client), at most 2^32,
+// shape the sidecar aggregates (a refusal naming no client), at most collector.MaxRequestsPerRecord,
 // only bytes sent count, and every sum holds at math.MaxInt64.
 func TestAssessCountsAsTheSidecarAggregates(t *testing.T) {
 	t.Parallel()

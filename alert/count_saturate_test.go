@@ -7,7 +7,7 @@ import (
 )
 
 // TestAlertCountHoldsAtMaxInt64: an alert's count is the sum of the
-// requests its records stand for, each up to 2^32 (a folded refusal's
+// requests its records stand for, each up to collector.MaxRequestsPerRecord (a folded refusal's
 // count is its sender's to write), and the alert stays open until a
 // person closes it: one open long enough under such records wrapped its
 // count negative, in alerts list and in every ticket told of it. It now

@@ -589,7 +589,7 @@ func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64
 // count without a line per record; an Alertmanager alert's on each
 // repeat, which no record replays.
 func (e *Engine) growLocked(a *Alert, r *Rule, n int64, t time.Time, g *group, out []collector.Event) []collector.Event {
-	a.Count = satAdd(a.Count, n) // a record stands for up to 2^32 (requests): summed as is, an alert open long enough wrapped negative
+	a.Count = satAdd(a.Count, n) // a record stands for up to collector.MaxRequestsPerRecord requests, many of them: summed as is, an alert open long enough wrapped negative
 	if t.After(a.LastSeen) {
 		a.LastSeen = t
 	}

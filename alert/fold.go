@@ -183,7 +183,7 @@ func (e *Engine) foldLocked(r *Rule, key string, s subject, t time.Time, n int64
 // events (Load, the evidence pack) count, and an Alertmanager alert, which
 // no record replays, is folded and linked on replay by it (applyLocked).
 func (e *Engine) foldUpdateLocked(a *Alert, n int64, t time.Time, d map[string]string, out []collector.Event) []collector.Event {
-	a.Count = satAdd(a.Count, n) // a record stands for up to 2^32 (requests): summed as is, an alert open long enough wrapped negative
+	a.Count = satAdd(a.Count, n) // a record stands for up to collector.MaxRequestsPerRecord requests, many of them: summed as is, an alert open long enough wrapped negative
 	if t.After(a.LastSeen) {
 		a.LastSeen = t
 	}

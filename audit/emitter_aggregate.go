@@ -37,8 +37,8 @@ import (
 // must say: who (client, tenant, key id or token, auth method), which
 // limit, and how many (Count); its source is the caller's /64 when all
 // came from one, else none. The collector believes a count on a record
-// naming a client only when ClientFolds holds for it, and up to a ceiling
-// (collector.MaxRequestsPerClientRecord).
+// naming a client only when ClientFolds holds for it, and on any folded
+// record up to MaxFoldCount (collector.MaxRequestsPerRecord).
 
 // aggGraceSeconds is how long a second stays open for late records (a
 // record is captured when its response is written, up to its duration
@@ -52,8 +52,8 @@ const aggGraceSeconds = 2
 // in-flight slot (the caps bound requests admitted, not refused), and
 // pipelined on kept-alive connections its rate is bounded only by the
 // sidecar's CPU. So the bound is the emitter's own, and the collector
-// believes no more on a record naming a client
-// (collector.MaxRequestsPerClientRecord). At 65,536 a flood of a million
+// believes no more on any folded record, a larger count (a sidecar's
+// before this bound) held at it (collector.MaxRequestsPerRecord). At 65,536 a flood of a million
 // refusals a second of one group writes 16 records a second, a few KiB of
 // spool (TestFoldedGroupClosesAtMaxFoldCount).
 const MaxFoldCount = 1 << 16

@@ -15,7 +15,8 @@ import (
 // is bounded only by CPU): a sender bound to acme charged acme's client a
 // million refusals a record, fifteen times what one sidecar's record can
 // say. A count past audit.MaxFoldCount on a record naming a client now
-// counts one request and is counted not believed.
+// counts audit.MaxFoldCount (TestFoldCountHeldAtTheSidecarsBound) and is
+// counted not believed.
 func TestClientCountCeilingIsTheSidecars(t *testing.T) {
 	t.Parallel()
 	at := countsAt
@@ -27,7 +28,7 @@ func TestClientCountCeilingIsTheSidecars(t *testing.T) {
 	if n != 2 {
 		t.Errorf("CountsNotBelieved = %d, want 2 (the counts past audit.MaxFoldCount)", n)
 	}
-	if want := int64(audit.MaxFoldCount + 1 + 1); rep.Requests != want {
+	if want := int64(3 * audit.MaxFoldCount); rep.Requests != want {
 		t.Errorf("requests %d, want %d: a client's count is believed up to what one record of the sidecar holds", rep.Requests, want)
 	}
 }

@@ -12,8 +12,9 @@ import (
 // a sender bound to acme has acme's folded 429s stored and counted for
 // every request, up to MaxRequestsPerClientRecord; the same record naming
 // globex refuses the batch 403 tenant_not_bound as any other record would;
-// an allowed record's count and a count past the ceiling are counted one
-// request and in portcullis_collector_counts_not_believed_total.
+// an allowed record's count is counted one request, a count past the
+// ceiling the ceiling, and both in
+// portcullis_collector_counts_not_believed_total.
 func TestClientLimitRefusalCountOverLoopback(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -41,8 +42,8 @@ func TestClientLimitRefusalCountOverLoopback(t *testing.T) {
 		}
 		requests += r.Requests()
 	}
-	if requests != 500+1+1 {
-		t.Errorf("stored records stand for %d requests, want 502 (500 folded, the allowed one, the one past the ceiling)", requests)
+	if want := int64(500 + 1 + MaxRequestsPerClientRecord); requests != want {
+		t.Errorf("stored records stand for %d requests, want %d (500 folded, the allowed one, the one past the ceiling held at it)", requests, want)
 	}
 	if m := getMetricsWith(t, srv.URL, sharedToken); !strings.Contains(m, "portcullis_collector_counts_not_believed_total 2\n") {
 		t.Errorf("metrics do not count 2 counts not believed:\n%s", m)

@@ -16,8 +16,8 @@ import (
 // own limit refusals (rate_limited, concurrency_limited; audit
 // TestClientRateLimitFloodFolded): their count is believed up to
 // MaxRequestsPerClientRecord, a group of one second of one sidecar, and a
-// count past it counts one request; intake counts every count not
-// believed (CountsNotBelieved).
+// count past it counts that many (TestFoldCountHeldAtTheSidecarsBound);
+// intake counts every count not believed (CountsNotBelieved).
 func TestCountOnlyOnAggregatedRecords(t *testing.T) {
 	t.Parallel()
 	at := countsAt
@@ -41,10 +41,11 @@ func TestCountOnlyOnAggregatedRecords(t *testing.T) {
 	for _, s := range rep.Tenants {
 		got[s.Tenant] = s.Requests
 	}
-	const acme = 1 + 1 + 1 + 700 + MaxRequestsPerClientRecord + 1
-	if got["acme"] != acme || got["globex"] != 2 || got[""] != 51 || rep.Requests != acme+53 || rep.Throttled != 2+700+MaxRequestsPerClientRecord {
+	const acme = 1 + 3*MaxRequestsPerClientRecord + 700 + 1
+	const throttled = 3*MaxRequestsPerClientRecord + 700
+	if got["acme"] != acme || got["globex"] != 2 || got[""] != 51 || rep.Requests != acme+53 || rep.Throttled != throttled {
 		t.Errorf("requests by tenant %v (total %d, throttled %d); want acme %d, globex 2 and 51 without a tenant (the folded 50 and the record naming a verified token's issuer), %d in all, %d throttled: "+
 			"a count counts only on a record the sidecar could have aggregated, and on a client's limit refusal up to %d",
-			got, rep.Requests, rep.Throttled, acme, acme+53, 2+700+MaxRequestsPerClientRecord, MaxRequestsPerClientRecord)
+			got, rep.Requests, rep.Throttled, acme, acme+53, throttled, MaxRequestsPerClientRecord)
 	}
 }

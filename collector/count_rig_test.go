@@ -13,13 +13,23 @@ var countsAt = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 // tenants report over the store (what tenants top reads).
 func storeCounts(t *testing.T, recs []StoredRecord) (notBelieved uint64, rep *TenantReport) {
 	t.Helper()
-	dir := t.TempDir()
+	notBelieved, rep, _ = storeBatches(t, &Batch{ID: "b0", Sender: "token:sidecar-acme", Records: recs})
+	return notBelieved, rep
+}
+
+// storeBatches is storeCounts of batches, stored in order, that also
+// returns the store's directory.
+func storeBatches(t *testing.T, batches ...*Batch) (notBelieved uint64, rep *TenantReport, dir string) {
+	t.Helper()
+	dir = t.TempDir()
 	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AppendBatch(&Batch{ID: "b0", Sender: "token:sidecar-acme", Records: recs}); err != nil {
-		t.Fatal(err)
+	for _, b := range batches {
+		if err := st.AppendBatch(b); err != nil {
+			t.Fatal(err)
+		}
 	}
 	notBelieved = st.Stats().CountsNotBelieved
 	if err := st.Close(); err != nil {
@@ -29,5 +39,5 @@ func storeCounts(t *testing.T, recs []StoredRecord) (notBelieved uint64, rep *Te
 	if err != nil {
 		t.Fatal(err)
 	}
-	return notBelieved, rep
+	return notBelieved, rep, dir
 }

@@ -257,7 +257,8 @@ type senderIDs struct {
 	others    map[string]struct{}
 	ring      []string // others in the order stored, oldest at next once full
 	next      int
-	last      time.Time // when a batch of the sender was last stored
+	last      time.Time   // when a batch of the sender was last stored
+	sums      *secondSums // its believed counts by second (ceiling.go); nil before it sent one
 }
 
 // instanceIDs are the sequence numbers of one sender's instance stored:
@@ -464,4 +465,24 @@ func (in *instanceIDs) shift(n uint64) {
 		}
 		in.win[i] = v
 	}
+}
+
+// sumsOf returns sender's believed counts by second, nil if it has none.
+func (d *dedup) sumsOf(sender string) *secondSums {
+	if s := d.senders[sender]; s != nil {
+		return s.sums
+	}
+	return nil
+}
+
+// swapSums makes sums sender's, which add made known, and returns those
+// it held (nil if none).
+func (d *dedup) swapSums(sender string, sums *secondSums) *secondSums {
+	s := d.senders[sender]
+	if s == nil {
+		return sums // add made it just before; were it gone, nothing is kept
+	}
+	old := s.sums
+	s.sums = sums
+	return old
 }

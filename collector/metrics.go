@@ -32,7 +32,7 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 	}
 	metric("portcullis_collector_batches_total", "Audit batches stored.", st.Batches)
 	metric("portcullis_collector_records_total", "Audit records stored.", st.Records)
-	metric("portcullis_collector_counts_not_believed_total", "Records stored with a count reports take as one request: a count on a record the sidecar never aggregates (allowed, or naming who called, other than a client's rate_limited naming a token bucket or concurrency_limited naming an in-flight cap, answered 429 and naming a tenant), or past its ceiling (65,536 on a record naming a client, the most a sidecar folds into one).", st.CountsNotBelieved)
+	metric("portcullis_collector_counts_not_believed_total", "Records stored with a count reports do not take as written: a count on a record the sidecar never aggregates (allowed, or naming who called, other than a client's rate_limited naming a token bucket or concurrency_limited naming an in-flight cap, answered 429 and naming a tenant), taken as one request; past its ceiling (65,536, the most a sidecar folds into one), taken as 65,536; or past its sender's ceiling for its second (65,536,000), flagged count_past_sender_ceiling and taken as one.", st.CountsNotBelieved)
 	metric("portcullis_collector_duplicates_total", "Batches acknowledged without storing because their id was stored before.", st.Duplicates)
 	metric("portcullis_collector_events_total", "Lifecycle events stored.", st.Events)
 	metric("portcullis_collector_expired_segments_total", "Segments deleted by retention.", st.Expired)

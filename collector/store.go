@@ -195,6 +195,9 @@ type Store struct {
 	seen       dedup               // the batch ids stored, bounded (dedup.go)
 	seenEvents eventMarks          // the etcd events stored, bounded (eventmarks.go)
 	retained   map[uint64]struct{} // segments a retention entry of the chain names
+	// sumsScratch is the copy of a sender's second sums a batch is
+	// summed into before it is stored (ceiling.go).
+	sumsScratch *secondSums
 	// unrecorded are segments retention deleted on a full disk whose
 	// entry it could not write then: the next pass writes it.
 	unrecorded map[uint64]struct{}
@@ -408,6 +411,10 @@ func (s *Store) appendBatch(b *Batch) error {
 	// detection counted it leaves the engine's state ahead of the trail
 	// until a restart replays it (Commit with stored false, below).
 	at := s.cfg.Now().UTC().Round(0) // the entry's time, as a replay reads it
+	// The sender's counts are summed before the records are encoded: a
+	// record past its sender's ceiling is stored flagged, so every reader
+	// of the trail, detection's replay too, counts it as detection does.
+	sums := s.holdSenderCountsLocked(b, at)
 	recs := s.batchRecordsAtLocked(b, at)
 	if err := entryFits(b, recs, derivedReserve); err != nil {
 		s.trimBufLocked()
@@ -439,6 +446,7 @@ func (s *Store) appendBatch(b *Batch) error {
 	}
 	b.stored = int64(s.lineBytes)
 	s.seen.add(b.Sender, b.ID, len(b.Records), s.cfg.Now())
+	s.keepSenderSumsLocked(b.Sender, sums)
 	s.stats.Batches++
 	s.stats.Records += uint64(len(b.Records))
 	for i := range b.Records {

@@ -94,35 +94,36 @@ func (s *StoredRecord) RefusedBeforeHTTP() bool {
 	return s.Status == 0 && s.Decision != "" && s.Decision != "allowed"
 }
 
-// MaxRequestsPerRecord bounds the requests one record stands for: its
-// count is the sender's to write, and one of math.MaxInt64 wrapped sums
-// negative.
-const MaxRequestsPerRecord = 1 << 32
+// MaxRequestsPerRecord is the most requests one record is believed to
+// stand for: audit.MaxFoldCount, the most the sidecar's emitter counts in
+// one folded record, of either kind it folds (it closes a group there and
+// opens another). A group is one second of one sidecar
+// (audit/emitter_aggregate.go), which no cap of the data plane bounds: a
+// refusal holds no in-flight slot. A larger count, which only a sidecar
+// of a version before that bound (or a forger) writes, counts
+// MaxRequestsPerRecord and is counted not believed (CountNotBelieved):
+// before, a fold of denials without a verified credential was believed up
+// to 2^32, and a verified client's limit refusal past 65,536 counted one
+// (TestFoldCountHeldAtTheSidecarsBound). Held, not one: a record of an
+// older sidecar stood for at least that many refusals, and a forger gains
+// nothing it could not write as 65,536.
+const MaxRequestsPerRecord = audit.MaxFoldCount
 
 // MaxRequestsPerClientRecord is the most requests a record naming a
-// client is believed to stand for: audit.MaxFoldCount, the most the
-// sidecar's emitter counts in one folded record (it closes a group there
-// and opens another). A group is one client's limit refusals of one key,
-// route, decision, limit and second on one sidecar
-// (audit/emitter_aggregate.go), which no cap of the data plane bounds: a
-// refusal holds no in-flight slot. Before, the ceiling was 1,000,000,
-// which no sidecar's record reaches, and a sender bound to a tenant
-// charged its clients that many refusals a record
-// (TestClientCountCeilingIsTheSidecars). A larger count on such a record
-// counts one request (CountNotBelieved). Senders of a version before
-// the emitter's bound folded without it: a group of theirs past 65,536
-// requests in one second counts one.
-const MaxRequestsPerClientRecord = audit.MaxFoldCount
+// client is believed to stand for: MaxRequestsPerRecord, as for every
+// folded record. Before, the ceiling was 1,000,000, which no sidecar's
+// record reaches, and a sender bound to a tenant charged its clients that
+// many refusals a record (TestClientCountCeilingIsTheSidecars).
+const MaxRequestsPerClientRecord = MaxRequestsPerRecord
 
-// Requests is how many requests s stands for: its count, at most
+// Requests is how many requests s stands for: its count, held at
 // MaxRequestsPerRecord, when it has the shape of a record the sidecar
-// aggregates from denials naming no tenant, no client and no verified
-// token (a sum of TLS handshake refusals is one too); its count up to
-// MaxRequestsPerClientRecord on a verified client's limit refusal as the
-// sidecar folds it (audit.ClientFolds: rate_limited naming a token
-// bucket, concurrency_limited naming an in-flight cap, as the data plane
-// names them: one naming another limit or an unknown one counted a
-// million refusals by a limit that cannot have refused them,
+// folds; else 1. The sidecar folds denials naming no tenant, no client
+// and no verified token (a sum of TLS handshake refusals is one too), and
+// a verified client's limit refusal (audit.ClientFolds: rate_limited
+// naming a token bucket, concurrency_limited naming an in-flight cap, as
+// the data plane names them: one naming another limit or an unknown one
+// counted a million refusals by a limit that cannot have refused them,
 // TestClientCountOnlyWithItsLimit; answered 429: a count on one with
 // another status, which the sidecar never writes, counted a million
 // requests of a tenant none of which was throttled,
@@ -131,33 +132,48 @@ const MaxRequestsPerClientRecord = audit.MaxFoldCount
 // TestAssessForeignClientCountNotBelieved), which the sidecar folds while its
 // spool is above half full so that one client's flood past its own limit
 // does not push the other tenants' records out (audit
-// TestClientRateLimitFloodFolded); else 1. The count is the sender's to
+// TestClientRateLimitFloodFolded). The count is the sender's to
 // write: one allowed record of a tenant's client with count 2^32 made that
 // tenant 100% of the period's requests in tenants top and the evidence
 // pack, and its integration billions of requests, from a sender bound to
 // that tenant alone (TestCountOnlyOnAggregatedRecords). A sender can still
 // charge its own tenants' limit refusals up to the ceiling per record: the
 // tenant binding of senders (--cert-tenants, tenants= of a token) bounds
-// whose.
+// whose, and the store the sum of a sender's counts in one second
+// (MaxSenderRequestsPerSecond: a record past it is stored flagged
+// FlagCountPastSenderCeiling and counts one, ceiling.go). Detection,
+// incident assess, tenants top and the evidence pack all read this one
+// method.
 func (s *StoredRecord) Requests() int64 {
-	if s.Count <= 1 || s.Decision == "allowed" {
-		return 1
-	}
-	if s.Client != "" {
-		if !s.clientFolds() || s.Count > MaxRequestsPerClientRecord {
-			return 1
-		}
-		return s.Count
-	}
-	if s.Tenant != "" || s.Issuer != "" || s.TokenFingerprint != "" {
+	if s.Count <= 1 || !s.foldShape() || s.pastSenderCeiling() {
 		return 1
 	}
 	return min(s.Count, MaxRequestsPerRecord)
 }
 
+// pastSenderCeiling reports whether the store flagged s
+// FlagCountPastSenderCeiling: its sender's believed counts of its second
+// had reached MaxSenderRequestsPerSecond (ceiling.go).
+func (s *StoredRecord) pastSenderCeiling() bool {
+	return len(s.Flags) > 0 && slices.Contains(s.Flags, FlagCountPastSenderCeiling)
+}
+
+// foldShape reports whether s has the shape of a record the sidecar
+// folds (Requests).
+func (s *StoredRecord) foldShape() bool {
+	switch {
+	case s.Decision == "allowed":
+		return false
+	case s.Client != "":
+		return s.clientFolds()
+	}
+	return s.Tenant == "" && s.Issuer == "" && s.TokenFingerprint == ""
+}
+
 // CountNotBelieved reports whether s carries a count that Requests does
-// not take: a count on a record of a shape the sidecar never folds, or
-// past its ceiling. Intake counts such records
+// not take as written: a count on a record of a shape the sidecar never
+// folds, past MaxRequestsPerRecord, or flagged past its sender's ceiling
+// (FlagCountPastSenderCeiling). Intake counts such records
 // (portcullis_collector_counts_not_believed_total).
 func (s *StoredRecord) CountNotBelieved() bool {
 	return s.Count > 1 && s.Requests() != s.Count

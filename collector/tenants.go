@@ -177,7 +177,7 @@ func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord, 
 		byTenant[r.Tenant] = s
 	}
 	// Count and BytesOut are as the sender wrote them: a record stands
-	// for at most 2^32 requests, and only when the sidecar could have
+	// for at most MaxRequestsPerRecord requests, and only when the sidecar could have
 	// aggregated it (Requests, as alert detection counts it), and only
 	// bytes sent count, held at math.MaxInt64, so absurd values can
 	// neither wrap a sum negative nor take a tenant's traffic off it.

@@ -172,8 +172,8 @@ func TestTenantReportOutput(t *testing.T) {
 // showed the others' shares against a negative total. Only bytes sent
 // count now, and the sums hold at math.MaxInt64, as the alert rules'
 // windows do (alert.satAdd); a record's count is capped as detection
-// caps it (2^32), so one record of count math.MaxInt64 cannot wrap the
-// requests either.
+// caps it (MaxRequestsPerRecord), so one record of count math.MaxInt64
+// cannot wrap the requests either.
 func TestTopTenantsBytesSaturate(t *testing.T) {
 	dir := t.TempDir()
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -208,8 +208,8 @@ func TestTopTenantsBytesSaturate(t *testing.T) {
 			t.Errorf("tenant %s: %d bytes, share %.1f%%; want neither negative nor above 100%%", s.Tenant, s.BytesOut, s.BytesShare)
 		}
 	}
-	if want := int64(1<<32) + 5; rep.Requests != want || rep.Throttled != 1<<32 {
-		t.Errorf("%d requests, %d throttled; want %d and %d: a record stands for at most the requests an audit record counts", rep.Requests, rep.Throttled, want, int64(1<<32))
+	if want := int64(MaxRequestsPerRecord) + 5; rep.Requests != want || rep.Throttled != MaxRequestsPerRecord {
+		t.Errorf("%d requests, %d throttled; want %d and %d: a record stands for at most the requests an audit record counts", rep.Requests, rep.Throttled, want, MaxRequestsPerRecord)
 	}
 	if rep.BytesOut != math.MaxInt64 {
 		t.Errorf("total bytes %d, want it held at math.MaxInt64", rep.BytesOut)
