@@ -485,18 +485,26 @@ var tokenWords = func() map[string]bool {
 		source parser validator revocation lifetime ttl id key string ring question answer scanner detector
 		rotator renewal response holder jar pool filter middleware handler server client url uri param
 		parameter rate grant owner digest verifier cookie agent env variable var data map metadata binding
-		bound per kind class family sharing share santa sauce`) {
+		bound per kind class family sharing share santa sauce lookup cost vs versus
+		revoke rotate issue verify validate create delete renew fetch get read write use introspect`) {
 		m[w] = true
 	}
 	return m
 }()
 
-// tokenWord reports whether w, in lower case, is one of tokenWords, or a
-// plural of one, or ends as a verb's form or a noun made of one does
-// ("-ed", "-ing", "-tion", "-sion", "-ment", "-ly").
+// tokenWord reports whether w, in lower case, is one of tokenWords, or
+// ends as a verb's form or a noun made of one does ("-ed", "-ing",
+// "-tion", "-sion", "-ment", "-ly"), or is the plural of such a word
+// ("token embeddings").
 func tokenWord(w string) bool {
-	if lowerIn(w, tokenWords) || len(w) > 3 && w[len(w)-1] == 's' && lowerIn(w[:len(w)-1], tokenWords) {
+	if lowerIn(w, tokenWords) {
 		return true
+	}
+	if len(w) > 3 && w[len(w)-1] == 's' {
+		w = w[:len(w)-1]
+		if lowerIn(w, tokenWords) {
+			return true
+		}
 	}
 	for _, end := range [...]string{"ed", "ing", "tion", "sion", "ment", "ly"} {
 		if len(w) > len(end)+2 && strings.HasSuffix(w, end) {
