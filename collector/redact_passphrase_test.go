@@ -147,7 +147,7 @@ func TestRedactPassphraseEdges(t *testing.T) {
 		"password=x1 rejected":                      "password=" + Redacted + " rejected",
 		"password is":                               "password is",
 		"password 2 of 3":                           "password 2 of 3",
-		"token hunter":                              "token hunter",
+		"token hunter":                              "token " + Redacted,
 		"пароль hunter":                             "пароль " + Redacted,
 		"密码API失败":                                   "密码" + Redacted + "失败",
 		"비밀번호:x1":                                   "비밀번호:" + Redacted,

@@ -123,19 +123,28 @@ func secondScriptWord(w string) bool {
 // when there is none (redactProse).
 func proseValue(s string, i int, name string) (from, to int) {
 	i = proseSpaces(s, i)
-	if n := run(s[i:], pairNameByte); n > 0 && i+n < len(s) && s[i+n] == ' ' && linkingVerb(s[i:i+n]) {
-		return proseWord(s, proseSpaces(s, i+n), verbMode(s[i:i+n]))
+	v := dashBefore(s, i) // "Пароль — это ...": the dash goes before the verb
+	if n := run(s[v:], pairNameByte); n > 0 && v+n+1 < len(s) && linkingVerb(s[v:v+n]) {
+		switch {
+		case s[v+n] == ' ':
+			return proseWord(s, proseSpaces(s, v+n), verbMode(s[v:v+n]))
+		case s[v+n] == ':' && (s[v+n+1] == ' ' || s[v+n+1] == '\t'):
+			return proseWord(s, proseSpaces(s, v+n+1), afterSeparator) // "password is: none"
+		}
 	}
 	// "session ID is ...": the name goes on (wordsBefore).
 	if n := run(s[i:], pairNameByte); (i+n == len(s) || s[i+n] == ' ') && (strings.EqualFold(s[i:i+n], "id") || strings.EqualFold(s[i:i+n], "key")) {
 		return i, i
 	}
 	mode := afterName
-	if passwordName(name) {
+	switch {
+	case passwordName(name):
 		mode = afterPassword
 		if name[0] >= utf8.RuneSelf {
 			mode = afterScriptPassword
 		}
+	case tokenName(name):
+		mode = afterToken
 	}
 	if from, to = proseWord(s, i, mode); from < to {
 		return from, to
@@ -146,17 +155,33 @@ func proseValue(s string, i int, name string) (from, to int) {
 	return i, i
 }
 
+// dashBefore returns where the word after a dash at s[i] and the spaces
+// after it starts ("Пароль — это ...", as Russian joins a name to what it
+// is), or i when s[i] starts no dash.
+func dashBefore(s string, i int) int {
+	for _, d := range [...]string{"— ", "– ", "- "} {
+		if strings.HasPrefix(s[i:], d) {
+			return proseSpaces(s, i+len(d))
+		}
+	}
+	return i
+}
+
 // proseMode is what stands before the word proseWord reads: a
 // credential's name, a password's name (in Latin letters or another
-// script) or a linking verb (likewise).
+// script), a token's or a secret's name, a linking verb (in Latin
+// letters or another script) or a ':' after a linking verb or the words
+// proseLink reads.
 type proseMode uint8
 
 const (
 	afterName proseMode = iota
 	afterPassword
 	afterScriptPassword
+	afterToken
 	afterVerb
 	afterScriptVerb
+	afterSeparator
 )
 
 // verbMode returns the mode of the word after the linking verb v:
@@ -193,8 +218,10 @@ func proseSpaces(s string, i int) int {
 // ("token 3 of 5"). A quoted one is a secret, unless it is one of
 // keptWords ("password 'reset'", a button's name).
 func proseWord(s string, i int, mode proseMode) (from, to int) {
-	if i == len(s) || strings.HasPrefix(s[i:], Redacted) || strings.IndexByte("([{", s[i]) >= 0 {
-		return i, i // "password (hidden)" is prose
+	if i == len(s) || strings.HasPrefix(s[i:], Redacted) || strings.IndexByte("([{:=", s[i]) >= 0 {
+		// "password (hidden)" is prose; "password :x" a pair, cleared
+		// already (redactPairs), whose ":[REDACTED" was read as a word.
+		return i, i
 	}
 	if k := quoteLen(s[i:]); k > 0 {
 		// Looked for in the next proseQuoted bytes only, so a text of
@@ -219,21 +246,31 @@ func proseWord(s string, i int, mode proseMode) (from, to int) {
 		n--
 	}
 	w := s[i : i+n]
-	switch mode {
-	case afterVerb, afterScriptVerb:
-		if keptWord(w) || !wordLetters(w, mode == afterScriptVerb) {
-			return i, i
-		}
-	case afterPassword, afterScriptPassword:
-		if keptWord(w) || passwordWord(w) || gapWord(w) || linkingVerb(w) || count(w, s[i+n:]) || !wordLetters(w, mode == afterScriptPassword) {
-			return i, i
-		}
-	default:
-		if !secretLike(w) || count(w, s[i+n:]) {
-			return i, i
-		}
+	if !proseSecret(w, s[i+n:], mode) {
+		return i, i
 	}
 	return i, i + n
+}
+
+// proseSecret reports whether w, the word proseWord reads, rest being
+// what follows it, is a secret after what mode says stands before it.
+func proseSecret(w, rest string, mode proseMode) bool {
+	switch mode {
+	case afterSeparator:
+		return wordLetters(w, false)
+	case afterVerb:
+		return !keptWord(w) && wordLetters(w, false)
+	case afterScriptVerb:
+		return !keptWord(w) && wordLetters(w, false) && !scriptKeptWord(w)
+	case afterPassword, afterScriptPassword:
+		return !keptWord(w) && !passwordWord(w) && !gapWord(w) && !linkingVerb(w) && !count(w, rest) && wordLetters(w, mode == afterScriptPassword)
+	case afterToken:
+		if secretLike(w) {
+			return !count(w, rest)
+		}
+		return lowerWord(w) && !keptWord(w) && !passwordWord(w) && !tokenWord(w) && !gapWord(w) && !linkingVerb(w)
+	}
+	return secretLike(w) && !count(w, rest)
 }
 
 // wordLetters reports whether w holds a letter or a digit, in ASCII
@@ -306,8 +343,11 @@ func proseLink(s string, i int) (int, proseMode) {
 				words += proseGap // "that was issued": the clause's verb
 			}
 		case ':':
+			// After a ':' the word is a value, a kept word too ("the
+			// password you asked for: reset"), stored as sent before
+			// (TestForeignKeptWordAfterSeparatorRedacted).
 			if (gap || gapWord(w)) && (s[j+n+1] == ' ' || s[j+n+1] == '\t') {
-				return proseSpaces(s, j+n+1), afterVerb
+				return proseSpaces(s, j+n+1), afterSeparator
 			}
 			return i, afterVerb
 		default:
@@ -410,6 +450,74 @@ var passwordWords = func() map[string]bool {
 // "s", is one of passwordWords.
 func passwordWord(w string) bool {
 	return lowerIn(w, passwordWords) || len(w) > 3 && (w[len(w)-1] == 's' || w[len(w)-1] == 'S') && lowerIn(w[:len(w)-1], passwordWords)
+}
+
+// tokenName reports whether name, a credential's (credentialKey) in
+// ASCII, ends in "token" or "secret" ("token", "access_token",
+// "client-secret"), whose word after it proseWord reads as a password's
+// is read, with tokenWords kept too.
+func tokenName(name string) bool {
+	if !isASCII(name) {
+		return false
+	}
+	for _, w := range [...]string{"token", "secret"} {
+		if len(name) >= len(w) && strings.EqualFold(name[len(name)-len(w):], w) {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenWords are the words right after a token's or a secret's name
+// (tokenName), with no linking verb, that are prose, not the secret, past
+// keptWords and passwordWords: a thing of the token's or the secret's
+// ("token bucket", "token endpoint", "secret store", "secret question").
+// A word ending as a verb's form or a noun made of one does ("token
+// refreshed", "secret scanning", "token introspection": tokenWord).
+// Any other word of lower-case letters there is cleared: "token hunter"
+// and "secret hunter" were stored as sent
+// (TestForeignTokenAndSecretWordsRedacted).
+var tokenWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`
+		bucket buckets endpoint exchange refresh issuer audience scope claim signature header payload format
+		prefix suffix engine backend name ref reference path mount version count limit size budget usage cache
+		source parser validator revocation lifetime ttl id key string ring question answer scanner detector
+		rotator renewal response holder jar pool filter middleware handler server client url uri param
+		parameter rate grant owner digest verifier cookie agent env variable var data map metadata binding
+		bound per kind class family sharing share santa sauce lookup cost vs versus
+		revoke rotate issue verify validate create delete renew fetch get read write use introspect`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// tokenWord reports whether w, in lower case, is one of tokenWords, or
+// ends as a verb's form or a noun made of one does ("-ed", "-ing",
+// "-tion", "-sion", "-ment", "-ly"), or is the plural of such a word
+// ("token embeddings").
+func tokenWord(w string) bool {
+	if lowerIn(w, tokenWords) {
+		return true
+	}
+	if len(w) > 3 && w[len(w)-1] == 's' {
+		w = w[:len(w)-1]
+		if lowerIn(w, tokenWords) {
+			return true
+		}
+	}
+	for _, end := range [...]string{"ed", "ing", "tion", "sion", "ment", "ly"} {
+		if len(w) > len(end)+2 && strings.HasSuffix(w, end) {
+			return true
+		}
+	}
+	return false
+}
+
+// lowerWord reports whether w is a word of lower-case ASCII letters
+// ("hunter"; not "Expired", a sentence's word, nor "ungültig").
+func lowerWord(w string) bool {
+	return w != "" && run(w, func(c byte) bool { return 'a' <= c && c <= 'z' || c == '-' || c == '\'' }) == len(w)
 }
 
 // passwordNames are, folded and without marks, the names of a password

@@ -73,10 +73,16 @@ func scriptValue(s string, start, t int) (from, to int, ok bool) {
 		return 0, 0, false
 	}
 	k := foldName(strings.TrimLeft(before, " "))
-	particle := false
+	particle, object := false, false
 	for _, p := range scriptParticles {
 		if strings.HasSuffix(k, p) && scriptPasswordBefore(k[:len(k)-len(p)]) {
 			particle = true
+			break
+		}
+	}
+	for _, p := range objectParticles {
+		if !particle && strings.HasSuffix(k, p) && scriptPasswordBefore(k[:len(k)-len(p)]) {
+			particle, object = true, true
 			break
 		}
 	}
@@ -92,10 +98,42 @@ func scriptValue(s string, start, t int) (from, to int, ok bool) {
 	for to > from && strings.IndexByte(".!?:", s[to-1]) >= 0 {
 		to--
 	}
-	if w := s[from:to]; w == "" || keptWord(w) || !asciiAlnum(w) {
+	if w := s[from:to]; w == "" || keptWord(w) || !asciiAlnum(w) || object && !toParticleAt(s, proseSpaces(s, to)) {
 		return 0, 0, false
 	}
 	return from, to, true
+}
+
+// objectParticles are, folded as foldName folds them, the particles that
+// make a password's name in a script other than Latin a verb's object
+// (Japanese を, Korean 를 and 을): the ASCII after one is its value when a
+// particle of direction follows it (toParticleAt: "パスワードをhunter2に変更",
+// change the password to hunter2; "비밀번호를 hunter2로 변경"), stored as sent
+// before (TestForeignValueAfterObjectParticleRedacted). With none it is
+// the verb's ("パスワードをSHA256でハッシュ", hash the password with SHA256).
+var objectParticles, _ = foldedNames("を", "를", "을")
+
+// toParticles are the particles of direction that end a value after one
+// of objectParticles: Japanese に, へ, と (to, into, as), Korean 로 and 으로.
+var toParticles, _ = foldedNames("に", "へ", "と", "로", "으로")
+
+// toParticleAt reports whether s[i:] starts with one of toParticles.
+func toParticleAt(s string, i int) bool {
+	if i == len(s) || s[i] < utf8.RuneSelf {
+		return false
+	}
+	_, n := utf8.DecodeRuneInString(s[i:])
+	if n2 := i + n; n2 < len(s) {
+		_, m := utf8.DecodeRuneInString(s[n2:])
+		n += m
+	}
+	k := foldName(s[i : i+n])
+	for _, p := range toParticles {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // scriptParticles are, folded as foldName folds them, the particles and
@@ -109,6 +147,64 @@ func scriptPasswordBefore(k string) bool {
 	for _, n := range scriptPasswords {
 		if strings.HasSuffix(k, n) {
 			return true
+		}
+	}
+	return false
+}
+
+// scriptKeptWords are the words of a script other than Latin after a
+// linking verb of that script (linkingVerb: Russian это, Greek είναι,
+// Arabic هي, Hebrew היא and הוא) that are prose, not a secret, as
+// keptWords are in Latin letters: a status or an adjective ("неверный",
+// wrong; "λάθος"; "שגויה"; "خاطئة"), a negation or an adverb ("не",
+// "слишком"). Any other word there that holds a letter or a digit is
+// cleared: "пароль это секрет" was stored as sent
+// (TestForeignScriptWordAfterScriptVerbRedacted).
+var scriptKeptWords = strings.Fields(`
+	не нет ни слишком уже ещё еще тоже также только очень всё все пуст пуста пусто верен верна неверен неверна
+	λάθος δεν μη πολύ άκυρος άκυρη άκυρο έγκυρος έγκυρη έγκυρο σωστός σωστή σωστό λανθασμένος λανθασμένη λανθασμένο
+	υποχρεωτικός υποχρεωτική υποχρεωτικό απαραίτητος απαραίτητη απαραίτητο κενός κενή κενό ληγμένος ληγμένη ληγμένο
+	αδύναμος αδύναμη αδύναμο ισχυρός ισχυρή ισχυρό
+	خاطئة خاطئ غير صحيحة صحيح مطلوبة مطلوب فارغة فارغ قصيرة قصير ضعيفة ضعيف قوية قوي منتهية لا ليست ليس
+	שגויה שגוי חובה ריקה ריק נכונה נכון קצרה קצר חלשה חלש חזקה חזק לא תקינה תקין פגה חסרה חסר`)
+
+// thaiKeptStarts are the Thai words a word after คือ starting with one
+// of is prose (Thai writes a phrase's words with no space between: "ไม่ถูกต้อง",
+// not correct): not, wrong, correct, empty, required, short, expired, weak.
+var thaiKeptStarts = [...]string{"ไม่", "ผิด", "ถูกต้อง", "ว่าง", "จำเป็น", "สั้น", "หมดอายุ", "อ่อน"}
+
+// russianProseEnds are the endings of a Russian adjective, participle or
+// adverb ("неверный", "обязательное", "изменён", "неверно"): a word after
+// это ending so is prose.
+var russianProseEnds = [...]string{"ый", "ий", "ой", "ая", "яя", "ое", "ее", "ые", "ие", "ую", "юю", "ых", "их", "ым", "им",
+	"ого", "его", "ому", "ему", "ован", "ен", "ён", "но"}
+
+// scriptKeptWord reports whether w, a word outside ASCII after a linking
+// verb of a script other than Latin, is prose: one of scriptKeptWords in
+// any case, a Russian word with one of russianProseEnds, or a Thai word
+// starting with one of thaiKeptStarts.
+func scriptKeptWord(w string) bool {
+	if isASCII(w) {
+		return false
+	}
+	for _, k := range scriptKeptWords {
+		if strings.EqualFold(w, k) {
+			return true
+		}
+	}
+	r, _ := utf8.DecodeRuneInString(w)
+	switch {
+	case 0x400 <= r && r <= 0x4ff: // Cyrillic
+		for _, e := range russianProseEnds {
+			if strings.HasSuffix(w, e) {
+				return true
+			}
+		}
+	case 0xe00 <= r && r <= 0xe7f: // Thai
+		for _, k := range thaiKeptStarts {
+			if strings.HasPrefix(w, k) {
+				return true
+			}
 		}
 	}
 	return false

@@ -374,6 +374,7 @@ func phraseSep(s string, sep int) bool {
 // One line at most: a stack trace's frames or a dump's lines after a
 // password's are not read as its.
 func phraseEnd(s string, sep, to int) int {
+	first := to
 	to, ended := phraseWords(s, to)
 	if ended {
 		return to // "... staple." ended its sentence
@@ -386,7 +387,7 @@ func phraseEnd(s string, sep, to int) int {
 		return to
 	}
 	k := proseSpaces(s, j+1)
-	if k == len(s) || !phraseLine(s[k:], k-(j+1) > lineIndent(s, sep)) || !phraseWord(s, k) {
+	if k == len(s) || !phraseLine(s[k:], k-(j+1) > lineIndent(s, sep), to > first) || !phraseWord(s, k) {
 		return to
 	}
 	n := k + valueRun(s[k:])
@@ -400,19 +401,43 @@ func phraseEnd(s string, sep, to int) int {
 // phraseLine reports whether line, the line after a passphrase's (its
 // indent passed over), goes on with it: it starts with a lower-case
 // letter, or, indented deeper than the name's line (deeper), as a YAML
-// plain scalar goes on, with any letter or digit; and it is no stack
-// frame ("at com.example..."), no list's item and no sentence
-// (sentenceStart: "password: x1\nThe job finished" keeps its second line).
-func phraseLine(line string, deeper bool) bool {
+// plain scalar goes on, or after a line of several of the passphrase's
+// words (several), with any letter or digit ("password: correct
+// horse\nBattery staple", whose second line was stored as sent:
+// TestForeignPassphraseCapitalLineRedacted); and it is no stack frame
+// ("at com.example..."), no list's item and no sentence (sentenceStart:
+// "password: x1\nThe job finished" keeps its second line). After one
+// word at the same indent, a line starting with a capital or a digit is
+// another ("password: x1\nConnection refused"), and after several, one
+// starting with a word in capitals ("ERROR", "GET") or a time
+// ("2026-01-02", "12:00") is a log's next line (timeStart).
+func phraseLine(line string, deeper, several bool) bool {
 	c := line[0]
-	if deeper {
-		if c < utf8.RuneSelf && !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9') {
+	switch {
+	case 'a' <= c && c <= 'z':
+	case deeper && (c >= utf8.RuneSelf || 'a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9'):
+	case several && ('A' <= c && c <= 'Z' || '0' <= c && c <= '9'):
+		if capsWord(line) || timeStart(line) {
 			return false
 		}
-	} else if !('a' <= c && c <= 'z') {
+	default:
 		return false
 	}
 	return !strings.HasPrefix(line, "at ") && !sentenceStart(line)
+}
+
+// capsWord reports whether line starts with a word of two capital
+// letters or more and no lower-case one ("ERROR", "GET", "WARN:").
+func capsWord(line string) bool {
+	n := run(line, func(c byte) bool { return 'A' <= c && c <= 'Z' })
+	return n >= 2 && (n == len(line) || !('a' <= line[n] && line[n] <= 'z'))
+}
+
+// timeStart reports whether line starts with digits and one of '-', ':',
+// '/' or '.' and a digit, as a date or a time does.
+func timeStart(line string) bool {
+	n := run(line, func(c byte) bool { return '0' <= c && c <= '9' })
+	return n > 0 && n+1 < len(line) && strings.IndexByte("-:/.", line[n]) >= 0 && '0' <= line[n+1] && line[n+1] <= '9'
 }
 
 // phraseWords returns where the words that follow the word ending at

@@ -80,8 +80,11 @@ func (b *builder) approvalSamples() ([]byte, error) {
 		"approver", "note", "max_uses", "expires", "uses", "use_request_ids", "allowed_requests", "refused_requests", "flag"})
 	for _, id := range order {
 		s := samples[id]
-		w.Write(csvCells(s.id, s.client, s.route, rfc(s.requested), s.requester, s.reason, s.ticket, first(s.state, "none in period"), rfc(s.decided),
-			s.approver, s.note, s.maxUses, s.expires, strconv.Itoa(len(s.uses)), strings.Join(s.uses, " "),
+		// The requester, approver and note of a grant are its details'
+		// text, an operator's: cleared as the event's reason is
+		// (clearOperatorText).
+		w.Write(csvCells(s.id, s.client, s.route, rfc(s.requested), collector.RedactText(s.requester), s.reason, s.ticket, first(s.state, "none in period"), rfc(s.decided),
+			collector.RedactText(s.approver), collector.RedactText(s.note), s.maxUses, s.expires, strconv.Itoa(len(s.uses)), strings.Join(s.uses, " "),
 			strconv.Itoa(s.allowed), strconv.Itoa(s.refused), s.flag()))
 	}
 	w.Flush()

@@ -498,7 +498,9 @@ func (b *builder) alertSample() ([]byte, error) {
 			fmt.Fprintf(&w, "- ticket: %s %s\n", mdText(t.Sink), mdText(t.Key))
 		}
 		if a.Note != "" || a.CorrectiveAction != "" {
-			fmt.Fprintf(&w, "- closure note: %s\n- corrective action: %s\n", mdText(dash(a.Note)), mdText(dash(a.CorrectiveAction)))
+			// The note is the closing event's reason, cleared
+			// (clearOperatorText); the corrective action its details'.
+			fmt.Fprintf(&w, "- closure note: %s\n- corrective action: %s\n", mdText(dash(a.Note)), mdText(dash(collector.RedactText(a.CorrectiveAction))))
 		}
 		w.WriteString("\n")
 	}

@@ -49,7 +49,7 @@ func (b *builder) keyCreateApproval(ev *collector.Event, samples map[string]*app
 	case s == nil || s.state != etcdsync.ApprovalGranted:
 		return id, "approval " + id + " spent, but no grant of it in the trail", false
 	}
-	return id, "approval " + id + " spent, granted by " + s.approver, true
+	return id, "approval " + id + " spent, granted by " + collector.RedactText(s.approver), true
 }
 
 // keyCreations counts the key creations of the period for the token

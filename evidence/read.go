@@ -64,10 +64,12 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 				return nil
 			}
 			all = append(all, *ev)
+			clearOperatorText(&all[len(all)-1])
 			b.tally.knowApproval(ev, entryPos{e.Segment, e.Index})
 			if p.Contains(ev.Time) {
 				b.events = append(b.events, *ev)
-				b.tally.addEvent(b, len(b.events)-1, entryPos{e.Segment, e.Index})
+				b.tally.addEvent(b, len(b.events)-1, entryPos{e.Segment, e.Index}) // scans the texts as stored
+				clearOperatorText(&b.events[len(b.events)-1])
 			}
 			return nil
 		},
@@ -203,4 +205,18 @@ func (b *builder) recountLate(marks []denialMark) error {
 		return fmt.Errorf("cannot read store %q again: %w", b.cfg.DataDir, err)
 	}
 	return nil
+}
+
+// clearOperatorText replaces the actor, reason and ticket of ev, an
+// operator's free text, by what the CLI writes for them to etcd now
+// (collector.RedactText: a credential's shape, a pair whose name names a
+// credential, a secret after such a name in prose), for the pack to
+// print. An event a CLI from before those rules wrote, or another writer
+// of etcd, holds them as typed, and the lifecycle log, the revocation
+// records, the review records, the approval samples and the alert
+// samples copied "password hunter2" from a reason as the trail held it
+// (TestPackPrintsOperatorTextCleared). The credential scan reads the
+// event of the period before (scanEvent), so it still names the event.
+func clearOperatorText(ev *collector.Event) {
+	ev.Actor, ev.Reason, ev.Ticket = collector.RedactText(ev.Actor), collector.RedactText(ev.Reason), collector.RedactText(ev.Ticket)
 }

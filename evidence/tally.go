@@ -449,7 +449,8 @@ const proseSecretName = "secret in prose or a credential's pair"
 // name names a credential ("api_key=abc123"), a secret after such a name
 // in prose ("password hunter2"), no credential's shape. An event a CLI
 // from before those rules wrote, or another writer of etcd, keeps it in
-// the trail, and the pack copies it into the token lifecycle log; the
+// the trail, and the pack copied it into the token lifecycle log (it
+// prints it cleared now: clearOperatorText); the
 // scan by shapes said PASS (TestCredentialScanFindsASecretInAnEventsProse).
 // Only an event's actor, reason and ticket: its details are the
 // program's, whose names ("new_key") the pair rules would read as a
