@@ -102,8 +102,15 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		if ok && x.snap != nil && len(x.snap.TrustedProxies) > 0 {
 			x.peer, ok = sourceIn(raw, x)
 		}
-		if !ok {
+		switch {
+		case !ok:
 			x.path = x.path[:0]
+		case x.snap != nil && len(x.path) > 0:
+			// Named by the route its head names, as the handler's record
+			// of the same head is (routeRequest): a body failing in its
+			// framing, stalling or ending its trailer section badly was
+			// recorded with none (TestRestoredBadRequestNamesTheRoute).
+			x.route = x.snap.Match(h.Method(), x.path)
 		}
 	}
 	d := audit.BadRequest

@@ -264,7 +264,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return audit.ExpectationFailed
 	}
 	if x.snap == nil { // not when draining: a request that reaches us is served (issue 13, item 5)
-		return audit.NotReady
+		return noPolicy(x)
 	}
 	if !ok {
 		return audit.BadRequest
@@ -350,16 +350,29 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 // a chunked body whose trailer section ended badly (conn.trailerBad),
 // which fasthttp read whole all the same (a CRLF CRLF came after the bad
 // end in the same read), or holds names trailersOK refuses (listsOK):
-// refused whatever its route, after step 1 and
-// the path name it as errorHandler names such a request whose body's
-// read the bad end failed, with no route. It is checked here, not with
-// the body: fasthttp gives an empty chunked body a Content-Length of 0,
-// which has no body to check (hasBody), and such a request was served
+// refused whatever its route, after step 1, the path and the route name
+// it as errorHandler names such a request whose body's read the bad end
+// failed (TestRestoredBadRequestNamesTheRoute). It is checked here, not
+// with the body: fasthttp gives an empty chunked body a Content-Length of
+// 0, which has no body to check (hasBody), and such a request was served
 // (TestBadTrailerNamesTheHead).
 func trailerRefused(x *exchange, d audit.Decision) audit.Decision {
 	if x.hdr.badTrailer {
-		x.route = nil
 		return audit.BadRequest
 	}
 	return d
+}
+
+// noPolicy is decide's answer to x with no policy loaded: NotReady
+// (503), unless the bytes of the request were framed wrong, its head or
+// its chunked body's trailer section ended badly (badEnd, badTrailer),
+// which is the client's fault whatever the policy: 400, as errorHandler
+// answers such a request whose read the bad end failed. The handler
+// answered one read whole 503, errorHandler the same request 400
+// (TestFramingFailureWithoutPolicyIs400; docs/trust-boundary.md).
+func noPolicy(x *exchange) audit.Decision {
+	if x.hdr.badEnd || x.hdr.badTrailer {
+		return audit.BadRequest
+	}
+	return audit.NotReady
 }
