@@ -11,23 +11,28 @@ import (
 // the raw header block in the same pass that checks it. The slices alias
 // fasthttp's buffer and are valid until the handler returns.
 type requestHeaders struct {
-	requestID  []byte
-	apiKey     []byte
-	authz      []byte
-	internal   bool // an X-Portcullis-* header came in and must be stripped
-	hop        bool // a hop-by-hop header came in and must be stripped
-	creds      bool // X-API-Key or Authorization came in
-	keyHdr     bool // the credential came in X-API-Key (never with Authorization)
-	dropped    bool // a header of dropNames, X-Forwarded-* or proxyName came in
-	chunked    bool // the body is chunked: it may end in trailers
-	xff        bool // X-Forwarded-For came in
-	fwd        bool // Forwarded came in
-	expect     bool // Expect came in: the sidecar answers it (prebody.go), the upstream never sees it
-	coded      bool // a Content-Encoding other than identity came in: the body is not what the override scan reads
-	badEnd     bool // the head's empty line was not CRLF CRLF (headend.go), or the check before the body refused the head (conn.refused): refused
-	badTrailer bool // the chunked body's trailer section did not end in CRLF CRLF (trailerend.go, conn.trailerBad) or holds names trailersOK refuses (listsOK): refused after the head's names
-	cookie     bool // a Cookie line came in: read for tenant cookies (tenantCookies) only where the route binds {tenant}
-	close      bool // a Connection line lists "close", in any spelling: the connection ends with this answer (Server.finish)
+	requestID []byte
+	apiKey    []byte
+	authz     []byte
+	internal  bool // an X-Portcullis-* header came in and must be stripped
+	hop       bool // a hop-by-hop header came in and must be stripped
+	creds     bool // X-API-Key or Authorization came in
+	keyHdr    bool // the credential came in X-API-Key (never with Authorization)
+	dropped   bool // a header of dropNames, X-Forwarded-* or proxyName came in
+	chunked   bool // the body is chunked: it may end in trailers
+	xff       bool // X-Forwarded-For came in
+	fwd       bool // Forwarded came in
+	expect    bool // Expect came in: the sidecar answers it (prebody.go), the upstream never sees it
+	coded     bool // a Content-Encoding other than identity came in: the body is not what the override scan reads
+	cookie    bool // a Cookie line came in: read for tenant cookies (tenantCookies) only where the route binds {tenant}
+	close     bool // a Connection line lists "close", in any spelling: the connection ends with this answer (Server.finish)
+
+	// refused is what the request was refused for before the handler
+	// (refusal.go, begin: conn.handOver): refusalHeadEnd or refusalHead,
+	// its head, whose lines step 1 does not read; refusalTrailer, its
+	// trailer section, which ended badly or holds names trailersOK
+	// refuses (listsOK), refused after the head's names; else none.
+	refused refusal
 
 	// badCookie is 1 + the index in the policy's refuse_cookies of a
 	// cookie the request carries (refusecookie.go), for the 400's

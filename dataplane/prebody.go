@@ -126,20 +126,23 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 	case head:
 		if headRefused(h, d, &x.hdr) {
 			c.pre.keep(dec, x)
-			c.pre.head = true
 		}
-	case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
+	case c == nil || c.pre.kind.bad():
+		// Refused 400 already for how its head or trailer section ended:
+		// nothing this check found is answered.
+	case dec != audit.Allowed:
 		c.pre.keep(dec, x)
-	case c != nil && c.refused == audit.Allowed && h.ContentLength() != 0:
+		c.pre.refuse(refusalDecided)
+	case h.ContentLength() != 0:
 		// Passed, with a body (chunked, or declared past the size that
 		// skips this check): kept for its refusal past its class's
 		// max_body, or a body that fails in its framing or stalls,
 		// which come to errorHandler with their headers gone
-		// (preRefusal.size). A declared body that stalled was recorded
+		// (refusalSize). A declared body that stalled was recorded
 		// as "GET -" under a request id the sidecar made
 		// (TestChunkedBadFramingRecordNamesTheRequest).
 		c.pre.keep(dec, x)
-		c.pre.size = true
+		c.pre.refuse(refusalSize)
 	}
 	x.reset()
 	s.pool.Put(x)
@@ -152,7 +155,7 @@ func (s *Server) preDecided(x *exchange, c *conn, h *fasthttp.RequestHeader, r *
 	// 1. The head, as decide checks it; behind a trusted proxy the
 	// source the forwarded headers name (headSource). The peer is the
 	// connection's for a head refused before that, as in decide
-	// (preRefusal.head).
+	// (refusalHead).
 	x.peer = headPeer(h)
 	if !headOK(h, x) {
 		return audit.BadRequest, true
@@ -245,13 +248,14 @@ func (s *Server) beforeCredential(x *exchange, h *fasthttp.RequestHeader, query 
 	return audit.Allowed
 }
 
-// preRefusal is a decision of the check before the body (preDecide)
-// that refused a request after its head, kept on its connection
-// (conn.pre) with what the handler's record would name of it: the route,
+// preRefusal is what a request was refused for before the handler (kind,
+// the one refusal: refusal.go), and for a decision of the check before
+// the body (preDecide), kept on its connection (conn.pre), what the
+// handler's record would name of it: the route,
 // the authentication method, the key id, the client (and so its tenant),
 // a token's issuer and fingerprint (claims), the source behind a trusted
 // proxy, a spent budget of failures' Retry-After, and the tables it was
-// decided on; for a head refused at step 1 (head), the source that step
+// decided on; for a head refused at step 1 (refusalHead), the source that step
 // found, which begin names it with (decide does not run step 1 on it
 // again; its request id is the one pass's, as for any head). A chunked body
 // refused past preBodyFree comes to errorHandler with its headers gone,
@@ -264,7 +268,8 @@ func (s *Server) beforeCredential(x *exchange, h *fasthttp.RequestHeader, query 
 // TestChunkedRefusalRecordIsTheHandlers). Pointers and fixed arrays:
 // keeping it allocates nothing.
 type preRefusal struct {
-	d      audit.Decision // Allowed: none
+	kind   refusal        // what the request was refused for (refusal.go); none: not refused
+	d      audit.Decision // refusalDecided's decision, or NotReady's, or BadRequest's of a head refused
 	method audit.AuthMethod
 	keyLen uint8
 	key    [audit.MaxKeyID]byte
@@ -274,30 +279,12 @@ type preRefusal struct {
 	claims *jwt.Claims
 	peer   netip.Addr
 	retry  time.Duration // TokenFailuresLimited's
-	// size says d is Allowed and the names are kept for a chunked body
-	// the check before the body passed, should fasthttp refuse it past
-	// its class's max_body (oversize): its 413 named a request id the
-	// sidecar made and was recorded as "GET /", no route
-	// (TestChunkedOverLimitRecordIsTheHandlers). begin clears it.
-	size bool
-	// head says d is BadRequest for the head itself, refused at step 1
-	// (headRefused), and peer is the source decide's step 1 finds for it: the
-	// connection's peer, or none for forwarded headers it refuses. begin
-	// names the request by it, which the handler and errorHandler then
-	// refuse without running step 1 (badEnd).
-	head bool
-	// panicked says the header hook panicked on the request's head
-	// (headerPanicked), which refused its body past one byte whatever its
-	// size: bodyRefused answers it 413 once its head and route are
-	// checked. A declared body within its class's limit went on to its
-	// credential and was answered 429 token_failures_limited
-	// (TestHeaderHookPanicDeclaredBody). begin clears it.
-	panicked bool
 }
 
-// keep sets p to decision d of exchange x.
+// keep sets p to decision d of exchange x, keeping its kind, which
+// refuse sets.
 func (p *preRefusal) keep(d audit.Decision, x *exchange) {
-	*p = preRefusal{d: d, method: x.method, prep: x.prep, route: x.route, client: x.client, claims: x.claims, peer: x.peer}
+	*p = preRefusal{kind: p.kind, d: d, method: x.method, prep: x.prep, route: x.route, client: x.client, claims: x.claims, peer: x.peer}
 	p.keyLen = uint8(copy(p.key[:], x.rec.KeyID()))
 	if d == audit.TokenFailuresLimited {
 		p.retry = x.limited.RetryAfter
@@ -359,10 +346,11 @@ func (p *preRefusal) decided(x *exchange) audit.Decision {
 // policy, whose credential then found its body fitting and answered 429
 // token_failures_limited; with "Expect: 100-continue" after a 100
 // (TestPolicyLoadedAfterHeadCheckIs503). A head that ended badly stays
-// 400 (conn.refused).
+// 400 (refusalTrailer, refusalHeadEnd rank above refusalNotReady).
 func (s *Server) notReady(h *fasthttp.RequestHeader) {
-	if c := connOfHeader(h); c != nil && c.refused == audit.Allowed {
-		c.pre = preRefusal{d: audit.NotReady}
+	if c := connOfHeader(h); c != nil && !c.pre.kind.bad() {
+		c.pre.d = audit.NotReady
+		c.pre.refuse(refusalNotReady)
 	}
 }
 
@@ -379,7 +367,7 @@ func headRefused(h *fasthttp.RequestHeader, d *prepared, hdr *requestHeaders) bo
 	if c == nil {
 		return false
 	}
-	c.refused = audit.BadRequest
+	c.pre.refuse(refusalHead)
 	if i := int(hdr.badCookie); i > 0 && i <= len(d.cookieDeny) {
 		c.cookieDeny = d.cookieDeny[i-1]
 	}
@@ -437,7 +425,7 @@ func headPeer(h *fasthttp.RequestHeader) netip.Addr {
 // (TestHeaderHookPanicKeepsRestoredPath).
 func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefusal, restored bool) audit.Decision {
 	h := &ctx.Request.Header
-	if x.snap == nil || pre.d == audit.NotReady {
+	if x.snap == nil || pre.kind == refusalNotReady {
 		// No policy, or none when its head was checked (notReady): a
 		// policy loaded since does not decide it.
 		x.prep, x.snap = nil, nil
@@ -467,9 +455,9 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefu
 	if d := s.routeRequest(ctx, x); d != audit.Allowed {
 		return d
 	}
-	if pre.panicked || int64(h.ContentLength()) > x.route.Class.MaxBody {
+	if pre.kind == refusalPanicked || int64(h.ContentLength()) > x.route.Class.MaxBody {
 		// Refused past one byte by the header hook's panic
-		// (preRefusal.panicked), or step 3, as the handler orders it
+		// (refusalPanicked), or step 3, as the handler orders it
 		// (bodySize): a declared size over the class's limit is known
 		// from the head, as early as the credential and the tenant are,
 		// and is answered before them. It
@@ -479,7 +467,7 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefu
 		// TestBodyOverLimitIs413WhateverTheCaller).
 		return audit.BodyTooLarge
 	}
-	if pre.d != audit.Allowed {
+	if pre.kind == refusalDecided {
 		// Refused by the check before the body on these headers, in
 		// decide's order from here (preDecide): answered with its
 		// decision and the caller it named. Checked again, a token
@@ -560,7 +548,7 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	cl := int64(h.ContentLength())
 	d := s.prepared.Load()
 	if c := ownConn(ctx.Conn()); c != nil {
-		if c.pre.d != audit.Allowed || c.pre.panicked {
+		if k := c.pre.kind; k != refusalNone && k != refusalSize {
 			// headerReceived refused it (preDecide): decided on the
 			// same headers, whose token would be charged again
 			// (TestRefusedUploadChargesTheTokenOnce); or it panicked,
