@@ -57,14 +57,17 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	raw := h.RawHeaders()
 	reset := len(raw) == 0 // fasthttp resets a request whose body fails
 	restored := false
-	if len(names.method) > 0 && (reset || err != fasthttp.ErrBodyTooLarge && err != errExpectUnmet && err != errExpectHTTP10) {
+	if len(names.method) > 0 && (reset || pre.kind == refusalTrailer || err != fasthttp.ErrBodyTooLarge && err != errExpectUnmet && err != errExpectHTTP10) {
 		// A body failing in its framing, stalling, cut short or past
 		// its limit, its headers gone (or kept: a trailer section that
 		// ended badly in a read after 100 Continue came with its head,
 		// which was named by the connection's peer alone,
 		// TestBadTrailerNamesTheHead; a body refused for its size with
 		// its head kept is bodyRefused's, an expectation's answer
-		// expect's): answered and recorded with its
+		// expect's, unless its trailer section ended badly in the bytes
+		// read with it, a failure of its body that expect refuses
+		// before 100 Continue: TestExpectAfterBadTrailerGetsNoContinue):
+		// answered and recorded with its
 		// head's names (headNames), the client's request id, method,
 		// path and User-Agent, and behind a trusted proxy the source
 		// it forwards, as the handler would have, whatever the check

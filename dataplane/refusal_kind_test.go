@@ -242,3 +242,23 @@ func TestMalformedHeadSecretNeverLogged(t *testing.T) {
 		t.Errorf("the log holds the token:\n%s", s)
 	}
 }
+
+// TestExpectAfterBadTrailerGetsNoContinue: a request with "Expect:
+// 100-continue" whose chunked body came with its head, its trailer
+// section ending badly in that read (refusalTrailer), is answered 400 at
+// once: it got a 100 Continue first, for a body already known to be
+// refused.
+func TestExpectAfterBadTrailerGetsNoContinue(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	req := r36post + "X-Request-ID: expect-bad-trailer\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\nX-T: 1\n\n"
+	out := rawAll(t, st.addr, req, 5*time.Second)
+	if !strings.HasPrefix(out, "HTTP/1.1 400 ") || strings.Contains(out, " 100 Continue") {
+		t.Errorf("answers %q, want one 400 and no 100 Continue", out)
+	}
+	if rec := st.sink.withRequestID(t, "expect-bad-trailer"); rec.Decision != audit.BadRequest || string(rec.Path()) != "/v1/records" {
+		t.Errorf("audited %v %q, want bad_request /v1/records", rec.Decision, rec.Path())
+	}
+	if len(up.received()) != 0 {
+		t.Error("the service received the request")
+	}
+}
