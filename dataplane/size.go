@@ -100,7 +100,7 @@ func (s *Server) headCheck(h *fasthttp.RequestHeader, cl int64) (rc fasthttp.Req
 	p := s.prepared.Load()
 	if p == nil {
 		if cl > 0 || cl == -1 {
-			s.notReady(h) // prebody.go
+			s.notReady(h) // refusal.go
 		}
 		return fasthttp.RequestConfig{MaxRequestBodySize: refuseBody}
 	}
