@@ -66,23 +66,6 @@ type conn struct {
 	writing time.Duration
 
 	head headScan // the request head being read (headend.go); used only by the serving goroutine
-	// refused says the request being read is refused before the handler
-	// runs: BadRequest for a head (or trailer section) that ended badly
-	// or that the check before the body refused at decide's step 1
-	// (prebody.go, headRefused); Allowed, none. A chunked body refused
-	// past preBodyFree loses its headers, and errorHandler answers it
-	// so, not 413. begin hands it to the handler (requestHeaders.badEnd)
-	// and clears it. Any other refusal of the check before the body is
-	// in pre.
-	refused audit.Decision
-	// trailerBad says refused is for the trailer section of the request's
-	// chunked body, which ended badly (trailerend.go), not for its head:
-	// a failure of its body, like a chunk size that is not hex, so the
-	// head's names stand (step 1, the source, the path) wherever it is
-	// decided, the handler or errorHandler. It was recorded as a head
-	// that ended badly, with no path and, behind a trusted proxy, the
-	// proxy's address (TestBadTrailerNamesTheHead). begin clears it.
-	trailerBad bool
 	// cookieDeny is the head of the 400's body naming a cookie of
 	// refuse_cookies the check before the body found (prebody.go): a
 	// chunked body refused past preBodyFree loses its headers, and
@@ -112,14 +95,13 @@ type conn struct {
 	chunk    chunkScan
 	failNext error
 
-	// pre is the decision of the check before the body that refused the
-	// request being read after its head (preDecide): no route, the
-	// query's parameters, strict audit, a stale policy, a credential
-	// that does not authenticate, authorize, the approval check, with
-	// what the handler's record names of the caller. A chunked body
+	// pre is what the request being read was refused for before the
+	// handler runs (pre.kind, refusal.go: a head or trailer section that
+	// ended badly, a refusal of the check before the body, preDecide),
+	// with what the handler's record names of the caller. A chunked body
 	// refused past preBodyFree loses its headers, and errorHandler
-	// answers and records it so, not 413; begin clears it, for the
-	// handler decides a request it gets. Used only by the serving
+	// answers and records it so, not 413; begin hands the kind to the
+	// handler and clears it (handOver). Used only by the serving
 	// goroutine.
 	pre preRefusal
 	// headIn says the head of the request being read, one with a body,
@@ -163,7 +145,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.readSized(p[:n]) // trailerend.go
 	}
 	if c.head.on && n > 0 && c.head.feed(p[:n]) {
-		c.refused, c.trailerBad = audit.BadRequest, c.head.inTrailer
+		c.pre.refuse(c.head.endRefusal())
 		return n, c.head.endErr()
 	}
 	if c.chunkOn {
@@ -171,7 +153,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			return n, errChunkFraming
 		}
 		if c.chunk.on && n > 0 && c.followed(p[:n]) {
-			c.refused, c.trailerBad = audit.BadRequest, true
+			c.pre.refuse(refusalTrailer)
 			return n, errTrailerEnd
 		}
 	}
@@ -465,26 +447,10 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if c.head.ended {
 			next, known = c.pending(ctx)
 		}
-		if x.hdr.badEnd = c.refused == audit.BadRequest; !x.hdr.badEnd {
+		if c.pre.kind == refusalNone {
 			c.cookieDeny = nil
-		} else if c.trailerBad {
-			// Its body failed, not its head (conn.trailerBad): decide
-			// runs step 1 on it and names it, then refuses it.
-			x.hdr.badEnd, x.hdr.badTrailer, c.trailerBad = false, true, false
-			c.cookieDeny = nil
-		} else if c.pre.head {
-			// A head the check before the body refused at step 1
-			// (headRefused) is refused again without its step 1 run
-			// (decide, badEnd): it is named by the source that check
-			// found, as decide finds it for the same head without a
-			// body (none for forwarded headers it refuses). A small
-			// chunked body's was the proxy's, and so were those
-			// errorHandler answers (TestRestoredHeadForwardedRefusalAsTheHandlers).
-			x.peer = c.pre.peer
-		}
-		c.refused = audit.Allowed
-		if c.pre.d != audit.Allowed || c.pre.size || c.pre.panicked {
-			c.pre = preRefusal{} // the handler decides it (prebody.go)
+		} else {
+			c.handOver(x) // refusal.go
 		}
 		c.headIn = false
 		if c.headPrep != nil {
@@ -498,7 +464,8 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 			c.failNext = nil
 		}
 		if len(next) > 0 && c.head.feed(next) {
-			c.refused, c.failNext = audit.BadRequest, errHeadEnd
+			c.pre.refuse(refusalHeadEnd)
+			c.failNext = errHeadEnd
 		}
 		if c.tc != nil { // a plain connection's request makes no call (issue 18)
 			s.tlsCert(c, mono)

@@ -51,7 +51,9 @@
 //     audit record of each handshake a CRL refuses, rate-limited.
 //   - handler.go: the exchange, Handler and decide, which runs steps 1 to
 //     6 in order; then deny or forward; then settle, which records.
-//   - headers.go: step 1, the one-pass header check (scanHeaders).
+//   - headers.go: step 1, the one-pass header check (scanHeaders);
+//     stripnames.go: the names it strips (X-Portcullis-*, X-Forwarded-*,
+//     the headers of proxies naming the client: proxyName).
 //     headerlist.go: step 1, the Connection and Trailer lists (bounded,
 //     none naming a field the sidecar relies on) and the trailer fields
 //     fasthttp merged, found in n log n.
@@ -68,8 +70,10 @@
 //     declared size, then the credential and authorize (the tenant its
 //     path and tenant header name, scopes, privileged-class rules) and a
 //     route's approval, so nothing is allocated for the body of an
-//     unknown sender or a refused one; Expect: 100-continue answered only
-//     then. override.go:
+//     unknown sender or a refused one; expect.go: Expect: 100-continue
+//     answered only then. refusal.go: what a request was refused for
+//     before the handler, one ranked kind kept on its connection.
+//     override.go:
 //     step 3, no method override parameter (_method, ASP.NET MVC's
 //     X-HTTP-Method-Override, Plack's x-tunneled-method) in the query or
 //     a form or JSON body, nor such a body in a content coding, nor an

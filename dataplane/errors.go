@@ -24,11 +24,9 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	// ctx.Time() is not set for a request that failed to parse (it may be
 	// the previous request's), so the clock is read.
 	mono, wall := s.clock.now()
-	// Why the request was refused before the handler: a bad head end or
-	// a head the check before the body refused, 400 (conn.refused); any
-	// other decision of that check, with what the handler's record names
-	// of the caller (conn.pre, preDecide). Copied: begin clears them.
-	refused := audit.Allowed
+	// Why the request was refused before the handler (conn.pre, its
+	// kind: refusal.go), with what the handler's record names of the
+	// caller (preDecide). Copied: begin clears them.
 	var cookieDeny []byte // the answer naming a refused cookie (headRefused)
 	var pre preRefusal
 	var headPrep *prepared
@@ -38,7 +36,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// kept are in, back to its pool after the error: begin must not
 		// read them (pending). The connection closes after the answer.
 		c.head.ended = false
-		refused, cookieDeny, pre, headPrep = c.refused, c.cookieDeny, c.pre, c.headPrep
+		cookieDeny, pre, headPrep = c.cookieDeny, c.pre, c.headPrep
 		if c.headIn {
 			names = c.names
 		}
@@ -59,14 +57,17 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	raw := h.RawHeaders()
 	reset := len(raw) == 0 // fasthttp resets a request whose body fails
 	restored := false
-	if len(names.method) > 0 && (reset || err != fasthttp.ErrBodyTooLarge && err != errExpectUnmet && err != errExpectHTTP10) {
+	if len(names.method) > 0 && (reset || pre.kind == refusalTrailer || err != fasthttp.ErrBodyTooLarge && err != errExpectUnmet && err != errExpectHTTP10) {
 		// A body failing in its framing, stalling, cut short or past
 		// its limit, its headers gone (or kept: a trailer section that
 		// ended badly in a read after 100 Continue came with its head,
 		// which was named by the connection's peer alone,
 		// TestBadTrailerNamesTheHead; a body refused for its size with
 		// its head kept is bodyRefused's, an expectation's answer
-		// expect's): answered and recorded with its
+		// expect's, unless its trailer section ended badly in the bytes
+		// read with it, a failure of its body that expect refuses
+		// before 100 Continue: TestExpectAfterBadTrailerGetsNoContinue):
+		// answered and recorded with its
 		// head's names (headNames), the client's request id, method,
 		// path and User-Agent, and behind a trusted proxy the source
 		// it forwards, as the handler would have, whatever the check
@@ -81,7 +82,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	s.requestID(x)
 	if restored {
 		// Step 1 as decide runs it (a request refused as ended badly,
-		// requestHeaders.badEnd, then headOK, the version kept by
+		// requestHeaders.refused, then headOK, the version kept by
 		// followBody, and behind a trusted proxy the forwarded source,
 		// sourceIn): a head it refuses is recorded, as the handler
 		// records it, with no path, and with the proxy's address, or
@@ -90,7 +91,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// beside them named its client (TestRestoredHeadSourceAsTheHandlers,
 		// TestRestoredHeadForwardedRefusalAsTheHandlers,
 		// TestRestoredHeadWithBadTrailerNamesTheSource). A trailer
-		// section that ended badly (badTrailer) is its body's failure,
+		// section that ended badly (refusalTrailer) is its body's failure,
 		// as a chunk size that is not hex is, not its head's: step 1
 		// runs on the head. It was taken for a head that ended badly,
 		// recorded with no path and the proxy's address, so that a
@@ -98,12 +99,19 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// trailer, to be named by the proxy (TestBadTrailerNamesTheHead).
 		// No policy when the head was checked (notReady) answers it
 		// before the route, as decide does.
-		ok := (refused != audit.BadRequest || x.hdr.badTrailer) && pre.d != audit.NotReady && scanned && crlfEnd(raw) && scannedOK(raw, names.version, x)
+		ok := !pre.kind.ofHead() && pre.kind != refusalNotReady && scanned && crlfEnd(raw) && scannedOK(raw, names.version, x)
 		if ok && x.snap != nil && len(x.snap.TrustedProxies) > 0 {
 			x.peer, ok = sourceIn(raw, x)
 		}
-		if !ok {
+		switch {
+		case !ok:
 			x.path = x.path[:0]
+		case x.snap != nil && len(x.path) > 0:
+			// Named by the route its head names, as the handler's record
+			// of the same head is (routeRequest): a body failing in its
+			// framing, stalling or ending its trailer section badly was
+			// recorded with none (TestRestoredBadRequestNamesTheRoute).
+			x.route = x.snap.Match(h.Method(), x.path)
 		}
 	}
 	d := audit.BadRequest
@@ -111,7 +119,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	case *fasthttp.ErrSmallBuffer:
 		d = audit.HeaderTooLarge
 	}
-	if err == errExpectUnmet && refused != audit.BadRequest {
+	if err == errExpectUnmet && !pre.kind.bad() {
 		// expect: its body unread; a head that ended badly is 400. The
 		// rest of step 1 first, as decide checks it: a head it refuses
 		// is 400, 503 with no policy, whatever it expects
@@ -127,13 +135,13 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	gone := err == fasthttp.ErrBodyTooLarge && reset
 	switch {
-	case err != fasthttp.ErrBodyTooLarge || refused == audit.BadRequest:
+	case err != fasthttp.ErrBodyTooLarge || pre.kind.bad():
 		// 400: a head that ended badly, or one the check before the
 		// body refused at step 1 (headRefused), or a body failing in
 		// its framing or stalling, its headers gone or not; one that
 		// check passed or refused is named as its 413 would be, with
 		// the names restored above (TestChunkedBadFramingRecordNamesTheRequest).
-	case pre.d != audit.Allowed && gone:
+	case (pre.kind == refusalDecided || pre.kind == refusalNotReady) && gone:
 		// A chunked body refused past preBodyFree, its headers gone:
 		// answered with the decision of the check before it (no route,
 		// the query's parameters, strict audit, a stale policy, the
@@ -141,7 +149,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// 413, and recorded with the caller that check knew; 413 past a
 		// class's max_body within preBodyFree (preRefusal.give).
 		d = pre.give(x)
-	case pre.size && gone:
+	case pre.kind == refusalSize && gone:
 		// A chunked body the check before it passed, refused past its
 		// class's max_body, its headers gone: 413, recorded with the
 		// route (TestChunkedOverLimitRecordIsTheHandlers).

@@ -177,7 +177,7 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 		h.SetConnectionClose()
 	}
 	if x.hdr.expect {
-		// The sidecar answered the expectation (prebody.go) and sends the
+		// The sidecar answered the expectation (expect.go) and sends the
 		// body right behind the head: an upstream that refused the body
 		// from its head would read it as a next request and answer it on a
 		// pooled connection, to another client (Envoy and nginx drop it too).

@@ -245,12 +245,12 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	// 1. Headers checked in one pass (headers.go); the request id kept or
 	// made (requestid.go); behind a trusted proxy, the source address
 	// from X-Forwarded-For (source.go). The one pass runs over every
-	// head, one refused as ended badly too (badEnd), so that its request
+	// head, one refused as ended badly too (requestHeaders.refused), so that its request
 	// id is the client's wherever it is decided, as errorHandler names
 	// such a head whose body failed: it made one
 	// (TestEndedBadlyHeadKeepsRequestID).
 	scanned := scanHeaders(h.RawHeaders(), &x.hdr)
-	ok := !x.hdr.badEnd && crlfEnd(h.RawHeaders()) && scanned && listsOK(h, x) && versionOK(h) && // headend.go, headerlist.go
+	ok := !x.hdr.refused.ofHead() && crlfEnd(h.RawHeaders()) && scanned && listsOK(h, x) && versionOK(h) && // headend.go, headerlist.go
 		policyHeaders(h.RawHeaders(), x.snap, &x.hdr) // tenantheader.go
 	s.requestID(x)
 	if ok && x.snap != nil && len(x.snap.TrustedProxies) > 0 {
@@ -264,13 +264,13 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return audit.ExpectationFailed
 	}
 	if x.snap == nil { // not when draining: a request that reaches us is served (issue 13, item 5)
-		return audit.NotReady
+		return noPolicy(x)
 	}
 	if !ok {
 		return audit.BadRequest
 	}
 	// 2. Route, on the target normalised once (route.go).
-	if d := s.routeRequest(ctx, x); d != audit.Allowed || x.hdr.badTrailer {
+	if d := s.routeRequest(ctx, x); d != audit.Allowed || x.hdr.refused == refusalTrailer {
 		return trailerRefused(x, d)
 	}
 	// 3. Body size against the route's class (size.go); no content on a
@@ -347,19 +347,32 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 }
 
 // trailerRefused returns d, the decision of routing x, or BadRequest for
-// a chunked body whose trailer section ended badly (conn.trailerBad),
+// a chunked body whose trailer section ended badly (refusalTrailer),
 // which fasthttp read whole all the same (a CRLF CRLF came after the bad
 // end in the same read), or holds names trailersOK refuses (listsOK):
-// refused whatever its route, after step 1 and
-// the path name it as errorHandler names such a request whose body's
-// read the bad end failed, with no route. It is checked here, not with
-// the body: fasthttp gives an empty chunked body a Content-Length of 0,
-// which has no body to check (hasBody), and such a request was served
+// refused whatever its route, after step 1, the path and the route name
+// it as errorHandler names such a request whose body's read the bad end
+// failed (TestRestoredBadRequestNamesTheRoute). It is checked here, not
+// with the body: fasthttp gives an empty chunked body a Content-Length of
+// 0, which has no body to check (hasBody), and such a request was served
 // (TestBadTrailerNamesTheHead).
 func trailerRefused(x *exchange, d audit.Decision) audit.Decision {
-	if x.hdr.badTrailer {
-		x.route = nil
+	if x.hdr.refused == refusalTrailer {
 		return audit.BadRequest
 	}
 	return d
+}
+
+// noPolicy is decide's answer to x with no policy loaded: NotReady
+// (503), unless the bytes of the request were framed wrong, its head or
+// its chunked body's trailer section ended badly (requestHeaders.refused),
+// which is the client's fault whatever the policy: 400, as errorHandler
+// answers such a request whose read the bad end failed. The handler
+// answered one read whole 503, errorHandler the same request 400
+// (TestFramingFailureWithoutPolicyIs400; docs/trust-boundary.md).
+func noPolicy(x *exchange) audit.Decision {
+	if x.hdr.refused != refusalNone {
+		return audit.BadRequest
+	}
+	return audit.NotReady
 }

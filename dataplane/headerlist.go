@@ -198,7 +198,7 @@ func trailersOK(h *fasthttp.RequestHeader, x *exchange) bool {
 // bounds (connectionListOK), step 1's part of its header lists. Once a
 // chunked body was read it also checks the trailer names (trailersOK),
 // which are the body's, not the head's: names it refuses do not fail step
-// 1 but mark the request (requestHeaders.badTrailer), which trailerRefused
+// 1 but mark the request (refusalTrailer), which trailerRefused
 // refuses 400 after step 1 and the route have named it, as a trailer
 // section that ended badly is, with its path and, behind a trusted proxy,
 // the forwarded client (TestBadTrailerFieldsDoNotUnnameTheHead). A
@@ -207,8 +207,8 @@ func listsOK(h *fasthttp.RequestHeader, x *exchange) bool {
 	if x.hdr.hop && !connectionListOK(h.RawHeaders()) {
 		return false
 	}
-	if x.hdr.chunked && !x.hdr.badTrailer && !trailersOK(h, x) {
-		x.hdr.badTrailer = true
+	if x.hdr.chunked && x.hdr.refused != refusalTrailer && !trailersOK(h, x) {
+		x.hdr.refused = refusalTrailer
 	}
 	return true
 }

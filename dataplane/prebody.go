@@ -2,12 +2,9 @@ package dataplane
 
 import (
 	"bytes"
-	"errors"
 	"net/netip"
-	"time"
 
 	"github.com/portcullis/portcullis/audit"
-	"github.com/portcullis/portcullis/dataplane/jwt"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/valyala/fasthttp"
 )
@@ -126,20 +123,23 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 	case head:
 		if headRefused(h, d, &x.hdr) {
 			c.pre.keep(dec, x)
-			c.pre.head = true
 		}
-	case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
+	case c == nil || c.pre.kind.bad():
+		// Refused 400 already for how its head or trailer section ended:
+		// nothing this check found is answered.
+	case dec != audit.Allowed:
 		c.pre.keep(dec, x)
-	case c != nil && c.refused == audit.Allowed && h.ContentLength() != 0:
+		c.pre.refuse(refusalDecided)
+	case h.ContentLength() != 0:
 		// Passed, with a body (chunked, or declared past the size that
 		// skips this check): kept for its refusal past its class's
 		// max_body, or a body that fails in its framing or stalls,
 		// which come to errorHandler with their headers gone
-		// (preRefusal.size). A declared body that stalled was recorded
+		// (refusalSize). A declared body that stalled was recorded
 		// as "GET -" under a request id the sidecar made
 		// (TestChunkedBadFramingRecordNamesTheRequest).
 		c.pre.keep(dec, x)
-		c.pre.size = true
+		c.pre.refuse(refusalSize)
 	}
 	x.reset()
 	s.pool.Put(x)
@@ -152,7 +152,7 @@ func (s *Server) preDecided(x *exchange, c *conn, h *fasthttp.RequestHeader, r *
 	// 1. The head, as decide checks it; behind a trusted proxy the
 	// source the forwarded headers name (headSource). The peer is the
 	// connection's for a head refused before that, as in decide
-	// (preRefusal.head).
+	// (refusalHead).
 	x.peer = headPeer(h)
 	if !headOK(h, x) {
 		return audit.BadRequest, true
@@ -245,147 +245,6 @@ func (s *Server) beforeCredential(x *exchange, h *fasthttp.RequestHeader, query 
 	return audit.Allowed
 }
 
-// preRefusal is a decision of the check before the body (preDecide)
-// that refused a request after its head, kept on its connection
-// (conn.pre) with what the handler's record would name of it: the route,
-// the authentication method, the key id, the client (and so its tenant),
-// a token's issuer and fingerprint (claims), the source behind a trusted
-// proxy, a spent budget of failures' Retry-After, and the tables it was
-// decided on; for a head refused at step 1 (head), the source that step
-// found, which begin names it with (decide does not run step 1 on it
-// again; its request id is the one pass's, as for any head). A chunked body
-// refused past preBodyFree comes to errorHandler with its headers gone,
-// which answers and records it with these (give), and with the head's
-// names followBody kept (headNames): the method, the path, the
-// User-Agent, the request id. It named the method GET, which fasthttp
-// answers for a head reset, whatever the request's was (attack135,
-// TestChunkedRefusalRecordsItsMethod), and no path ("-"), no User-Agent
-// and a request id the sidecar made, in the answer too (chunkrec140,
-// TestChunkedRefusalRecordIsTheHandlers). Pointers and fixed arrays:
-// keeping it allocates nothing.
-type preRefusal struct {
-	d      audit.Decision // Allowed: none
-	method audit.AuthMethod
-	keyLen uint8
-	key    [audit.MaxKeyID]byte
-	prep   *prepared // the tables it was decided on, which route's class indexes
-	route  *policy.Route
-	client *policy.Client
-	claims *jwt.Claims
-	peer   netip.Addr
-	retry  time.Duration // TokenFailuresLimited's
-	// size says d is Allowed and the names are kept for a chunked body
-	// the check before the body passed, should fasthttp refuse it past
-	// its class's max_body (oversize): its 413 named a request id the
-	// sidecar made and was recorded as "GET /", no route
-	// (TestChunkedOverLimitRecordIsTheHandlers). begin clears it.
-	size bool
-	// head says d is BadRequest for the head itself, refused at step 1
-	// (headRefused), and peer is the source decide's step 1 finds for it: the
-	// connection's peer, or none for forwarded headers it refuses. begin
-	// names the request by it, which the handler and errorHandler then
-	// refuse without running step 1 (badEnd).
-	head bool
-	// panicked says the header hook panicked on the request's head
-	// (headerPanicked), which refused its body past one byte whatever its
-	// size: bodyRefused answers it 413 once its head and route are
-	// checked. A declared body within its class's limit went on to its
-	// credential and was answered 429 token_failures_limited
-	// (TestHeaderHookPanicDeclaredBody). begin clears it.
-	panicked bool
-}
-
-// keep sets p to decision d of exchange x.
-func (p *preRefusal) keep(d audit.Decision, x *exchange) {
-	*p = preRefusal{d: d, method: x.method, prep: x.prep, route: x.route, client: x.client, claims: x.claims, peer: x.peer}
-	p.keyLen = uint8(copy(p.key[:], x.rec.KeyID()))
-	if d == audit.TokenFailuresLimited {
-		p.retry = x.limited.RetryAfter
-	}
-}
-
-// give hands p's names of the caller to the exchange x answering a
-// chunked body refused past its limit (preBodyLimit), with the tables
-// and the policy it was decided on: the metrics index their class tables
-// with the route's class (a policy swapped in since may have fewer), and
-// the record names that policy's revision, as the handler's does. It
-// returns the decision to answer with: p's, or, on a route whose class's
-// max_body is within preBodyFree, whose body was refused past that limit,
-// BodyTooLarge, which decide answers before the credential (bodySize),
-// naming the route and the source only. Such a body was answered with
-// the credential's decision past preBodyFree and 413 below it
-// (attack135, TestChunkedRefusedOverSmallClassIs413).
-func (p *preRefusal) give(x *exchange) audit.Decision {
-	if p.route != nil && p.route.Class.MaxBody <= preBodyFree {
-		return p.oversize(x)
-	}
-	return p.decided(x)
-}
-
-// oversize hands x the route, the source and the tables p kept of a
-// chunked body refused past its class's max_body, and returns
-// BodyTooLarge: decide refuses a body over the limit at step 3, before
-// the credential, naming the route and the source only.
-func (p *preRefusal) oversize(x *exchange) audit.Decision {
-	x.prep, x.snap, x.route = p.prep, p.prep.snapshot(), p.route
-	if p.peer.IsValid() {
-		x.peer = p.peer
-	}
-	return audit.BodyTooLarge
-}
-
-// decided hands x p's decision with the names of the caller and the
-// tables it was decided on (give), for a request whose headers fasthttp
-// kept too (bodyRefused): its credential is not checked again.
-func (p *preRefusal) decided(x *exchange) audit.Decision {
-	x.prep, x.snap = p.prep, p.prep.snapshot()
-	x.method, x.route, x.client, x.claims = p.method, p.route, p.client, p.claims
-	if p.peer.IsValid() {
-		x.peer = p.peer
-	}
-	x.rec.SetKeyID(p.key[:p.keyLen])
-	x.limited.RetryAfter = p.retry
-	return p.d
-}
-
-// notReady marks the connection of head h, of a request with a body
-// whose check before the body found no policy loaded (headerReceived,
-// which refuses the body unread), refused NotReady (conn.pre; the head's
-// names for its record are followBody's, headNames): the state its head was
-// checked in answers it, 503, as the handler answers a request that
-// finds none. errorHandler took the policy as it found it: one loaded in
-// between (the first policy's load racing the request) decided a chunked
-// body past 16 KiB refused for its size, 413, and a declared one on that
-// policy, whose credential then found its body fitting and answered 429
-// token_failures_limited; with "Expect: 100-continue" after a 100
-// (TestPolicyLoadedAfterHeadCheckIs503). A head that ended badly stays
-// 400 (conn.refused).
-func (s *Server) notReady(h *fasthttp.RequestHeader) {
-	if c := connOfHeader(h); c != nil && c.refused == audit.Allowed {
-		c.pre = preRefusal{d: audit.NotReady}
-	}
-}
-
-// headRefused marks the connection of head h, when the sidecar accepted
-// it, so that its request is answered 400 (errorHandler, begin) whatever
-// fasthttp does with its body: a chunked one refused past preBodyFree
-// comes to errorHandler with its headers gone. A head refused for a
-// cookie of refuse_cookies (hdr, on the tables d) keeps the answer naming
-// it on the connection too. It reports whether it marked one; preDecide
-// then keeps the head's names for the record there too (conn.pre, with
-// the decision BadRequest: begin clears it).
-func headRefused(h *fasthttp.RequestHeader, d *prepared, hdr *requestHeaders) bool {
-	c := connOfHeader(h)
-	if c == nil {
-		return false
-	}
-	c.refused = audit.BadRequest
-	if i := int(hdr.badCookie); i > 0 && i <= len(d.cookieDeny) {
-		c.cookieDeny = d.cookieDeny[i-1]
-	}
-	return true
-}
-
 // headSource returns the source address of the request whose head h is,
 // scanned into x.hdr, from the peer of its connection in x.peer
 // (headPeer), as the handler finds it: that peer, behind a trusted proxy
@@ -437,7 +296,7 @@ func headPeer(h *fasthttp.RequestHeader) netip.Addr {
 // (TestHeaderHookPanicKeepsRestoredPath).
 func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefusal, restored bool) audit.Decision {
 	h := &ctx.Request.Header
-	if x.snap == nil || pre.d == audit.NotReady {
+	if x.snap == nil || pre.kind == refusalNotReady {
 		// No policy, or none when its head was checked (notReady): a
 		// policy loaded since does not decide it.
 		x.prep, x.snap = nil, nil
@@ -467,9 +326,9 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefu
 	if d := s.routeRequest(ctx, x); d != audit.Allowed {
 		return d
 	}
-	if pre.panicked || int64(h.ContentLength()) > x.route.Class.MaxBody {
+	if pre.kind == refusalPanicked || int64(h.ContentLength()) > x.route.Class.MaxBody {
 		// Refused past one byte by the header hook's panic
-		// (preRefusal.panicked), or step 3, as the handler orders it
+		// (refusalPanicked), or step 3, as the handler orders it
 		// (bodySize): a declared size over the class's limit is known
 		// from the head, as early as the credential and the tenant are,
 		// and is answered before them. It
@@ -479,7 +338,7 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefu
 		// TestBodyOverLimitIs413WhateverTheCaller).
 		return audit.BodyTooLarge
 	}
-	if pre.d != audit.Allowed {
+	if pre.kind == refusalDecided {
 		// Refused by the check before the body on these headers, in
 		// decide's order from here (preDecide): answered with its
 		// decision and the caller it named. Checked again, a token
@@ -525,72 +384,6 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefu
 	}
 	return audit.BodyTooLarge
 }
-
-// expect answers a request carrying "Expect: 100-continue" before its
-// body is sent: 100 only when the body would be read (preBodyLimit, with
-// the credential checked whatever the body's size, since the client is
-// waiting anyway), else the final answer the request would get, recorded
-// like any other (fasthttp then closes the connection). fasthttp's
-// default sends 100 to everyone, before authentication; a GET with
-// content used to get its 100 and have its body read before the 400
-// (TestExpectContentRefusedBeforeContinue). An HTTP/1.0 request's
-// "100-continue" never gets here: RFC 9110 section 10.1.1 says to ignore
-// it, and headerReceived takes it out of fasthttp's map
-// (continueAnyCase, TestExpectFromHTTP10Ignored). Should one get here
-// all the same (headerReceived panicked), it is refused (400, closed),
-// never answered 100: HTTP/1.0 has no 1xx, and a client or an
-// intermediary of that version takes "100 Continue" for the final answer,
-// so the real one would be read as the answer to its next request. An
-// expectation the sidecar does not meet (expectUnmet) is answered 417
-// expectation_failed first, of either version, unread and closed
-// (TestExpectOtherThanContinueIs417).
-func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
-	h := &ctx.Request.Header
-	if expectUnmet(h.RawHeaders()) {
-		// An expectation other than one "100-continue", which
-		// headerReceived had fasthttp hand over (continueAnyCase): 417,
-		// whatever the version, the policy or the body.
-		s.errorHandler(ctx, errExpectUnmet)
-		return ctx.Response.StatusCode()
-	}
-	if !h.IsHTTP11() {
-		s.errorHandler(ctx, errExpectHTTP10)
-		return ctx.Response.StatusCode()
-	}
-	cl := int64(h.ContentLength())
-	d := s.prepared.Load()
-	if c := ownConn(ctx.Conn()); c != nil {
-		if c.pre.d != audit.Allowed || c.pre.panicked {
-			// headerReceived refused it (preDecide): decided on the
-			// same headers, whose token would be charged again
-			// (TestRefusedUploadChargesTheTokenOnce); or it panicked,
-			// and its body is refused past one byte: no 100 for it.
-			s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
-			return ctx.Response.StatusCode()
-		}
-		if c.headPrep != nil {
-			// The tables headerReceived set the body's limit on: a
-			// policy raising max_body swapped in since got the body a
-			// 100 that limit then refused (conn.headPrep).
-			d = c.headPrep
-		}
-	}
-	if d != nil {
-		limit, refused := s.preBodyLimit(d, h, cl, -1)
-		if !refused && cl <= limit {
-			return fasthttp.StatusContinue
-		}
-	}
-	s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
-	return ctx.Response.StatusCode()
-}
-
-// errExpectHTTP10 refuses an Expect in an HTTP/1.0 request (expect).
-var errExpectHTTP10 = errors.New("Expect in an HTTP/1.0 request")
-
-// errExpectUnmet refuses an expectation the sidecar does not meet
-// (expectUnmet): errorHandler answers it 417 expectation_failed.
-var errExpectUnmet = errors.New("Expect other than one 100-continue")
 
 // maxPooledBody is the largest request body buffer handed back to
 // fasthttp's body pool when the request is done.

@@ -118,7 +118,7 @@ func TestChunkedNotReadyIsTheHandlers(t *testing.T) {
 // the same body declared with Content-Length, refused from its head, is
 // answered with the client's request id and audited with its route,
 // method, path and User-Agent. The head's names are kept on the
-// connection for such a refusal too (preRefusal.size), so the two
+// connection for such a refusal too (refusalSize), so the two
 // records are the same.
 func TestChunkedOverLimitRecordIsTheHandlers(t *testing.T) {
 	st, rec := startRecorded(t, nil)

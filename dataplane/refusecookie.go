@@ -354,7 +354,7 @@ func cookieDenials(snap *policy.Snapshot) [][]byte {
 // (read108). It was a field of requestHeaders, which cost every decision
 // 28 instructions (exchange.reset zeroing 24 bytes more).
 func cookieDenial(ctx *fasthttp.RequestCtx, x *exchange, head []byte) []byte {
-	if c := ownConn(ctx.Conn()); x.hdr.badEnd && c != nil && c.cookieDeny != nil {
+	if c := ownConn(ctx.Conn()); x.hdr.refused.ofHead() && c != nil && c.cookieDeny != nil {
 		return c.cookieDeny // found before the body (headRefused)
 	}
 	if i := int(x.hdr.badCookie); i > 0 && x.prep != nil && i <= len(x.prep.cookieDeny) {

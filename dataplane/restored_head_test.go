@@ -105,7 +105,7 @@ func TestOversizeChunkedBadTrailerKeepsNames(t *testing.T) {
 
 // TestRestoredHeadWithBadTrailerNamesTheSource: a request whose chunked
 // body's trailer section ends in a bare LF, read with its head
-// (conn.trailerBad), is refused for its body, not its head: behind a
+// (refusalTrailer), is refused for its body, not its head: behind a
 // trusted proxy its record names the X-Forwarded-For client, as a body
 // failing in its chunk size does (TestBadTrailerNamesTheHead). It was
 // TestRestoredBadTrailerHeadSourceIsTheProxys (reqhead177), which took
@@ -138,7 +138,7 @@ func smallerClass(d *policy.Document) {
 }
 
 // TestChunkedOverLimitBadTrailerAfterContinueKeepsNames: a chunked body
-// the check before it passed (preRefusal.size), sent after 100 Continue,
+// the check before it passed (refusalSize), sent after 100 Continue,
 // past its class's max_body and with a trailer section ending in a bare
 // LF read with it (conn.refused), is refused by fasthttp with
 // ErrBodyTooLarge after it reset the head. errorHandler named such a
@@ -260,7 +260,7 @@ func TestHeaderHookPanicKeepsRestoredPath(t *testing.T) {
 // its head's names, behind a trusted proxy the X-Forwarded-For client,
 // wherever the bad end is found: in a read after its head's (after 100
 // Continue, the check before the body having passed it,
-// preRefusal.size), in the read of its head (followBody), or with a CRLF
+// refusalSize), in the read of its head (followBody), or with a CRLF
 // CRLF after it in the same read, so that fasthttp takes what follows for
 // trailer fields and hands the request to the handler. A chunk size that
 // is not hex, the same head's body failing otherwise, is recorded so

@@ -298,7 +298,7 @@ func (s *Server) newServer() *fasthttp.Server {
 		Handler:               s.Handler,
 		ErrorHandler:          s.errorHandler,
 		HeaderReceived:        s.headerReceived,
-		ExpectHandler:         s.expect, // prebody.go: no 100 before authentication
+		ExpectHandler:         s.expect, // expect.go: no 100 before authentication
 		ConnState:             s.connState,
 		ReadTimeout:           s.cfg.HeaderTimeout,
 		WriteTimeout:          s.cfg.WriteTimeout,

@@ -100,7 +100,7 @@ func (s *Server) headCheck(h *fasthttp.RequestHeader, cl int64) (rc fasthttp.Req
 	p := s.prepared.Load()
 	if p == nil {
 		if cl > 0 || cl == -1 {
-			s.notReady(h) // prebody.go
+			s.notReady(h) // refusal.go
 		}
 		return fasthttp.RequestConfig{MaxRequestBodySize: refuseBody}
 	}
@@ -125,7 +125,7 @@ func (s *Server) headCheck(h *fasthttp.RequestHeader, cl int64) (rc fasthttp.Req
 // headerPanicked recovers a panic of headerReceived on head h, which
 // fasthttp calls outside the handler: the request may carry no body, so
 // one that has a body is refused, and the handler answers the rest. Its
-// connection is marked (preRefusal.panicked) so that errorHandler answers
+// connection is marked (refusalPanicked) so that errorHandler answers
 // a body so refused 413, whatever its size.
 func (s *Server) headerPanicked(h *fasthttp.RequestHeader, rc *fasthttp.RequestConfig) {
 	if p := recover(); p != nil {
@@ -133,7 +133,7 @@ func (s *Server) headerPanicked(h *fasthttp.RequestHeader, rc *fasthttp.RequestC
 		s.log.Error().Interface("panic", p).Msg("header check panicked; request body refused")
 		*rc = fasthttp.RequestConfig{MaxRequestBodySize: 1}
 		if c := connOfHeader(h); c != nil {
-			c.pre.panicked = true
+			c.pre.refuse(refusalPanicked)
 		}
 	}
 }

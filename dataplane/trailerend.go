@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 
-	"github.com/portcullis/portcullis/audit"
 	"github.com/valyala/fasthttp"
 )
 
@@ -92,6 +91,15 @@ func (s *headScan) trailer() {
 	s.headState = headState{on: true, first: true, crlf: true, inTrailer: true}
 }
 
+// endRefusal is the refusal of a request whose head or trailer section,
+// which s follows, ended badly.
+func (s *headScan) endRefusal() refusal {
+	if s.inTrailer {
+		return refusalTrailer
+	}
+	return refusalHeadEnd
+}
+
 // endErr is the error of the Read that ended the head or trailer section
 // s follows badly.
 func (s *headScan) endErr() error {
@@ -125,7 +133,8 @@ func (s *Server) followBody(h *fasthttp.RequestHeader, cl int64) {
 	case cl == -1:
 		c.chunkOn, c.chunkLeft = true, s.chunkBudget(refuseBody)
 		if c.followChunks() {
-			c.refused, c.failNext, c.trailerBad = audit.BadRequest, errTrailerEnd, true
+			c.pre.refuse(refusalTrailer)
+			c.failNext = errTrailerEnd
 		}
 	}
 }
@@ -171,7 +180,7 @@ func (c *conn) followed(p []byte) bool {
 // read a buffer another connection had taken).
 func (c *conn) pending(ctx *fasthttp.RequestCtx) (next []byte, known bool) {
 	switch {
-	case !c.head.ended || c.refused == audit.BadRequest: // a bad end: the connection closes after the 400
+	case !c.head.ended || c.pre.kind.bad(): // a bad end: the connection closes after the 400
 		return nil, false
 	case c.chunkOn || c.head.inTrailer:
 		if c.chunkOn && c.head.inTrailer {
