@@ -17,6 +17,10 @@ import (
 // transaction that wrote the key (lifecycle.privileged_key_approval): a
 // key.create event naming it and an approval.use of it for `keys create`
 // at the same etcd revision, granted by someone other than its requester.
+// A rotation's is an approval.use for `keys rotate` (the approver knew it
+// a successor: etcdadmin.KeysRotateRoute), or for `keys create`, which
+// keys rotate spent before the rotate kind and the approver granted for
+// a new privileged key of the client.
 
 // keyCreateApproval returns, for the key.create (or key.rotate) event
 // ev, the approval it names and what the trail shows of it: ok when a
@@ -27,11 +31,14 @@ func (b *builder) keyCreateApproval(ev *collector.Event, samples map[string]*app
 	if id == "" {
 		return "", "none (no approval spent; a ticket is no second person's approval)", false
 	}
-	spent := false
+	spent, kind := false, etcdadmin.KeysCreateRoute
+	if ev.Action == etcdadmin.ActionKeyRotate {
+		kind = etcdadmin.KeysRotateRoute
+	}
 	for k := range b.events {
 		u := &b.events[k]
 		if u.Revision == ev.Revision && u.Unverified == "" && u.Action == etcdsync.ActionApprovalUse && u.Target == id &&
-			eventDetails(u.Details)["route"] == etcdadmin.KeysCreateRoute && eventDetails(u.Details)["client"] == d["client"] {
+			keyRoute(ev.Action, eventDetails(u.Details)["route"]) && eventDetails(u.Details)["client"] == d["client"] {
 			spent = true
 		}
 	}
@@ -45,11 +52,21 @@ func (b *builder) keyCreateApproval(ev *collector.Event, samples map[string]*app
 		// and "no approval.use of it" hid why, as weakening.go says.
 		return id, "approval " + id + " named, but granted by its requester (no second person; see the approval samples)", false
 	case !spent:
-		return id, "approval " + id + " named, but no approval.use of it for keys create of this client in the same etcd transaction", false
+		return id, "approval " + id + " named, but no approval.use of it for " + kind + " of this client in the same etcd transaction", false
 	case s == nil || s.state != etcdsync.ApprovalGranted:
 		return id, "approval " + id + " spent, but no grant of it in the trail", false
 	}
 	return id, "approval " + id + " spent, granted by " + s.approver, true
+}
+
+// keyRoute reports whether an approval used for route admits the key
+// event action: keys create a key.create; keys rotate, or keys create
+// as an older CLI spent for it, a key.rotate.
+func keyRoute(action, route string) bool {
+	if action == etcdadmin.ActionKeyRotate && route == etcdadmin.KeysRotateRoute {
+		return true
+	}
+	return route == etcdadmin.KeysCreateRoute
 }
 
 // keyCreations counts the key creations of the period for the token
@@ -63,9 +80,9 @@ func (b *builder) keyCreateApproval(ev *collector.Event, samples map[string]*app
 // in which one ordinary key was made answered No, whatever was shown.
 //
 // A rotation of a privileged client's key makes a new privileged
-// credential too, and keys rotate spends a keys create approval for it
-// (etcdadmin.RotateKey): such a rotation must show one as a creation
-// does. Before, only key.create events were counted, so a rotation with
+// credential too, and keys rotate spends a keys rotate approval for it
+// (etcdadmin.RotateKey; a keys create one before that kind): such a
+// rotation must show one as a creation does. Before, only key.create events were counted, so a rotation with
 // none (an older CLI's, one written into etcd by hand) showed "none" in
 // the lifecycle log under an answer of Yes
 // (TestUnapprovedPrivilegedRotationAnswersNo).

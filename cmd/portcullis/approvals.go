@@ -37,7 +37,7 @@ func approvalsRequestCmd() etcdCmd {
 		change: true,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&req.Client, "client", "", "client `id` that will make the request (required, but with --policy)")
-			fs.StringVar(&req.Route, "route", "", "the `route`, \"METHOD template\" as in the policy, e.g. \"POST /v1/exports\", or \"keys create\" (required, but with --policy)")
+			fs.StringVar(&req.Route, "route", "", "the `route`, \"METHOD template\" as in the policy, e.g. \"POST /v1/exports\", or \"keys create\" (a new key) or \"keys rotate\" (a successor key) (required, but with --policy)")
 			fs.StringVar(&policyFile, "policy", "", "ask for the push of this policy `FILE` (- reads stdin) instead (a push that weakens the two-person controls needs one; the grant admits this document only)")
 		},
 		check: func(f *etcdFlags) error {

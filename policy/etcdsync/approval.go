@@ -34,7 +34,7 @@ const MaxApprovalID = 40
 type Approval struct {
 	ID        string `json:"id"`
 	Client    string `json:"client"`
-	Route     string `json:"route"` // "METHOD template" (policy.Route.RouteName), or an operation such as "keys create"
+	Route     string `json:"route"` // "METHOD template" (policy.Route.RouteName), or an operation: "keys create", "keys rotate"
 	State     string `json:"state"` // pending, granted or denied
 	Requester string `json:"requester"`
 	// RequesterEtcdUser is the etcd user the request was written as, when
