@@ -166,13 +166,18 @@ func approvalsShowCmd() etcdCmd {
 			return errOrJSON(err, out, ap)
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		for _, row := range [][2]string{
+		rows := [][2]string{
 			{"id", ap.ID}, {"state", approvalState(ap, time.Now())}, {"client", orDash(ap.Client)}, {"route", ap.Route},
 			{"requester", ap.Requester}, {"reason", ap.Reason}, {"ticket", orDash(ap.Ticket)},
 			{"requested", ap.Requested.Format(time.RFC3339)}, {"approver", orDash(ap.Approver)}, {"note", orDash(ap.Note)},
 			{"decided", orDash(timeOrEmpty(ap.Decided))}, {"expires", orDash(timeOrEmpty(ap.Expires))},
 			{"uses", strconv.Itoa(ap.Uses) + " of " + strconv.Itoa(ap.MaxUses)}, {"last use", orDash(timeOrEmpty(ap.LastUse))},
-		} {
+		}
+		if etcdadmin.IsPolicyPushRoute(ap.Route) {
+			// What policy diff FILE prints beside the list the approver reads.
+			rows = append(rows, [2]string{"policy revision", strconv.FormatInt(ap.PolicyRevision, 10)}, [2]string{"weakenings sha256", orDash(ap.WeakeningsDigest)})
+		}
+		for _, row := range rows {
 			fmt.Fprintf(tw, "%s:\t%s\n", row[0], alert.PlainText(row[1])) // one line of text each
 		}
 		return tw.Flush()

@@ -112,7 +112,7 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 	ap := etcdsync.Approval{
 		ID: id, Client: req.Client, Route: req.Route, State: etcdsync.ApprovalPending, Requester: meta.Actor, RequesterEtcdUser: meta.EtcdUser,
 		Reason: meta.Reason, Ticket: meta.Ticket, Requested: now, MaxUses: rule.MaxUses, MaxAge: rule.MaxAge.String(),
-		PolicyRevision: policyBase(req, st),
+		PolicyRevision: policyBase(req, st), WeakeningsDigest: WeakeningsDigest(weak),
 		// Counted on the counter the grant creates; the stored uses say
 		// "used up" to binaries from before it (etcdsync.Approval.UsesCounter).
 		UsesCounter: true, Uses: rule.MaxUses,
@@ -201,6 +201,9 @@ func approvalDetails(ap etcdsync.Approval) map[string]string {
 	}
 	if !ap.Expires.IsZero() {
 		d["expires"] = ap.Expires.Format(time.RFC3339)
+	}
+	if ap.WeakeningsDigest != "" {
+		d["weakens_sha256"] = ap.WeakeningsDigest
 	}
 	return d
 }
