@@ -226,6 +226,7 @@ func (b *builder) answers() []answer {
 			}
 		}
 	}
+	kc.addUnmade(b.keysNeverMade(), b.tally.keysUsedOver) // keyorigin.go
 	// A denial after a change shows that some sidecar enforced it, not
 	// that every one did: a live sidecar that never applied it (NOT
 	// ACKNOWLEDGED in the revocation file) still serves the key, and the

@@ -54,10 +54,22 @@ func mayEvent(rev int64, d, h int, action, target, actor string, details map[str
 // 2026 from it under the example policy.
 func packMayEvents(t *testing.T, evs ...collector.Event) (*Result, Period) {
 	t.Helper()
+	return packMayRecords(t, nil, evs...)
+}
+
+// packMayRecords is packMayEvents with the records recs, in one batch of one
+// sidecar, stored before the events.
+func packMayRecords(t *testing.T, recs []collector.StoredRecord, evs ...collector.Event) (*Result, Period) {
+	t.Helper()
 	data, key := t.TempDir(), newKey(t)
 	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Now: sinceQ2})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(recs) > 0 {
+		if err := st.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:sidecar-1", Records: recs}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := st.AppendEvents(evs); err != nil {
 		t.Fatal(err)
