@@ -106,6 +106,7 @@ type keyCreations struct {
 	unmade     []string
 	unmadeN    int
 	unmadeOver int64
+	unmadeNote string // why the key records in etcd were not read
 	// unverified counts the key events of either kind the follower
 	// stored unverified (the change the event describes is not in its
 	// etcd transaction), counted in neither above: the event vouches for
@@ -168,13 +169,11 @@ func (k *keyCreations) addOrdinaryRotation(old, made string, ticketed bool) {
 	k.name(rotationName(old, made))
 }
 
-// addUnmade counts the keys never made (sorted) and the records over the
-// tally's bound.
-func (k *keyCreations) addUnmade(keys []string, over int64) {
-	k.unmadeN, k.unmadeOver = len(keys), over
-	for _, key := range keys[:min(len(keys), 10)] {
-		k.unmade = append(k.unmade, mdCell(key))
-	}
+// addUnmade counts the keys never made (named, sorted), the records
+// over the tally's bound, and note (keysNeverMade).
+func (k *keyCreations) addUnmade(named []string, note string, over int64) {
+	k.unmadeN, k.unmadeOver, k.unmadeNote = len(named), over, note
+	k.unmade = named[:min(len(named), 10)]
 }
 
 // rotationName names the rotation of key old to key made.
@@ -225,12 +224,13 @@ func (k *keyCreations) fact() string {
 func (k *keyCreations) unmadeFact() string {
 	var f string
 	if k.unmadeN > 0 {
-		f = fmt.Sprintf("; %d keys authenticated requests in the period with no key.create or key.rotate event in the trail nor in any policy document: %s", k.unmadeN, strings.Join(k.unmade, ", "))
+		f = fmt.Sprintf("; %d keys that authenticated requests in the period or have a key record in etcd have no key.create or key.rotate event in the trail nor a policy document: %s", k.unmadeN, strings.Join(k.unmade, ", "))
 		if k.unmadeN > len(k.unmade) {
 			f += fmt.Sprintf(" and %d more", k.unmadeN-len(k.unmade))
 		}
 		f += " (put into etcd by hand, or made before the trail began: nothing here shows them approved)"
 	}
+	f += k.unmadeNote
 	if k.unmadeOver > 0 {
 		f += fmt.Sprintf("; %d requests named keys past the first %d the pack keeps, not checked for an event that made them", k.unmadeOver, maxKeysUsed)
 	}

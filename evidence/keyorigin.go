@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/portcullis/portcullis/collector"
@@ -29,15 +30,29 @@ func (t *tally) noteKey(r *collector.StoredRecord) {
 }
 
 // keysNeverMade returns, sorted, the keys that authenticated requests in
-// the period with no key.create event, nor a key.rotate naming them its
-// new key, anywhere in the trail (of the period or not), and in no
-// policy document of the history: a key put into etcd by hand, or made
-// before the trail began. The history's documents are loaded only when
-// the events leave some key unaccounted for.
-func (b *builder) keysNeverMade() []string {
-	unmade := map[string]bool{}
+// the period, or have a key record in etcd now (Config.Keys), with no
+// key.create event, nor a key.rotate naming them its new key, anywhere
+// in the trail (of the period or not), and in no policy document of the
+// history: a key put into etcd by hand, or made before the trail began;
+// each named with where it was seen. The history's documents are loaded
+// only when the events leave some key unaccounted for. note says why
+// the key records in etcd were not read, "" when they were or there is
+// no etcd.
+func (b *builder) keysNeverMade() (named []string, note string) {
+	unmade := map[string]string{}
 	for k := range b.tally.keysUsed {
-		unmade[k] = true
+		unmade[k] = "authenticated requests"
+	}
+	if b.cfg.Keys != nil {
+		keys, _, err := b.cfg.Keys()
+		if err != nil {
+			note = "; the key records in etcd were not read (" + err.Error() + "), so a key put there by hand is not named"
+		}
+		for _, k := range keys {
+			if k.Source == "etcd" {
+				unmade[k.ID] = cmp.Or(unmade[k.ID], "a key record in etcd")
+			}
+		}
 	}
 	for _, k := range b.doc.Keys {
 		delete(unmade, k.ID)
@@ -59,10 +74,13 @@ func (b *builder) keysNeverMade() []string {
 			delete(unmade, k.ID)
 		}
 	}
-	out := make([]string, 0, len(unmade))
+	ids := make([]string, 0, len(unmade))
 	for k := range unmade {
-		out = append(out, k)
+		ids = append(ids, k)
 	}
-	slices.Sort(out)
-	return out
+	slices.Sort(ids)
+	for _, k := range ids {
+		named = append(named, mdCell(k)+" ("+unmade[k]+")")
+	}
+	return named, note
 }
