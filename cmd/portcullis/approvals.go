@@ -113,8 +113,8 @@ func approvalsGrantCmd() etcdCmd {
 					ap.ID, ap.Approver, ap.Route, ap.Expires.Format(time.RFC3339), ap.MaxUses, ap.ID)
 				return err
 			}
-			_, err = fmt.Fprintf(out, "approval %s granted by %s for client %s on %s until %s (%d use(s))\nthe client sends: X-Portcullis-Approval: %s\n",
-				ap.ID, ap.Approver, ap.Client, ap.Route, ap.Expires.Format(time.RFC3339), ap.MaxUses, ap.ID)
+			_, err = fmt.Fprintf(out, "approval %s granted by %s for client %s on %s until %s (%d use(s))\n%s\n",
+				ap.ID, ap.Approver, ap.Client, ap.Route, ap.Expires.Format(time.RFC3339), ap.MaxUses, grantedUse(ap))
 			return err
 		},
 	}
@@ -182,6 +182,18 @@ func approvalsShowCmd() etcdCmd {
 		}
 		return tw.Flush()
 	}}
+}
+
+// grantedUse says how the granted approval ap is spent: by the command
+// of its kind for a key operation, else by the client's header.
+func grantedUse(ap etcdsync.Approval) string {
+	switch ap.Route {
+	case etcdadmin.KeysCreateRoute:
+		return "the requester runs: portcullis keys create --client " + ap.Client + " --approval " + ap.ID
+	case etcdadmin.KeysRotateRoute:
+		return "the requester runs: portcullis keys rotate KEY --approval " + ap.ID + " (KEY: a key of client " + ap.Client + ")"
+	}
+	return "the client sends: X-Portcullis-Approval: " + ap.ID
 }
 
 // approvalState is ap's state at now, "expired" or "used up" for a grant

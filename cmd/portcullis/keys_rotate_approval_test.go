@@ -21,7 +21,10 @@ func TestKeysRotateOfAPrivilegedKeyNeedsApprovalCLI(t *testing.T) {
 		t.Helper()
 		out, _ := run(0, "alice", "approvals", "request", "--client", "acme-admin", "--route", route, "--reason", "console key")
 		id := regexp.MustCompile(`apr_[0-9a-f]+`).FindString(out)
-		run(0, "bob", "approvals", "grant", id, "--approver", "bob", "--note", "ok")
+		out, _ = run(0, "bob", "approvals", "grant", id, "--approver", "bob", "--note", "ok")
+		if want := "the requester runs: portcullis " + route + " "; !strings.Contains(out, want) {
+			t.Errorf("approvals grant of a %s approval: %q; want %q, not the client's header", route, out, want)
+		}
 		return id
 	}
 	strict := lifecycleFile(t, "lifecycle:\n  max_key_age: 87600h\n  rotation_warning: 720h\n  privileged_key_approval: true")
