@@ -226,6 +226,8 @@ func (b *builder) answers() []answer {
 			}
 		}
 	}
+	unmade, note := b.keysNeverMade() // keyorigin.go
+	kc.addUnmade(unmade, mdBare(note), b.tally.keysUsedOver)
 	// A denial after a change shows that some sidecar enforced it, not
 	// that every one did: a live sidecar that never applied it (NOT
 	// ACKNOWLEDGED in the revocation file) still serves the key, and the

@@ -17,6 +17,10 @@ import (
 // transaction that wrote the key (lifecycle.privileged_key_approval): a
 // key.create event naming it and an approval.use of it for `keys create`
 // at the same etcd revision, granted by someone other than its requester.
+// A rotation's is an approval.use for `keys rotate` (the approver knew it
+// a successor: etcdadmin.KeysRotateRoute), or for `keys create`, which
+// keys rotate spent before the rotate kind and the approver granted for
+// a new privileged key of the client.
 
 // keyCreateApproval returns, for the key.create (or key.rotate) event
 // ev, the approval it names and what the trail shows of it: ok when a
@@ -27,11 +31,14 @@ func (b *builder) keyCreateApproval(ev *collector.Event, samples map[string]*app
 	if id == "" {
 		return "", "none (no approval spent; a ticket is no second person's approval)", false
 	}
-	spent := false
+	spent, kind := false, etcdadmin.KeysCreateRoute
+	if ev.Action == etcdadmin.ActionKeyRotate {
+		kind = etcdadmin.KeysRotateRoute
+	}
 	for k := range b.events {
 		u := &b.events[k]
 		if u.Revision == ev.Revision && u.Unverified == "" && u.Action == etcdsync.ActionApprovalUse && u.Target == id &&
-			eventDetails(u.Details)["route"] == etcdadmin.KeysCreateRoute && eventDetails(u.Details)["client"] == d["client"] {
+			keyRoute(ev.Action, eventDetails(u.Details)["route"]) && eventDetails(u.Details)["client"] == d["client"] {
 			spent = true
 		}
 	}
@@ -45,11 +52,21 @@ func (b *builder) keyCreateApproval(ev *collector.Event, samples map[string]*app
 		// and "no approval.use of it" hid why, as weakening.go says.
 		return id, "approval " + id + " named, but granted by its requester (no second person; see the approval samples)", false
 	case !spent:
-		return id, "approval " + id + " named, but no approval.use of it for keys create of this client in the same etcd transaction", false
+		return id, "approval " + id + " named, but no approval.use of it for " + kind + " of this client in the same etcd transaction", false
 	case s == nil || s.state != etcdsync.ApprovalGranted:
 		return id, "approval " + id + " spent, but no grant of it in the trail", false
 	}
 	return id, "approval " + id + " spent, granted by " + collector.RedactText(s.approver), true
+}
+
+// keyRoute reports whether an approval used for route admits the key
+// event action: keys create a key.create; keys rotate, or keys create
+// as an older CLI spent for it, a key.rotate.
+func keyRoute(action, route string) bool {
+	if action == etcdadmin.ActionKeyRotate && route == etcdadmin.KeysRotateRoute {
+		return true
+	}
+	return route == etcdadmin.KeysCreateRoute
 }
 
 // keyCreations counts the key creations of the period for the token
@@ -63,16 +80,33 @@ func (b *builder) keyCreateApproval(ev *collector.Event, samples map[string]*app
 // in which one ordinary key was made answered No, whatever was shown.
 //
 // A rotation of a privileged client's key makes a new privileged
-// credential too, and keys rotate spends a keys create approval for it
-// (etcdadmin.RotateKey): such a rotation must show one as a creation
-// does. Before, only key.create events were counted, so a rotation with
+// credential too, and keys rotate spends a keys rotate approval for it
+// (etcdadmin.RotateKey; a keys create one before that kind): such a
+// rotation must show one as a creation does. Before, only key.create events were counted, so a rotation with
 // none (an older CLI's, one written into etcd by hand) showed "none" in
 // the lifecycle log under an answer of Yes
 // (TestUnapprovedPrivilegedRotationAnswersNo).
+//
+// A rotation of any other client's key makes a new credential as a
+// creation does, and must show its ticket as one does; and a key that
+// authenticated requests in the period with no key.create or key.rotate
+// event in the trail, nor in a policy document, was made where the trail
+// cannot show it approved or logged. Before, the first were not counted
+// and the second named nowhere: one without a ticket, or a key put into
+// etcd by hand, answered Yes
+// (TestTokenCreationCountsOrdinaryRotationsAndNamesKeysNeverMade).
 type keyCreations struct {
 	creates, priv, approved, ordinary, ticketed int
 	rotations, rotApproved                      int      // rotations of privileged clients' keys
+	ordRotations, ordRotTicketed                int      // rotations of other clients' keys
 	without                                     []string // the first ten keys lacking what they must show
+	// unmade are the keys of the period's requests made by no event
+	// (builder.keysNeverMade), the first ten, of unmadeN; unmadeOver
+	// counts the records naming keys past the tally's bound, unchecked.
+	unmade     []string
+	unmadeN    int
+	unmadeOver int64
+	unmadeNote string // why the key records in etcd were not read
 	// unverified counts the key events of either kind the follower
 	// stored unverified (the change the event describes is not in its
 	// etcd transaction), counted in neither above: the event vouches for
@@ -124,6 +158,24 @@ func (k *keyCreations) addRotation(old, made string, approved bool) {
 	k.name(rotationName(old, made))
 }
 
+// addOrdinaryRotation counts the rotation of key old to key made, of a
+// client holding no privileged scope: it must show its ticket.
+func (k *keyCreations) addOrdinaryRotation(old, made string, ticketed bool) {
+	k.ordRotations++
+	if ticketed {
+		k.ordRotTicketed++
+		return
+	}
+	k.name(rotationName(old, made))
+}
+
+// addUnmade counts the keys never made (named, sorted), the records
+// over the tally's bound, and note (keysNeverMade).
+func (k *keyCreations) addUnmade(named []string, note string, over int64) {
+	k.unmadeN, k.unmadeOver, k.unmadeNote = len(named), over, note
+	k.unmade = named[:min(len(named), 10)]
+}
+
 // rotationName names the rotation of key old to key made.
 func rotationName(old, made string) string {
 	named := "the rotation of " + mdCell(old)
@@ -142,17 +194,18 @@ func (k *keyCreations) name(key string) {
 
 // ok: some key was made, and each showed what it must.
 func (k *keyCreations) ok() bool {
-	return k.creates+k.rotations > 0 && k.approved == k.priv && k.ticketed == k.ordinary && k.rotApproved == k.rotations && k.unverified == 0
+	return k.creates+k.rotations+k.ordRotations > 0 && k.approved == k.priv && k.ticketed == k.ordinary && k.rotApproved == k.rotations &&
+		k.ordRotTicketed == k.ordRotations && k.unverified == 0 && k.unmadeN == 0 && k.unmadeOver == 0
 }
 
 // fact counts the kinds apart and names the keys that lack what they
 // must show.
 func (k *keyCreations) fact() string {
-	f := fmt.Sprintf("%d key creations in period: %d for clients holding a privileged scope, %d of them with a second person's approval spent in the same etcd transaction (a ticket is no second person's approval); %d for other clients, %d of them with a ticket (the change record that authorised it, to sample in the ticketing system); %d rotations of keys of clients holding a privileged scope (each a new privileged key), %d of them with a second person's approval spent in the same etcd transaction%s",
-		k.creates, k.priv, k.approved, k.ordinary, k.ticketed, k.rotations, k.rotApproved, noneToShow(k.creates+k.rotations+k.unverified))
+	f := fmt.Sprintf("%d key creations in period: %d for clients holding a privileged scope, %d of them with a second person's approval spent in the same etcd transaction (a ticket is no second person's approval); %d for other clients, %d of them with a ticket (the change record that authorised it, to sample in the ticketing system); %d rotations of keys of clients holding a privileged scope (each a new privileged key), %d of them with a second person's approval spent in the same etcd transaction; %d rotations of other clients' keys, %d of them with a ticket%s",
+		k.creates, k.priv, k.approved, k.ordinary, k.ticketed, k.rotations, k.rotApproved, k.ordRotations, k.ordRotTicketed, noneToShow(k.creates+k.rotations+k.ordRotations+k.unverified+k.unmadeN))
 	if len(k.without) > 0 {
 		f += "; WITHOUT what they must show: " + strings.Join(k.without, ", ")
-		if n := k.priv - k.approved + k.ordinary - k.ticketed + k.rotations - k.rotApproved; n > len(k.without) {
+		if n := k.priv - k.approved + k.ordinary - k.ticketed + k.rotations - k.rotApproved + k.ordRotations - k.ordRotTicketed; n > len(k.without) {
 			f += fmt.Sprintf(" and %d more", n-len(k.without))
 		}
 	}
@@ -163,11 +216,29 @@ func (k *keyCreations) fact() string {
 			f += fmt.Sprintf(" and %d more", k.unverified-len(k.notShown))
 		}
 	}
+	return f + k.unmadeFact()
+}
+
+// unmadeFact names the keys never made, and the records past the tally's
+// bound, for fact.
+func (k *keyCreations) unmadeFact() string {
+	var f string
+	if k.unmadeN > 0 {
+		f = fmt.Sprintf("; %d keys that authenticated requests in the period or have a key record in etcd have no key.create or key.rotate event in the trail nor a policy document: %s", k.unmadeN, strings.Join(k.unmade, ", "))
+		if k.unmadeN > len(k.unmade) {
+			f += fmt.Sprintf(" and %d more", k.unmadeN-len(k.unmade))
+		}
+		f += " (put into etcd by hand, or made before the trail began: nothing here shows them approved)"
+	}
+	f += k.unmadeNote
+	if k.unmadeOver > 0 {
+		f += fmt.Sprintf("; %d requests named keys past the first %d the pack keeps, not checked for an event that made them", k.unmadeOver, maxKeysUsed)
+	}
 	return f
 }
 
 // countKeyEvent counts the key.create or key.rotate event ev into kc: a
-// creation by its client's kind, a rotation when its client held a
+// creation by its client's kind, a rotation by whether its client held a
 // privileged scope at its revision (privAt), either apart when the
 // follower stored it unverified.
 func (b *builder) countKeyEvent(kc *keyCreations, ev *collector.Event, privAt func(string, int64) bool, samples map[string]*approvalSample) {
@@ -175,13 +246,14 @@ func (b *builder) countKeyEvent(kc *keyCreations, ev *collector.Event, privAt fu
 	priv := privAt(d["client"], ev.Revision)
 	rotate := ev.Action == etcdadmin.ActionKeyRotate
 	switch {
-	case rotate && !priv:
-		// An ordinary key's successor needs what keys rotate asks of
-		// it (a ticket under require_ticket), not counted here.
 	case ev.Unverified != "" && rotate:
 		kc.addUnverified(rotationName(ev.Target, d["new_key"]))
 	case ev.Unverified != "":
 		kc.addUnverified(mdCell(ev.Target))
+	case rotate && !priv:
+		// An ordinary key's successor is a new credential: it shows
+		// its ticket as a creation of one does.
+		kc.addOrdinaryRotation(ev.Target, d["new_key"], !etcdadmin.Blank(ev.Ticket))
 	case rotate:
 		_, _, approved := b.keyCreateApproval(ev, samples)
 		kc.addRotation(ev.Target, d["new_key"], approved)

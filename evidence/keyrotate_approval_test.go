@@ -54,10 +54,22 @@ func mayEvent(rev int64, d, h int, action, target, actor string, details map[str
 // 2026 from it under the example policy.
 func packMayEvents(t *testing.T, evs ...collector.Event) (*Result, Period) {
 	t.Helper()
+	return packMayRecords(t, nil, evs...)
+}
+
+// packMayRecords is packMayEvents with the records recs, in one batch of one
+// sidecar, stored before the events.
+func packMayRecords(t *testing.T, recs []collector.StoredRecord, evs ...collector.Event) (*Result, Period) {
+	t.Helper()
 	data, key := t.TempDir(), newKey(t)
 	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Now: sinceQ2})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(recs) > 0 {
+		if err := st.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:sidecar-1", Records: recs}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := st.AppendEvents(evs); err != nil {
 		t.Fatal(err)
@@ -149,6 +161,58 @@ func TestUnverifiedKeyEventIsNamedAsNotVerified(t *testing.T) {
 	}
 	want := `; 2 key events flagged, not verified (the change each describes is not in its etcd transaction: see the lifecycle log's unverified column), showing nothing, counted above in neither kind: "acmeadm8", "acmehris8" |`
 	if !strings.Contains(string(md), want) {
+		t.Errorf("checklist lacks %q:\n%s", want, md)
+	}
+}
+
+// keys rotate spends an approval asked for "keys rotate", a kind apart
+// from "keys create" (etcdadmin.KeysRotateRoute), so the approver knows
+// a successor from a new key. The pack read only "keys create" uses as a
+// key event's approval: every rotation made since showed none, and the
+// token creation question answered No. A rotation spending either kind
+// (keys create: an older CLI's rotation) shows it; a creation spending a
+// keys rotate approval shows none, as the CLI refuses it.
+func TestRotationSpendingARotateApprovalShowsIt(t *testing.T) {
+	t.Parallel()
+	ev := mayEvent
+	approval := func(rev int64, id, route string) []collector.Event {
+		d := map[string]string{"client": "acme-admin", "route": route, "requester": "carol", "max_uses": "1"}
+		g := map[string]string{"client": "acme-admin", "route": route, "requester": "carol", "approver": "dave"}
+		return []collector.Event{ev(rev, 2, 9, "approval.request", id, "carol", d), ev(rev+1, 2, 10, "approval.grant", id, "dave", g)}
+	}
+	var evs []collector.Event
+	evs = append(evs, approval(10, "apr_rot", "keys rotate")...)
+	evs = append(evs, approval(12, "apr_old", "keys create")...)
+	evs = append(evs, approval(14, "apr_wrong", "keys rotate")...)
+	evs = append(evs,
+		ev(20, 3, 11, "approval.use", "apr_rot", "carol", map[string]string{"client": "acme-admin", "route": "keys rotate"}),
+		ev(20, 3, 11, "key.rotate", "acmeadm1", "carol", map[string]string{"client": "acme-admin", "new_key": "acmeadm7", "approval": "apr_rot"}),
+		ev(21, 3, 12, "approval.use", "apr_old", "carol", map[string]string{"client": "acme-admin", "route": "keys create"}),
+		ev(21, 3, 12, "key.rotate", "acmeadm2", "carol", map[string]string{"client": "acme-admin", "new_key": "acmeadm8", "approval": "apr_old"}),
+		ev(22, 3, 13, "approval.use", "apr_wrong", "carol", map[string]string{"client": "acme-admin", "route": "keys rotate"}),
+		ev(22, 3, 13, "key.create", "acmeadm9", "carol", map[string]string{"client": "acme-admin", "approval": "apr_wrong"}),
+	)
+	res, p := packMayEvents(t, evs...)
+	got := map[string]string{}
+	for _, r := range readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv"))) {
+		if r[1] == "key.rotate" || r[1] == "key.create" {
+			got[r[2]] = r[9]
+		}
+	}
+	for target, want := range map[string]string{
+		"acmeadm1": "approval apr_rot spent, granted by dave",
+		"acmeadm2": "approval apr_old spent, granted by dave",
+		"acmeadm9": "approval apr_wrong named, but no approval.use of it for keys create of this client in the same etcd transaction",
+	} {
+		if got[target] != want {
+			t.Errorf("lifecycle log: %s: approval = %q, want %q", target, got[target], want)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(res.Dir, FileName("APIGovernance", "ISO27017Checklist", p.Name, "md")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "2 rotations of keys of clients holding a privileged scope (each a new privileged key), 2 of them with a second person's approval spent"; !strings.Contains(string(md), want) {
 		t.Errorf("checklist lacks %q:\n%s", want, md)
 	}
 }

@@ -66,6 +66,11 @@ type Config struct {
 	// as it does a live sidecar's; nil when not read, and the Senders
 	// section says so.
 	MemberHistory func() (etcdadmin.MemberHistory, []string, error)
+	// Keys returns the key records in etcd when the pack is made
+	// (etcdadmin.Admin.KeyRecords): the token creation question names
+	// each that no event of the trail made (keysNeverMade); nil when the
+	// pack is built without etcd.
+	Keys func() ([]etcdadmin.KeyInfo, []string, error)
 	// Silence is how long a sidecar live during the period (its member
 	// record, Members) may store no batch before the pack says its
 	// records of that span may be missing; 0 means DefaultSilence.

@@ -90,6 +90,12 @@ type tally struct {
 	knownApprovals map[string]bool
 	lateApprovals  map[string]entryPos
 
+	// keysUsed are the key ids of the period's requests a key matched,
+	// the first maxKeysUsed of them (noteKey, keyorigin.go);
+	// keysUsedOver counts the records naming others past it.
+	keysUsed     map[string]bool
+	keysUsedOver int64
+
 	// The names some policy in force during the period holds; the
 	// others are counted under notInPolicy (tenantOf, clientOf).
 	tenants, clients map[string]bool
@@ -182,7 +188,7 @@ func newTally(b *builder) *tally {
 		priv: map[string]*privUse{}, denials: map[denialKey]int64{}, tenant: map[string]int64{}, unbound: map[string]int64{}, tenantDenied: map[string]int64{},
 		daily: map[int64]*[5]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[sidecar]time.Time{},
 		routeScopes: map[[2]string][]string{}, privRoutes: map[[2]string]bool{}, approvals: map[string]*[2]int64{},
-		overSegs: map[uint64]bool{}, knownApprovals: map[string]bool{}, lateApprovals: map[string]entryPos{}}
+		overSegs: map[uint64]bool{}, knownApprovals: map[string]bool{}, lateApprovals: map[string]entryPos{}, keysUsed: map[string]bool{}}
 	t.tenants, t.clients = b.knownNames()
 	t.period = b.cfg.Period
 	for _, r := range b.doc.Routes {
@@ -265,6 +271,7 @@ func (t *tally) add(b *builder, r *collector.StoredRecord) {
 	if r.ApprovalID != "" {
 		t.addApproval(r, n)
 	}
+	t.noteKey(r) // keyorigin.go
 	t.scan(r)
 }
 

@@ -37,7 +37,7 @@ func approvalsRequestCmd() etcdCmd {
 		change: true,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&req.Client, "client", "", "client `id` that will make the request (required, but with --policy)")
-			fs.StringVar(&req.Route, "route", "", "the `route`, \"METHOD template\" as in the policy, e.g. \"POST /v1/exports\", or \"keys create\" (required, but with --policy)")
+			fs.StringVar(&req.Route, "route", "", "the `route`, \"METHOD template\" as in the policy, e.g. \"POST /v1/exports\", or \"keys create\" (a new key) or \"keys rotate\" (a successor key) (required, but with --policy)")
 			fs.StringVar(&policyFile, "policy", "", "ask for the push of this policy `FILE` (- reads stdin) instead (a push that weakens the two-person controls needs one; the grant admits this document only)")
 		},
 		check: func(f *etcdFlags) error {
@@ -113,8 +113,8 @@ func approvalsGrantCmd() etcdCmd {
 					ap.ID, ap.Approver, ap.Route, ap.Expires.Format(time.RFC3339), ap.MaxUses, ap.ID)
 				return err
 			}
-			_, err = fmt.Fprintf(out, "approval %s granted by %s for client %s on %s until %s (%d use(s))\nthe client sends: X-Portcullis-Approval: %s\n",
-				ap.ID, ap.Approver, ap.Client, ap.Route, ap.Expires.Format(time.RFC3339), ap.MaxUses, ap.ID)
+			_, err = fmt.Fprintf(out, "approval %s granted by %s for client %s on %s until %s (%d use(s))\n%s\n",
+				ap.ID, ap.Approver, ap.Client, ap.Route, ap.Expires.Format(time.RFC3339), ap.MaxUses, grantedUse(ap))
 			return err
 		},
 	}
@@ -166,17 +166,34 @@ func approvalsShowCmd() etcdCmd {
 			return errOrJSON(err, out, ap)
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		for _, row := range [][2]string{
+		rows := [][2]string{
 			{"id", ap.ID}, {"state", approvalState(ap, time.Now())}, {"client", orDash(ap.Client)}, {"route", ap.Route},
 			{"requester", ap.Requester}, {"reason", ap.Reason}, {"ticket", orDash(ap.Ticket)},
 			{"requested", ap.Requested.Format(time.RFC3339)}, {"approver", orDash(ap.Approver)}, {"note", orDash(ap.Note)},
 			{"decided", orDash(timeOrEmpty(ap.Decided))}, {"expires", orDash(timeOrEmpty(ap.Expires))},
 			{"uses", strconv.Itoa(ap.Uses) + " of " + strconv.Itoa(ap.MaxUses)}, {"last use", orDash(timeOrEmpty(ap.LastUse))},
-		} {
+		}
+		if etcdadmin.IsPolicyPushRoute(ap.Route) {
+			// What policy diff FILE prints beside the list the approver reads.
+			rows = append(rows, [2]string{"policy revision", strconv.FormatInt(ap.PolicyRevision, 10)}, [2]string{"weakenings sha256", orDash(ap.WeakeningsDigest)})
+		}
+		for _, row := range rows {
 			fmt.Fprintf(tw, "%s:\t%s\n", row[0], alert.PlainText(row[1])) // one line of text each
 		}
 		return tw.Flush()
 	}}
+}
+
+// grantedUse says how the granted approval ap is spent: by the command
+// of its kind for a key operation, else by the client's header.
+func grantedUse(ap etcdsync.Approval) string {
+	switch ap.Route {
+	case etcdadmin.KeysCreateRoute:
+		return "the requester runs: portcullis keys create --client " + ap.Client + " --approval " + ap.ID
+	case etcdadmin.KeysRotateRoute:
+		return "the requester runs: portcullis keys rotate KEY --approval " + ap.ID + " (KEY: a key of client " + ap.Client + ")"
+	}
+	return "the client sends: X-Portcullis-Approval: " + ap.ID
 }
 
 // approvalState is ap's state at now, "expired" or "used up" for a grant

@@ -286,7 +286,20 @@ func (f *packFlags) config(p evidence.Period) (evidence.Config, error) {
 	})
 	cfg.Members = memberTrails(ef)
 	cfg.MemberHistory = memberHistory(ef)
+	cfg.Keys = keyRecords(ef)
 	return cfg, err
+}
+
+// keyRecords reads the key records in etcd, for the token creation
+// question's keys made by no event, on a connection of its own.
+func keyRecords(ef etcdFlags) func() ([]etcdadmin.KeyInfo, []string, error) {
+	return func() (keys []etcdadmin.KeyInfo, bad []string, err error) {
+		err = withAdmin(&ef, func(ctx context.Context, a *etcdadmin.Admin) error {
+			keys, bad, err = a.KeyRecords(ctx, "")
+			return err
+		})
+		return keys, bad, err
+	}
 }
 
 // readAnchor reads what the integrity proof checks the store against, as

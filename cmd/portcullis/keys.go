@@ -202,7 +202,7 @@ func keysRotateCmd() etcdCmd {
 		change: true,
 		flags: func(fs *flag.FlagSet) {
 			fs.DurationVar(&overlap, "overlap", 0, "how long the old key stays valid (required, e.g. 24h)")
-			fs.StringVar(&approval, "approval", "", "granted approval `id` for \"keys create\" of the key's client (needed under lifecycle.privileged_key_approval for a client with a privileged scope: the successor is a new key)")
+			fs.StringVar(&approval, "approval", "", "granted approval `id` for \"keys rotate\" of the key's client (needed under lifecycle.privileged_key_approval for a client with a privileged scope: the successor is a new key; a \"keys create\" approval is refused)")
 		},
 		check: func(*etcdFlags) error {
 			if overlap <= 0 {

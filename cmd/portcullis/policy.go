@@ -302,6 +302,9 @@ func printWeakenings(ctx context.Context, a *etcdadmin.Admin, doc []byte, out io
 	for _, w := range weak {
 		fmt.Fprintf(&b, "#   %s\n", alert.PlainText(w))
 	}
+	// An approval binds this list (approvals show ID: weakenings sha256),
+	// and the push refuses one asked for another.
+	fmt.Fprintf(&b, "# weakenings sha256 %s (approvals show ID names the list an approval binds)\n", etcdadmin.WeakeningsDigest(weak))
 	_, err = io.WriteString(out, b.String())
 	return err
 }

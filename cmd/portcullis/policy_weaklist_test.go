@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -59,5 +60,16 @@ func TestPolicyDiffListsEveryWeakeningThePushCuts(t *testing.T) {
 	}
 	if !strings.Contains(out, "weakens the two-person controls of the policy in etcd in 25 ways") {
 		t.Errorf("policy diff: %q; want the count of weakenings", out)
+	}
+	// The list's digest, which an approval of the document binds:
+	// approvals show names the same one.
+	digest := regexp.MustCompile(`# weakenings sha256 ([0-9a-f]{64})`).FindStringSubmatch(out)
+	if digest == nil {
+		t.Fatalf("policy diff: %q; want the weakenings' sha256", out)
+	}
+	req, _ := run(0, "approvals", "request", "--policy", weak, "--reason", "many keys")
+	id := regexp.MustCompile(`apr_[0-9a-f]+`).FindString(req)
+	if show, _ := etcd(0, "", "approvals", "show", id); !regexp.MustCompile(`(?m)^weakenings sha256:\s+` + digest[1] + `$`).MatchString(show) {
+		t.Errorf("approvals show %s: %q; want weakenings sha256 %s, as policy diff printed", id, show, digest[1])
 	}
 }

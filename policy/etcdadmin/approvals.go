@@ -40,14 +40,20 @@ var (
 // their command.
 const KeysCreateRoute = "keys create"
 
+// KeysRotateRoute is the route name of an approval for `keys rotate` of
+// a privileged client's key: a kind apart from KeysCreateRoute, so that
+// the approver reads whether the request is for a new key or for a
+// successor, and neither kind is spent on the other (keyApproval).
+const KeysRotateRoute = "keys rotate"
+
 // operationRoutes are the route names an approval may have besides the
 // policy's routes that require one.
-var operationRoutes = map[string]bool{KeysCreateRoute: true}
+var operationRoutes = map[string]bool{KeysCreateRoute: true, KeysRotateRoute: true}
 
 // ApprovalRequest is what `approvals request` asks for.
 type ApprovalRequest struct {
 	Client string // the client that will make the request
-	Route  string // "METHOD template" of a policy route that requires approval, or KeysCreateRoute
+	Route  string // "METHOD template" of a policy route that requires approval, KeysCreateRoute or KeysRotateRoute
 	// Policy, when not nil, asks instead for the push of this policy
 	// document (PolicyPushRoute of its SHA-256; no client and no route
 	// given): a push that weakens the two-person controls needs one.
@@ -59,7 +65,8 @@ type ApprovalRequest struct {
 // meta.Reason is required, and meta.Ticket under the policy's
 // lifecycle.require_ticket (ErrTicketRequired). The route must be one of the policy's routes
 // that require an approval (its max_uses and max_age are taken from the
-// policy) or an operation such as KeysCreateRoute (one use, one hour).
+// policy) or an operation, KeysCreateRoute or KeysRotateRoute (one use,
+// one hour).
 func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta Meta) (etcdsync.Approval, error) {
 	if strings.TrimSpace(meta.Reason) == "" {
 		return etcdsync.Approval{}, errors.New("an approval request needs a reason")
@@ -105,7 +112,7 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 	ap := etcdsync.Approval{
 		ID: id, Client: req.Client, Route: req.Route, State: etcdsync.ApprovalPending, Requester: meta.Actor, RequesterEtcdUser: meta.EtcdUser,
 		Reason: meta.Reason, Ticket: meta.Ticket, Requested: now, MaxUses: rule.MaxUses, MaxAge: rule.MaxAge.String(),
-		PolicyRevision: policyBase(req, st),
+		PolicyRevision: policyBase(req, st), WeakeningsDigest: WeakeningsDigest(weak),
 		// Counted on the counter the grant creates; the stored uses say
 		// "used up" to binaries from before it (etcdsync.Approval.UsesCounter).
 		UsesCounter: true, Uses: rule.MaxUses,
@@ -157,7 +164,7 @@ func approvalRule(doc *policy.Document, route string) (*policy.Approval, error) 
 		}
 		names = append(names, strconv.Quote(name))
 	}
-	names = append(names, strconv.Quote(KeysCreateRoute), strconv.Quote(policyPushPrefix+"<digest>")+" (approvals request --policy FILE)")
+	names = append(names, strconv.Quote(KeysCreateRoute), strconv.Quote(KeysRotateRoute), strconv.Quote(policyPushPrefix+"<digest>")+" (approvals request --policy FILE)")
 	if !inPolicy {
 		return nil, fmt.Errorf("route %q is not in the policy; routes that need an approval: %s: %w", route, strings.Join(names, ", "), ErrNotFound)
 	}
@@ -194,6 +201,9 @@ func approvalDetails(ap etcdsync.Approval) map[string]string {
 	}
 	if !ap.Expires.IsZero() {
 		d["expires"] = ap.Expires.Format(time.RFC3339)
+	}
+	if ap.WeakeningsDigest != "" {
+		d["weakens_sha256"] = ap.WeakeningsDigest
 	}
 	return d
 }
@@ -527,6 +537,19 @@ func countUses(ap *etcdsync.Approval, rev int64, kv *mvccpb.KeyValue) {
 	}
 }
 
+// otherKeyKind refuses, naming what to request, the approval ap of one
+// key operation (KeysCreateRoute, KeysRotateRoute) spent on the other,
+// route: the approver granted a new key or a successor, not either. A
+// keys create approval asked before the rotate kind existed, when keys
+// rotate spent one, is refused for a rotation so too.
+func otherKeyKind(ap etcdsync.Approval, route string) error {
+	if ap.Route == route || !operationRoutes[ap.Route] || !operationRoutes[route] {
+		return nil
+	}
+	return fmt.Errorf("approval %q was granted for %q of client %q, not for %q: the approver approved that operation, not this one; run portcullis approvals request --client %s --route %q, have a second person grant it, and pass its id with --approval: %w",
+		ap.ID, ap.Route, ap.Client, route, ap.Client, route, ErrNotApproved)
+}
+
 // ListApprovals returns the approvals in etcd, newest request first, with
 // their uses counted as ShowApproval does. A record that does not decode,
 // or names another approval than its key, is left out; ApprovalRecords
@@ -617,6 +640,9 @@ func (a *Admin) approvalUse(ctx context.Context, id, client, route string, base 
 	ap.Count(rev, c)
 	now := a.now().UTC()
 	if why := ap.Problem(client, route, now); why != "" {
+		if err := otherKeyKind(ap, route); err != nil {
+			return nil, nil, err
+		}
 		if ap.Client == "" { // an approval of a policy push names no client
 			return nil, nil, fmt.Errorf("approval %q for %q is %s: %w", id, ap.Route, why, ErrNotApproved)
 		}

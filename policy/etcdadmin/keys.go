@@ -64,7 +64,7 @@ func (a *Admin) CreateKey(ctx context.Context, client string, ttl time.Duration,
 			return "", spec, err
 		}
 		spec.CreatedAt = now.UTC().Format(time.RFC3339)
-		use, err := a.keyApproval(ctx, doc, client, meta)
+		use, err := a.keyApproval(ctx, doc, client, KeysCreateRoute, meta)
 		if err != nil {
 			return "", policy.KeySpec{}, err
 		}
@@ -129,9 +129,9 @@ func hasClient(doc *policy.Document, id string) bool {
 // the policy revision read. The new key keeps the old one's lifetime, if
 // it had one. Under lifecycle.privileged_key_approval the rotation of a
 // key of a client holding a privileged scope needs meta.Approval, a
-// granted approval for KeysCreateRoute of that client, as CreateKey does:
-// the successor is a new privileged credential; the transaction spends
-// it. It returns the new key once.
+// granted approval for KeysRotateRoute of that client (as CreateKey needs
+// one for KeysCreateRoute): the successor is a new privileged credential;
+// the transaction spends it. It returns the new key once.
 func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration, meta Meta) (key string, spec policy.KeySpec, err error) {
 	if overlap < 0 {
 		return "", spec, fmt.Errorf("rotation overlap %s is negative", overlap)
@@ -157,7 +157,7 @@ func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration,
 		if err := deadPrivileged(doc, old, now); err != nil {
 			return "", spec, err
 		}
-		use, err := a.keyApproval(ctx, doc, old.Client, meta)
+		use, err := a.keyApproval(ctx, doc, old.Client, KeysRotateRoute, meta)
 		if err != nil {
 			return "", policy.KeySpec{}, err
 		}
@@ -185,21 +185,22 @@ type approvalSpend struct {
 }
 
 // keyApproval returns the spend of meta.Approval on a new key of client
-// under doc (keys create, or the successor of keys rotate): a
-// KeysCreateRoute approval when the key needs one (needsKeyApproval). An
+// under doc made by the operation route (KeysCreateRoute, or
+// KeysRotateRoute for the successor of keys rotate): an approval of that
+// route when the key needs one (needsKeyApproval). An
 // approval named when none is needed is refused as unused: ignored, the
 // key was made as if the operator had named none, the trail did not name
 // the approval, which stayed unused, and a mistyped id passed without a
 // word. Before, keys rotate needed none, and one operator made a fresh
 // privileged credential alone (review193).
-func (a *Admin) keyApproval(ctx context.Context, doc *policy.Document, client string, meta Meta) (approvalSpend, error) {
+func (a *Admin) keyApproval(ctx context.Context, doc *policy.Document, client, route string, meta Meta) (approvalSpend, error) {
 	if !needsKeyApproval(doc, client) {
 		if meta.Approval != "" {
 			return approvalSpend{}, fmt.Errorf("a key for client %q needs no approval (lifecycle.privileged_key_approval is off or the client holds no privileged scope), so approval %q would not be used: leave it out: %w", client, meta.Approval, ErrNotApproved)
 		}
 		return approvalSpend{}, nil
 	}
-	cmps, ops, err := a.approvalUse(ctx, meta.Approval, client, KeysCreateRoute, 0, meta)
+	cmps, ops, err := a.approvalUse(ctx, meta.Approval, client, route, 0, meta)
 	if err != nil {
 		return approvalSpend{}, fmt.Errorf("a new key of client %q, which holds a privileged scope: %w", client, err)
 	}

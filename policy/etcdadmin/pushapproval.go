@@ -2,6 +2,7 @@ package etcdadmin
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -63,13 +64,60 @@ func (a *Admin) pushApproval(ctx context.Context, st *etcdsync.State, next *poli
 	if err != nil {
 		return nil, nil, fmt.Errorf("this push weakens the two-person controls (%s) and needs an approval granted for this document (route %q): %w", weakSummary(weak), PolicyPushRoute(digest), err)
 	}
-	if err := a.noKeysSince(ctx, st, cur, next, meta.Approval); err != nil {
+	// The use's compares hold the record at the revision read here.
+	ap, _, asked, err := a.approvalRecord(ctx, meta.Approval)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrNotApproved, err)
+	}
+	if err := sameWeakenings(ap, weak); err != nil {
+		return nil, nil, err
+	}
+	if err := a.noKeysSince(ctx, st, cur, next, ap.ID, asked); err != nil {
 		return nil, nil, err
 	}
 	return cmps, ops, nil
 }
 
-// noKeysSince refuses the push of next over cur with approval id when a
+// WeakeningsDigest returns the SHA-256 (hex) of the weakenings weak, in
+// order, each ended by a newline, "" for none: what an approval of a
+// policy push binds (etcdsync.Approval.WeakeningsDigest), and what
+// policy diff prints beside the list.
+func WeakeningsDigest(weak []string) string {
+	if len(weak) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, w := range weak {
+		h.Write([]byte(w))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// sameWeakenings refuses the approval ap of a push whose weakenings, weak,
+// computed now, are not the list its request computed (its
+// WeakeningsDigest): the approver let through that list. The document
+// and the policy revision (sameBase) hold it in most cases; it moves with
+// them held when the policy history the comparison reads for a route put
+// back (policy.FormerRouteWeakenings) is written by hand, or when the CLI
+// that pushes holds other weakening rules than the one that asked
+// (TestPushApprovalBindsItsWeakeningList). A record without the digest
+// (asked before the binding, or written by hand) is refused too: a push
+// approval lives an hour at most, and is asked again.
+func sameWeakenings(ap etcdsync.Approval, weak []string) error {
+	got := WeakeningsDigest(weak)
+	if ap.WeakeningsDigest == got {
+		return nil
+	}
+	if ap.WeakeningsDigest == "" {
+		return fmt.Errorf("approval %q names no weakening list (asked by a CLI before the binding, or written by hand), so it cannot show its approver read what this push weakens (%s); request it again: %w", ap.ID, weakSummary(weak), ErrNotApproved)
+	}
+	return fmt.Errorf("approval %q binds the weakening list of sha256 %s, and this push weakens the two-person controls by another (sha256 %s: %s): the policy history or the weakening rules changed since it was asked, and its approver did not read this list; request it again: %w",
+		ap.ID, ap.WeakeningsDigest, got, weakSummary(weak), ErrNotApproved)
+}
+
+// noKeysSince refuses the push of next over cur with approval id (its
+// record created at revision asked) when a
 // client next gives a privileged scope (while cur has
 // privileged_key_approval on) has a key record in etcd (at st's revision,
 // which the push's transaction holds) created after the approval was
@@ -79,14 +127,10 @@ func (a *Admin) pushApproval(ctx context.Context, st *etcdsync.State, next *poli
 // and the approval names the document and the policy revision, not the
 // keys (TestPushApprovalDoesNotCoverKeysMadeSince; before, the requester
 // made a key after the grant and spent it).
-func (a *Admin) noKeysSince(ctx context.Context, st *etcdsync.State, cur, next *policy.Document, id string) error {
+func (a *Admin) noKeysSince(ctx context.Context, st *etcdsync.State, cur, next *policy.Document, id string, asked int64) error {
 	given := policy.NewlyPrivileged(cur, next)
 	if given == nil {
 		return nil
-	}
-	_, _, asked, err := a.approvalRecord(ctx, id)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNotApproved, err)
 	}
 	resp, err := a.cli.Get(ctx, a.k.KeysDir(), clientv3.WithPrefix(), clientv3.WithRev(st.Revision))
 	if err != nil {

@@ -11,12 +11,14 @@ import (
 // rotateRig is a prefix holding the example policy with
 // privileged_key_approval on, a live key of acme-admin (privileged, made
 // with a second person's approval) and a granter of keys create
-// approvals by alice, granted by bob.
+// approvals by alice, granted by bob (grantedFor: of another route,
+// such as "keys rotate").
 type rotateRig struct {
-	a       *Admin
-	old     string // acme-admin's key
-	alice   Meta
-	granted func(client string) string
+	a          *Admin
+	old        string // acme-admin's key
+	alice      Meta
+	granted    func(client string) string
+	grantedFor func(client, route string) string
 }
 
 func newRotateRig(t *testing.T) *rotateRig {
@@ -24,9 +26,9 @@ func newRotateRig(t *testing.T) *rotateRig {
 	ctx := context.Background()
 	r := &rotateRig{a: New(dial(t, shared), newPrefix(t)), alice: Meta{Actor: "alice", Reason: "rotation attempts", Ticket: "CHG-198"}}
 	push(t, r.a, strictPolicy(t))
-	r.granted = func(client string) string {
+	r.grantedFor = func(client, route string) string {
 		t.Helper()
-		ap, err := r.a.RequestApproval(ctx, ApprovalRequest{Client: client, Route: KeysCreateRoute}, r.alice)
+		ap, err := r.a.RequestApproval(ctx, ApprovalRequest{Client: client, Route: route}, r.alice)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,6 +37,7 @@ func newRotateRig(t *testing.T) *rotateRig {
 		}
 		return ap.ID
 	}
+	r.granted = func(client string) string { t.Helper(); return r.grantedFor(client, KeysCreateRoute) }
 	_, spec, err := r.a.CreateKey(ctx, "acme-admin", 24*time.Hour, withApproval(r.alice, r.granted("acme-admin")))
 	if err != nil {
 		t.Fatal(err)
@@ -43,37 +46,34 @@ func newRotateRig(t *testing.T) *rotateRig {
 	return r
 }
 
-// An approval granted for acme-hris's keys create does not let alice
+// An approval granted for acme-hris's keys rotate does not let alice
 // rotate acme-admin's key: an approval is one client's. Held.
 func TestApprovalOfAnotherClientSpentOnRotation(t *testing.T) {
 	t.Parallel()
 	r := newRotateRig(t)
-	_, _, err := r.a.RotateKey(context.Background(), r.old, time.Hour, withApproval(r.alice, r.granted("acme-hris")))
+	_, _, err := r.a.RotateKey(context.Background(), r.old, time.Hour, withApproval(r.alice, r.grantedFor("acme-hris", KeysRotateRoute)))
 	if !errors.Is(err, ErrNotApproved) {
 		t.Fatalf("rotating acme-admin's key with acme-hris's approval: %v; want ErrNotApproved", err)
 	}
 }
 
-// One keys create approval admits one new privileged key: spent on a
-// rotation, a create with it is refused, and the other way round. Held.
+// One keys rotate approval admits one rotation: spent, a second
+// rotation with it is refused, and so is a create (of another kind:
+// TestRotationTakesARotateApprovalNotACreateOne). Held.
 func TestOneApprovalForARotationAndACreate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	r := newRotateRig(t)
-	id := r.granted("acme-admin")
-	if _, _, err := r.a.RotateKey(ctx, r.old, time.Hour, withApproval(r.alice, id)); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.a.CreateKey(ctx, "acme-admin", time.Hour, withApproval(r.alice, id)); !errors.Is(err, ErrNotApproved) {
-		t.Errorf("keys create with the approval a rotation spent: %v; want ErrNotApproved", err)
-	}
-	id = r.granted("acme-admin")
-	_, made, err := r.a.CreateKey(ctx, "acme-admin", time.Hour, withApproval(r.alice, id))
+	id := r.grantedFor("acme-admin", KeysRotateRoute)
+	_, next, err := r.a.RotateKey(ctx, r.old, time.Hour, withApproval(r.alice, id))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.a.RotateKey(ctx, made.ID, time.Hour, withApproval(r.alice, id)); !errors.Is(err, ErrNotApproved) {
-		t.Errorf("keys rotate with the approval a create spent: %v; want ErrNotApproved", err)
+	if _, _, err := r.a.RotateKey(ctx, next.ID, time.Hour, withApproval(r.alice, id)); !errors.Is(err, ErrNotApproved) {
+		t.Errorf("keys rotate with the approval a rotation spent: %v; want ErrNotApproved", err)
+	}
+	if _, _, err := r.a.CreateKey(ctx, "acme-admin", time.Hour, withApproval(r.alice, id)); !errors.Is(err, ErrNotApproved) {
+		t.Errorf("keys create with the approval a rotation spent: %v; want ErrNotApproved", err)
 	}
 }
 
@@ -87,7 +87,7 @@ func TestTwoRotationsRaceForOneApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := r.granted("acme-admin")
+	id := r.grantedFor("acme-admin", KeysRotateRoute)
 	errs := make(chan error, 2)
 	for _, k := range []string{r.old, second.ID} {
 		go func() {
@@ -150,7 +150,7 @@ func TestHugeOverlapKeepsTheOldKeysEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.a.RotateKey(ctx, r.old, 290*365*24*time.Hour, withApproval(r.alice, r.granted("acme-admin"))); err != nil {
+	if _, _, err := r.a.RotateKey(ctx, r.old, 290*365*24*time.Hour, withApproval(r.alice, r.grantedFor("acme-admin", KeysRotateRoute))); err != nil {
 		t.Fatal(err)
 	}
 	after, _, err := r.a.etcdKey(ctx, r.old)

@@ -18,7 +18,7 @@ import (
 // the old one for the overlap. Before, keys create needed the approval
 // and keys rotate of the same client's live key did not: one operator
 // made a fresh privileged credential alone (review193). The rotation
-// spends a "keys create" approval for the client in the transaction that
+// spends a "keys rotate" approval for the client in the transaction that
 // writes both records, naming it in the key.rotate event; one for a
 // client that needs none is refused as unused, as keys create does.
 func TestRotatingAPrivilegedKeyNeedsAnApproval(t *testing.T) {
@@ -28,9 +28,9 @@ func TestRotatingAPrivilegedKeyNeedsAnApproval(t *testing.T) {
 	doc := bytes.Replace(lifecyclePolicy(t), []byte("  require_ticket: true"), []byte("  require_ticket: true\n  privileged_key_approval: true"), 1)
 	push(t, a, doc)
 	alice, bob := Meta{Actor: "alice", Reason: "rotate the console key", Ticket: "CHG-60"}, Meta{Actor: "bob", Ticket: "CHG-60"}
-	granted := func(client string) string {
+	granted := func(client, route string) string {
 		t.Helper()
-		ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: client, Route: KeysCreateRoute}, alice)
+		ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: client, Route: route}, alice)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,20 +39,20 @@ func TestRotatingAPrivilegedKeyNeedsAnApproval(t *testing.T) {
 		}
 		return ap.ID
 	}
-	_, old, err := a.CreateKey(ctx, "acme-admin", 0, withApproval(alice, granted("acme-admin")))
+	_, old, err := a.CreateKey(ctx, "acme-admin", 0, withApproval(alice, granted("acme-admin", KeysCreateRoute)))
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	_, _, err = a.RotateKey(ctx, old.ID, time.Hour, alice)
-	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), `--route "keys create"`) {
+	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), `--route "keys rotate"`) {
 		t.Fatalf("rotating a key of acme-admin without an approval: %v; want ErrNotApproved saying how to ask for one", err)
 	}
 	if k, _, err := a.etcdKey(ctx, old.ID); err != nil || k.NotAfter != old.NotAfter {
 		t.Fatalf("key %s after the refused rotation: %+v, %v; want it as it was", old.ID, k, err)
 	}
 
-	id := granted("acme-admin")
+	id := granted("acme-admin", KeysRotateRoute)
 	_, next, err := a.RotateKey(ctx, old.ID, time.Hour, withApproval(alice, id))
 	if err != nil {
 		t.Fatalf("rotating with a granted approval: %v", err)
@@ -66,7 +66,7 @@ func TestRotatingAPrivilegedKeyNeedsAnApproval(t *testing.T) {
 		switch {
 		case e.Action == ActionKeyRotate && e.Target == old.ID && e.Details["approval"] == id && e.Details["new_key"] == next.ID:
 			rotRev = e.Revision
-		case e.Action == etcdsync.ActionApprovalUse && e.Target == id && e.Details["route"] == KeysCreateRoute:
+		case e.Action == etcdsync.ActionApprovalUse && e.Target == id && e.Details["route"] == KeysRotateRoute:
 			useRev = e.Revision
 		}
 	}
@@ -84,7 +84,7 @@ func TestRotatingAPrivilegedKeyNeedsAnApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.RotateKey(ctx, plain.ID, time.Hour, withApproval(alice, granted("acme-admin"))); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "would not be used") {
+	if _, _, err := a.RotateKey(ctx, plain.ID, time.Hour, withApproval(alice, granted("acme-admin", KeysRotateRoute))); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "would not be used") {
 		t.Errorf("rotating acme-hris's key with an approval: %v; want it refused as unused", err)
 	}
 	if _, _, err := a.RotateKey(ctx, plain.ID, time.Hour, alice); err != nil {

@@ -27,11 +27,11 @@ func TestRotatingADeadPrivilegedKeyNeedsAnApproval(t *testing.T) {
 	doc := bytes.Replace(lifecyclePolicy(t), []byte("  require_ticket: true"), []byte("  require_ticket: true\n  privileged_key_approval: true"), 1)
 	push(t, a, doc)
 	alice, bob := Meta{Actor: "alice", Reason: "export job key", Ticket: "CHG-30"}, Meta{Actor: "bob", Ticket: "CHG-30"}
-	approved := func(client string) Meta {
+	approved := func(client, route string) Meta {
 		t.Helper()
 		m := alice
 		if needsKeyApproval(mustDoc(t, doc), client) {
-			ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: client, Route: KeysCreateRoute}, alice)
+			ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: client, Route: route}, alice)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,18 +44,18 @@ func TestRotatingADeadPrivilegedKeyNeedsAnApproval(t *testing.T) {
 	}
 	newKey := func(client string) string {
 		t.Helper()
-		_, spec, err := a.CreateKey(ctx, client, 0, approved(client))
+		_, spec, err := a.CreateKey(ctx, client, 0, approved(client, KeysCreateRoute))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return spec.ID
 	}
 	live, dead, plain := newKey("acme-admin"), newKey("acme-admin"), newKey("acme-hris")
-	if _, _, err := a.RotateKey(ctx, live, time.Hour, approved("acme-admin")); err != nil {
+	if _, _, err := a.RotateKey(ctx, live, time.Hour, approved("acme-admin", KeysRotateRoute)); err != nil {
 		t.Errorf("rotating a live key of a privileged client with an approval: %v", err)
 	}
 	clock = clock.Add(721 * time.Hour) // past max_key_age 720h
-	if _, _, err := a.RotateKey(ctx, dead, time.Hour, approved("acme-admin")); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "stopped being valid") {
+	if _, _, err := a.RotateKey(ctx, dead, time.Hour, approved("acme-admin", KeysRotateRoute)); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "stopped being valid") {
 		t.Errorf("rotating a key of acme-admin past max_key_age: %v, want ErrNotApproved (keys create --approval)", err)
 	}
 	if _, _, err := a.RotateKey(ctx, plain, time.Hour, alice); err != nil {

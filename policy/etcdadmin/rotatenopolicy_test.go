@@ -40,7 +40,7 @@ func TestRotateWhileThePolicyDoesNotLoadNeedsAnApproval(t *testing.T) {
 			r := newRotateRig(t)
 			// Asked and granted before: none can be asked without a
 			// policy that loads (RequestApproval reads it).
-			id := r.granted("acme-admin")
+			id := r.grantedFor("acme-admin", KeysRotateRoute)
 			c.spoil(t, r.a)
 			_, next, err := r.a.RotateKey(ctx, r.old, time.Hour, r.alice)
 			if !errors.Is(err, ErrNotApproved) {

@@ -34,7 +34,7 @@ const MaxApprovalID = 40
 type Approval struct {
 	ID        string `json:"id"`
 	Client    string `json:"client"`
-	Route     string `json:"route"` // "METHOD template" (policy.Route.RouteName), or an operation such as "keys create"
+	Route     string `json:"route"` // "METHOD template" (policy.Route.RouteName), or an operation: "keys create", "keys rotate"
 	State     string `json:"state"` // pending, granted or denied
 	Requester string `json:"requester"`
 	// RequesterEtcdUser is the etcd user the request was written as, when
@@ -48,13 +48,18 @@ type Approval struct {
 	// the policy in etcd the request compared the document with: what its
 	// approval.request event says the push weakens. The grant and the push
 	// refuse it once the policy has moved on (etcdadmin).
-	PolicyRevision int64     `json:"policy_revision,omitempty"`
-	MaxUses        int       `json:"max_uses"`
-	MaxAge         string    `json:"max_age"` // Go duration
-	Approver       string    `json:"approver,omitempty"`
-	Note           string    `json:"note,omitempty"`
-	Decided        time.Time `json:"decided,omitzero"` // when granted or denied
-	Expires        time.Time `json:"expires,omitzero"` // Decided + MaxAge, for a grant
+	PolicyRevision int64 `json:"policy_revision,omitempty"`
+	// WeakeningsDigest is, for an approval of a policy push, the SHA-256
+	// (hex) of the whole list of weakenings the request computed: what
+	// the approver was asked to let through. The push computes the list
+	// again and refuses the approval when it differs (etcdadmin).
+	WeakeningsDigest string    `json:"weakenings_sha256,omitempty"`
+	MaxUses          int       `json:"max_uses"`
+	MaxAge           string    `json:"max_age"` // Go duration
+	Approver         string    `json:"approver,omitempty"`
+	Note             string    `json:"note,omitempty"`
+	Decided          time.Time `json:"decided,omitzero"` // when granted or denied
+	Expires          time.Time `json:"expires,omitzero"` // Decided + MaxAge, for a grant
 	// UsesLease is the lease the use counter goes on (ApprovalUse):
 	// created with the grant, of MaxAge plus UseRetention, and holding no
 	// other key. A use's put keeps the counter on it (WithIgnoreLease).
