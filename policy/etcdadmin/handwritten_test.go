@@ -22,12 +22,13 @@ func approvalPolicy(t testing.TB) []byte {
 	return bytes.Replace(lifecyclePolicy(t), []byte("  require_ticket: true"), []byte("  require_ticket: true\n  privileged_key_approval: true"), 1)
 }
 
-// grantedKeyApproval requests a keys create approval for client as alice
-// and grants it as bob, returning its id.
-func grantedKeyApproval(t *testing.T, a *Admin, client string) string {
+// grantedKeyApproval requests a key approval of route (KeysCreateRoute,
+// KeysRotateRoute) for client as alice and grants it as bob, returning
+// its id.
+func grantedKeyApproval(t *testing.T, a *Admin, client, route string) string {
 	t.Helper()
 	ctx := context.Background()
-	ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: client, Route: KeysCreateRoute}, Meta{Actor: "alice", Reason: "key", Ticket: "CHG-70"})
+	ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: client, Route: route}, Meta{Actor: "alice", Reason: "key", Ticket: "CHG-70"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +59,11 @@ func TestFollowFlagsRecordsWrittenByHand(t *testing.T) {
 	alice := Meta{Actor: "alice", Reason: "keys", Ticket: "CHG-70"}
 
 	// Every CLI writer of these records.
-	_, adm, err := a.CreateKey(ctx, "acme-admin", 0, withApproval(alice, grantedKeyApproval(t, a, "acme-admin")))
+	_, adm, err := a.CreateKey(ctx, "acme-admin", 0, withApproval(alice, grantedKeyApproval(t, a, "acme-admin", KeysCreateRoute)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.RotateKey(ctx, adm.ID, time.Hour, withApproval(alice, grantedKeyApproval(t, a, "acme-admin"))); err != nil {
+	if _, _, err := a.RotateKey(ctx, adm.ID, time.Hour, withApproval(alice, grantedKeyApproval(t, a, "acme-admin", KeysRotateRoute))); err != nil {
 		t.Fatal(err)
 	}
 	_, hris, err := a.CreateKey(ctx, "acme-hris", 0, alice)
@@ -89,11 +90,11 @@ func TestFollowFlagsRecordsWrittenByHand(t *testing.T) {
 	if _, err := a.DenyApproval(ctx, pending.ID, "bob", "no", Meta{Actor: "bob", Ticket: "CHG-70"}); err != nil {
 		t.Fatal(err)
 	}
-	withdrawn := grantedKeyApproval(t, a, "acme-admin")
+	withdrawn := grantedKeyApproval(t, a, "acme-admin", KeysCreateRoute)
 	if _, err := a.DenyApproval(ctx, withdrawn, "bob", "withdrawn", Meta{Actor: "bob", Ticket: "CHG-70"}); err != nil {
 		t.Fatal(err)
 	}
-	used := grantedKeyApproval(t, a, "acme-admin")
+	used := grantedKeyApproval(t, a, "acme-admin", KeysCreateRoute)
 	if err := a.RequireApproval(ctx, used, "acme-admin", KeysCreateRoute, alice); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestFollowFlagsPolicyPutByHandAroundARotation(t *testing.T) {
 	doc := approvalPolicy(t)
 	push(t, a, doc)
 	alice := Meta{Actor: "alice", Reason: "rotate", Ticket: "CHG-71"}
-	_, adm, err := a.CreateKey(ctx, "acme-admin", 0, withApproval(alice, grantedKeyApproval(t, a, "acme-admin")))
+	_, adm, err := a.CreateKey(ctx, "acme-admin", 0, withApproval(alice, grantedKeyApproval(t, a, "acme-admin", KeysCreateRoute)))
 	if err != nil {
 		t.Fatal(err)
 	}
