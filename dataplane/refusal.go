@@ -38,10 +38,11 @@ const (
 	// chunked one past its class's max_body, its headers gone: 413,
 	// recorded with the route (TestChunkedOverLimitRecordIsTheHandlers).
 	refusalSize
-	// refusalPanicked: the header hook panicked on the head
-	// (headerPanicked), which refused its body past one byte whatever its
-	// size: bodyRefused answers it 413 once its head and route are
-	// checked (TestHeaderHookPanicDeclaredBody).
+	// refusalPanicked: the header hook, or the check expect runs,
+	// panicked on the head (headerPanicked, expectBody: checkPanicked),
+	// which refused its body past one byte whatever its size:
+	// bodyRefused answers it 413 once its head and route are checked
+	// (TestHeaderHookPanicDeclaredBody, TestExpectCheckPanicIsRefused).
 	refusalPanicked
 	// refusalNotReady: no policy was loaded when the head was checked
 	// (notReady): 503, whatever policy is loaded by its answer

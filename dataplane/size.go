@@ -129,12 +129,19 @@ func (s *Server) headCheck(h *fasthttp.RequestHeader, cl int64) (rc fasthttp.Req
 // a body so refused 413, whatever its size.
 func (s *Server) headerPanicked(h *fasthttp.RequestHeader, rc *fasthttp.RequestConfig) {
 	if p := recover(); p != nil {
-		s.metrics.panics.Add(1)
-		s.log.Error().Interface("panic", p).Msg("header check panicked; request body refused")
+		s.checkPanicked(h, p)
 		*rc = fasthttp.RequestConfig{MaxRequestBodySize: 1}
-		if c := connOfHeader(h); c != nil {
-			c.pre.refuse(refusalPanicked)
-		}
+	}
+}
+
+// checkPanicked counts and logs panic p of the check of head h before
+// its body (headerPanicked, expectBody), and marks its connection
+// (refusalPanicked): its body is refused past one byte, 413.
+func (s *Server) checkPanicked(h *fasthttp.RequestHeader, p any) {
+	s.metrics.panics.Add(1)
+	s.log.Error().Interface("panic", p).Msg("header check panicked; request body refused")
+	if c := connOfHeader(h); c != nil {
+		c.pre.refuse(refusalPanicked)
 	}
 }
 
