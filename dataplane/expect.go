@@ -68,7 +68,7 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 // hook's, which may panic as that hook's may (headerPanicked). A panic of
 // the check, which a small declared body meets here first (the header
 // hook skips it for a body that fits every class), took the whole
-// sidecar down (attack210, TestExpectCheckPanicIsRefused); it refuses the
+// sidecar down (TestExpectCheckPanicIsRefused); it refuses the
 // body as the hook's does: no 100, 413 once its head and route are checked
 // (refusalPanicked, bodyRefused).
 func (s *Server) expectBody(d *prepared, h *fasthttp.RequestHeader, cl int64) (read bool) {

@@ -7,7 +7,7 @@ import (
 	"github.com/portcullis/portcullis/policy"
 )
 
-// Finding (attack210): a small declared body with Expect: 100-continue
+// A small declared body with Expect: 100-continue
 // skips the check before the body in the header hook (it fits every
 // class) and is checked by expect, which fasthttp calls outside any
 // recover: a panic there (a strict audit sink's Accepting) took the

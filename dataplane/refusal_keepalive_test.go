@@ -13,7 +13,7 @@ import (
 	"github.com/portcullis/portcullis/policy"
 )
 
-// attack210: what a request was refused for before the handler (conn.pre)
+// What a request was refused for before the handler (conn.pre)
 // is its own, on a kept-alive connection too: begin hands it over and
 // clears it (conn.handOver).
 
