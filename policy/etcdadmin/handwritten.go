@@ -118,8 +118,9 @@ var handNames = map[recordKind]struct{ written, deleted, what, events string }{
 // entry rewritten beside a push is not its); a key record its key.create, which creates it
 // (a key rewritten with one beside it was not created by it), or its
 // key.rotate (the old key by target, the new one by its new_key); an
-// approval record its request, grant, deny, or the use an older CLI
-// wrote with a rewrite of the record.
+// approval record its request, which creates it (a denied record put
+// back as pending beside one was not made by it), its grant, deny, or
+// the use an older CLI wrote with a rewrite of the record.
 func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs []Event) bool {
 	rev := kv.ModRevision
 	for i := range evs {
@@ -144,7 +145,11 @@ func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs [
 			}
 		case approvalRecord:
 			switch ev.Action {
-			case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse:
+			case etcdsync.ActionApprovalRequest:
+				if ev.Target == id && kv.CreateRevision == rev {
+					return true // a request creates its record, never rewrites one
+				}
+			case etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse:
 				if ev.Target == id {
 					return true
 				}
