@@ -109,3 +109,41 @@ func TestSenderCeilingOverLoopback(t *testing.T) {
 		t.Errorf("metrics do not count 1 count not believed:\n%s", m)
 	}
 }
+
+// TestSenderCeilingNotChargedByADuplicate: a batch sent again (its id
+// already stored) is refused before its counts are summed, so a sender
+// retrying a batch does not use up its second's ceiling: after 999 full
+// folds of one second, the same batch again, then one more fold of that
+// second, the last is believed, the 1,000th full fold.
+func TestSenderCeilingNotChargedByADuplicate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := boundCollector(t, dir, &logLines{})
+	sec := time.Now().Truncate(time.Second).UnixNano()
+	refusal := func(i int) audit.Record {
+		r := tenantRecord(i, "acme")
+		r.Client, r.Status, r.Decision, r.Limit, r.Count, r.Time = "acme-crm", 429, audit.RateLimited, audit.LimitKey, audit.MaxFoldCount, sec
+		return r
+	}
+	most := make([]audit.Record, policy.MaxGlobalSidecars-1)
+	for i := range most {
+		most[i] = refusal(i)
+	}
+	body := encodeBatch("s-1", most...)
+	for range 2 {
+		post(t, srv.URL, acmeToken, body, true) // the second is a duplicate, answered as stored
+	}
+	if got := post(t, srv.URL, acmeToken, encodeBatch("s-2", refusal(len(most))), false); got != 200 {
+		t.Fatalf("the 1,000th full fold of the second: status %d, want 200", got)
+	}
+	var requests int64
+	for _, r := range storedRecords(t, dir) {
+		requests += r.Requests()
+		if slices.Contains(r.Flags, FlagCountPastSenderCeiling) {
+			t.Errorf("record %s stored flagged %s: the duplicate batch was summed", r.RequestID, FlagCountPastSenderCeiling)
+		}
+	}
+	if want := int64(MaxSenderRequestsPerSecond); requests != want {
+		t.Errorf("stored records stand for %d requests, want %d (the duplicate stored once)", requests, want)
+	}
+}

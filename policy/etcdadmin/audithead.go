@@ -128,3 +128,31 @@ func (a *Admin) AuditHead(ctx context.Context) ([]byte, error) {
 	}
 	return resp.Kvs[0].Value, nil
 }
+
+// PublishedHeads returns every put of <prefix>/audit/head that etcd's
+// history still holds (from its compact revision on), oldest first. The
+// head there now is no proof on its own: one with the operator's etcd
+// role can put an older head back (etcd keeps each), beside a store
+// rolled back to it, and the pair agree; the newest head ever put is
+// what the store must hold (audit verify, evidence pack).
+func (a *Admin) PublishedHeads(ctx context.Context) ([]HeadPut, error) {
+	key := a.k.AuditHead()
+	resp, err := a.cli.Get(ctx, key, clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %q: %w", key, err)
+	}
+	var heads []HeadPut
+	add := func(ev *clientv3.Event) {
+		if ev.Type == clientv3.EventTypePut {
+			heads = append(heads, HeadPut{ev.Kv.ModRevision, ev.Kv.Value})
+		}
+	}
+	for from := int64(1); ; {
+		heads = heads[:0]
+		_, compacted, err := a.watchHistory(ctx, key, false, from, resp.Header.Revision, add)
+		if err != nil || compacted == 0 {
+			return heads, err
+		}
+		from = compacted
+	}
+}

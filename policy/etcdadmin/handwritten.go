@@ -113,12 +113,14 @@ var handNames = map[recordKind]struct{ written, deleted, what, events string }{
 }
 
 // spokenFor reports whether an event of evs at kv's revision speaks for
-// the put kv of a record of kind named id: the policy and a history
-// entry its policy.push; a key record its key.create, which creates it
+// the put kv of a record of kind named id: the policy its policy.push,
+// and a history entry the entry a push creates (pushEntry; an older
+// entry rewritten beside a push is not its); a key record its key.create, which creates it
 // (a key rewritten with one beside it was not created by it), or its
 // key.rotate (the old key by target, the new one by its new_key); an
-// approval record its request, grant, deny, or the use an older CLI
-// wrote with a rewrite of the record.
+// approval record its request, which creates it (a denied record put
+// back as pending beside one was not made by it), its grant, deny, or
+// the use an older CLI wrote with a rewrite of the record.
 func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs []Event) bool {
 	rev := kv.ModRevision
 	for i := range evs {
@@ -132,7 +134,7 @@ func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs [
 				return true
 			}
 		case historyRecord:
-			if ev.Action == ActionPolicyPush {
+			if ev.Action == ActionPolicyPush && pushEntry(id, kv) {
 				return true
 			}
 		case keyRecord:
@@ -143,7 +145,11 @@ func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs [
 			}
 		case approvalRecord:
 			switch ev.Action {
-			case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse:
+			case etcdsync.ActionApprovalRequest:
+				if ev.Target == id && kv.CreateRevision == rev {
+					return true // a request creates its record, never rewrites one
+				}
+			case etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse:
 				if ev.Target == id {
 					return true
 				}
@@ -151,6 +157,17 @@ func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs [
 		}
 	}
 	return false
+}
+
+// pushEntry reports whether kv, the put of the history entry named id,
+// may be the entry a push writes in its transaction: one it creates, at
+// a number no higher than its revision (PushPolicy numbers it the
+// revision it read, plus one; other writes between make it lower). An
+// entry rewritten (an older push's document replaced) or numbered past
+// the push is not.
+func pushEntry(id string, kv *mvccpb.KeyValue) bool {
+	n, err := strconv.ParseInt(id, 10, 64)
+	return err == nil && kv.CreateRevision == kv.ModRevision && n <= kv.ModRevision
 }
 
 // leaseEnded reports whether prev, an approval record before its delete,

@@ -1,0 +1,63 @@
+package etcdadmin
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// A policy push's event spoke for every history entry written at its
+// revision: a transaction of the operator's etcd role holding what a push
+// writes (the policy, its entry, its policy.push event, verified) and a
+// rewrite of an older entry left the rewrite out of the trail, and the
+// evidence pack reads that entry as the document in force then. Only
+// the push's own entry, History(revision), is spoken for now.
+func TestFollowFlagsOldHistoryEntryRewrittenBesideAPush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cli := dial(t, shared)
+	prefix := newPrefix(t)
+	a := New(cli, prefix)
+	k := etcdsync.NewLayout(prefix)
+	doc := examplePolicy(t)
+	first := push(t, a, doc)
+	f := follow(t, a, 0)
+
+	resp, err := cli.Get(ctx, k.Policy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := resp.Header.Revision + 1
+	now := time.Now()
+	hist, err := putJSON(k.History(rev), HistoryEntry{Time: now.UTC(), Actor: "mallory", Document: string(doc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := a.eventOp(now, ActionPolicyPush, k.Policy(), Meta{Actor: "mallory"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := putJSON(k.History(first), HistoryEntry{Time: now.UTC(), Actor: "alice", Document: "# rewritten\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k.Policy()), "<", rev)).
+		Then(clientv3.OpPut(k.Policy(), string(doc)), hist, ev, old).Commit()
+	if err != nil || !tx.Succeeded || tx.Header.Revision != rev {
+		t.Fatalf("the push by hand: %v, succeeded %v at revision %d, want %d", err, tx != nil && tx.Succeeded, tx.Header.Revision, rev)
+	}
+	f.waitAt(t, rev)
+	f.stop()
+	var got []string
+	for _, e := range unattributedOf(f.events()) {
+		got = append(got, e.Action+" "+e.Target)
+	}
+	oldID := strings.TrimPrefix(k.History(first), k.HistoryDir())
+	if want := ActionHistoryWritten + " " + oldID; len(got) != 1 || got[0] != want {
+		t.Errorf("unattributed events = %v, want [%s]: the older entry rewritten beside a push is not flagged", got, want)
+	}
+}
