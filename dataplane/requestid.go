@@ -24,9 +24,24 @@ func (s *Server) requestID(x *exchange) {
 		x.idsEnd = s.reqSeq.Add(idBlock)
 		x.ids = x.idsEnd - idBlock
 	}
-	x.reqID = appendHex64(append(x.reqID[:0], s.reqPrefix[:]...), x.ids)
+	if cap(x.reqID) < genIDLen { // the exchange's first generated id
+		x.reqID = make([]byte, 0, genIDLen)
+	}
+	// Written in place, eight bytes at a time: the reslice of x.reqID
+	// stores only its length (append stored the pointer too, behind a
+	// write barrier check, and called memmove for the prefix).
+	x.reqID = x.reqID[:genIDLen]
+	id := x.reqID[:genIDLen]
+	binary.LittleEndian.PutUint64(id, binary.LittleEndian.Uint64(s.reqPrefix[:8]))
+	id[8] = s.reqPrefix[8]
+	binary.BigEndian.PutUint64(id[9:], hexDigits(uint32(x.ids>>32)))
+	binary.BigEndian.PutUint64(id[17:], hexDigits(uint32(x.ids)))
 	x.ids++
 }
+
+// genIDLen is the length of a generated request id: the prefix and 16 hex
+// digits.
+const genIDLen = len(Server{}.reqPrefix) + 16
 
 // madeHere reports whether id, in any case, starts with the prefix of the
 // ids this process makes. The prefix is in every answer and the counter
