@@ -53,17 +53,10 @@ func (s *Server) madeHere(id []byte) bool {
 	return len(id) >= len(s.reqPrefix) && bytes.EqualFold(id[:len(s.reqPrefix)], s.reqPrefix[:])
 }
 
-// appendHex64 appends n as 16 lower-case hex digits, eight at a time: the
-// nibbles of each half are spread one per byte, then turned into digits
-// with no branch or table, where a loop over the digits branches on
-// each.
-func appendHex64(dst []byte, n uint64) []byte {
-	dst = binary.BigEndian.AppendUint64(dst, hexDigits(uint32(n>>32)))
-	return binary.BigEndian.AppendUint64(dst, hexDigits(uint32(n)))
-}
-
-// hexDigits returns the eight hex digits of v, most significant in the
-// top byte.
+// hexDigits returns the eight lower-case hex digits of v, most
+// significant in the top byte: the nibbles are spread one per byte, then
+// turned into digits with no branch or table, where a loop over the
+// digits branches on each. A generated request id is two of them.
 func hexDigits(v uint32) uint64 {
 	const ones = 0x0101010101010101
 	w := uint64(v)
