@@ -35,12 +35,12 @@ func (s *Server) limit(x *exchange) audit.Decision {
 	x.takes[1] = limiter.Take{Key: tenant.LimitKey, Limit: &p.tenantLimit[tenant.Index]}
 	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: classLimit}
 	now := x.mono
-	res, which := s.buckets.TakeAll(x.takes[:], now)
+	which := s.buckets.TakeAllTo(x.takes[:], now, &x.limited) // x.limited is read only when which >= 0
 	if g != nil && which != 0 {
 		g.tenantDemand[tenant.Index].n.Add(1) // it got past its client's bucket
 	}
 	if which >= 0 {
-		x.limited, x.which = res, which
+		x.which = which
 		x.rec.Limit = takeLimits[which]
 		s.metrics.limited[which].Add(1)
 		return audit.RateLimited

@@ -24,9 +24,24 @@ func (s *Server) requestID(x *exchange) {
 		x.idsEnd = s.reqSeq.Add(idBlock)
 		x.ids = x.idsEnd - idBlock
 	}
-	x.reqID = appendHex64(append(x.reqID[:0], s.reqPrefix[:]...), x.ids)
+	if cap(x.reqID) < genIDLen { // the exchange's first generated id
+		x.reqID = make([]byte, 0, genIDLen)
+	}
+	// Written in place, eight bytes at a time: the reslice of x.reqID
+	// stores only its length (append stored the pointer too, behind a
+	// write barrier check, and called memmove for the prefix).
+	x.reqID = x.reqID[:genIDLen]
+	id := x.reqID[:genIDLen]
+	binary.LittleEndian.PutUint64(id, binary.LittleEndian.Uint64(s.reqPrefix[:8]))
+	id[8] = s.reqPrefix[8]
+	binary.BigEndian.PutUint64(id[9:], hexDigits(uint32(x.ids>>32)))
+	binary.BigEndian.PutUint64(id[17:], hexDigits(uint32(x.ids)))
 	x.ids++
 }
+
+// genIDLen is the length of a generated request id: the prefix and 16 hex
+// digits.
+const genIDLen = len(Server{}.reqPrefix) + 16
 
 // madeHere reports whether id, in any case, starts with the prefix of the
 // ids this process makes. The prefix is in every answer and the counter
@@ -38,17 +53,10 @@ func (s *Server) madeHere(id []byte) bool {
 	return len(id) >= len(s.reqPrefix) && bytes.EqualFold(id[:len(s.reqPrefix)], s.reqPrefix[:])
 }
 
-// appendHex64 appends n as 16 lower-case hex digits, eight at a time: the
-// nibbles of each half are spread one per byte, then turned into digits
-// with no branch or table, where a loop over the digits branches on
-// each.
-func appendHex64(dst []byte, n uint64) []byte {
-	dst = binary.BigEndian.AppendUint64(dst, hexDigits(uint32(n>>32)))
-	return binary.BigEndian.AppendUint64(dst, hexDigits(uint32(n)))
-}
-
-// hexDigits returns the eight hex digits of v, most significant in the
-// top byte.
+// hexDigits returns the eight lower-case hex digits of v, most
+// significant in the top byte: the nibbles are spread one per byte, then
+// turned into digits with no branch or table, where a loop over the
+// digits branches on each. A generated request id is two of them.
 func hexDigits(v uint32) uint64 {
 	const ones = 0x0101010101010101
 	w := uint64(v)

@@ -9,12 +9,19 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Generated request ids carry the counter as 16 lower-case hex digits.
-func TestAppendHex64(t *testing.T) {
+// Generated request ids carry the counter as 16 lower-case hex digits
+// after the process's prefix.
+func TestGeneratedRequestIDDigits(t *testing.T) {
+	m := newInmem(t, false)
+	var ctx fasthttp.RequestCtx
 	for _, n := range []uint64{0, 1, 9, 10, 15, 16, 0xabcdef, 1<<32 - 1, 1 << 32, 0x0123456789abcdef, 0xfedcba9876543210, 1<<64 - 1} {
-		if got, want := string(appendHex64([]byte("p-"), n)), fmt.Sprintf("p-%016x", n); got != want {
-			t.Errorf("appendHex64(%#x) = %q, want %q", n, got, want)
+		x := m.srv.begin(&ctx, 0, 0)
+		x.ids, x.idsEnd = n, n+1 // the id numbered n, with no block claimed
+		m.srv.requestID(x)
+		if got, want := string(x.reqID), fmt.Sprintf("%s%016x", m.srv.reqPrefix[:], n); got != want {
+			t.Errorf("id %#x = %q, want %q", n, got, want)
 		}
+		m.srv.end(x)
 	}
 }
 

@@ -104,8 +104,13 @@ func isNormal(p []byte) bool {
 	for ; len(q) >= 8; q = q[8:] {
 		bad |= t[q[0]] | t[q[1]] | t[q[2]] | t[q[3]] | t[q[4]] | t[q[5]] | t[q[6]] | t[q[7]]
 	}
-	for _, c := range q {
-		bad |= t[c]
+	if len(q) > 0 && len(p) >= 8 { // the tail as the last eight bytes, overlapping
+		q = p[len(p)-8:]
+		bad |= t[q[0]] | t[q[1]] | t[q[2]] | t[q[3]] | t[q[4]] | t[q[5]] | t[q[6]] | t[q[7]]
+	} else {
+		for _, c := range q {
+			bad |= t[c]
+		}
 	}
 	if bad != 0 {
 		return false

@@ -18,6 +18,7 @@ func TestAllocs(t *testing.T) {
 	c.Acquire(9, 2, 0, 0, 0) // size the map
 	c.Release(9)
 	denied := NewLimit(1, time.Hour, 1)
+	var res Result
 	tb.AllowAt(5, denied, 0)
 	tests := []struct {
 		name string
@@ -28,6 +29,7 @@ func TestAllocs(t *testing.T) {
 		{"Allow", func() { tb.Allow(1, l) }},
 		{"TakeAt 3 buckets", func() { now += 1000; tb.TakeAt(takes, now) }},
 		{"TakeAll 3 buckets", func() { now += 1000; tb.TakeAll(takes, now) }},
+		{"TakeAllTo 3 buckets", func() { now += 1000; tb.TakeAllTo(takes, now, &res) }},
 		{"RefundAt", func() { tb.RefundAt(1, l, 1, now) }},
 		{"Acquire+Release", func() {
 			if c.Acquire(9, 2, 0, 0, 0) {

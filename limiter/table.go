@@ -173,6 +173,15 @@ func (t *Table) TakeAt(takes []Take, now int64) (Result, int) {
 // order. An admitted take builds no Result, which saves the divisions and
 // copies TakeAt spends on them.
 func (t *Table) TakeAll(takes []Take, now int64) (Result, int) {
+	var r Result
+	i := t.TakeAllTo(takes, now, &r)
+	return r, i
+}
+
+// TakeAllTo is TakeAll writing the denying take's Result to *r, which it
+// leaves as it is when all admit: a caller that keeps the Result need not
+// zero and copy it on every admitted request.
+func (t *Table) TakeAllTo(takes []Take, now int64, r *Result) int {
 	for i := range takes {
 		tk := &takes[i]
 		if t.admit(tk.Key, tk.Limit, now) {
@@ -180,12 +189,25 @@ func (t *Table) TakeAll(takes []Take, now int64) (Result, int) {
 		}
 		// The slow path builds the denial; it may also admit, if a token
 		// came back since (a refund or a racing rebase).
-		if r := t.TakeNAt(tk.Key, *tk.Limit, 1, now); !r.OK {
-			t.refund(takes[:i], now)
-			return r, i
+		if t.deny(takes, i, now, r) {
+			return i
 		}
 	}
-	return Result{}, -1
+	return -1
+}
+
+// deny is TakeAllTo's slow path for takes[i], which admit turned away: it
+// writes the denial to *r, refunds the takes before i and reports true, or
+// reports false if the take is admitted after all.
+func (t *Table) deny(takes []Take, i int, now int64, r *Result) bool {
+	tk := &takes[i]
+	res := t.TakeNAt(tk.Key, *tk.Limit, 1, now)
+	if res.OK {
+		return false
+	}
+	t.refund(takes[:i], now)
+	*r = res
+	return true
 }
 
 // admit takes one token from key's bucket at now. A true answer is

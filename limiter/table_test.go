@@ -211,14 +211,17 @@ func TestTakeAtAllOrNothing(t *testing.T) {
 	}
 }
 
-// TakeAll decides exactly as TakeAt does, on the same sequence of takes
-// over buckets of different limits, including new keys, deny-all and
-// zero limits, and leaves the buckets in the same state.
+// TakeAll and TakeAllTo decide exactly as TakeAt does, on the same
+// sequence of takes over buckets of different limits, including new keys,
+// deny-all and zero limits, and leave the buckets in the same state;
+// TakeAllTo writes the denial's Result and leaves it as it was on an
+// admission.
 func TestTakeAllMatchesTakeAt(t *testing.T) {
 	t.Parallel()
 	limits := []Limit{NewLimit(10, time.Second, 3), NewLimit(1, time.Second, 1), NewLimit(3, 7*time.Millisecond, 5), {}, NewLimit(0, time.Second, 1)}
 	rng := rand.New(rand.NewPCG(1, 2))
-	ref, lean := NewTable(Config{}), NewTable(Config{})
+	ref, lean, into := NewTable(Config{}), NewTable(Config{}), NewTable(Config{})
+	mark := Result{Remaining: -7} // no take yields it
 	now := int64(0)
 	for i := 0; i < 20000; i++ {
 		now += rng.Int64N(int64(20 * time.Millisecond))
@@ -235,11 +238,18 @@ func TestTakeAllMatchesTakeAt(t *testing.T) {
 		if idx != wantIdx || (idx >= 0 && got != want) {
 			t.Fatalf("step %d: TakeAll = %d %+v, TakeAt = %d %+v", i, idx, got, wantIdx, want)
 		}
+		r := mark
+		if idx := into.TakeAllTo(takes, now, &r); idx != wantIdx || (idx >= 0 && r != want) || (idx < 0 && r != mark) {
+			t.Fatalf("step %d: TakeAllTo = %d %+v, TakeAt = %d %+v", i, idx, r, wantIdx, want)
+		}
 	}
 	for k := uint64(0); k < 8; k++ {
 		for _, l := range limits[:3] {
 			if a, b := ref.TakeNAt(k, l, 0, now), lean.TakeNAt(k, l, 0, now); a != b {
 				t.Errorf("key %d after the run: TakeAt table %+v, TakeAll table %+v", k, a, b)
+			}
+			if a, b := ref.TakeNAt(k, l, 0, now), into.TakeNAt(k, l, 0, now); a != b {
+				t.Errorf("key %d after the run: TakeAt table %+v, TakeAllTo table %+v", k, a, b)
 			}
 		}
 	}

@@ -161,7 +161,7 @@ func (n *node) match(p []byte) *Route {
 		if i == len(p) {
 			return next.route
 		}
-		n, p = next, p[i+1:]
+		n, p = next, p[i+1:len(p):len(p)] // no capacity to carry: it is read only
 	}
 }
 
