@@ -123,9 +123,13 @@ func where(p HeadPublisher) string {
 
 // checkAnchor reads the head published at a and checks that it verifies
 // with the store's key and that the store holds it: the entry at its seq
-// is in the chain, with its hash. It returns the document read (nil when
-// none is published), an *AnchorError when the store does not hold it, or
-// another error when the anchor cannot be read.
+// is in the chain, with its hash. At an anchor that keeps its history
+// (HeadHistory: etcd), the store must hold the newest head kept there
+// after the one there now too (NewestPut): an older head put back beside
+// a store restored from a copy made at it agreed with the store. It
+// returns the document read (nil when none is published), an
+// *AnchorError when the store does not hold it, or another error when
+// the anchor cannot be read.
 func (s *Store) checkAnchor(ctx context.Context, a HeadAnchor) ([]byte, error) {
 	doc, err := a.ReadHead(ctx)
 	if err != nil {
@@ -134,7 +138,13 @@ func (s *Store) checkAnchor(ctx context.Context, a HeadAnchor) ([]byte, error) {
 	if doc == nil {
 		return nil, nil
 	}
-	return doc, s.holdsHead(a.Where(), doc, true)
+	if err := s.holdsHead(a.Where(), doc, true); err != nil {
+		return doc, err
+	}
+	if h, ok := a.(HeadHistory); ok {
+		return doc, s.holdsNewestPut(ctx, h, doc)
+	}
+	return doc, nil
 }
 
 // holdsHead returns nil when doc, the head published at where, verifies

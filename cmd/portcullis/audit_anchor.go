@@ -126,31 +126,23 @@ func (a *anchorFlags) readHeads(dir string, pub ed25519.PublicKey, requireEtcd b
 	return heads, missing, nil
 }
 
-// etcdNewestPut returns the head of the highest seq that etcd's history
-// of key holds, that opens with the collector's key and that names a
-// later entry than cur, the head there now, signed after it: cur is then
-// an older head put back (nil otherwise, or when the history cannot be
-// read: cur is still checked). A store rolled back together with the
-// head there now (an older head put back by hand, which etcd's history
-// keeps) agreed with it, and the proof said OK
-// (TestPackChecksEveryHeadEtcdKept). A head the collector signed after a
-// rollback it accepted (--accept-rollback, recorded in its chain) names
-// an earlier entry than the one it replaced, but was signed after it,
-// and that one is not read.
+// etcdNewestPut returns the newest head etcd's history of key holds
+// after cur, the head there now (collector.NewestPut, the rule the
+// collector's start checks with too): cur is then an older head put back
+// (nil otherwise, or when the history cannot be read: cur is still
+// checked). A store rolled back together with the head there now (an
+// older head put back by hand, which etcd's history keeps) agreed with
+// it, and the proof said OK (TestPackChecksEveryHeadEtcdKept).
 func (a *anchorFlags) etcdNewestPut(key string, cur *collector.PublishedHead, openHead func([]byte) (*collector.PublishedHead, error)) *publishedHead {
 	puts, err := a.etcdHeadPuts()
 	if err != nil {
 		return nil
 	}
-	var newest *publishedHead
-	for _, p := range puts {
-		h, err := openHead(p.Doc)
-		if err != nil || h.Seq <= cur.Seq || !cur.Time.Before(h.Time) || newest != nil && h.Seq <= newest.head.Seq {
-			continue // not the collector's head, not a later one, or one a later head replaced
-		}
-		newest = &publishedHead{from: fmt.Sprintf("etcd %s at revision %d, put there before the head there now (seq %d)", key, p.Revision, h.Seq), head: h}
+	p, h := collector.NewestPut(cur, puts, openHead)
+	if p == nil {
+		return nil
 	}
-	return newest
+	return &publishedHead{from: fmt.Sprintf("etcd %s at revision %d, put there before the head there now (seq %d)", key, p.Revision, h.Seq), head: h}
 }
 
 // etcdHeadPuts reads the puts of the audit head etcd's history holds.

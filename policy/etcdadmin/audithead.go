@@ -134,7 +134,8 @@ func (a *Admin) AuditHead(ctx context.Context) ([]byte, error) {
 // head there now is no proof on its own: one with the operator's etcd
 // role can put an older head back (etcd keeps each), beside a store
 // rolled back to it, and the pair agree; the newest head ever put is
-// what the store must hold (audit verify, evidence pack).
+// what the store must hold (collector.NewestPut: the collector's start,
+// audit verify, evidence pack).
 func (a *Admin) PublishedHeads(ctx context.Context) ([]HeadPut, error) {
 	key := a.k.AuditHead()
 	resp, err := a.cli.Get(ctx, key, clientv3.WithKeysOnly())
