@@ -44,8 +44,12 @@ func NewestPut(cur *PublishedHead, puts []etcdadmin.HeadPut, open func([]byte) (
 
 // holdsNewestPut checks that the store holds the newest head a's history
 // keeps after cur, the head there now (NewestPut), as holdsHead does; it
-// returns nil when there is none, or when the history cannot be read
-// (cur was checked).
+// returns nil when there is none. A history that cannot be read is the
+// anchor not read (checkAnchor's other error): cur alone cannot tell an
+// older head put back from the newest, so nothing is published there
+// until the history reads (TestUnreadableHeadHistoryWithholdsTheHead;
+// the check passed in silence, and a store rolled back beside a head put
+// back published its fork over it).
 func (s *Store) holdsNewestPut(ctx context.Context, a HeadHistory, cur []byte) error {
 	open := (&KeyRing{s.keys}).OpenHead
 	c, err := open(cur)
@@ -54,7 +58,7 @@ func (s *Store) holdsNewestPut(ctx context.Context, a HeadHistory, cur []byte) e
 	}
 	puts, err := a.PublishedHeads(ctx)
 	if err != nil {
-		return nil
+		return fmt.Errorf("collector: cannot read the history of the head published at %s to check it before publishing there: %w", a.Where(), err)
 	}
 	put, _ := NewestPut(c, puts, open)
 	if put == nil {

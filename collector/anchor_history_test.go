@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -94,5 +96,53 @@ func TestStartRefusesStoreRolledBackWithHeadPutBack(t *testing.T) {
 	defer st.Close()
 	if _, err := st.CheckAnchors(t.Context(), r.pubs, 5*time.Second, false); err != nil {
 		t.Errorf("CheckAnchors after the accepted rollback: %v", err)
+	}
+}
+
+// historyUnreadable is etcd's anchor whose history read fails (a timeout
+// on a long history, a permission the role lacks) while its current head
+// reads.
+type historyUnreadable struct{ *etcdadmin.Admin }
+
+func (historyUnreadable) PublishedHeads(context.Context) ([]etcdadmin.HeadPut, error) {
+	return nil, errors.New("etcdserver: request timed out")
+}
+
+// TestUnreadableHeadHistoryWithholdsTheHead: when etcd's history of
+// audit/head cannot be read, the store cannot tell an older head put back
+// from the newest, so the anchor stays unchecked and each publication
+// there fails naming the history, as one to an anchor that cannot be read
+// does: the check passed in silence, and the store rolled back beside a
+// head put back published its fork over it.
+func TestUnreadableHeadHistoryWithholdsTheHead(t *testing.T) {
+	t.Parallel()
+	r := newAnchorRig(t)
+	puts, err := r.etcd.PublishedHeads(t.Context())
+	if err != nil || len(puts) != 2 {
+		t.Fatalf("etcd's history of the head: %d puts, %v; want 2", len(puts), err)
+	}
+	restore(t, r.backup, r.dir)
+	older := puts[0].Doc
+	if _, err := r.cli.Put(t.Context(), "/anchor-test/audit/head", string(older)); err != nil {
+		t.Fatal(err)
+	}
+	pubs := []HeadPublisher{historyUnreadable{r.etcd}}
+	st := r.open(t, 100, 0)
+	defer st.Close()
+	if _, err := st.CheckAnchors(t.Context(), pubs, 5*time.Second, false); err != nil {
+		t.Fatalf("CheckAnchors with the history unreadable = %v; want the anchor left to check before publishing", err)
+	}
+	appendBatches(t, st, 100, 1)
+	doc, err := st.SignHead(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.PublishChecked(t.Context(), doc, 5*time.Second, pubs)
+	if err == nil || !strings.Contains(err.Error(), "history") {
+		t.Errorf("publish with the history unreadable = %v; want it refused naming the history", err)
+	}
+	now, err := r.etcd.ReadHead(t.Context())
+	if err != nil || string(now) != string(older) {
+		t.Fatalf("the head in etcd after the publish was replaced (%v): the rolled-back store published over the head put back", err)
 	}
 }
