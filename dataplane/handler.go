@@ -209,6 +209,15 @@ func (s *Server) panicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
 	s.deny(ctx, x, audit.InternalError)
 }
 
+// recovered counts and logs a panic p recovered in a callback outside
+// the handler (where names it: a TLS handshake, the audit of its
+// refusal), which answered what it could. The log line names no request
+// and holds nothing but the panic's value, as panicked's.
+func (s *Server) recovered(where string, p any) {
+	s.metrics.panics.Add(1)
+	s.log.Error().Str("in", where).Interface("panic", p).Msg("callback panicked; recovered")
+}
+
 // unrecorded reports whether the policy's strict audit mode refuses x:
 // no record, no service.
 func (s *Server) unrecorded(x *exchange) bool {

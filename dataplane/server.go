@@ -246,7 +246,7 @@ func New(cfg Config) (*Server, error) {
 	s.metrics.tenantSeries = cfg.TenantSeries
 	s.pool.New = func() any { return &exchange{rec: new(audit.Record)} }
 	if cfg.TLS != nil {
-		if s.certs, err = newCertReloader(*cfg.TLS, cfg.Logger, cfg.Audit); err != nil {
+		if s.certs, err = newCertReloader(*cfg.TLS, cfg.Logger, cfg.Audit, s.recovered); err != nil {
 			keys.Close()
 			return nil, err
 		}

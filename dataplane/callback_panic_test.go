@@ -1,0 +1,151 @@
+package dataplane
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/rs/zerolog"
+)
+
+// fasthttp recovers no panic of a callback it calls (but a body stream's
+// Read), and crypto/tls none of the handshake's: a panic that leaves one
+// ends the whole sidecar. These tests inject one, with a sink or a log
+// writer that panics once armed, in each callback outside the handler's
+// recover (finish), and check the sidecar answers what it can and serves
+// on.
+
+// panicSwapSink is memSink whose Swap panics once after armed: an audit
+// sink that broke.
+type panicSwapSink struct {
+	memSink
+	armed atomic.Bool
+}
+
+func (p *panicSwapSink) Swap(r *audit.Record) (*audit.Record, bool) {
+	if p.armed.CompareAndSwap(true, false) {
+		panic("swap exploded")
+	}
+	return p.memSink.Swap(r)
+}
+
+// panicWriter is syncBuffer whose Write panics once after armed: a log
+// destination that broke.
+type panicWriter struct {
+	syncBuffer
+	armed atomic.Bool
+}
+
+func (p *panicWriter) Write(b []byte) (int, error) {
+	if p.armed.CompareAndSwap(true, false) {
+		panic("log write exploded")
+	}
+	return p.syncBuffer.Write(b)
+}
+
+// TestTLSRefusalAuditPanicKeepsServing: the audit record of a handshake a
+// client CRL refused is written from the handshake (tlsConn.Handshake),
+// which fasthttp runs outside any recover: a sink whose Swap panicked
+// there took the whole sidecar down. The handshake stays refused, the
+// panic is counted and logged, and the sidecar serves on.
+func TestTLSRefusalAuditPanicKeepsServing(t *testing.T) {
+	c := newCRLCase(t)
+	sink := &panicSwapSink{}
+	logs := &syncBuffer{}
+	st := startStack(t, func(cfg *Config) {
+		cfg.TLS = withCRL(t, c.files, c.clientCA.crl(t, time.Now().Add(-time.Minute), time.Now().Add(time.Hour), c.admin.serial))
+		cfg.TLS.Reload = time.Hour
+		cfg.Audit = sink
+		cfg.Logger = zerolog.New(logs)
+	})
+	swapDoc(t, st.store, mtlsPolicy)
+	sink.armed.Store(true)
+	if status, err := served(t, st.addr, c.roots, &c.admin, "PUT", "/v1/admin/settings"); err == nil {
+		t.Fatalf("revoked certificate: status %d, want the handshake refused", status)
+	}
+	pollUntil(t, "the panic recovered", func() (bool, string) {
+		n := st.srv.metrics.panics.Load()
+		return n == 1 && !sink.armed.Load(), fmt.Sprint("panics counted: ", n)
+	})
+	if status, err := served(t, st.addr, c.roots, &c.hris, "GET", "/v1/users/7"); err != nil || status != 200 {
+		t.Fatalf("next request: %d %v, want 200", status, err)
+	}
+	if n := strings.Count(logs.String(), "swap exploded"); n != 1 {
+		t.Errorf("the panic logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// TestTLSVerifyPanicKeepsServing: crypto/tls calls VerifyConnection (the
+// CRL check, which logs a refusal) inside the handshake and recovers
+// nothing: a log writer that panicked there took the whole sidecar down.
+// The handshake fails, the panic is counted, and the sidecar serves on.
+func TestTLSVerifyPanicKeepsServing(t *testing.T) {
+	c := newCRLCase(t)
+	logs := &panicWriter{}
+	st := startStack(t, func(cfg *Config) {
+		cfg.TLS = withCRL(t, c.files, c.clientCA.crl(t, time.Now().Add(-time.Minute), time.Now().Add(time.Hour), c.admin.serial))
+		cfg.TLS.Reload = time.Hour
+		cfg.Logger = zerolog.New(logs)
+	})
+	swapDoc(t, st.store, mtlsPolicy)
+	logs.armed.Store(true)
+	if status, err := served(t, st.addr, c.roots, &c.admin, "PUT", "/v1/admin/settings"); err == nil {
+		t.Fatalf("revoked certificate: status %d, want the handshake refused", status)
+	}
+	pollUntil(t, "the panic recovered", func() (bool, string) {
+		n := st.srv.metrics.panics.Load()
+		return n == 1 && !logs.armed.Load(), fmt.Sprint("panics counted: ", n)
+	})
+	if status, err := served(t, st.addr, c.roots, &c.hris, "GET", "/v1/users/7"); err != nil || status != 200 {
+		t.Fatalf("next request: %d %v, want 200", status, err)
+	}
+}
+
+// summaryPanicSink is memSink whose Swap panics on the first summary
+// record of refusals left out (Count set) after armed.
+type summaryPanicSink struct {
+	memSink
+	armed atomic.Bool
+}
+
+func (p *summaryPanicSink) Swap(r *audit.Record) (*audit.Record, bool) {
+	if r.Count != 0 && p.armed.CompareAndSwap(true, false) {
+		panic("summary swap exploded")
+	}
+	return p.memSink.Swap(r)
+}
+
+// TestTLSRefusalFlushPanicKeepsServing: the summary of the handshake
+// refusals left out of the audit trail is written on the reload tick's
+// goroutine, outside any recover: a sink whose Swap panicked there took
+// the whole sidecar down. The panic is counted and the sidecar serves on.
+func TestTLSRefusalFlushPanicKeepsServing(t *testing.T) {
+	c := newCRLCase(t)
+	sink := &summaryPanicSink{}
+	st := startStack(t, func(cfg *Config) {
+		cfg.TLS = withCRL(t, c.files, c.clientCA.crl(t, time.Now().Add(-time.Minute), time.Now().Add(time.Hour), c.admin.serial))
+		cfg.TLS.Reload = 200 * time.Millisecond
+		cfg.Audit = sink
+		cfg.Logger = zerolog.New(&syncBuffer{})
+	})
+	swapDoc(t, st.store, mtlsPolicy)
+	sink.armed.Store(true)
+	for i := 0; st.srv.certs.refusals.suppressed.Load() == 0; i++ {
+		if i == 1000 {
+			t.Fatal("no refusal left out of 1000")
+		}
+		if _, err := served(t, st.addr, c.roots, &c.admin, "GET", "/v1/users/7"); err == nil {
+			t.Fatal("revoked certificate served")
+		}
+	}
+	pollUntil(t, "the summary's panic recovered", func() (bool, string) {
+		n := st.srv.metrics.panics.Load()
+		return n == 1 && !sink.armed.Load(), fmt.Sprint("panics counted: ", n)
+	})
+	if status, err := served(t, st.addr, c.roots, &c.hris, "GET", "/v1/users/7"); err != nil || status != 200 {
+		t.Fatalf("next request: %d %v, want 200", status, err)
+	}
+}
