@@ -149,3 +149,41 @@ func TestTLSRefusalFlushPanicKeepsServing(t *testing.T) {
 		t.Fatalf("next request: %d %v, want 200", status, err)
 	}
 }
+
+// TestErrorHandlerRecordPanicKeepsItsAnswer: errorHandler answers a
+// request fasthttp could not read (here 431, headers past the limit) and
+// then records it; a sink whose Swap panicked there turned the 431, already
+// decided and in the response, into a 500. The 431 stands, the panic is
+// counted and logged once, with no credential of the request in the log,
+// and the sidecar serves on.
+func TestErrorHandlerRecordPanicKeepsItsAnswer(t *testing.T) {
+	sink := &panicSwapSink{}
+	logs := &syncBuffer{}
+	st := startStack(t, func(c *Config) {
+		c.Audit = sink
+		c.MaxHeaderBytes = 4096
+		c.Logger = zerolog.New(logs)
+	})
+	sink.armed.Store(true)
+	huge := "GET /v1/users HTTP/1.1\r\nHost: svc\r\nX-Request-ID: err-panic\r\nX-API-Key: " + hrisKey + "\r\nX-Big: " + strings.Repeat("a", 8000) + "\r\n\r\n"
+	r := raw(t, st.addr, huge)
+	if sink.armed.Load() {
+		t.Fatal("the record never reached the sink")
+	}
+	if r.status != 431 || r.errorBody(t).Error != "header_too_large" {
+		t.Fatalf("answer %d %s, want 431 header_too_large", r.status, r.body)
+	}
+	if n := st.srv.metrics.panics.Load(); n != 1 {
+		t.Errorf("panics counted %d, want 1", n)
+	}
+	l := logs.String()
+	if n := strings.Count(l, "swap exploded"); n != 1 {
+		t.Errorf("the panic logged %d times, want once:\n%s", n, l)
+	}
+	if strings.Contains(l, hrisKey) || strings.Contains(l, hrisKey[len(hrisKey)-12:]) {
+		t.Errorf("the log holds the request's key:\n%s", l)
+	}
+	if r := do(t, st.addr, "GET", "/v1/users/7", map[string]string{"X-API-Key": hrisKey}, ""); r.status != 200 {
+		t.Fatalf("next request: %d %s, want 200", r.status, r.body)
+	}
+}
