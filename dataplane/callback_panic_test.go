@@ -1,7 +1,11 @@
 package dataplane
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -184,6 +188,57 @@ func TestErrorHandlerRecordPanicKeepsItsAnswer(t *testing.T) {
 		t.Errorf("the log holds the request's key:\n%s", l)
 	}
 	if r := do(t, st.addr, "GET", "/v1/users/7", map[string]string{"X-API-Key": hrisKey}, ""); r.status != 200 {
+		t.Fatalf("next request: %d %s, want 200", r.status, r.body)
+	}
+}
+
+// TestHTTP10StreamPanicKeepsServing: a streamed body of unknown length
+// for an HTTP/1.0 client is written by the hijack handler (writeToClose),
+// which fasthttp runs on a goroutine of its own with no recover; each
+// piece is judged again there (stillAllowed, reading Config.KeyClock for
+// an API key's age). A key clock that panicked mid-stream took the whole
+// sidecar down. The stream is cut, recorded internal_error, the panic
+// counted, and the sidecar serves on.
+func TestHTTP10StreamPanicKeepsServing(t *testing.T) {
+	up := startBulkUpstream(t, 32<<20, true)
+	var armed atomic.Bool
+	st := startStack(t, func(c *Config) {
+		c.Upstream = up
+		c.KeyClock = func() time.Time {
+			if armed.CompareAndSwap(true, false) {
+				panic("key clock exploded")
+			}
+			return time.Now()
+		}
+		c.Logger = zerolog.New(&syncBuffer{})
+	})
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "GET /v1/users/42 HTTP/1.0\r\nHost: svc\r\nX-Request-ID: stream10-panic\r\nX-API-Key: %s\r\n\r\n", hrisKey)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true) // the next piece's judgement panics
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if armed.Load() {
+		t.Fatal("the stream never read the key clock")
+	}
+	if n >= 32<<20 {
+		t.Errorf("the client got the whole body, %d bytes, want it cut", n)
+	}
+	if rec := st.sink.withRequestID(t, "stream10-panic"); rec.Decision != audit.InternalError {
+		t.Errorf("recorded %v, want internal_error", rec.Decision)
+	}
+	if got := st.srv.metrics.panics.Load(); got != 1 {
+		t.Errorf("panics counted %d, want 1", got)
+	}
+	if r := do(t, st.addr, "GET", "/v1/status", nil, ""); r.status != 200 {
 		t.Fatalf("next request: %d %s, want 200", r.status, r.body)
 	}
 }
