@@ -242,3 +242,79 @@ func TestHTTP10StreamPanicKeepsServing(t *testing.T) {
 		t.Fatalf("next request: %d %s, want 200", r.status, r.body)
 	}
 }
+
+// TestStreamRecordPanicKeepsServing: a streamed response is recorded
+// when fasthttp closes its body stream, after the handler returned
+// (responseBody.Close, settle): a sink whose Swap panicked there is
+// recovered by settle, the panic counted, and the sidecar serves on,
+// over the same kept-alive connection too.
+func TestStreamRecordPanicKeepsServing(t *testing.T) {
+	up := startBulkUpstream(t, 1<<20, true)
+	sink := &panicSwapSink{}
+	st := startStack(t, func(c *Config) {
+		c.Upstream = up
+		c.Audit = sink
+		c.Logger = zerolog.New(&syncBuffer{})
+	})
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	sink.armed.Store(true)
+	for i := range 2 {
+		fmt.Fprintf(c, "GET /v1/users/42 HTTP/1.1\r\nHost: svc\r\nX-API-Key: %s\r\n\r\n", hrisKey)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || n != 1<<20 {
+			t.Fatalf("response %d: %d, %d bytes, %v; want 200 and the whole body", i, resp.StatusCode, n, err)
+		}
+		if i == 0 && resp.Close {
+			break
+		}
+	}
+	pollUntil(t, "the panic counted", func() (bool, string) {
+		n := st.srv.metrics.panics.Load()
+		return n == 1 && !sink.armed.Load(), fmt.Sprint("panics counted: ", n)
+	})
+	if r := do(t, st.addr, "GET", "/v1/status", nil, ""); r.status != 200 {
+		t.Fatalf("next request: %d %s, want 200", r.status, r.body)
+	}
+}
+
+// TestAcceptLogPanicKeepsServing: the listener logs a connection it
+// refuses past a cap from Accept, which fasthttp's Serve calls outside
+// any recover: a log writer that panicked there took the whole sidecar
+// down. The connection is refused all the same, the panic counted, and
+// the sidecar serves on.
+func TestAcceptLogPanicKeepsServing(t *testing.T) {
+	logs := &panicWriter{}
+	st := startStack(t, func(c *Config) {
+		c.MaxConnsPerIP = 1
+		c.Logger = zerolog.New(logs)
+	})
+	held := dialFrom(t, "127.0.0.1", st.addr)
+	if got := getOn(t, held); got != 200 {
+		t.Fatalf("connection within the cap: status %d, want 200", got)
+	}
+	logs.armed.Store(true)
+	if !closedByServer(dialFrom(t, "127.0.0.1", st.addr)) {
+		t.Fatal("a 2nd connection from 127.0.0.1 stayed open, want it closed (per-IP cap 1)")
+	}
+	pollUntil(t, "the panic counted", func() (bool, string) {
+		n := st.srv.metrics.panics.Load()
+		return n == 1 && !logs.armed.Load(), fmt.Sprint("panics counted: ", n)
+	})
+	if got := getOn(t, held); got != 200 {
+		t.Fatalf("held connection after the panic: status %d, want 200", got)
+	}
+	if got := getOn(t, dialFrom(t, "127.0.0.2", st.addr)); got != 200 {
+		t.Fatalf("new connection after the panic: status %d, want 200", got)
+	}
+}

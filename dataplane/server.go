@@ -351,7 +351,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		return s.refuseTLS(ln)
 	}
 	l := newListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP, s.log)
-	l.refuseTLS = true
+	l.refuseTLS, l.onPanic = true, s.recovered
 	s.ln.Store(l)
 	if s.certs != nil {
 		l.tls, l.certs = s.certs.config(), s.certs
