@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bufio"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -316,5 +317,49 @@ func TestAcceptLogPanicKeepsServing(t *testing.T) {
 	}
 	if got := getOn(t, dialFrom(t, "127.0.0.2", st.addr)); got != 200 {
 		t.Fatalf("new connection after the panic: status %d, want 200", got)
+	}
+}
+
+// TestTLSReloadLogPanicKeepsServing: a kept-alive TLS connection's
+// request looks at the client CA file (begin, certReloader.fresh) before
+// the handler's recover is in place, and a change there is loaded and
+// logged: a log writer that panicked there took the whole sidecar down.
+// The reload's panic is counted, the request answered, and the sidecar
+// serves on.
+func TestTLSReloadLogPanicKeepsServing(t *testing.T) {
+	serverCA := newAuthority(t, "server CA")
+	oldCA, newCA := newAuthority(t, "old client CA"), newAuthority(t, "new client CA")
+	files := tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), oldCA)
+	files.Reload = time.Hour
+	writeFile(t, files.ClientCAFile, append(append([]byte(nil), oldCA.pem...), newCA.pem...))
+	logs := &panicWriter{}
+	st := startStack(t, func(c *Config) {
+		c.TLS = files
+		c.Logger = zerolog.New(logs)
+	})
+	swapDoc(t, st.store, mtlsPolicy)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	fromOld := oldCA.issue(t, "admin", []string{adminSPIFFE}, false)
+	conn, err := dialTLS(st.addr, roots, &fromOld.tls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.c.Close()
+	if r, err := conn.send("PUT", "/v1/admin/settings", nil); err != nil || r.status != 200 {
+		t.Fatalf("before the change = %d %v, want 200", r.status, err)
+	}
+	logs.armed.Store(true)
+	writeFile(t, files.ClientCAFile, newCA.pem)
+	pollUntil(t, "the reload's panic counted", func() (bool, string) {
+		r, err := conn.send("PUT", "/v1/admin/settings", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !logs.armed.Load() && st.srv.metrics.panics.Load() == 1, fmt.Sprintf("status %d", r.status)
+	})
+	fromNew := newCA.issue(t, "admin", []string{adminSPIFFE}, false)
+	if r, err := tlsCall(t, st.addr, roots, &fromNew.tls, "GET", "/v1/status", nil); err != nil || r.status != 200 {
+		t.Fatalf("next connection = %d %v, want 200", r.status, err)
 	}
 }

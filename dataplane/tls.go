@@ -146,10 +146,30 @@ func (r *certReloader) fresh(mono int64) {
 	if r.clientFiles == nil || !r.clientFiles.Changed(mono) {
 		return
 	}
+	r.reload()
+}
+
+// reload loads the files and checks the CRLs' dates, as the poll tick
+// does and a change the client files show (fresh), under a recover: it
+// logs, on the tick's goroutine and from a request's begin, before the
+// handler's recover is in place, and a log writer that panicked there
+// took the whole sidecar down (TestTLSReloadLogPanicKeepsServing). The
+// configuration loaded before the panic, if any, stays in force. Only a
+// change pays for the defer.
+func (r *certReloader) reload() {
+	defer r.reloadPanicked()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reloadLocked()
 	r.checkCRLs(time.Now())
+}
+
+// reloadPanicked recovers a panic of reload, after r.mu is unlocked, and
+// reports it.
+func (r *certReloader) reloadPanicked() {
+	if p := recover(); p != nil {
+		r.refusals.report("tls reload", p)
+	}
 }
 
 // tls12Suites are the TLS 1.2 cipher suites the listener takes: ECDHE
@@ -186,10 +206,7 @@ func (r *certReloader) poll() {
 			return
 		case <-t.C:
 		}
-		r.mu.Lock()
-		r.reloadLocked()
-		r.checkCRLs(time.Now())
-		r.mu.Unlock()
+		r.reload()
 		r.refusals.flush(time.Now())
 	}
 }
