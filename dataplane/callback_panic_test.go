@@ -363,3 +363,53 @@ func TestTLSReloadLogPanicKeepsServing(t *testing.T) {
 		t.Fatalf("next connection = %d %v, want 200", r.status, err)
 	}
 }
+
+// TestStreamReadPanicRecorded: a streamed body for an HTTP/1.1 client is
+// read by fasthttp after the handler returned, under fasthttp's own
+// recover (Response.writeBodyStream), which closes the connection; each
+// piece is judged again there (stillAllowed, reading Config.KeyClock). The
+// panic is counted, the exchange recorded internal_error (not allowed, as
+// if the client had cut it), and the sidecar serves on.
+func TestStreamReadPanicRecorded(t *testing.T) {
+	up := startBulkUpstream(t, 32<<20, true)
+	var armed atomic.Bool
+	st := startStack(t, func(c *Config) {
+		c.Upstream = up
+		c.KeyClock = func() time.Time {
+			if armed.CompareAndSwap(true, false) {
+				panic("key clock exploded")
+			}
+			return time.Now()
+		}
+		c.Logger = zerolog.New(&syncBuffer{})
+	})
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "GET /v1/users/42 HTTP/1.1\r\nHost: svc\r\nX-Request-ID: stream11-panic\r\nX-API-Key: %s\r\n\r\n", hrisKey)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if armed.Load() {
+		t.Fatal("the stream never read the key clock")
+	}
+	if n >= 32<<20 {
+		t.Errorf("the client got the whole body, %d bytes, want it cut", n)
+	}
+	if rec := st.sink.withRequestID(t, "stream11-panic"); rec.Decision != audit.InternalError {
+		t.Errorf("recorded %v (client cut %v), want internal_error", rec.Decision, rec.ClientCut)
+	}
+	if got := st.srv.metrics.panics.Load(); got != 1 {
+		t.Errorf("panics counted %d, want 1", got)
+	}
+	if r := do(t, st.addr, "GET", "/v1/status", nil, ""); r.status != 200 {
+		t.Fatalf("next request: %d %s, want 200", r.status, r.body)
+	}
+}
