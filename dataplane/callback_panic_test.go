@@ -413,3 +413,50 @@ func TestStreamReadPanicRecorded(t *testing.T) {
 		t.Fatalf("next request: %d %s, want 200", r.status, r.body)
 	}
 }
+
+// TestConnStateRecordPanicKeepsServing: a response stream fasthttp gave
+// up on unwritten is closed when it reports the connection closed
+// (connState), which records the exchange outside the handler: a sink
+// whose Swap panicked there is recovered by settle (settled), the slot
+// comes back, the panic is counted, and the sidecar serves on. A guard:
+// it passed before (connState reaches only settle's recover).
+func TestConnStateRecordPanicKeepsServing(t *testing.T) {
+	arrived, release := make(chan struct{}, 4), make(chan struct{})
+	up := startStreamUpstream(t, func(c net.Conn) error {
+		arrived <- struct{}{}
+		<-release
+		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		c.Read(make([]byte, 1))
+		return err
+	})
+	sink := &panicSwapSink{}
+	st := startStack(t, func(c *Config) {
+		c.Upstream = up
+		c.Audit = sink
+		c.Logger = zerolog.New(&syncBuffer{})
+	})
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET /nope HTTP/1.1\r\nHost: svc\r\n\r\n"+
+		"POST /v1/exports HTTP/1.0\r\nHost: svc\r\nX-API-Key: %s\r\nContent-Length: 0\r\n\r\n", adminKey)
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the export never reached the upstream")
+	}
+	sink.armed.Store(true) // the export's record, written when connState closes its stream
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	close(release)
+	pollUntil(t, "the record's panic counted", func() (bool, string) {
+		n := st.srv.metrics.panics.Load()
+		return n == 1 && !sink.armed.Load(), fmt.Sprint("panics counted: ", n)
+	})
+	// The sidecar answers the next itself: this upstream holds a body open.
+	if r := do(t, st.addr, "GET", "/nope", nil, ""); r.status != 404 {
+		t.Fatalf("next request: %d %s, want 404", r.status, r.body)
+	}
+}
