@@ -264,6 +264,7 @@ func (a *Admin) Listener(ln net.Listener) net.Listener {
 	l := newListener(ln, adminMaxConns, adminMaxConnsPerIP, a.Server.log)
 	// Its caps are constants, not the data listener's flags.
 	l.refusal = fmt.Sprintf("admin connection refused: over the admin listener's caps (%d connections, %d per address)", adminMaxConns, adminMaxConnsPerIP)
+	l.onPanic = a.Server.recovered
 	return l
 }
 

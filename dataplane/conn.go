@@ -235,6 +235,9 @@ type listener struct {
 	maxConns int64
 	maxPerIP int
 	refusal  string // the log line of a connection over the caps, naming them
+	// onPanic is told of a panic logLimited recovered (Server.recovered);
+	// nil: none is reported.
+	onPanic func(where string, p any)
 
 	open       atomic.Int64
 	refused    atomic.Uint64 // connections closed for a cap
@@ -360,8 +363,13 @@ func (l *listener) release(peer netip.Addr) {
 }
 
 // logLimited logs msg at most once a second, with the number of messages
-// left out since the last one.
+// left out since the last one. Accept calls it, and fasthttp's Serve
+// calls Accept outside any recover: a log writer that panicked there
+// took the whole sidecar down (TestAcceptLogPanicKeepsServing), so it
+// recovers (logPanicked). One defer per refused connection or failed
+// accept, not per connection served.
 func (l *listener) logLimited(msg string, err error, delay time.Duration) {
+	defer l.logPanicked()
 	l.mu.Lock()
 	now := time.Now()
 	if now.Sub(l.lastLog) < time.Second {
@@ -377,6 +385,13 @@ func (l *listener) logLimited(msg string, err error, delay time.Duration) {
 		ev = ev.Err(err).Dur("retry_in", delay)
 	}
 	ev.Msg(msg)
+}
+
+// logPanicked recovers a panic of logLimited and reports it.
+func (l *listener) logPanicked() {
+	if p := recover(); p != nil && l.onPanic != nil {
+		l.onPanic("listener log", p)
+	}
 }
 
 func newConn(c net.Conn) *conn {

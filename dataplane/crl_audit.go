@@ -63,6 +63,10 @@ func (e *certRefusal) decision() audit.Decision {
 // counts every refusal as left out; it is safe for concurrent use.
 type refusalAudit struct {
 	sink Sink
+	// onPanic is told of a panic recovered on the TLS side (the sink's
+	// Swap here, a handshake's callbacks: tlsConn.Handshake); nil: none
+	// is reported.
+	onPanic func(where string, p any)
 
 	recorded, suppressed atomic.Uint64 // refusals recorded one by one, and left out
 
@@ -135,10 +139,29 @@ func (a *refusalAudit) flush(now time.Time) {
 	}
 }
 
-// put hands r to the sink and reports whether it took it.
-func (a *refusalAudit) put(r *audit.Record) bool {
-	_, ok := a.sink.Swap(r)
+// put hands r to the sink and reports whether it took it. It runs in a
+// handshake or on the reload tick's goroutine, outside any recover: a
+// panic of the sink's Swap took the whole sidecar down
+// (TestTLSRefusalAuditPanicKeepsServing, TestTLSRefusalFlushPanicKeepsServing);
+// the record is then not taken.
+func (a *refusalAudit) put(r *audit.Record) (ok bool) {
+	defer a.sinkPanicked()
+	_, ok = a.sink.Swap(r)
 	return ok
+}
+
+// sinkPanicked recovers a panic of the sink's Swap (put) and reports it.
+func (a *refusalAudit) sinkPanicked() {
+	if p := recover(); p != nil {
+		a.report("tls refusal audit", p)
+	}
+}
+
+// report tells onPanic, when set, of the panic p recovered in where.
+func (a *refusalAudit) report(where string, p any) {
+	if a.onPanic != nil {
+		a.onPanic(where, p)
+	}
 }
 
 // refused audits a handshake that failed with err, when a CRL refused

@@ -43,6 +43,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	x := s.begin(ctx, mono, wall)
 	defer s.finish(ctx, x) // records, under the request path's recover
+	x.early = true         // a panic recording it keeps its answer (settled)
 	// The tables the check before the body set the body's limit on, when
 	// it did (conn.headPrep): a body refused by that limit is decided on
 	// them, as the state its head was checked in decides readiness

@@ -17,13 +17,14 @@ func TestOversizedHeaders(t *testing.T) {
 }
 
 // A request fasthttp cannot parse is answered by the error handler, which
-// records it too: a panic there is also a 500, not a dead process.
+// records it too: a panic there is not a dead process, and the answer
+// already decided (431) stands (TestErrorHandlerRecordPanicKeepsItsAnswer).
 func TestPanicInErrorHandlerRecord(t *testing.T) {
 	sink := &panicSink{}
 	st := startStack(t, func(c *Config) { c.Audit = sink })
 	huge := "GET /v1/status HTTP/1.1\r\nHost: svc\r\nX-Big: " + strings.Repeat("a", 20<<10) + "\r\n\r\n"
-	if r := raw(t, st.addr, huge); r.status != 500 {
-		t.Errorf("oversized header with a panicking sink: %d %s, want 500", r.status, r.body)
+	if r := raw(t, st.addr, huge); r.status != 431 {
+		t.Errorf("oversized header with a panicking sink: %d %s, want 431", r.status, r.body)
 	}
 	if r := do(t, st.addr, "GET", "/v1/status", nil, ""); r.status != 500 {
 		t.Errorf("next request: %d, want the server still answering", r.status)

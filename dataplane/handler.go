@@ -68,6 +68,7 @@ type exchange struct {
 	undo     undo          // what identify changed that a new decision may take back (forward.go)
 	streamed int64         // bytes of a streamed response body sent
 	cut      bool          // a streamed response broke before a byte of it was written: the client got no status (stream.go)
+	early    bool          // answered by errorHandler: a panic recording it keeps its answer (settled)
 	spent    string        // the route (policy.Approval.Route) whose approval the request spent (approval.go)
 	spentBy  string        // the client (policy.Client.ID) it spent it as
 	held     string        // the route whose approval x.hold holds a use of
@@ -114,7 +115,7 @@ func (x *exchange) reset() {
 	x.path, x.uri, x.reqID, x.buf, x.delKey = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0], x.delKey[:0]
 	x.out = wire{lines: x.out.lines[:0]}
 	x.undo = undo{host: x.undo.host[:0]}
-	x.streamed, x.cut, x.spent, x.spentBy, x.held, x.heldBy, x.hold = 0, false, "", "", "", "", nil
+	x.streamed, x.cut, x.early, x.spent, x.spentBy, x.held, x.heldBy, x.hold = 0, false, false, "", "", "", "", nil
 	x.rec.Reset()
 }
 
@@ -190,12 +191,19 @@ func (s *Server) settle(ctx *fasthttp.RequestCtx, x *exchange) {
 
 // settled recovers a panic of settle and readies x for its next request.
 // The record that was being handed over may be the sink's by now, so x
-// gets a new one.
+// gets a new one. A request errorHandler answered (x.early) keeps its
+// answer, a 4xx decided and in ctx already: its record's panic turned it
+// into a 500 (TestErrorHandlerRecordPanicKeepsItsAnswer).
 func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
 	if p := recover(); p != nil {
 		x.rec = new(audit.Record)
 		s.metrics.auditDropped.Add(1)
-		s.panicked(ctx, x, p)
+		if x.early {
+			s.metrics.panics.Add(1)
+			s.log.Error().Interface("panic", p).Bytes("request_id", x.reqID).Msg("recording a refused request panicked; its answer kept")
+		} else {
+			s.panicked(ctx, x, p)
+		}
 	}
 	dropBigBody(&ctx.Request, x) // prebody.go
 	s.end(x)
@@ -207,6 +215,15 @@ func (s *Server) panicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
 	s.metrics.panics.Add(1)
 	s.log.Error().Interface("panic", p).Bytes("request_id", x.reqID).Msg("handler panicked; answered 500")
 	s.deny(ctx, x, audit.InternalError)
+}
+
+// recovered counts and logs a panic p recovered in a callback outside
+// the handler (where names it: a TLS handshake, the audit of its
+// refusal), which answered what it could. The log line names no request
+// and holds nothing but the panic's value, as panicked's.
+func (s *Server) recovered(where string, p any) {
+	s.metrics.panics.Add(1)
+	s.log.Error().Str("in", where).Interface("panic", p).Msg("callback panicked; recovered")
 }
 
 // unrecorded reports whether the policy's strict audit mode refuses x:

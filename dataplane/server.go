@@ -246,7 +246,7 @@ func New(cfg Config) (*Server, error) {
 	s.metrics.tenantSeries = cfg.TenantSeries
 	s.pool.New = func() any { return &exchange{rec: new(audit.Record)} }
 	if cfg.TLS != nil {
-		if s.certs, err = newCertReloader(*cfg.TLS, cfg.Logger, cfg.Audit); err != nil {
+		if s.certs, err = newCertReloader(*cfg.TLS, cfg.Logger, cfg.Audit, s.recovered); err != nil {
 			keys.Close()
 			return nil, err
 		}
@@ -351,7 +351,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		return s.refuseTLS(ln)
 	}
 	l := newListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP, s.log)
-	l.refuseTLS = true
+	l.refuseTLS, l.onPanic = true, s.recovered
 	s.ln.Store(l)
 	if s.certs != nil {
 		l.tls, l.certs = s.certs.config(), s.certs

@@ -77,8 +77,19 @@ func (b *responseBody) start(u *origin, c net.Conn, cc any, br *bufio.Reader, cl
 
 // Read reads the body. The upstream read deadline moves with each read,
 // so UpstreamTimeout bounds a stall, not the time a slow client takes; it
-// is never later than until, which bounds the whole response.
-func (b *responseBody) Read(p []byte) (int, error) {
+// is never later than until, which bounds the whole response. fasthttp
+// reads it after the handler returned, under a recover of its own that
+// closes the connection but not the stream (Response.writeBodyStream):
+// a panic judging a piece again (stillAllowed) was counted nowhere and
+// recorded as allowed, cut by the client (TestStreamReadPanicRecorded).
+// It ends the stream (readPanicked).
+func (b *responseBody) Read(p []byte) (n int, err error) {
+	defer b.readPanicked(&n, &err) // open-coded: one return (BenchmarkStreamRead)
+	return b.read(p)
+}
+
+// read is Read, without the recover.
+func (b *responseBody) read(p []byte) (int, error) {
 	if b.r == nil {
 		return 0, io.EOF
 	}
@@ -140,6 +151,19 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// readPanicked recovers a panic of Read, which then ends the stream with
+// errStreamPanicked, recorded internal_error (Close), and reports it
+// (Server.recovered).
+func (b *responseBody) readPanicked(n *int, err *error) {
+	if p := recover(); p != nil {
+		b.cut = audit.InternalError
+		*n, *err = 0, errStreamPanicked
+		b.s.recovered("response stream", p)
+	}
+}
+
+var errStreamPanicked = errors.New("dataplane: reading the upstream response body panicked")
 
 // upstreamLate reports whether a response whose time ran out ran out for
 // the upstream: more of it went to reads from the upstream than to writes

@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/portcullis/portcullis/audit"
 	"github.com/valyala/fasthttp"
 )
 
@@ -42,8 +43,13 @@ func (b *responseBody) toClose(req *fasthttp.Request) bool {
 // handler, so the response gets the write timeout here, for the whole of
 // it as fasthttp gives its own responses: without one a client that stops
 // reading would hold the upstream connection and the slot for ever.
+// fasthttp runs it on a goroutine of its own, with no recover: a panic
+// judging a piece again (stillAllowed) took the whole sidecar down
+// (TestHTTP10StreamPanicKeepsServing); it cuts the stream
+// (writePanicked), then Close settles it.
 func (b *responseBody) writeToClose(c net.Conn) {
 	defer b.Close() // before fasthttp's reset of the response: b has settled x by then
+	defer b.writePanicked()
 	// The upstream's reads stop then too (see until).
 	b.until = time.Now().Add(b.s.cfg.WriteTimeout)
 	if c.SetWriteDeadline(b.until) != nil {
@@ -59,6 +65,16 @@ func (b *responseBody) writeToClose(c net.Conn) {
 	}
 	n, _ := io.CopyBuffer(onlyWriter{c}, b, make([]byte, 4<<10))
 	b.n = min(b.n, n) // the bytes the client was sent, for the audit record
+}
+
+// writePanicked recovers a panic of writeToClose: the stream is cut,
+// recorded internal_error (Close), and the panic counted and logged once.
+// One defer per HTTP/1.0 streamed response.
+func (b *responseBody) writePanicked() {
+	if p := recover(); p != nil {
+		b.cut = audit.InternalError
+		b.s.recovered("HTTP/1.0 response stream", p)
+	}
 }
 
 // onlyWriter hides a connection's ReadFrom, so that io.CopyBuffer uses

@@ -98,7 +98,7 @@ type certReloader struct {
 // newCertReloader loads files once (an error names the file and the
 // problem) and starts the poll. Handshakes a CRL refuses are audited to
 // sink (nil: counted as left out).
-func newCertReloader(files TLS, log zerolog.Logger, sink Sink) (*certReloader, error) {
+func newCertReloader(files TLS, log zerolog.Logger, sink Sink, onPanic func(where string, p any)) (*certReloader, error) {
 	if files.CertFile == "" || files.KeyFile == "" {
 		return nil, errors.New("dataplane: TLS needs both a certificate file and a key file")
 	}
@@ -108,7 +108,7 @@ func newCertReloader(files TLS, log zerolog.Logger, sink Sink) (*certReloader, e
 	if files.Reload <= 0 {
 		files.Reload = 10 * time.Second
 	}
-	r := &certReloader{files: files, log: log, stop: make(chan struct{}), refusals: refusalAudit{sink: sink}}
+	r := &certReloader{files: files, log: log, stop: make(chan struct{}), refusals: refusalAudit{sink: sink, onPanic: onPanic}}
 	switch {
 	case files.ClientCRLFile != "":
 		r.clientFiles = reload.NewWatch(files.ClientCAFile, files.ClientCRLFile) // before the load
@@ -146,10 +146,30 @@ func (r *certReloader) fresh(mono int64) {
 	if r.clientFiles == nil || !r.clientFiles.Changed(mono) {
 		return
 	}
+	r.reload()
+}
+
+// reload loads the files and checks the CRLs' dates, as the poll tick
+// does and a change the client files show (fresh), under a recover: it
+// logs, on the tick's goroutine and from a request's begin, before the
+// handler's recover is in place, and a log writer that panicked there
+// took the whole sidecar down (TestTLSReloadLogPanicKeepsServing). The
+// configuration loaded before the panic, if any, stays in force. Only a
+// change pays for the defer.
+func (r *certReloader) reload() {
+	defer r.reloadPanicked()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reloadLocked()
 	r.checkCRLs(time.Now())
+}
+
+// reloadPanicked recovers a panic of reload, after r.mu is unlocked, and
+// reports it.
+func (r *certReloader) reloadPanicked() {
+	if p := recover(); p != nil {
+		r.refusals.report("tls reload", p)
+	}
 }
 
 // tls12Suites are the TLS 1.2 cipher suites the listener takes: ECDHE
@@ -186,10 +206,7 @@ func (r *certReloader) poll() {
 			return
 		case <-t.C:
 		}
-		r.mu.Lock()
-		r.reloadLocked()
-		r.checkCRLs(time.Now())
-		r.mu.Unlock()
+		r.reload()
 		r.refusals.flush(time.Now())
 	}
 }
@@ -509,13 +526,35 @@ type tlsConn struct{ *conn }
 
 // Handshake runs the TLS handshake, once, and audits it when a client CRL
 // refused its certificate (crl_audit.go): only here is the peer known.
-func (c tlsConn) Handshake() error {
-	err := c.tc.Handshake()
+// fasthttp calls it outside any recover, and crypto/tls recovers nothing
+// of the callbacks it runs in it (GetConfigForClient, VerifyConnection:
+// the CRL check, which logs a refusal), so a panic there took the whole
+// sidecar down (TestTLSVerifyPanicKeepsServing): it fails the handshake
+// instead (handshakePanicked). One defer per connection, beside the
+// handshake's own cost.
+func (c tlsConn) Handshake() (err error) {
+	defer c.handshakePanicked(&err)
+	err = c.tc.Handshake()
 	if err != nil && c.l != nil && c.l.certs != nil {
 		c.l.certs.refused(err, c.peer)
 	}
 	return err
 }
+
+// handshakePanicked recovers a panic of the handshake, which then fails
+// with errHandshakePanicked (fasthttp closes the connection), and
+// reports it as the listener's reloader was told to (Server.recovered).
+func (c tlsConn) handshakePanicked(err *error) {
+	if p := recover(); p != nil {
+		*err = errHandshakePanicked
+		if c.l != nil && c.l.certs != nil {
+			c.l.certs.refusals.report("tls handshake", p)
+		}
+	}
+}
+
+// errHandshakePanicked fails a handshake that panicked.
+var errHandshakePanicked = errors.New("dataplane: the TLS handshake panicked")
 
 // ConnectionState returns the TLS state of the connection.
 func (c tlsConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }

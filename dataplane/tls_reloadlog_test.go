@@ -17,7 +17,7 @@ func TestTLSReloadFailureLoggedOnce(t *testing.T) {
 	first, second := ca.issue(t, "sidecar", nil, true), ca.issue(t, "sidecar", nil, true)
 	files := tlsFiles(t, first, nil)
 	logs := &syncBuffer{}
-	r, err := newCertReloader(*files, zerolog.New(logs), nil)
+	r, err := newCertReloader(*files, zerolog.New(logs), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
