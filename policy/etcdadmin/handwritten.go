@@ -115,7 +115,8 @@ var handNames = map[recordKind]struct{ written, deleted, what, events string }{
 // spokenFor reports whether an event of evs at kv's revision speaks for
 // the put kv of a record of kind named id: the policy its policy.push,
 // and a history entry the entry a push creates (pushEntry; an older
-// entry rewritten beside a push is not its); a key record its key.create, which creates it
+// entry rewritten, or one numbered otherwise, beside a push is not its);
+// a key record its key.create, which creates it
 // (a key rewritten with one beside it was not created by it), or its
 // key.rotate (the old key by target, the new one by its new_key); an
 // approval record its request, which creates it (a denied record put
@@ -134,7 +135,7 @@ func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs [
 				return true
 			}
 		case historyRecord:
-			if ev.Action == ActionPolicyPush && pushEntry(id, kv) {
+			if ev.Action == ActionPolicyPush && pushEntry(id, kv, ev) {
 				return true
 			}
 		case keyRecord:
@@ -160,14 +161,22 @@ func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs [
 }
 
 // pushEntry reports whether kv, the put of the history entry named id,
-// may be the entry a push writes in its transaction: one it creates, at
-// a number no higher than its revision (PushPolicy numbers it the
-// revision it read, plus one; other writes between make it lower). An
-// entry rewritten (an older push's document replaced) or numbered past
-// the push is not.
-func pushEntry(id string, kv *mvccpb.KeyValue) bool {
+// is the entry the push ev writes in its transaction: one it creates,
+// numbered the revision the push read plus one (PushPolicy; its event's
+// read_revision), a revision at or after the policy's previous one
+// (previous_revision) and before the push's own. An event of an older
+// CLI, with no read_revision, speaks for an entry numbered after
+// previous_revision and no higher than its revision. An entry rewritten
+// (an older push's document replaced), or numbered between older pushes
+// or past the push, is not.
+func pushEntry(id string, kv *mvccpb.KeyValue, ev *Event) bool {
 	n, err := strconv.ParseInt(id, 10, 64)
-	return err == nil && kv.CreateRevision == kv.ModRevision && n <= kv.ModRevision
+	prev, perr := strconv.ParseInt(ev.Details["previous_revision"], 10, 64)
+	if err != nil || perr != nil || kv.CreateRevision != kv.ModRevision || n <= prev || n > kv.ModRevision {
+		return false
+	}
+	read, ok := ev.Details["read_revision"]
+	return !ok || read == strconv.FormatInt(n-1, 10)
 }
 
 // leaseEnded reports whether prev, an approval record before its delete,

@@ -1,0 +1,75 @@
+package etcdadmin
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// forge commits ops with the event of action on target (details) in one
+// transaction, as the operator's etcd role can, and returns its revision.
+func forge(t *testing.T, a *Admin, action, target string, details map[string]string, ops ...clientv3.Op) int64 {
+	t.Helper()
+	ev, err := a.eventOp(time.Now(), action, target, Meta{Actor: "mallory", Ticket: "CHG-72"}, details)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := a.cli.Txn(context.Background()).Then(append(ops, ev)...).Commit()
+	if err != nil || !tx.Succeeded {
+		t.Fatalf("the transaction by hand: %v", err)
+	}
+	return tx.Header.Revision
+}
+
+// flaggedAt follows a from 0 until rev and returns the unattributed
+// events, as "action target".
+func flaggedAt(t *testing.T, f *follower, rev int64) []string {
+	t.Helper()
+	f.waitAt(t, rev)
+	f.stop()
+	var got []string
+	for _, e := range unattributedOf(f.events()) {
+		got = append(got, e.Action+" "+e.Target)
+	}
+	return got
+}
+
+// A brand-new history entry numbered between older pushes, created in a
+// push's transaction, was taken for the push's own: any number up to the
+// revision passed. PushPolicy numbers its entry the revision it read,
+// plus one, after the policy's previous revision; an entry numbered
+// otherwise is flagged.
+func TestFollowFlagsHistoryEntryNumberedBeforeItsPush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	doc := examplePolicy(t)
+	first := push(t, a, doc)
+	if _, _, err := a.CreateKey(ctx, "acme-hris", 0, meta); err != nil {
+		t.Fatal(err)
+	}
+	second := push(t, a, append(slices.Clone(doc), "\n# second\n"...))
+	f := follow(t, a, second)
+	between := a.k.History(first + 1) // no push's entry: CreateKey wrote at first+1
+	hist, err := putJSON(between, HistoryEntry{Time: time.Now().UTC(), Actor: "alice", Document: "# in force, said nobody\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := a.cli.Get(ctx, a.k.Policy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := strconv.FormatInt(second, 10)
+	read := strconv.FormatInt(resp.Header.Revision, 10)
+	rev := forge(t, a, ActionPolicyPush, a.k.Policy(), map[string]string{"previous_revision": prev, "read_revision": read},
+		clientv3.OpPut(a.k.Policy(), string(doc)), hist, clientv3.OpPut(a.k.History(resp.Header.Revision+1), `{"document":"x"}`))
+	id := strings.TrimPrefix(between, a.k.HistoryDir())
+	if got, want := flaggedAt(t, f, rev), []string{ActionHistoryWritten + " " + id}; !slices.Equal(got, want) {
+		t.Errorf("unattributed events = %v, want %v: the entry numbered between older pushes is not flagged", got, want)
+	}
+}
