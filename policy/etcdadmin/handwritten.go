@@ -1,11 +1,13 @@
 package etcdadmin
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -77,7 +79,7 @@ func (a *Admin) handWritten(e *clientv3.Event, evs []Event) (Event, bool) {
 	key, rev := string(e.Kv.Key), e.Kv.ModRevision
 	kind, id := a.recorded(key)
 	put := e.Type == clientv3.EventTypePut
-	if put && a.spokenFor(kind, id, e.Kv, evs) {
+	if put && a.spokenFor(kind, id, e, evs) {
 		return Event{}, false
 	}
 	if !put && kind == approvalRecord && leaseEnded(e.PrevKv, a.now()) {
@@ -112,17 +114,21 @@ var handNames = map[recordKind]struct{ written, deleted, what, events string }{
 	approvalRecord: {ActionApprovalWritten, ActionApprovalDeleted, "approval record", "approval request, grant or deny"},
 }
 
-// spokenFor reports whether an event of evs at kv's revision speaks for
-// the put kv of a record of kind named id: the policy its policy.push,
-// and a history entry the entry a push creates (pushEntry; an older
-// entry rewritten, or one numbered otherwise, beside a push is not its);
-// a key record its key.create, which creates it
-// (a key rewritten with one beside it was not created by it), or its
-// key.rotate (the old key by target, the new one by its new_key); an
-// approval record its request, which creates it (a denied record put
-// back as pending beside one was not made by it), its grant, deny, or
-// the use an older CLI wrote with a rewrite of the record.
-func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs []Event) bool {
+// spokenFor reports whether an event of evs at the revision of e, the
+// put of a record of kind named id, speaks for it: the policy its
+// policy.push, and a history entry the entry a push creates (pushEntry;
+// an older entry rewritten, or one numbered otherwise, beside a push is
+// not its); a key record its key.create, which creates it (a key
+// rewritten with one beside it was not created by it), or its
+// key.rotate: the new one by its new_key, created, the old one by
+// target, changed as a rotation changes it (rotatedOld); an approval
+// record its request, which creates it (a denied record put back as
+// pending beside one was not made by it), its grant, deny, or the use an
+// older CLI wrote with a rewrite of the record. Read with no values (e.Kv
+// keys only, no previous value: catchUpCompacted), the values are not
+// compared.
+func (a *Admin) spokenFor(kind recordKind, id string, e *clientv3.Event, evs []Event) bool {
+	kv := e.Kv
 	rev := kv.ModRevision
 	for i := range evs {
 		ev := &evs[i]
@@ -141,7 +147,8 @@ func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs [
 		case keyRecord:
 			switch {
 			case ev.Action == ActionKeyCreate && ev.Target == id && kv.CreateRevision == rev,
-				ev.Action == ActionKeyRotate && (ev.Target == id || ev.Details["new_key"] == id && kv.CreateRevision == rev):
+				ev.Action == ActionKeyRotate && ev.Details["new_key"] == id && kv.CreateRevision == rev,
+				ev.Action == ActionKeyRotate && ev.Target == id && rotatedOld(e):
 				return true
 			}
 		case approvalRecord:
@@ -177,6 +184,42 @@ func pushEntry(id string, kv *mvccpb.KeyValue, ev *Event) bool {
 	}
 	read, ok := ev.Details["read_revision"]
 	return !ok || read == strconv.FormatInt(n-1, 10)
+}
+
+// rotatedOld reports whether e, a put of a key record under a key.rotate
+// naming it as the old key, changes nothing but what RotateKey changes:
+// its not_after, set to the overlap's end, never later than it was. The
+// values are compared here, never put into an event (the SHA-256 reaches
+// none). A record created there is not rewritten: false. With no
+// values read (catchUpCompacted: keys only, no previous value) it
+// reports true.
+func rotatedOld(e *clientv3.Event) bool {
+	switch {
+	case e.Kv.CreateRevision == e.Kv.ModRevision:
+		return false // a rotation rewrites the old record, never creates it
+	case e.PrevKv == nil:
+		return len(e.Kv.Value) == 0 // keys only: the values are not read
+	}
+	var was, is policy.KeySpec
+	if json.Unmarshal(e.PrevKv.Value, &was) != nil || json.Unmarshal(e.Kv.Value, &is) != nil {
+		return false
+	}
+	if is.NotAfter != was.NotAfter && !endedSooner(was.NotAfter, is.NotAfter) {
+		return false // cleared or moved later: no rotation does
+	}
+	is.NotAfter = was.NotAfter
+	return is == was
+}
+
+// endedSooner reports whether the not_after is, set by a rotation over
+// was, is a time no later than was (any time when was is none).
+func endedSooner(was, is string) bool {
+	end, err := time.Parse(time.RFC3339, is)
+	if err != nil {
+		return false
+	}
+	before, err := time.Parse(time.RFC3339, was)
+	return err != nil || !end.After(before)
 }
 
 // leaseEnded reports whether prev, an approval record before its delete,

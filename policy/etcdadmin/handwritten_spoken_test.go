@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/policy"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -71,5 +72,33 @@ func TestFollowFlagsHistoryEntryNumberedBeforeItsPush(t *testing.T) {
 	id := strings.TrimPrefix(between, a.k.HistoryDir())
 	if got, want := flaggedAt(t, f, rev), []string{ActionHistoryWritten + " " + id}; !slices.Equal(got, want) {
 		t.Errorf("unattributed events = %v, want %v: the entry numbered between older pushes is not flagged", got, want)
+	}
+}
+
+// A key.rotate event spoke for any rewrite of the old key's record, its
+// SHA-256 too. A rotation only sets the old key's not_after (to its
+// overlap's end, never later); any other change is flagged.
+func TestFollowFlagsOldKeyRewrittenBeyondARotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	push(t, a, examplePolicy(t))
+	_, old, err := a.CreateKey(ctx, "acme-hris", 0, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := follow(t, a, 0)
+	_, next, err := policy.GenerateKey("acme-hris", "mallory", "CHG-72", time.Now(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	swapped := old
+	swapped.SHA256 = strings.Repeat("ab", 32) // another secret under the old id
+	swapped.NotAfter = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	putOld, _ := putJSON(a.k.Key(old.ID), swapped)
+	putNew, _ := putJSON(a.k.Key(next.ID), next)
+	rev := forge(t, a, ActionKeyRotate, old.ID, map[string]string{"client": old.Client, "new_key": next.ID, "old_not_after": swapped.NotAfter}, putOld, putNew)
+	if got, want := flaggedAt(t, f, rev), []string{ActionKeyWritten + " " + old.ID}; !slices.Equal(got, want) {
+		t.Errorf("unattributed events = %v, want %v: the old key's SHA-256 rewritten under key.rotate is not flagged", got, want)
 	}
 }
