@@ -73,8 +73,10 @@ func (a *Admin) judge(e *clientv3.Event, evs []Event) (Event, bool) {
 // hand was a credential no event named. The event names the record (a
 // key id, an approval id, the policy key, a history entry's revision)
 // and the etcd revisions; its details never hold the record's value (a
-// key record's SHA-256 reaches no event), which is not decoded but for
-// an approval record's expiry when its lease took it.
+// key record's SHA-256 reaches no event), which is decoded only to
+// compare it with what its event speaks for (an old key's rewrite by a
+// rotation, an approval's decision) and for an approval record's expiry
+// when its lease took it.
 func (a *Admin) handWritten(e *clientv3.Event, evs []Event) (Event, bool) {
 	key, rev := string(e.Kv.Key), e.Kv.ModRevision
 	kind, id := a.recorded(key)
@@ -123,10 +125,10 @@ var handNames = map[recordKind]struct{ written, deleted, what, events string }{
 // key.rotate: the new one by its new_key, created, the old one by
 // target, changed as a rotation changes it (rotatedOld); an approval
 // record its request, which creates it (a denied record put back as
-// pending beside one was not made by it), its grant, deny, or the use an
-// older CLI wrote with a rewrite of the record. Read with no values (e.Kv
-// keys only, no previous value: catchUpCompacted), the values are not
-// compared.
+// pending beside one was not made by it), its grant or deny, the record
+// in the state decided (decidedAs), or the use an older CLI wrote with a
+// rewrite of the record. Read with no values (e.Kv keys only, no
+// previous value: catchUpCompacted), the values are not compared.
 func (a *Admin) spokenFor(kind recordKind, id string, e *clientv3.Event, evs []Event) bool {
 	kv := e.Kv
 	rev := kv.ModRevision
@@ -157,7 +159,11 @@ func (a *Admin) spokenFor(kind recordKind, id string, e *clientv3.Event, evs []E
 				if ev.Target == id && kv.CreateRevision == rev {
 					return true // a request creates its record, never rewrites one
 				}
-			case etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse:
+			case etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny:
+				if ev.Target == id && decidedAs(e, ev) {
+					return true
+				}
+			case etcdsync.ActionApprovalUse:
 				if ev.Target == id {
 					return true
 				}
@@ -220,6 +226,28 @@ func endedSooner(was, is string) bool {
 	}
 	before, err := time.Parse(time.RFC3339, was)
 	return err != nil || !end.After(before)
+}
+
+// decidedAs reports whether e, the put of an approval record with ev,
+// an approval.grant or approval.deny, rewrote it into the state ev
+// decided: granted by the approver ev names, or denied. A decision
+// rewrites its record, never creates one. Read with no value
+// (catchUpCompacted: keys only), it reports true.
+func decidedAs(e *clientv3.Event, ev *Event) bool {
+	switch {
+	case e.Kv.CreateRevision == e.Kv.ModRevision:
+		return false
+	case e.PrevKv == nil && len(e.Kv.Value) == 0:
+		return true // keys only: the value is not read
+	}
+	ap, err := etcdsync.DecodeApproval(e.Kv.Value)
+	if err != nil {
+		return false
+	}
+	if ev.Action == etcdsync.ActionApprovalDeny {
+		return ap.State == etcdsync.ApprovalDenied
+	}
+	return ap.State == etcdsync.ApprovalGranted && ap.Approver != "" && ap.Approver == ev.Details["approver"]
 }
 
 // leaseEnded reports whether prev, an approval record before its delete,

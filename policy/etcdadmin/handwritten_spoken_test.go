@@ -2,6 +2,7 @@ package etcdadmin
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -100,5 +102,51 @@ func TestFollowFlagsOldKeyRewrittenBeyondARotation(t *testing.T) {
 	rev := forge(t, a, ActionKeyRotate, old.ID, map[string]string{"client": old.Client, "new_key": next.ID, "old_not_after": swapped.NotAfter}, putOld, putNew)
 	if got, want := flaggedAt(t, f, rev), []string{ActionKeyWritten + " " + old.ID}; !slices.Equal(got, want) {
 		t.Errorf("unattributed events = %v, want %v: the old key's SHA-256 rewritten under key.rotate is not flagged", got, want)
+	}
+}
+
+// An approval.grant or approval.deny event spoke for a rewrite of the
+// record into any state. A record written under a grant must be granted,
+// by the approver the event names; under a deny, denied.
+func TestFollowFlagsApprovalRecordInAnotherStateThanItsDecision(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	push(t, a, approvalPolicy(t))
+	alice := Meta{Actor: "alice", Reason: "key", Ticket: "CHG-72"}
+	denied, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: KeysCreateRoute}, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.DenyApproval(ctx, denied.ID, "bob", "no", Meta{Actor: "bob", Ticket: "CHG-72"}); err != nil {
+		t.Fatal(err)
+	}
+	granted := grantedKeyApproval(t, a, "acme-admin", KeysCreateRoute)
+	f := follow(t, a, 0)
+	rec := func(id string) etcdsync.Approval {
+		resp, err := a.cli.Get(ctx, a.k.Approval(id))
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("reading approval %s: %v", id, err)
+		}
+		var ap etcdsync.Approval
+		if err := json.Unmarshal(resp.Kvs[0].Value, &ap); err != nil {
+			t.Fatal(err)
+		}
+		return ap
+	}
+	// A denied record put back as granted under a deny event, and a
+	// granted one re-granted by another approver under bob's grant.
+	reopened := rec(denied.ID)
+	reopened.State, reopened.Approver = etcdsync.ApprovalGranted, "bob"
+	put1, _ := putJSON(a.k.Approval(denied.ID), reopened)
+	forge(t, a, etcdsync.ActionApprovalDeny, denied.ID, approvalDetails(reopened), put1)
+	regranted := rec(granted)
+	details := approvalDetails(regranted)
+	regranted.Approver = "mallory"
+	put2, _ := putJSON(a.k.Approval(granted), regranted)
+	rev := forge(t, a, etcdsync.ActionApprovalGrant, granted, details, put2)
+	want := []string{ActionApprovalWritten + " " + denied.ID, ActionApprovalWritten + " " + granted}
+	if got := flaggedAt(t, f, rev); !slices.Equal(got, want) {
+		t.Errorf("unattributed events = %v, want %v: a record in another state than its event's decision is not flagged", got, want)
 	}
 }
