@@ -3,6 +3,7 @@ package etcdadmin
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,6 +75,35 @@ func TestFollowFlagsHistoryEntryNumberedBeforeItsPush(t *testing.T) {
 	id := strings.TrimPrefix(between, a.k.HistoryDir())
 	if got, want := flaggedAt(t, f, rev), []string{ActionHistoryWritten + " " + id}; !slices.Equal(got, want) {
 		t.Errorf("unattributed events = %v, want %v: the entry numbered between older pushes is not flagged", got, want)
+	}
+}
+
+// A policy.push naming an older previous_revision than the policy it
+// replaced would speak for an entry numbered between older pushes: the
+// event itself is stored unverified, naming the revision it replaced.
+func TestFollowFlagsPushNamingAnotherPreviousRevision(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	doc := examplePolicy(t)
+	first := push(t, a, doc)
+	if _, _, err := a.CreateKey(ctx, "acme-hris", 0, meta); err != nil {
+		t.Fatal(err)
+	}
+	second := push(t, a, append(slices.Clone(doc), "\n# second\n"...))
+	f := follow(t, a, second)
+	hist, err := putJSON(a.k.History(first+1), HistoryEntry{Time: time.Now().UTC(), Actor: "alice", Document: "# in force, said nobody\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := forge(t, a, ActionPolicyPush, a.k.Policy(), map[string]string{"previous_revision": strconv.FormatInt(first, 10), "read_revision": strconv.FormatInt(first, 10)},
+		clientv3.OpPut(a.k.Policy(), string(doc)), hist)
+	f.waitAt(t, rev)
+	f.stop()
+	want := fmt.Sprintf("policy push names previous_revision %d, but the policy it replaced was written at revision %d", first, second)
+	i := slices.IndexFunc(f.events(), func(e Event) bool { return e.Action == ActionPolicyPush && e.Revision == rev })
+	if i < 0 || f.events()[i].Unverified != want {
+		t.Errorf("policy.push at %d naming an older previous_revision: %+v; want it unverified: %q", rev, f.events(), want)
 	}
 }
 
