@@ -184,7 +184,7 @@ func (a *Admin) pushAt(ctx context.Context, st *etcdsync.State, parsed *policy.D
 		return 0, err
 	}
 	details := map[string]string{"digest": digest, "previous_revision": strconv.FormatInt(st.PolicyRevision, 10),
-		"weakening_rules": strconv.Itoa(policy.WeakeningRules)}
+		"read_revision": strconv.FormatInt(st.Revision, 10), "weakening_rules": strconv.Itoa(policy.WeakeningRules)}
 	if len(useOps) > 0 {
 		details["approval"] = meta.Approval
 	}

@@ -667,7 +667,7 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 		if ev.Target != a.k.Policy() {
 			return fmt.Sprintf("policy push names target %q, not %q", ev.Target, a.k.Policy())
 		}
-		return a.putAt(ctx, a.k.Policy(), ev.Revision)
+		return cmp.Or(a.putAt(ctx, a.k.Policy(), ev.Revision), a.replacedProblem(ctx, ev))
 	case ActionKeyCreate, ActionKeyRotate:
 		if why := a.putAt(ctx, a.k.Key(ev.Target), ev.Revision); why != "" || ev.Action == ActionKeyCreate {
 			return why
@@ -746,6 +746,30 @@ func (a *Admin) pushBaseProblem(ctx context.Context, ap etcdsync.Approval, rev i
 	}
 	if ap.PolicyRevision != replaced {
 		return fmt.Sprintf("approval %q was asked against the policy at revision %d, but the push it was spent on at revision %d replaced the policy of revision %d: what the document weakens of that one is not what was approved", ap.ID, ap.PolicyRevision, rev, replaced)
+	}
+	return ""
+}
+
+// replacedProblem checks that the previous_revision a policy.push ev
+// names, when it names one, is the revision of the policy it replaced
+// (0 for none): the follower numbers the push's history entry after it
+// (pushEntry), and an event naming an older one would speak for an entry
+// numbered between older pushes.
+func (a *Admin) replacedProblem(ctx context.Context, ev *Event) string {
+	named, ok := ev.Details["previous_revision"]
+	if !ok {
+		return ""
+	}
+	resp, err := a.cli.Get(ctx, a.k.Policy(), clientv3.WithRev(ev.Revision-1))
+	if err != nil {
+		return fmt.Sprintf("cannot read %q at revision %d: %v", a.k.Policy(), ev.Revision-1, err)
+	}
+	var was int64
+	if len(resp.Kvs) > 0 {
+		was = resp.Kvs[0].ModRevision
+	}
+	if named != strconv.FormatInt(was, 10) {
+		return fmt.Sprintf("policy push names previous_revision %s, but the policy it replaced was written at revision %d", named, was)
 	}
 	return ""
 }

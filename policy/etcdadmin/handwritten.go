@@ -1,11 +1,13 @@
 package etcdadmin
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -71,13 +73,15 @@ func (a *Admin) judge(e *clientv3.Event, evs []Event) (Event, bool) {
 // hand was a credential no event named. The event names the record (a
 // key id, an approval id, the policy key, a history entry's revision)
 // and the etcd revisions; its details never hold the record's value (a
-// key record's SHA-256 reaches no event), which is not decoded but for
-// an approval record's expiry when its lease took it.
+// key record's SHA-256 reaches no event), which is decoded only to
+// compare it with what its event speaks for (an old key's rewrite by a
+// rotation, an approval's decision) and for an approval record's expiry
+// when its lease took it.
 func (a *Admin) handWritten(e *clientv3.Event, evs []Event) (Event, bool) {
 	key, rev := string(e.Kv.Key), e.Kv.ModRevision
 	kind, id := a.recorded(key)
 	put := e.Type == clientv3.EventTypePut
-	if put && a.spokenFor(kind, id, e.Kv, evs) {
+	if put && a.spokenFor(kind, id, e, evs) {
 		return Event{}, false
 	}
 	if !put && kind == approvalRecord && leaseEnded(e.PrevKv, a.now()) {
@@ -112,16 +116,21 @@ var handNames = map[recordKind]struct{ written, deleted, what, events string }{
 	approvalRecord: {ActionApprovalWritten, ActionApprovalDeleted, "approval record", "approval request, grant or deny"},
 }
 
-// spokenFor reports whether an event of evs at kv's revision speaks for
-// the put kv of a record of kind named id: the policy its policy.push,
-// and a history entry the entry a push creates (pushEntry; an older
-// entry rewritten beside a push is not its); a key record its key.create, which creates it
-// (a key rewritten with one beside it was not created by it), or its
-// key.rotate (the old key by target, the new one by its new_key); an
-// approval record its request, which creates it (a denied record put
-// back as pending beside one was not made by it), its grant, deny, or
-// the use an older CLI wrote with a rewrite of the record.
-func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs []Event) bool {
+// spokenFor reports whether an event of evs at the revision of e, the
+// put of a record of kind named id, speaks for it: the policy its
+// policy.push, and a history entry the entry a push creates (pushEntry;
+// an older entry rewritten, or one numbered otherwise, beside a push is
+// not its); a key record its key.create, which creates it (a key
+// rewritten with one beside it was not created by it), or its
+// key.rotate: the new one by its new_key, created, the old one by
+// target, changed as a rotation changes it (rotatedOld); an approval
+// record its request, which creates it (a denied record put back as
+// pending beside one was not made by it), its grant or deny, the record
+// in the state decided (decidedAs), or the use an older CLI wrote with a
+// rewrite of the record. Read with no values (e.Kv keys only, no
+// previous value: catchUpCompacted), the values are not compared.
+func (a *Admin) spokenFor(kind recordKind, id string, e *clientv3.Event, evs []Event) bool {
+	kv := e.Kv
 	rev := kv.ModRevision
 	for i := range evs {
 		ev := &evs[i]
@@ -134,13 +143,14 @@ func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs [
 				return true
 			}
 		case historyRecord:
-			if ev.Action == ActionPolicyPush && pushEntry(id, kv) {
+			if ev.Action == ActionPolicyPush && pushEntry(id, kv, ev) {
 				return true
 			}
 		case keyRecord:
 			switch {
 			case ev.Action == ActionKeyCreate && ev.Target == id && kv.CreateRevision == rev,
-				ev.Action == ActionKeyRotate && (ev.Target == id || ev.Details["new_key"] == id && kv.CreateRevision == rev):
+				ev.Action == ActionKeyRotate && ev.Details["new_key"] == id && kv.CreateRevision == rev,
+				ev.Action == ActionKeyRotate && ev.Target == id && rotatedOld(e):
 				return true
 			}
 		case approvalRecord:
@@ -149,7 +159,11 @@ func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs [
 				if ev.Target == id && kv.CreateRevision == rev {
 					return true // a request creates its record, never rewrites one
 				}
-			case etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse:
+			case etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny:
+				if ev.Target == id && decidedAs(e, ev) {
+					return true
+				}
+			case etcdsync.ActionApprovalUse:
 				if ev.Target == id {
 					return true
 				}
@@ -160,14 +174,80 @@ func (a *Admin) spokenFor(kind recordKind, id string, kv *mvccpb.KeyValue, evs [
 }
 
 // pushEntry reports whether kv, the put of the history entry named id,
-// may be the entry a push writes in its transaction: one it creates, at
-// a number no higher than its revision (PushPolicy numbers it the
-// revision it read, plus one; other writes between make it lower). An
-// entry rewritten (an older push's document replaced) or numbered past
-// the push is not.
-func pushEntry(id string, kv *mvccpb.KeyValue) bool {
+// is the entry the push ev writes in its transaction: one it creates,
+// numbered the revision the push read plus one (PushPolicy; its event's
+// read_revision), a revision at or after the policy's previous one
+// (previous_revision) and before the push's own. An event of an older
+// CLI, with no read_revision, speaks for an entry numbered after
+// previous_revision and no higher than its revision. An entry rewritten
+// (an older push's document replaced), or numbered between older pushes
+// or past the push, is not.
+func pushEntry(id string, kv *mvccpb.KeyValue, ev *Event) bool {
 	n, err := strconv.ParseInt(id, 10, 64)
-	return err == nil && kv.CreateRevision == kv.ModRevision && n <= kv.ModRevision
+	prev, perr := strconv.ParseInt(ev.Details["previous_revision"], 10, 64)
+	if err != nil || perr != nil || kv.CreateRevision != kv.ModRevision || n <= prev || n > kv.ModRevision {
+		return false
+	}
+	read, ok := ev.Details["read_revision"]
+	return !ok || read == strconv.FormatInt(n-1, 10)
+}
+
+// rotatedOld reports whether e, a put of a key record under a key.rotate
+// naming it as the old key, changes nothing but what RotateKey changes:
+// its not_after, set to the overlap's end, never later than it was. The
+// values are compared here, never put into an event (the SHA-256 reaches
+// none). A record created there is not rewritten: false. With no
+// values read (catchUpCompacted: keys only, no previous value) it
+// reports true.
+func rotatedOld(e *clientv3.Event) bool {
+	switch {
+	case e.Kv.CreateRevision == e.Kv.ModRevision:
+		return false // a rotation rewrites the old record, never creates it
+	case e.PrevKv == nil:
+		return len(e.Kv.Value) == 0 // keys only: the values are not read
+	}
+	var was, is policy.KeySpec
+	if json.Unmarshal(e.PrevKv.Value, &was) != nil || json.Unmarshal(e.Kv.Value, &is) != nil {
+		return false
+	}
+	if is.NotAfter != was.NotAfter && !endedSooner(was.NotAfter, is.NotAfter) {
+		return false // cleared or moved later: no rotation does
+	}
+	is.NotAfter = was.NotAfter
+	return is == was
+}
+
+// endedSooner reports whether the not_after is, set by a rotation over
+// was, is a time no later than was (any time when was is none).
+func endedSooner(was, is string) bool {
+	end, err := time.Parse(time.RFC3339, is)
+	if err != nil {
+		return false
+	}
+	before, err := time.Parse(time.RFC3339, was)
+	return err != nil || !end.After(before)
+}
+
+// decidedAs reports whether e, the put of an approval record with ev,
+// an approval.grant or approval.deny, rewrote it into the state ev
+// decided: granted by the approver ev names, or denied. A decision
+// rewrites its record, never creates one. Read with no value
+// (catchUpCompacted: keys only), it reports true.
+func decidedAs(e *clientv3.Event, ev *Event) bool {
+	switch {
+	case e.Kv.CreateRevision == e.Kv.ModRevision:
+		return false
+	case e.PrevKv == nil && len(e.Kv.Value) == 0:
+		return true // keys only: the value is not read
+	}
+	ap, err := etcdsync.DecodeApproval(e.Kv.Value)
+	if err != nil {
+		return false
+	}
+	if ev.Action == etcdsync.ActionApprovalDeny {
+		return ap.State == etcdsync.ApprovalDenied
+	}
+	return ap.State == etcdsync.ApprovalGranted && ap.Approver != "" && ap.Approver == ev.Details["approver"]
 }
 
 // leaseEnded reports whether prev, an approval record before its delete,

@@ -2,6 +2,7 @@ package etcdadmin
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,8 @@ func TestFollowFlagsOldHistoryEntryRewrittenBesideAPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := a.eventOp(now, ActionPolicyPush, k.Policy(), Meta{Actor: "mallory"}, nil)
+	details := map[string]string{"previous_revision": strconv.FormatInt(first, 10), "read_revision": strconv.FormatInt(rev-1, 10)}
+	ev, err := a.eventOp(now, ActionPolicyPush, k.Policy(), Meta{Actor: "mallory"}, details)
 	if err != nil {
 		t.Fatal(err)
 	}
