@@ -49,10 +49,13 @@ func TestFollowFlagsOldHistoryEntryRewrittenBesideAPush(t *testing.T) {
 	}
 	tx, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k.Policy()), "<", rev)).
 		Then(clientv3.OpPut(k.Policy(), string(doc)), hist, ev, old).Commit()
-	if err != nil || !tx.Succeeded || tx.Header.Revision != rev {
-		t.Fatalf("the push by hand: %v, succeeded %v at revision %d, want %d", err, tx != nil && tx.Succeeded, tx.Header.Revision, rev)
+	if err != nil || !tx.Succeeded {
+		t.Fatalf("the push by hand: %v", err)
 	}
-	f.waitAt(t, rev)
+	// Another test's write on the shared etcd may land between the read
+	// and the commit: the entry numbered the revision read plus one is
+	// still the push's own (read_revision), as a real push's is.
+	f.waitAt(t, tx.Header.Revision)
 	f.stop()
 	var got []string
 	for _, e := range unattributedOf(f.events()) {
