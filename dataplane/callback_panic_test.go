@@ -201,6 +201,15 @@ func TestErrorHandlerRecordPanicKeepsItsAnswer(t *testing.T) {
 // sidecar down. The stream is cut, recorded internal_error, the panic
 // counted, and the sidecar serves on.
 func TestHTTP10StreamPanicKeepsServing(t *testing.T) {
+	keyClockPanicMidStream(t, "HTTP/1.0", "stream10-panic")
+}
+
+// keyClockPanicMidStream streams a 32 MiB body to a client of proto
+// (HTTP/1.0 or HTTP/1.1) under request id id, panics the key clock on the
+// next piece's judgement, and checks the stream was cut, recorded
+// internal_error, the panic counted, and the next request served.
+func keyClockPanicMidStream(t *testing.T, proto, id string) {
+	t.Helper()
 	up := startBulkUpstream(t, 32<<20, true)
 	var armed atomic.Bool
 	st := startStack(t, func(c *Config) {
@@ -219,7 +228,7 @@ func TestHTTP10StreamPanicKeepsServing(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(c, "GET /v1/users/42 HTTP/1.0\r\nHost: svc\r\nX-Request-ID: stream10-panic\r\nX-API-Key: %s\r\n\r\n", hrisKey)
+	fmt.Fprintf(c, "GET /v1/users/42 %s\r\nHost: svc\r\nX-Request-ID: %s\r\nX-API-Key: %s\r\n\r\n", proto, id, hrisKey)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -233,8 +242,8 @@ func TestHTTP10StreamPanicKeepsServing(t *testing.T) {
 	if n >= 32<<20 {
 		t.Errorf("the client got the whole body, %d bytes, want it cut", n)
 	}
-	if rec := st.sink.withRequestID(t, "stream10-panic"); rec.Decision != audit.InternalError {
-		t.Errorf("recorded %v, want internal_error", rec.Decision)
+	if rec := st.sink.withRequestID(t, id); rec.Decision != audit.InternalError {
+		t.Errorf("recorded %v (client cut %v), want internal_error", rec.Decision, rec.ClientCut)
 	}
 	if got := st.srv.metrics.panics.Load(); got != 1 {
 		t.Errorf("panics counted %d, want 1", got)
@@ -371,47 +380,7 @@ func TestTLSReloadLogPanicKeepsServing(t *testing.T) {
 // panic is counted, the exchange recorded internal_error (not allowed, as
 // if the client had cut it), and the sidecar serves on.
 func TestStreamReadPanicRecorded(t *testing.T) {
-	up := startBulkUpstream(t, 32<<20, true)
-	var armed atomic.Bool
-	st := startStack(t, func(c *Config) {
-		c.Upstream = up
-		c.KeyClock = func() time.Time {
-			if armed.CompareAndSwap(true, false) {
-				panic("key clock exploded")
-			}
-			return time.Now()
-		}
-		c.Logger = zerolog.New(&syncBuffer{})
-	})
-	c, err := net.Dial("tcp", st.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(c, "GET /v1/users/42 HTTP/1.1\r\nHost: svc\r\nX-Request-ID: stream11-panic\r\nX-API-Key: %s\r\n\r\n", hrisKey)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	armed.Store(true)
-	n, _ := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if armed.Load() {
-		t.Fatal("the stream never read the key clock")
-	}
-	if n >= 32<<20 {
-		t.Errorf("the client got the whole body, %d bytes, want it cut", n)
-	}
-	if rec := st.sink.withRequestID(t, "stream11-panic"); rec.Decision != audit.InternalError {
-		t.Errorf("recorded %v (client cut %v), want internal_error", rec.Decision, rec.ClientCut)
-	}
-	if got := st.srv.metrics.panics.Load(); got != 1 {
-		t.Errorf("panics counted %d, want 1", got)
-	}
-	if r := do(t, st.addr, "GET", "/v1/status", nil, ""); r.status != 200 {
-		t.Fatalf("next request: %d %s, want 200", r.status, r.body)
-	}
+	keyClockPanicMidStream(t, "HTTP/1.1", "stream11-panic")
 }
 
 // TestConnStateRecordPanicKeepsServing: a response stream fasthttp gave
