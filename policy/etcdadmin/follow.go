@@ -556,7 +556,8 @@ func (a *Admin) catchUpCompacted(ctx context.Context, from, compacted int64, fn 
 		Details: map[string]string{"from": strconv.FormatInt(from+1, 10), "to": strconv.FormatInt(rev, 10), "compacted": strconv.FormatInt(compacted, 10)},
 		Unverified: fmt.Sprintf("etcd history from revision %d is compacted (at %d): read the keys as they are at %d; uses of approval use counters deleted since revision %d may be missing, "+
 			"as may revocations and suspensions deleted since without their event, key records, approval records, policy history entries and the policy likewise, "+
-			"and a write of any of them by hand written over since (only the last write of each is read)", from+1, compacted, rev, from+1)})
+			"and a write of any of them by hand written over since (only the last write of each is read); the writes read are judged by their keys, "+
+			"not their values (a key record rewritten under a key.rotate, an approval record under its grant or deny, are not compared with what they were)", from+1, compacted, rev, from+1)})
 	slices.SortStableFunc(batch, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })
 	for i := range batch {
 		batch[i].Cluster = resp.Header.ClusterId
