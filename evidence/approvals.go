@@ -31,6 +31,11 @@ type approvalSample struct {
 	// revision its request was asked against (the approval.request
 	// event's policy_revision).
 	policyRevision string
+	// weakensDigest is, for an approval of a policy push, the SHA-256 of
+	// the weakening list its request computed (the approval.request
+	// event's weakens_sha256, etcdadmin.WeakeningsDigest); "" from a CLI
+	// before the list was bound.
+	weakensDigest string
 	// requestRev is the etcd revision of its approval.request event (0
 	// without one).
 	requestRev int64
@@ -147,6 +152,7 @@ func (s *approvalSample) add(ev *collector.Event) {
 	case etcdsync.ActionApprovalRequest:
 		s.requested, s.reason, s.requestUser = ev.Time, ev.Reason, d[etcdadmin.DetailEtcdUser]
 		s.policyRevision, s.requestRev = d["policy_revision"], ev.Revision
+		s.weakensDigest = d["weakens_sha256"]
 	case etcdsync.ActionApprovalGrant:
 		s.state, s.decided, s.approver, s.note, s.expires = etcdsync.ApprovalGranted, ev.Time, d["approver"], d["note"], d["expires"]
 		s.grantActor, s.grantUser = ev.Actor, d[etcdadmin.DetailEtcdUser]

@@ -272,7 +272,7 @@ func (b *builder) answers() []answer {
 		owners = "NONE for " + strings.Join(unowned, ", ") + " (their files are unassigned in the manifest)"
 	}
 	weak := b.weakeningPushes()
-	weakOK, unapproved, older, unseen := 0, []string{}, []string{}, []string{}
+	weakOK, unapproved, older, unseen, unbound := 0, []string{}, []string{}, []string{}, []string{}
 	for i := range weak {
 		// The actor is whatever the push's writer named: quoted and
 		// escaped as every table cell is, so a | in it adds no cell.
@@ -284,6 +284,8 @@ func (b *builder) answers() []answer {
 			older = append(older, named)
 		case weak[i].unseen() != "":
 			unseen = append(unseen, named+" ("+weak[i].unseen()+")")
+		case weak[i].unbound && weak[i].spent && !weak[i].self:
+			unbound = append(unbound, named+" (approval "+mdCell(weak[i].approval)+")")
 		default:
 			unapproved = append(unapproved, named)
 		}
@@ -298,6 +300,11 @@ func (b *builder) answers() []answer {
 	// (TestChecklistNamesAFlaggedPushWithItsApprovalApart).
 	if len(unseen) > 0 {
 		weakFact += "; with one spent, but flagged as what its approver did not see (see the token lifecycle log): " + strings.Join(unseen, ", ")
+	}
+	// An approval asked by a CLI before the weakening list was bound is
+	// no mismatch: nothing says which list its approver read.
+	if len(unbound) > 0 {
+		weakFact += "; with one spent, but asked before the list was bound (its request names no weakening list digest: an older CLI's), so check its approver read what the push weakens: " + strings.Join(unbound, ", ")
 	}
 	if len(older) > 0 {
 		weakFact += fmt.Sprintf("; without one, made by a release whose weakening rules (before %d) did not hold their kinds to an approval, so check they were reviewed: %s",

@@ -46,7 +46,7 @@ func TestPackFlagsAPrivilegedPushOverAKeyMadeSinceItsApproval(t *testing.T) {
 		flags := packWeakFlags(t, []etcdadmin.HistoryEntry{juneEntry(10, 1, strict), juneEntry(20, 2, priv)}, []collector.Event{
 			pushEvent(10, 1, map[string]string{"digest": "d", "weakening_rules": "4"}),
 			keyEvent(c.action, c.keyRev),
-			juneEvent(15, 2, "approval.request", "apr_1", map[string]string{"route": route, "requester": "mallory", "policy_revision": "10"}),
+			juneEvent(15, 2, "approval.request", "apr_1", map[string]string{"route": route, "requester": "mallory", "policy_revision": "10", "weakens_sha256": weakDigest(t, strict, priv)}),
 			grant,
 			pushEvent(20, 2, map[string]string{"digest": "d", "weakening_rules": "4", "approval": "apr_1", "previous_revision": "10"}),
 			juneEvent(20, 2, "approval.use", "apr_1", map[string]string{"route": route, "requester": "mallory"}),

@@ -35,6 +35,14 @@ type weakPush struct {
 	// the one the push replaced (its policy.push event's
 	// previous_revision), which differ.
 	askedAt, base string
+	// listAsked and listPushed, when set: the SHA-256 of the weakening
+	// list the approval's request computed (its approval.request event's
+	// weakens_sha256) and of the one the push weakens by, which differ.
+	listAsked, listPushed string
+	// unbound: the approval's request names no weakening list digest
+	// (asked by a CLI before the list was bound), so nothing shows its
+	// approver read what this push weakens.
+	unbound bool
 	// keySince, when set, names a key made for a client this push gives
 	// a privileged scope after its approval was asked (keysSince).
 	keySince string
@@ -147,11 +155,31 @@ func (b *builder) weakeningPushes() []weakPush {
 			if !s.requested.IsZero() && s.policyRevision != base {
 				w.askedAt, w.base = cmp.Or(s.policyRevision, "none named"), cmp.Or(base, "none named")
 			}
+			w.sameList(s)
 			w.keySince = b.keySince(prev, next, s.requestRev, h[i].Revision)
 		}
 		out = append(out, w)
 	}
 	return out
+}
+
+// sameList compares the weakening list w's push weakens by with the one
+// its approval's request s computed, by their SHA-256 as the CLI takes
+// it (etcdadmin.WeakeningsDigest): the push refuses an approval binding
+// another list (etcdadmin.sameWeakenings), and one written past the CLI
+// is held to it here. A request not in the trail is compared with
+// nothing; one naming no digest is an older CLI's (unbound).
+func (w *weakPush) sameList(s *approvalSample) {
+	if s.requested.IsZero() {
+		return
+	}
+	if s.weakensDigest == "" {
+		w.unbound = true
+		return
+	}
+	if got := etcdadmin.WeakeningsDigest(w.weak); s.weakensDigest != got {
+		w.listAsked, w.listPushed = s.weakensDigest, got
+	}
 }
 
 // keySince names the first key the trail shows made (a key.create, or
@@ -219,9 +247,14 @@ func (w *weakPush) flag() string {
 	case w.askedAt != "":
 		return "weakens the two-person controls; approval " + w.approval + " was asked against the policy at revision " + w.askedAt +
 			", but the push replaced revision " + w.base + ": what the document weakens of that one was not what the approver read"
+	case w.listAsked != "":
+		return "weakens the two-person controls; approval " + w.approval + " binds the weakening list of sha256 " + w.listAsked +
+			", but the push weakens by another (sha256 " + w.listPushed + "): its approver did not read this list (written past the CLI, which refuses it?)"
 	case w.keySince != "":
 		return "weakens the two-person controls; approval " + w.approval + " spent, but " + w.keySince +
 			" for a client this push gives a privileged scope: a privileged credential the approver did not see (written past the CLI, which refuses it?)"
+	case w.unbound:
+		return "weakens the two-person controls; approval " + w.approval + " spent, but asked before the list was bound (its approval.request names no weakens_sha256: an older CLI's), so nothing shows its approver read this list; check the change was reviewed"
 	}
 	return ""
 }
@@ -238,6 +271,9 @@ func (w *weakPush) unseen() string {
 	switch {
 	case w.askedAt != "":
 		return "the approval was asked against another policy revision than the one the push replaced"
+	case w.listAsked != "":
+		// The asked digest is the request's word: quoted as a cell.
+		return "the approval binds the weakening list of sha256 " + mdCell(w.listAsked) + ", the push weakens by that of sha256 " + w.listPushed
 	case w.keySince != "":
 		return "a key made since the approval was asked, of a client it makes privileged"
 	}

@@ -143,7 +143,7 @@ func TestPackFlagsAnApprovalAskedAgainstAnotherRevision(t *testing.T) {
 		grant.Actor = "bob"
 		flags := packWeakFlags(t, []etcdadmin.HistoryEntry{juneEntry(10, 1, strict), juneEntry(20, 2, loose)}, []collector.Event{
 			pushEvent(10, 1, map[string]string{"digest": "d", "weakening_rules": "3"}),
-			juneEvent(15, 2, "approval.request", "apr_1", map[string]string{"route": route, "requester": "mallory", "policy_revision": c.asked}),
+			juneEvent(15, 2, "approval.request", "apr_1", map[string]string{"route": route, "requester": "mallory", "policy_revision": c.asked, "weakens_sha256": weakDigest(t, strict, loose)}),
 			grant,
 			pushEvent(20, 2, map[string]string{"digest": "d", "weakening_rules": "3", "approval": "apr_1", "previous_revision": "10"}),
 			juneEvent(20, 2, "approval.use", "apr_1", map[string]string{"route": route, "requester": "mallory"}),
