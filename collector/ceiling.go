@@ -1,8 +1,10 @@
 package collector
 
 import (
+	"cmp"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/policy"
@@ -39,18 +41,34 @@ const FlagCountPastSenderCeiling = "count_past_sender_ceiling"
 
 // ceilingSeconds is how many seconds of record time, up to the newest, a
 // sender's sums are kept for: 68 minutes, so that a sidecar replaying its
-// spool behind the others of its sender is still believed, in 16 KiB per
-// sender that sent a count. A fold dated further back counts one: a
-// second whose sum was dropped cannot be summed afresh.
+// spool behind the others of its sender is still believed. A fold dated
+// further back counts one: a second whose sum was dropped cannot be summed
+// afresh.
 const ceilingSeconds = 4096
 
+// maxFewSeconds is how many seconds a sender's sums list, 16 bytes each,
+// before they take an array of all ceilingSeconds (16 KiB, what the list
+// would hold by then): a sender that sent counts in a few seconds holds a
+// few dozen bytes, and none more than some 16 KiB.
+const maxFewSeconds = ceilingSeconds * 4 / 16
+
 // secondSums are one sender's believed counts of its last ceilingSeconds
-// seconds of record time. Not safe for concurrent use: the store's lock
-// guards it.
+// seconds of record time: the seconds summed, listed, or once more than
+// maxFewSeconds of them were, an array of every second, kept until the
+// sender's counts move on ceilingSeconds at once. Not safe for concurrent
+// use: the store's lock guards it.
 type secondSums struct {
+	newest int64                   // the newest second summed, in Unix seconds
+	few    []secondSum             // the seconds summed, oldest first, unless dense
+	all    *[ceilingSeconds]uint32 // when dense: second s at s mod ceilingSeconds, for s in (newest-ceilingSeconds, newest]
 	used   bool
-	newest int64                  // the newest second summed, in Unix seconds
-	sums   [ceilingSeconds]uint32 // of second s at s mod ceilingSeconds, for s in (newest-ceilingSeconds, newest]
+	dense  bool
+}
+
+// secondSum is the believed count of one second.
+type secondSum struct {
+	sec int64
+	sum uint32
 }
 
 // charge adds n to the sum of second sec and reports whether it was
@@ -67,30 +85,122 @@ func (c *secondSums) charge(sec, n int64) bool {
 	if sec > c.newest {
 		c.advance(sec)
 	}
-	i := sumSlot(sec)
-	if int64(c.sums[i])+n > MaxSenderRequestsPerSecond {
+	if c.dense {
+		i := sumSlot(sec)
+		if int64(c.all[i])+n > MaxSenderRequestsPerSecond {
+			return false
+		}
+		c.all[i] += uint32(n)
+		return true
+	}
+	return c.chargeFew(sec, n)
+}
+
+// chargeFew is charge on the listed seconds, sec within them or after.
+func (c *secondSums) chargeFew(sec, n int64) bool {
+	i, found := slices.BinarySearchFunc(c.few, sec, func(e secondSum, s int64) int { return cmp.Compare(e.sec, s) })
+	if found {
+		if int64(c.few[i].sum)+n > MaxSenderRequestsPerSecond {
+			return false
+		}
+		c.few[i].sum += uint32(n)
+		return true
+	}
+	if n > MaxSenderRequestsPerSecond {
 		return false
 	}
-	c.sums[i] += uint32(n)
+	if len(c.few) == maxFewSeconds {
+		c.makeDense()
+		return c.charge(sec, n)
+	}
+	c.few = slices.Insert(c.few, i, secondSum{sec: sec, sum: uint32(n)})
 	return true
 }
 
-// advance makes sec the newest second, clearing the sums of the seconds
-// it leaves behind.
-func (c *secondSums) advance(sec int64) {
-	if sec-c.newest >= ceilingSeconds {
-		clear(c.sums[:])
+// makeDense moves the listed seconds into the array.
+func (c *secondSums) makeDense() {
+	if c.all == nil {
+		c.all = new([ceilingSeconds]uint32)
 	} else {
+		clear(c.all[:])
+	}
+	for _, e := range c.few {
+		c.all[sumSlot(e.sec)] = e.sum
+	}
+	c.few, c.dense = c.few[:0], true
+}
+
+// advance makes sec the newest second, dropping the sums of the seconds
+// it leaves behind; moving on ceilingSeconds or more drops every sum, and
+// the seconds summed afresh are listed again.
+func (c *secondSums) advance(sec int64) {
+	switch {
+	case sec-c.newest >= ceilingSeconds:
+		c.few, c.dense = c.few[:0], false
+	case c.dense:
 		for s := c.newest + 1; s <= sec; s++ {
-			c.sums[sumSlot(s)] = 0
+			c.all[sumSlot(s)] = 0
 		}
+	default:
+		kept, _ := slices.BinarySearchFunc(c.few, sec-ceilingSeconds+1, func(e secondSum, s int64) int { return cmp.Compare(e.sec, s) })
+		c.few = slices.Delete(c.few, 0, kept)
 	}
 	c.newest = sec
 }
 
-// sumSlot is the index of second sec in secondSums.sums.
+// sumSlot is the index of second sec in secondSums.all.
 func sumSlot(sec int64) int {
 	return int(uint64(sec) % ceilingSeconds)
+}
+
+// load makes c a copy of src (of no sums when src is nil), in c's own
+// storage: the store's scratch, kept from batch to batch.
+func (c *secondSums) load(src *secondSums) {
+	if src == nil {
+		c.used, c.dense, c.few = false, false, c.few[:0]
+		return
+	}
+	c.used, c.newest, c.dense = src.used, src.newest, src.dense
+	c.few = append(c.few[:0], src.few...)
+	if src.dense {
+		if c.all == nil {
+			c.all = new([ceilingSeconds]uint32)
+		}
+		*c.all = *src.all
+	}
+}
+
+// keep makes c a copy of work, holding no storage it does not use: a
+// sender's sums, in proportion to the seconds it summed.
+func (c *secondSums) keep(work *secondSums) {
+	c.used, c.newest, c.dense = work.used, work.newest, work.dense
+	if work.dense {
+		if c.all == nil {
+			c.all = new([ceilingSeconds]uint32)
+		}
+		*c.all, c.few = *work.all, nil
+		return
+	}
+	c.all = nil
+	switch n := len(work.few); {
+	case n == 0:
+		c.few = nil
+	case cap(c.few) < n:
+		c.few = append(make([]secondSum, 0, min(2*n, maxFewSeconds)), work.few...)
+	case cap(c.few) > 2*n+4:
+		c.few = slices.Clone(work.few)
+	default:
+		c.few = append(c.few[:0], work.few...)
+	}
+}
+
+// retainedBytes is the memory c holds.
+func (c *secondSums) retainedBytes() int {
+	n := int(unsafe.Sizeof(*c)) + cap(c.few)*int(unsafe.Sizeof(secondSum{}))
+	if c.all != nil {
+		n += int(unsafe.Sizeof(*c.all))
+	}
+	return n
 }
 
 // countedSecond is the second of record time r's count is summed in: its
@@ -118,7 +228,8 @@ func (s *Store) holdSenderCountsLocked(b *Batch, at time.Time) *secondSums {
 			continue
 		}
 		if work == nil {
-			work = s.sumsScratchLocked(b.Sender)
+			work = &s.sumsScratch
+			work.load(s.seen.sumsOf(b.Sender))
 		}
 		if !work.charge(countedSecond(r, at), n) {
 			r.Flags = append(slices.Clip(r.Flags), FlagCountPastSenderCeiling)
@@ -127,27 +238,11 @@ func (s *Store) holdSenderCountsLocked(b *Batch, at time.Time) *secondSums {
 	return work
 }
 
-// sumsScratchLocked returns the store's scratch sums holding a copy of
-// sender's.
-func (s *Store) sumsScratchLocked(sender string) *secondSums {
-	if s.sumsScratch == nil {
-		s.sumsScratch = new(secondSums)
-	}
-	w := s.sumsScratch
-	if cur := s.seen.sumsOf(sender); cur != nil {
-		*w = *cur
-	} else {
-		*w = secondSums{}
-	}
-	return w
-}
-
 // keepSenderSumsLocked makes work, from holdSenderCountsLocked, sender's
-// sums now that its batch is stored; the sums they replace become the
-// scratch.
+// sums now that its batch is stored.
 func (s *Store) keepSenderSumsLocked(sender string, work *secondSums) {
 	if work == nil {
 		return
 	}
-	s.sumsScratch = s.seen.swapSums(sender, work)
+	s.seen.keepSums(sender, work)
 }

@@ -475,14 +475,15 @@ func (d *dedup) sumsOf(sender string) *secondSums {
 	return nil
 }
 
-// swapSums makes sums sender's, which add made known, and returns those
-// it held (nil if none).
-func (d *dedup) swapSums(sender string, sums *secondSums) *secondSums {
+// keepSums makes a copy of work sender's sums, when add made it known
+// (were it gone, nothing is kept).
+func (d *dedup) keepSums(sender string, work *secondSums) {
 	s := d.senders[sender]
 	if s == nil {
-		return sums // add made it just before; were it gone, nothing is kept
+		return
 	}
-	old := s.sums
-	s.sums = sums
-	return old
+	if s.sums == nil {
+		s.sums = new(secondSums)
+	}
+	s.sums.keep(work)
 }

@@ -197,7 +197,7 @@ type Store struct {
 	retained   map[uint64]struct{} // segments a retention entry of the chain names
 	// sumsScratch is the copy of a sender's second sums a batch is
 	// summed into before it is stored (ceiling.go).
-	sumsScratch *secondSums
+	sumsScratch secondSums
 	// unrecorded are segments retention deleted on a full disk whose
 	// entry it could not write then: the next pass writes it.
 	unrecorded map[uint64]struct{}
