@@ -507,7 +507,7 @@ var sessionWords = func() map[string]bool {
 		open close lost resume state context object layer ticket tracking persistence sticky support
 		window setting preference domain attribute flag samesite secure httponly duration length expiry
 		over gone dead alive live timed time started ended closed opened renewed terminated killed
-		monster wall popup modal storage store manager management user users id cookie token`) {
+		monster wall popup modal storage store manager management user users id cookie token exit quota tab restore`) {
 		m[w] = true
 	}
 	return m

@@ -33,7 +33,8 @@ var harmlessSessionTexts = []string{
 	"session opened for user root by (uid=0)", "session closed for user root", "session ends at noon",
 	"session lost", "session store unavailable", "cookie consent given", "session fixation detected",
 	"session affinity enabled", "cookie domain mismatch", "session cookie set", "session Hunter",
-	"session ID rotated", "session idle for 5m", "cookie attributes ignored",
+	"session ID rotated", "session idle for 5m", "cookie attributes ignored", "session exit", "session quota exceeded",
+	"session tab closed", "session restore failed",
 }
 
 // TestHarmlessSessionTextsKept: harmlessSessionTexts, posted by a
