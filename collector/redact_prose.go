@@ -145,6 +145,8 @@ func proseValue(s string, i int, name string) (from, to int) {
 		}
 	case tokenName(name):
 		mode = afterToken
+	case sessionName(name):
+		mode = afterSession
 	}
 	if from, to = proseWord(s, i, mode); from < to {
 		return from, to
@@ -179,6 +181,7 @@ const (
 	afterPassword
 	afterScriptPassword
 	afterToken
+	afterSession
 	afterVerb
 	afterScriptVerb
 	afterSeparator
@@ -269,6 +272,11 @@ func proseSecret(w, rest string, mode proseMode) bool {
 			return !count(w, rest)
 		}
 		return lowerWord(w) && !keptWord(w) && !passwordWord(w) && !tokenWord(w) && !gapWord(w) && !linkingVerb(w)
+	case afterSession:
+		if secretLike(w) {
+			return !count(w, rest)
+		}
+		return lowerWord(w) && !keptWord(w) && !passwordWord(w) && !tokenWord(w) && !sessionWord(w) && !gapWord(w) && !linkingVerb(w)
 	}
 	return secretLike(w) && !count(w, rest)
 }
@@ -466,6 +474,49 @@ func tokenName(name string) bool {
 		}
 	}
 	return false
+}
+
+// sessionName reports whether name, a credential's (credentialKey) in
+// ASCII, ends in "session" or "cookie" ("session", "laravel_session",
+// "cookie", "Set-Cookie"), whose word after it proseWord reads as a
+// token's is read, with sessionWords kept too.
+func sessionName(name string) bool {
+	if !isASCII(name) {
+		return false
+	}
+	for _, w := range [...]string{"session", "cookie"} {
+		if len(name) >= len(w) && strings.EqualFold(name[len(name)-len(w):], w) {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionWords are the words right after a session's or a cookie's name
+// (sessionName), with no linking verb, that are prose, not its value,
+// past keptWords, passwordWords and tokenWords: a thing of the session's
+// or the cookie's ("session timeout", "cookie banner", "session
+// fixation" reads as tokenWord does) or what happens to it ("session
+// opened", "session ends", "session lost"). Any other word of lower-case
+// letters there is cleared: "session hunter" and "cookie hunter" were
+// stored as sent (TestForeignSessionAndCookieWordsRedacted).
+var sessionWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`
+		timeout idle banner consent notice affinity hijack replay info detail log summary start begin end
+		open close lost resume state context object layer ticket tracking persistence sticky support
+		window setting preference domain attribute flag samesite secure httponly duration length expiry
+		over gone dead alive live timed time started ended closed opened renewed terminated killed
+		monster wall popup modal storage store manager management user users id cookie token exit quota tab restore`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// sessionWord reports whether w, in lower case, is one of sessionWords,
+// or its plural or a verb's third person ("session ends").
+func sessionWord(w string) bool {
+	return lowerIn(w, sessionWords) || len(w) > 3 && w[len(w)-1] == 's' && lowerIn(w[:len(w)-1], sessionWords)
 }
 
 // tokenWords are the words right after a token's or a secret's name
