@@ -65,6 +65,24 @@ func (f *follower) waitAt(t *testing.T, rev int64) {
 	})
 }
 
+// stopAfterLastKey makes a last legitimate change, a key of client with
+// meta, waits until f passed on its event (so every change before it was
+// followed), and stops f.
+func (f *follower) stopAfterLastKey(t *testing.T, a *Admin, client string, meta Meta) {
+	t.Helper()
+	ctx := context.Background()
+	_, last, err := a.CreateKey(ctx, client, 0, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastRev, err := a.keyRevision(ctx, last.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitAt(t, lastRev)
+	f.stop()
+}
+
 // unattributedOf returns the events of evs made for a change of a
 // revocation or a suspension that no event spoke for.
 func unattributedOf(evs []Event) []Event {
@@ -147,18 +165,7 @@ func TestFollowFlagsRevocationsAndSuspensionsChangedByHand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A last legitimate change: every change before it was followed once
-	// its event is.
-	_, last, err := a.CreateKey(ctx, "acme-admin", 0, meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lastRev, err := a.keyRevision(ctx, last.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.waitAt(t, lastRev)
-	f.stop()
+	f.stopAfterLastKey(t, a, "acme-admin", meta)
 
 	type flag struct {
 		action, target string

@@ -127,18 +127,7 @@ func TestFollowFlagsRecordsWrittenByHand(t *testing.T) {
 	if err != nil || dapr.Deleted != 1 {
 		t.Fatalf("deleting approval record %s by hand: %v", pending.ID, err)
 	}
-	// A last legitimate change: every change before it was followed once
-	// its event is.
-	_, last, err := a.CreateKey(ctx, "acme-hris", 0, alice)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lastRev, err := a.keyRevision(ctx, last.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.waitAt(t, lastRev)
-	f.stop()
+	f.stopAfterLastKey(t, a, "acme-hris", alice)
 
 	type flag struct {
 		action, target string
@@ -204,16 +193,7 @@ func TestFollowFlagsPolicyPutByHandAroundARotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, last, err := a.CreateKey(ctx, "acme-hris", 0, alice) // followed once every change before it is
-	if err != nil {
-		t.Fatal(err)
-	}
-	lastRev, err := a.keyRevision(ctx, last.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.waitAt(t, lastRev)
-	f.stop()
+	f.stopAfterLastKey(t, a, "acme-hris", alice)
 	var got []int64
 	rotated := false
 	for _, e := range f.events() {
