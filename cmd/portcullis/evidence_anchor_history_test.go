@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,24 +24,9 @@ import (
 // hold B too: FAILED, rolled back.
 func TestPackChecksEveryHeadEtcdKept(t *testing.T) {
 	t.Parallel()
-	e := startEtcd(t)
-	endpoints := strings.Join(e.Endpoints(), ",")
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	doc, err := os.ReadFile(examplePolicy)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const prefix = "/anchored"
+	endpoints, cli, ctx := etcdWithPolicy(t, prefix)
 	admin := etcdadmin.New(cli, prefix)
-	if _, err := admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "alice", Ticket: "CHG-1"}); err != nil {
-		t.Fatal(err)
-	}
 	tmp := t.TempDir()
 	keyPath, data, backup := filepath.Join(tmp, "collector.key"), filepath.Join(tmp, "data"), filepath.Join(tmp, "backup")
 	if err := collector.GenerateKey(keyPath); err != nil {

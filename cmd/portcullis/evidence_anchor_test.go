@@ -14,6 +14,7 @@ import (
 	"github.com/portcullis/portcullis/evidence"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestEvidencePackChecksPublishedHead: the collector published its head
@@ -27,26 +28,9 @@ import (
 // published head names is OK.
 func TestEvidencePackChecksPublishedHead(t *testing.T) {
 	t.Parallel()
-	e := startEtcd(t)
-	endpoints := strings.Join(e.Endpoints(), ",")
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	doc, err := os.ReadFile(examplePolicy)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const prefix, bare = "/anchored", "/unanchored"
+	endpoints, cli, ctx := etcdWithPolicy(t, prefix, bare)
 	admin := etcdadmin.New(cli, prefix)
-	for _, p := range []string{prefix, bare} {
-		if _, err := etcdadmin.New(cli, p).PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "alice", Ticket: "CHG-1"}); err != nil {
-			t.Fatal(err)
-		}
-	}
 
 	tmp := t.TempDir()
 	keyPath, data := filepath.Join(tmp, "collector.key"), filepath.Join(tmp, "data")
@@ -150,4 +134,29 @@ func TestEvidencePackChecksPublishedHead(t *testing.T) {
 			t.Errorf("the store the published head names: proof not OK or a warning %q:\n%s", stderr, proof)
 		}
 	})
+}
+
+// etcdWithPolicy starts a real etcd, pushes the example policy under each
+// prefix as alice, and returns its endpoints, a client and a context of
+// 30 s, all closed with the test.
+func etcdWithPolicy(t *testing.T, prefixes ...string) (string, *clientv3.Client, context.Context) {
+	t.Helper()
+	e := startEtcd(t)
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	doc, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range prefixes {
+		if _, err := etcdadmin.New(cli, p).PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "alice", Ticket: "CHG-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return strings.Join(e.Endpoints(), ","), cli, ctx
 }
