@@ -57,27 +57,12 @@ func (p *panicWriter) Write(b []byte) (int, error) {
 // there took the whole sidecar down. The handshake stays refused, the
 // panic is counted and logged, and the sidecar serves on.
 func TestTLSRefusalAuditPanicKeepsServing(t *testing.T) {
-	c := newCRLCase(t)
 	sink := &panicSwapSink{}
 	logs := &syncBuffer{}
-	st := startStack(t, func(cfg *Config) {
-		cfg.TLS = withCRL(t, c.files, c.clientCA.crl(t, time.Now().Add(-time.Minute), time.Now().Add(time.Hour), c.admin.serial))
-		cfg.TLS.Reload = time.Hour
+	crlRefusalPanics(t, &sink.armed, func(cfg *Config) {
 		cfg.Audit = sink
 		cfg.Logger = zerolog.New(logs)
 	})
-	swapDoc(t, st.store, mtlsPolicy)
-	sink.armed.Store(true)
-	if status, err := served(t, st.addr, c.roots, &c.admin, "PUT", "/v1/admin/settings"); err == nil {
-		t.Fatalf("revoked certificate: status %d, want the handshake refused", status)
-	}
-	pollUntil(t, "the panic recovered", func() (bool, string) {
-		n := st.srv.metrics.panics.Load()
-		return n == 1 && !sink.armed.Load(), fmt.Sprint("panics counted: ", n)
-	})
-	if status, err := served(t, st.addr, c.roots, &c.hris, "GET", "/v1/users/7"); err != nil || status != 200 {
-		t.Fatalf("next request: %d %v, want 200", status, err)
-	}
 	if n := strings.Count(logs.String(), "swap exploded"); n != 1 {
 		t.Errorf("the panic logged %d times, want once:\n%s", n, logs.String())
 	}
@@ -88,21 +73,30 @@ func TestTLSRefusalAuditPanicKeepsServing(t *testing.T) {
 // nothing: a log writer that panicked there took the whole sidecar down.
 // The handshake fails, the panic is counted, and the sidecar serves on.
 func TestTLSVerifyPanicKeepsServing(t *testing.T) {
-	c := newCRLCase(t)
 	logs := &panicWriter{}
+	crlRefusalPanics(t, &logs.armed, func(cfg *Config) { cfg.Logger = zerolog.New(logs) })
+}
+
+// crlRefusalPanics serves mTLS with a CRL listing the admin's
+// certificate, configured further by with, arms the panic (armed), and
+// checks that the admin's handshake is refused, the panic counted once,
+// and another client served after it.
+func crlRefusalPanics(t *testing.T, armed *atomic.Bool, with func(*Config)) {
+	t.Helper()
+	c := newCRLCase(t)
 	st := startStack(t, func(cfg *Config) {
 		cfg.TLS = withCRL(t, c.files, c.clientCA.crl(t, time.Now().Add(-time.Minute), time.Now().Add(time.Hour), c.admin.serial))
 		cfg.TLS.Reload = time.Hour
-		cfg.Logger = zerolog.New(logs)
+		with(cfg)
 	})
 	swapDoc(t, st.store, mtlsPolicy)
-	logs.armed.Store(true)
+	armed.Store(true)
 	if status, err := served(t, st.addr, c.roots, &c.admin, "PUT", "/v1/admin/settings"); err == nil {
 		t.Fatalf("revoked certificate: status %d, want the handshake refused", status)
 	}
 	pollUntil(t, "the panic recovered", func() (bool, string) {
 		n := st.srv.metrics.panics.Load()
-		return n == 1 && !logs.armed.Load(), fmt.Sprint("panics counted: ", n)
+		return n == 1 && !armed.Load(), fmt.Sprint("panics counted: ", n)
 	})
 	if status, err := served(t, st.addr, c.roots, &c.hris, "GET", "/v1/users/7"); err != nil || status != 200 {
 		t.Fatalf("next request: %d %v, want 200", status, err)
