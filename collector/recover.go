@@ -84,7 +84,7 @@ func (s *Store) recover() error {
 	if len(open) > 1 {
 		return fmt.Errorf("collector: segments %s in %q have no signed digest; only the newest may be open: inspect the directory (audit verify) before starting the collector", someOf(open), s.dir)
 	}
-	s.sumsFrom = s.sumsHorizon()
+	s.sumsFrom = s.sumsHorizon(checked[sealed])
 	defer func() { s.sumsFrom, s.sumsBuf = time.Time{}, bodyBuffers{} }()
 	for _, n := range segs {
 		if n > sealed {

@@ -25,14 +25,23 @@ import (
 // trail's.
 
 // sumsHorizon is the time from which recovery sums the batch entries'
-// counts again: ceilingSeconds before the signed head's time (when the
-// store last stopped or signed, a collector down for hours included), or
-// before now when the head is later or unread; on a whole second, since
-// sums are per second.
-func (s *Store) sumsHorizon() time.Time {
-	end := s.cfg.Now()
-	if h, err := s.readHead(); err == nil && h.Time.Before(end) {
+// counts again: ceilingSeconds before the store last stored, as far as
+// the start knows before it walks the trail: the newer of the signed
+// head's time (when it last stopped or signed) and the end of sealed, the
+// newest segment sealed (its digest; nil when none), so that a collector
+// down for hours still reads the batches before it stopped; no later
+// than now; on a whole second, since sums are per second. A head not
+// signed for long only makes it read more.
+func (s *Store) sumsHorizon(sealed *segmentDigest) time.Time {
+	var end time.Time
+	if h, err := s.readHead(); err == nil {
 		end = h.Time
+	}
+	if sealed != nil && sealed.End.After(end) {
+		end = sealed.End
+	}
+	if now := s.cfg.Now(); end.IsZero() || end.After(now) {
+		end = now
 	}
 	return time.Unix(end.Unix()-ceilingSeconds, 0)
 }
