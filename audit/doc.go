@@ -79,7 +79,10 @@
 // limit and second. A group is closed at MaxFoldCount requests and the
 // next opens another, so no record counts more. Counters are exact: after Close, Captured =
 // Delivered + Spooled + DroppedSpool + Rejected + Aggregated (of this
-// run), and Replayed counts spooled records delivered later, by any run.
+// run), and Replayed counts spooled records delivered later, by any run;
+// Restored those of them counted DroppedSpool (gone with a deleted spool
+// directory) and put back by hand before they were delivered, not
+// counted in Replayed.
 //
 // Every failed attempt is logged by class (FailUnreachable,
 // FailUnauthenticated, FailRejected, FailUnavailable, FailSpool) with the

@@ -89,12 +89,18 @@ type EmitterConfig struct {
 // is in exactly one of Delivered, Spooled, DroppedSpool, Rejected or
 // Aggregated, but for spooled records lost afterwards (a file unreadable
 // at replay, or gone with a deleted spool directory): those are counted
-// in Spooled and again in DroppedSpool.
+// in Spooled and again in DroppedSpool. A batch counted lost with a
+// deleted spool directory and put back in the directory made again by an
+// operator is counted in Restored when the collector acknowledges it, not
+// in Replayed: Spooled is Replayed plus the spooled records dropped and
+// rejected plus what the spool holds, and DroppedSpool - Restored were
+// lost for good.
 type EmitterStats struct {
 	Captured     uint64 // records Emit accepted
 	Delivered    uint64 // captured records the collector acknowledged directly
 	Spooled      uint64 // records written to the spool
 	Replayed     uint64 // spooled records (from any run) acknowledged later
+	Restored     uint64 // spooled records counted in DroppedSpool, then put back by hand and acknowledged
 	Dropped      uint64 // DroppedFull + DroppedSpool + Rejected
 	DroppedFull  uint64 // records Emit refused: all slots busy, or closed
 	DroppedSpool uint64 // captured records lost because the spool was full
@@ -199,7 +205,7 @@ type Emitter struct {
 	mu      sync.Mutex // guards the following fields
 	backlog bool       // the spool holds batches: new ones queue behind them
 
-	delivered, spooled, replayed, droppedFull, droppedSpool, rejected, batches, retries, aggregated, splits atomic.Uint64
+	delivered, spooled, replayed, restored, droppedFull, droppedSpool, rejected, batches, retries, aggregated, splits atomic.Uint64
 }
 
 // NewEmitter opens the spool (replaying what an earlier run left there) and
@@ -345,7 +351,7 @@ func (e *Emitter) strict() bool {
 // Stats returns the counters.
 func (e *Emitter) Stats() EmitterStats {
 	s := EmitterStats{Captured: e.q.pushed(), Delivered: e.delivered.Load(), Spooled: e.spooled.Load(),
-		Replayed: e.replayed.Load(), DroppedFull: e.droppedFull.Load(), DroppedSpool: e.droppedSpool.Load(),
+		Replayed: e.replayed.Load(), Restored: e.restored.Load(), DroppedFull: e.droppedFull.Load(), DroppedSpool: e.droppedSpool.Load(),
 		Rejected: e.rejected.Load(), Batches: e.batches.Load(), Retries: e.retries.Load(), Aggregated: e.aggregated.Load(), Splits: e.splits.Load(), BatchCap: int(e.batchCap.Load())}
 	s.Dropped = s.DroppedFull + s.DroppedSpool + s.Rejected
 	s.SpoolFiles, s.SpoolRecords, s.SpoolBytes = e.sp.usage()

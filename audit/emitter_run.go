@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -414,9 +416,11 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 	}
 	switch res {
 	case sendOK:
-		e.replayed.Add(uint64(f.records))
+		e.countReplayed(f, f.records)
 	case sendRejected:
-		e.rejected.Add(uint64(f.records))
+		if !f.restored { // else in DroppedSpool already
+			e.rejected.Add(uint64(f.records))
+		}
 	case sendSlow:
 		e.retries.Add(1)
 		held, ok := e.afterSlow(data, f.records)
@@ -427,7 +431,7 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 			split := e.splitSpooled(f, data, held)
 			return split, split
 		}
-		e.replayed.Add(uint64(f.records))
+		e.countReplayed(f, f.records)
 	default:
 		e.retries.Add(1)
 		return false, false
@@ -436,13 +440,30 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 	return true, true
 }
 
+// countReplayed counts n records of spooled batch f delivered: Replayed,
+// or Restored for a batch counted lost with a deleted spool directory and
+// put back by hand (spoolFile.restored), whose records DroppedSpool holds
+// already. Before, such a batch was counted dropped and replayed both
+// (TestSpoolBatchLostThenRestoredCountedOnce).
+func (e *Emitter) countReplayed(f spoolFile, n int) {
+	if f.restored {
+		e.restored.Add(uint64(n))
+		return
+	}
+	e.replayed.Add(uint64(n))
+}
+
 // lostWithDirectory counts the records of spooled batch f lost: the
 // replay held it, kept it for another try, and it went with the spool
 // directory, deleted and made again meanwhile (remake left it to the
 // replay: hold).
 func (e *Emitter) lostWithDirectory(f spoolFile) {
+	if f.restored {
+		return // counted lost when it first went
+	}
 	e.alarm.failed(FailSpool, strconv.Itoa(f.records)+" records of a spooled batch went with the deleted spool directory, dropped")
 	e.droppedSpool.Add(uint64(f.records))
+	e.sp.noteLost(f.name)
 }
 
 // dropUnreadable removes a batch read failed to read (why) in the
@@ -458,7 +479,12 @@ func (e *Emitter) dropUnreadable(f spoolFile, gen uint64, why error) (dropped bo
 	e.updateSpoolOK()
 	if listed { // else counted lost with its directory, or read again
 		e.alarm.failed(FailSpool, "spooled batch unreadable, dropped: "+why.Error())
-		e.droppedSpool.Add(uint64(f.records))
+		if !f.restored { // else in DroppedSpool already
+			e.droppedSpool.Add(uint64(f.records))
+		}
+		if errors.Is(why, fs.ErrNotExist) {
+			e.sp.noteLost(f.name) // gone, as with its directory: put back, it is restored
+		}
 	}
 	return listed
 }

@@ -415,7 +415,7 @@ func (e *Emitter) splitSpooled(f spoolFile, data []byte, held int) bool {
 		}
 		b := joinBatch(p.attrs, id, p.scopeHead, recs)
 		size += len(b)
-		ws = append(ws, spoolWrite{f: spoolFile{name: spoolName(seq, len(recs)), seq: seq, records: len(recs), size: int64(len(b)), ours: true}, data: b})
+		ws = append(ws, spoolWrite{f: spoolFile{name: spoolName(seq, len(recs)), seq: seq, records: len(recs), size: int64(len(b)), ours: true, restored: f.restored}, data: b})
 	}
 	// Over the limit if need be: f's room comes back at once, and the
 	// halves take only one envelope more than it.
@@ -437,7 +437,7 @@ func (e *Emitter) splitSpooled(f spoolFile, data []byte, held int) bool {
 		return false
 	}
 	e.removeSpooled(f)
-	e.replayed.Add(uint64(max(held, 0)))
+	e.countReplayed(f, max(held, 0))
 	if len(ws) > 1 {
 		e.splits.Add(1)
 	}

@@ -26,6 +26,11 @@ type spoolFile struct {
 	records int
 	size    int64
 	ours    bool // a regular file of this process's user (see adopt)
+	// restored marks a batch counted lost with a deleted spool directory
+	// and then put back in the directory made again (spool.lost): its
+	// records are in DroppedSpool already, and delivered they count
+	// Restored, not Replayed.
+	restored bool
 }
 
 // spool keeps batches the collector has not acknowledged, one fsync'd file
@@ -74,6 +79,46 @@ type spool struct {
 	// replay's outcome decides (release).
 	replaying     string
 	replayingGone bool
+	// lost are the names of this process's batches counted lost with a
+	// deleted directory (remake, lostWithDirectory), maxLostNames at most:
+	// one put back by hand is taken as restored (markRestoredLocked).
+	lost map[string]struct{}
+}
+
+// maxLostNames is how many names of batches counted lost the spool
+// remembers: a spool of 4096 batches lost with its directory and put back
+// is counted exactly; past that, a batch put back counts replayed as well
+// as dropped.
+const maxLostNames = 4096
+
+// noteLostLocked remembers that batch name was counted lost. s.mu held.
+func (s *spool) noteLostLocked(name string) {
+	if s.lost == nil {
+		s.lost = map[string]struct{}{}
+	}
+	if len(s.lost) < maxLostNames {
+		s.lost[name] = struct{}{}
+	}
+}
+
+// noteLost is noteLostLocked taking s.mu.
+func (s *spool) noteLost(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noteLostLocked(name)
+}
+
+// markRestoredLocked marks f restored when it is a batch of this
+// process's counted lost with a deleted directory, found again under its
+// name: its records were counted dropped, and an operator put it back.
+// Before, it was counted replayed too, and the records written to the
+// spool were fewer than their fates (TestSpoolBatchLostThenRestoredCountedOnce).
+// s.mu held.
+func (s *spool) markRestoredLocked(f *spoolFile) {
+	if _, ok := s.lost[f.name]; ok && f.ours {
+		delete(s.lost, f.name)
+		f.restored = true
+	}
 }
 
 // openSpool opens (creating) the spool directory and lists its batches.
@@ -183,6 +228,7 @@ func (s *spool) adoptLocked(e os.DirEntry) {
 	if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Size() <= s.max && ownedByUs(info) {
 		f.size, f.ours = info.Size(), true
 	}
+	s.markRestoredLocked(&f)
 	s.files = append(s.files, f)
 	s.bytes += f.size
 	s.used.Store(s.bytes + s.reserved)

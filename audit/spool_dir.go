@@ -99,6 +99,7 @@ func (s *spool) remake() error {
 			s.replayingGone = true // the replay's to count (release)
 		default:
 			lost += f.records
+			s.noteLostLocked(f.name)
 		}
 	}
 	s.mu.Unlock()
@@ -155,6 +156,7 @@ func (s *spool) adoptNew() int {
 		if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size <= s.max && int(st.Uid) == os.Geteuid() && f.seq < maxSpoolSeq {
 			f.size, f.ours = st.Size, true
 		}
+		s.markRestoredLocked(&f)
 		s.insertLocked(f)
 		n++
 	}

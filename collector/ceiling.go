@@ -34,10 +34,20 @@ const MaxSenderRequestsPerSecond = policy.MaxGlobalSidecars * audit.MaxFoldCount
 
 // FlagCountPastSenderCeiling marks a record whose count the store did not
 // believe because its sender's counts of its second had reached
-// MaxSenderRequestsPerSecond, or because it was dated ceilingSeconds or
-// more before the newest second its sender's counts were summed in: it
-// counts one request (Requests).
+// MaxSenderRequestsPerSecond: it counts one request (Requests).
 const FlagCountPastSenderCeiling = "count_past_sender_ceiling"
+
+// FlagCountOutsideSenderWindow marks a record whose count the store did
+// not believe because its second lies outside the seconds the store
+// holds its sender's sums for: ceilingSeconds or more before the newest
+// second its sender's counts were summed in. It counts one request
+// (Requests). The bound is deliberate: the sums of a
+// sender are kept for ceilingSeconds seconds (16 KiB at most), and a
+// second whose sum is gone cannot be summed afresh, or a sender could
+// have each of its past seconds believed up to the ceiling again. Before,
+// such a record was flagged FlagCountPastSenderCeiling, as if its second
+// were full.
+const FlagCountOutsideSenderWindow = "count_outside_sender_window"
 
 // ceilingSeconds is how many seconds of record time, up to the newest, a
 // sender's sums are kept for: 68 minutes, so that a sidecar replaying its
@@ -71,16 +81,17 @@ type secondSum struct {
 	sum uint32
 }
 
-// charge adds n to the sum of second sec and reports whether it was
-// believed: false, and nothing added, when sec is ceilingSeconds or more
-// before the newest second or n would take its sum past
-// MaxSenderRequestsPerSecond.
-func (c *secondSums) charge(sec, n int64) bool {
+// charge adds n to the sum of second sec and returns "" when it was
+// believed; else nothing is added and it returns the flag the record gets:
+// FlagCountOutsideSenderWindow when sec is ceilingSeconds or more before
+// the newest second, FlagCountPastSenderCeiling when n would take its sum
+// past MaxSenderRequestsPerSecond.
+func (c *secondSums) charge(sec, n int64) string {
 	if !c.used {
 		c.used, c.newest = true, sec
 	}
 	if sec <= c.newest-ceilingSeconds {
-		return false
+		return FlagCountOutsideSenderWindow
 	}
 	if sec > c.newest {
 		c.advance(sec)
@@ -88,33 +99,33 @@ func (c *secondSums) charge(sec, n int64) bool {
 	if c.dense {
 		i := sumSlot(sec)
 		if int64(c.all[i])+n > MaxSenderRequestsPerSecond {
-			return false
+			return FlagCountPastSenderCeiling
 		}
 		c.all[i] += uint32(n)
-		return true
+		return ""
 	}
 	return c.chargeFew(sec, n)
 }
 
 // chargeFew is charge on the listed seconds, sec within them or after.
-func (c *secondSums) chargeFew(sec, n int64) bool {
+func (c *secondSums) chargeFew(sec, n int64) string {
 	i, found := slices.BinarySearchFunc(c.few, sec, func(e secondSum, s int64) int { return cmp.Compare(e.sec, s) })
 	if found {
 		if int64(c.few[i].sum)+n > MaxSenderRequestsPerSecond {
-			return false
+			return FlagCountPastSenderCeiling
 		}
 		c.few[i].sum += uint32(n)
-		return true
+		return ""
 	}
 	if n > MaxSenderRequestsPerSecond {
-		return false
+		return FlagCountPastSenderCeiling
 	}
 	if len(c.few) == maxFewSeconds {
 		c.makeDense()
 		return c.charge(sec, n)
 	}
 	c.few = slices.Insert(c.few, i, secondSum{sec: sec, sum: uint32(n)})
-	return true
+	return ""
 }
 
 // makeDense moves the listed seconds into the array.
@@ -216,7 +227,8 @@ func countedSecond(r *StoredRecord, at time.Time) int64 {
 
 // holdSenderCountsLocked sums the counts of b's records that Requests
 // believes into a copy of its sender's sums, flagging
-// FlagCountPastSenderCeiling each past the ceiling, and returns the copy,
+// FlagCountPastSenderCeiling each past the ceiling
+// (FlagCountOutsideSenderWindow each before its window), and returns the copy,
 // for keepSenderSumsLocked once b is stored; nil when no record of b has
 // a count believed.
 func (s *Store) holdSenderCountsLocked(b *Batch, at time.Time) *secondSums {
@@ -231,8 +243,8 @@ func (s *Store) holdSenderCountsLocked(b *Batch, at time.Time) *secondSums {
 			work = &s.sumsScratch
 			work.load(s.seen.sumsOf(b.Sender))
 		}
-		if !work.charge(countedSecond(r, at), n) {
-			r.Flags = append(slices.Clip(r.Flags), FlagCountPastSenderCeiling)
+		if flag := work.charge(countedSecond(r, at), n); flag != "" {
+			r.Flags = append(slices.Clip(r.Flags), flag)
 		}
 	}
 	return work

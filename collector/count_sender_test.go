@@ -20,9 +20,10 @@ import (
 // most sidecars a policy lets share a limit, policy.MaxGlobalSidecars,
 // each writing one full fold): a record whose count would pass it, or
 // dated ceilingSeconds or more before the newest second its sender's
-// counts were believed in, counts one request and is flagged
-// FlagCountPastSenderCeiling. The sum runs across batches; another sender
-// has its own.
+// counts were believed in, counts one request and is flagged: the first
+// FlagCountPastSenderCeiling, the second FlagCountOutsideSenderWindow,
+// which says why (it was flagged past the ceiling, as if its second were
+// full). The sum runs across batches; another sender has its own.
 func TestSenderCountsHeldPerSecond(t *testing.T) {
 	t.Parallel()
 	const fleet = policy.MaxGlobalSidecars
@@ -55,17 +56,19 @@ func TestSenderCountsHeldPerSecond(t *testing.T) {
 		t.Errorf("requests %d, want %d: %d full folds a sender a second, one more counted one, one of the next second, and another sender's own",
 			rep.Requests, want, fleet)
 	}
-	flagged := 0
+	flagged := map[string]int{}
 	for _, r := range storedRecords(t, dir) {
-		if slices.Contains(r.Flags, "count_past_sender_ceiling") {
-			flagged++
-			if r.Requests() != 1 {
-				t.Errorf("a flagged record read back counts %d, want 1", r.Requests())
+		for _, f := range []string{"count_past_sender_ceiling", "count_outside_sender_window"} {
+			if slices.Contains(r.Flags, f) {
+				flagged[f]++
+				if r.Requests() != 1 {
+					t.Errorf("a record flagged %s read back counts %d, want 1", f, r.Requests())
+				}
 			}
 		}
 	}
-	if flagged != 2 {
-		t.Errorf("%d records stored flagged count_past_sender_ceiling, want 2", flagged)
+	if flagged["count_past_sender_ceiling"] != 1 || flagged["count_outside_sender_window"] != 1 {
+		t.Errorf("records stored flagged %v, want one count_past_sender_ceiling (its second full) and one count_outside_sender_window (dated before its sender's window)", flagged)
 	}
 }
 

@@ -99,9 +99,9 @@ func TestSecondSumsAsTheArrayDid(t *testing.T) {
 			for range times {
 				got, exp := scratch.charge(at, n), ref.charge(at, n)
 				if got != exp {
-					t.Fatalf("batch %d, charge %d: %d at second %d (newest %d) believed %v, the array %v", batch, charges, n, at-countsAt.Unix(), ref.newest-countsAt.Unix(), got, exp)
+					t.Fatalf("batch %d, charge %d: %d at second %d (newest %d) flagged %q, the array %q", batch, charges, n, at-countsAt.Unix(), ref.newest-countsAt.Unix(), got, exp)
 				}
-				if !exp && at > ref.newest-ceilingSeconds {
+				if exp == FlagCountPastSenderCeiling {
 					held++
 				}
 				charges++
@@ -133,12 +133,12 @@ type arraySums struct {
 	sums   [ceilingSeconds]uint32
 }
 
-func (c *arraySums) charge(sec, n int64) bool {
+func (c *arraySums) charge(sec, n int64) string {
 	if !c.used {
 		c.used, c.newest = true, sec
 	}
 	if sec <= c.newest-ceilingSeconds {
-		return false
+		return FlagCountOutsideSenderWindow
 	}
 	if sec > c.newest {
 		if sec-c.newest >= ceilingSeconds {
@@ -152,8 +152,8 @@ func (c *arraySums) charge(sec, n int64) bool {
 	}
 	i := sumSlot(sec)
 	if int64(c.sums[i])+n > MaxSenderRequestsPerSecond {
-		return false
+		return FlagCountPastSenderCeiling
 	}
 	c.sums[i] += uint32(n)
-	return true
+	return ""
 }

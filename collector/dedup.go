@@ -26,7 +26,8 @@ import (
 //
 // Senders named by a client certificate are as many as the client CA
 // issues (one per pod, say), so their state is bounded too: a certificate
-// sender idle longer than StoreConfig.SenderIdle is forgotten, and at most
+// sender idle longer than StoreConfig.SenderIdle is forgotten (once its
+// second sums, ceiling.go, can no longer be charged), and at most
 // StoreConfig.MaxCertSenders of them are live at once; a new one past that
 // is refused (ErrTooManySenders, 503 cert_senders_full) until one is idle
 // long enough. What a forgotten instance had stored is kept compactly, its
@@ -214,14 +215,17 @@ func (d *dedup) fcounted(sender string, from, to int) {
 }
 
 // sweep forgets the certificate senders idle since before now-idle, at
-// most once per idle/16.
+// most once per idle/16; not one whose second sums a record received now
+// could still be charged against (secondSums.heldAt): forgotten, its
+// sums went with it, and coming back it had a second believed up to the
+// sender ceiling again (TestForgottenCertSenderSumsKept).
 func (d *dedup) sweep(now time.Time) {
 	if d.idle <= 0 || now.Sub(d.swept) < d.idle/16 {
 		return
 	}
 	d.swept = now
 	for name, s := range d.senders {
-		if isCert(name) && now.Sub(s.last) >= d.idle {
+		if isCert(name) && now.Sub(s.last) >= d.idle && !s.sums.heldAt(now) {
 			d.drop(name, s)
 		}
 	}

@@ -84,6 +84,8 @@ func (s *Store) recover() error {
 	if len(open) > 1 {
 		return fmt.Errorf("collector: segments %s in %q have no signed digest; only the newest may be open: inspect the directory (audit verify) before starting the collector", someOf(open), s.dir)
 	}
+	s.sumsFrom = s.sumsHorizon(checked[sealed])
+	defer func() { s.sumsFrom, s.sumsBuf = time.Time{}, bodyBuffers{} }()
 	for _, n := range segs {
 		if n > sealed {
 			break
@@ -617,7 +619,7 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 			return io.EOF
 		}
 		seq, prev = h.Seq, hash
-		ids = append(ids, entryHeader{Seq: h.Seq, Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, DurableHead: h.DurableHead, retentionSeconds: h.retentionSeconds, records: h.records})
+		ids = append(ids, entryHeader{Seq: h.Seq, Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, DurableHead: h.DurableHead, retentionSeconds: h.retentionSeconds, records: h.records, counts: s.entryCounts(h, line)})
 		reached = seq == d.LastSeq && prev == last
 		return nil
 	})
@@ -640,6 +642,7 @@ func (s *Store) rememberBatch(h *entryHeader) {
 	switch h.Kind {
 	case KindBatch:
 		s.seen.add(h.Sender, h.BatchID, h.records, h.Time)
+		s.seen.restoreSums(h.Sender, h.counts)
 	case KindRetention:
 		s.retained[h.Segment] = struct{}{}
 		if r := &s.newestRetention; h.Segment >= r.segment {
@@ -734,7 +737,7 @@ func (s *Store) walkOpen(path string, n uint64) (*openWalk, error) {
 			continue
 		}
 		seq, prev = h.Seq, hash
-		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, retentionSeconds: h.retentionSeconds, records: h.records})
+		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, retentionSeconds: h.retentionSeconds, records: h.records, counts: s.entryCounts(h, line[:len(line)-1])})
 		if w.entries == 1 {
 			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
 		}

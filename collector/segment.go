@@ -154,6 +154,10 @@ type entryHeader struct {
 	// retentionSeconds is a retention entry's period, read by recovery
 	// alone (chainLinkOf), for Store.expiredAccounted.
 	retentionSeconds int64
+	// counts are a batch's believed counts by second, read by recovery
+	// alone for an entry within the window its sender's sums are summed
+	// again from (Store.entryCounts).
+	counts []secondSum
 }
 
 // eventKey identifies a lifecycle event: its etcd key and the revision of

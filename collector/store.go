@@ -62,7 +62,8 @@ type StoreConfig struct {
 	// ids the store remembers at once; a new one past it is refused
 	// (ErrTooManySenders). 0 means DefaultMaxCertSenders, negative no
 	// bound. SenderIdle is how long a certificate sender may send nothing
-	// before the store forgets it (dedup.go); 0 means DefaultSenderIdle,
+	// before the store forgets it (dedup.go; not while its second sums
+	// can still be charged, secondSums.heldAt); 0 means DefaultSenderIdle,
 	// negative never.
 	MaxCertSenders int
 	SenderIdle     time.Duration
@@ -198,6 +199,14 @@ type Store struct {
 	// sumsScratch is the copy of a sender's second sums a batch is
 	// summed into before it is stored (ceiling.go).
 	sumsScratch secondSums
+	// sumsFrom is, during recovery, the time from which the batch entries
+	// read have their believed counts summed again (restore.go); zero
+	// after it.
+	sumsFrom time.Time
+	// sumsRead are the batch entries whose counts recovery summed again.
+	sumsRead int
+	// sumsBuf are the buffers recovery decodes those entries' records in.
+	sumsBuf bodyBuffers
 	// unrecorded are segments retention deleted on a full disk whose
 	// entry it could not write then: the next pass writes it.
 	unrecorded map[uint64]struct{}

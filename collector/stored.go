@@ -141,7 +141,9 @@ const MaxRequestsPerClientRecord = MaxRequestsPerRecord
 // tenant binding of senders (--cert-tenants, tenants= of a token) bounds
 // whose, and the store the sum of a sender's counts in one second
 // (MaxSenderRequestsPerSecond: a record past it is stored flagged
-// FlagCountPastSenderCeiling and counts one, ceiling.go). Detection,
+// FlagCountPastSenderCeiling and counts one, as does one dated before the
+// seconds its sender's sums are kept for, FlagCountOutsideSenderWindow:
+// ceiling.go). Detection,
 // incident assess, tenants top and the evidence pack all read this one
 // method.
 func (s *StoredRecord) Requests() int64 {
@@ -152,10 +154,12 @@ func (s *StoredRecord) Requests() int64 {
 }
 
 // pastSenderCeiling reports whether the store flagged s
-// FlagCountPastSenderCeiling: its sender's believed counts of its second
-// had reached MaxSenderRequestsPerSecond (ceiling.go).
+// FlagCountPastSenderCeiling (its sender's believed counts of its second
+// had reached MaxSenderRequestsPerSecond) or FlagCountOutsideSenderWindow
+// (its second was before the seconds its sender's sums are kept for):
+// ceiling.go.
 func (s *StoredRecord) pastSenderCeiling() bool {
-	return len(s.Flags) > 0 && slices.Contains(s.Flags, FlagCountPastSenderCeiling)
+	return len(s.Flags) > 0 && (slices.Contains(s.Flags, FlagCountPastSenderCeiling) || slices.Contains(s.Flags, FlagCountOutsideSenderWindow))
 }
 
 // foldShape reports whether s has the shape of a record the sidecar
@@ -173,7 +177,8 @@ func (s *StoredRecord) foldShape() bool {
 // CountNotBelieved reports whether s carries a count that Requests does
 // not take as written: a count on a record of a shape the sidecar never
 // folds, past MaxRequestsPerRecord, or flagged past its sender's ceiling
-// (FlagCountPastSenderCeiling). Intake counts such records
+// (FlagCountPastSenderCeiling) or outside its sender's window
+// (FlagCountOutsideSenderWindow). Intake counts such records
 // (portcullis_collector_counts_not_believed_total).
 func (s *StoredRecord) CountNotBelieved() bool {
 	return s.Count > 1 && s.Requests() != s.Count

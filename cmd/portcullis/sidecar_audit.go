@@ -311,14 +311,14 @@ func emitterFamilies(get func() (*audit.Emitter, string)) []dataplane.Family {
 			v    uint64
 		}{
 			{"captured", st.Captured}, {"delivered", st.Delivered}, {"spooled", st.Spooled},
-			{"replayed", st.Replayed}, {"dropped", st.Dropped}, {"aggregated", st.Aggregated},
+			{"replayed", st.Replayed}, {"restored", st.Restored}, {"dropped", st.Dropped}, {"aggregated", st.Aggregated},
 		} {
 			b = fmt.Appendf(b, "portcullis_audit_records_total{outcome=%q} %d\n", c.name, c.v)
 		}
 		return b
 	}
 	return []dataplane.Family{
-		{Name: "portcullis_audit_records_total", Type: "counter", Help: "Audit records by outcome: captured, then delivered, spooled (and later replayed) or dropped.", Samples: records},
+		{Name: "portcullis_audit_records_total", Type: "counter", Help: "Audit records by outcome: captured, then delivered, spooled (and later replayed) or dropped; restored: spooled records counted dropped with a deleted spool directory, then put back by hand and delivered (not counted replayed).", Samples: records},
 		dataplane.Gauge("portcullis_audit_spool_records", "Audit records waiting in the spool for the collector.", func() float64 { return float64(stats().SpoolRecords) }),
 		dataplane.Gauge("portcullis_audit_spool_bytes", "Bytes of audit batches in the spool.", func() float64 { return float64(stats().SpoolBytes) }),
 		dataplane.Counter("portcullis_audit_delivery_failures_total", "Failed attempts to deliver an audit batch (each retried or spooled).", func() uint64 { return stats().Retries }),
