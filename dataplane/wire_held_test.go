@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestWireHeldAttack307 holds what an outside attack (attack307) sent
+// TestWireHeld holds what an outside attack sent
 // over a real socket and found held, where no test held it yet: an
 // HTTP/1.0 request without Host goes on with the upstream's address as
 // its Host and the connection's end (the service never takes a Host the
@@ -16,7 +16,7 @@ import (
 // Content-Length of its own and no Transfer-Encoding; a fragment in the
 // path or the query is refused (a service that cuts the target at '#'
 // would route what the sidecar never saw).
-func TestWireHeldAttack307(t *testing.T) {
+func TestWireHeld(t *testing.T) {
 	t.Parallel()
 	st, up := startRecorded(t, nil)
 	keyLine := "X-API-Key: " + hrisKey + "\r\n"
