@@ -84,7 +84,7 @@ func (a *Admin) handWritten(e *clientv3.Event, evs []Event) (Event, bool) {
 	if put && a.spokenFor(kind, id, e, evs) {
 		return Event{}, false
 	}
-	if !put && kind == approvalRecord && leaseEnded(e.PrevKv, a.now()) {
+	if !put && kind == approvalRecord && leaseEnded(e.PrevKv, a.now()) && !a.leaseHeld(e.PrevKv.Lease) {
 		return Event{}, false
 	}
 	now := a.now().UTC()
@@ -103,7 +103,7 @@ func (a *Admin) handWritten(e *clientv3.Event, evs []Event) (Event, bool) {
 	}
 	ev.Unverified = fmt.Sprintf("%s %q deleted at etcd revision %d (deleted by hand, no event: no command deletes one)", names.what, id, rev)
 	if kind == approvalRecord {
-		ev.Unverified = fmt.Sprintf("%s %q deleted at etcd revision %d before its grant's expiry, or on no lease (deleted by hand, no event)", names.what, id, rev)
+		ev.Unverified = fmt.Sprintf("%s %q deleted at etcd revision %d before its grant's expiry, on no lease, or with its lease still held (deleted by hand, no event)", names.what, id, rev)
 	}
 	return ev, true
 }
