@@ -11,7 +11,7 @@ import (
 // GrantApproval changes it: its state, approver and note, the decision's
 // time, expiry (decided plus max_age) and uses lease, and its max_uses
 // and max_age lowered to the policy's (policyLimits), never raised, with
-// uses stored as max_uses. A grant event in the transaction of a record
+// uses stored as max_uses (or left as it was). A grant event in the transaction of a record
 // rewritten for another client, route or more uses spoke for it. The
 // values are compared here and reach no event.
 func grantedOnly(was, is etcdsync.Approval) bool {
@@ -28,7 +28,10 @@ func grantedOnly(was, is etcdsync.Approval) bool {
 	}
 	want := was
 	want.State, want.Approver, want.Note, want.Decided, want.Expires = etcdsync.ApprovalGranted, is.Approver, is.Note, is.Decided, is.Expires
-	want.MaxUses, want.MaxAge, want.Uses, want.UsesLease = is.MaxUses, is.MaxAge, is.MaxUses, is.UsesLease
+	want.MaxUses, want.MaxAge, want.UsesLease = is.MaxUses, is.MaxAge, is.UsesLease
+	if is.Uses == is.MaxUses {
+		want.Uses = is.Uses // stored as max_uses: used up to binaries before the counter
+	}
 	return want == is
 }
 
