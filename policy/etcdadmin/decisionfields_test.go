@@ -21,8 +21,9 @@ import (
 // record). A decision now speaks for its record only when, compared with
 // the record it replaced, nothing but the state, the approver and the
 // decision's own fields changed (max_uses and max_age only lowered, to
-// the policy's); the CLI's own grants, with the limits a tighter policy
-// lowered, and denials, are not flagged.
+// the policy's), decided no later than the follower read it (a grant
+// postdated a month admitted requests then); the CLI's own grants, with
+// the limits a tighter policy lowered, and denials, are not flagged.
 func TestFollowFlagsADecisionThatRewroteTheRequest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -42,6 +43,7 @@ func TestFollowFlagsADecisionThatRewroteTheRequest(t *testing.T) {
 	}
 	lowered, denied, withdrawn := request("acme-admin", route), request("acme-admin", route), request("acme-admin", route)
 	forgedGrant, forgedDeny, reused := request("acme-hris", KeysCreateRoute), request("acme-hris", KeysCreateRoute), request("acme-admin", route)
+	postdated := request("acme-admin", route)
 	push(t, a, examplePolicy(t)) // the route cut to one use in an hour
 	f := follow(t, a, 0)
 	// The CLI's decisions: none flagged.
@@ -76,9 +78,17 @@ func TestFollowFlagsADecisionThatRewroteTheRequest(t *testing.T) {
 	}
 	again.Expires = again.Expires.Add(30 * 24 * time.Hour)
 	put3, _ := putJSON(a.k.Approval(reused.ID), again, clientv3.WithIgnoreLease())
-	rev := forge(t, a, etcdsync.ActionApprovalUse, reused.ID, approvalDetails(again), put3)
+	forge(t, a, etcdsync.ActionApprovalUse, reused.ID, approvalDetails(again), put3)
+	// A grant decided a month on: nothing but the decision's fields
+	// changed, and it admits requests for an hour a month from now.
+	later := postdated
+	later.MaxUses, later.Uses, later.MaxAge = 1, 1, "1h0m0s"
+	later.State, later.Approver, later.Decided = etcdsync.ApprovalGranted, "bob", now.Add(30*24*time.Hour)
+	later.Expires = later.Decided.Add(time.Hour)
+	put4, _ := putJSON(a.k.Approval(later.ID), later)
+	rev := forge(t, a, etcdsync.ActionApprovalGrant, later.ID, approvalDetails(later), put4)
 
-	want := []string{ActionApprovalWritten + " " + grant.ID, ActionApprovalWritten + " " + deny.ID, ActionApprovalWritten + " " + reused.ID}
+	want := []string{ActionApprovalWritten + " " + grant.ID, ActionApprovalWritten + " " + deny.ID, ActionApprovalWritten + " " + reused.ID, ActionApprovalWritten + " " + later.ID}
 	if got := flaggedAt(t, f, rev); !slices.Equal(got, want) {
 		t.Errorf("unattributed events = %v, want %v: a decision that rewrote the request's client, route, uses or age, or a rewrite under a use, is not flagged", got, want)
 	}

@@ -160,7 +160,7 @@ func (a *Admin) spokenFor(kind recordKind, id string, e *clientv3.Event, evs []E
 					return true // a request creates its record, never rewrites one
 				}
 			case etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny:
-				if ev.Target == id && decidedAs(e, ev) {
+				if ev.Target == id && decidedAs(e, ev, a.now()) {
 					return true
 				}
 			}
@@ -232,10 +232,12 @@ func endedSooner(was, is string) bool {
 // an approval.grant or approval.deny, rewrote it into the state ev
 // decided, by the approver ev names (granted, or denied), changing
 // nothing else of the record it replaced but the decision's own fields
-// (grantedOnly, deniedOnly; e.PrevKv, as rotatedOld reads it). A
-// decision rewrites its record, never creates one. Read with no value
-// (catchUpCompacted: keys only), it reports true.
-func decidedAs(e *clientv3.Event, ev *Event) bool {
+// (grantedOnly, deniedOnly; e.PrevKv, as rotatedOld reads it), and
+// decided no later than now, when the follower reads it (a minute's
+// leeway for the clocks): a grant postdated admits requests from a time
+// no second person chose. A decision rewrites its record, never creates
+// one. Read with no value (catchUpCompacted: keys only), it reports true.
+func decidedAs(e *clientv3.Event, ev *Event, now time.Time) bool {
 	switch {
 	case e.Kv.CreateRevision == e.Kv.ModRevision:
 		return false
@@ -244,7 +246,7 @@ func decidedAs(e *clientv3.Event, ev *Event) bool {
 	}
 	ap, err := etcdsync.DecodeApproval(e.Kv.Value)
 	was, werr := etcdsync.DecodeApproval(e.PrevKv.Value)
-	if err != nil || werr != nil || ap.Approver != ev.Details["approver"] {
+	if err != nil || werr != nil || ap.Approver != ev.Details["approver"] || ap.Decided.After(now.Add(claimSkew)) {
 		return false
 	}
 	if ev.Action == etcdsync.ActionApprovalDeny {
