@@ -18,6 +18,10 @@ import (
 type handWrites struct {
 	keys   []string // key records, for the token creation question
 	policy []string // the policy, its history and approval records, for the two-person question
+	// revocations are the revocations and suspensions, for the
+	// revocation question: one deleted by hand un-revoked its key, and
+	// one written by hand was counted nowhere, under an answer of Yes.
+	revocations []string
 }
 
 // handWrites collects the period's flagged hand writes, each named with
@@ -35,6 +39,10 @@ func (b *builder) handWrites() handWrites {
 			h.policy = append(h.policy, handName("policy history entry", ev))
 		case etcdadmin.ActionApprovalWritten, etcdadmin.ActionApprovalDeleted:
 			h.policy = append(h.policy, handName("approval record", ev))
+		case etcdadmin.ActionRevocationWritten, etcdadmin.ActionRevocationDeleted:
+			h.revocations = append(h.revocations, handName("revocation", ev))
+		case etcdadmin.ActionSuspensionWritten, etcdadmin.ActionSuspensionDeleted:
+			h.revocations = append(h.revocations, handName("suspension of client", ev))
 		}
 	}
 	return h

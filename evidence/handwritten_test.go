@@ -129,3 +129,34 @@ func TestPackShowsARotationBetweenTwoPolicyPutsByHand(t *testing.T) {
 		t.Errorf("lifecycle log rows of revisions 20-22: %q, want %q", got, w)
 	}
 }
+
+// A revocation deleted by hand un-revokes its key, and a suspension
+// written by hand suspends a client no client.suspend names: the
+// follower flags both (revocation.deleted_unattributed,
+// suspension.written_unattributed) and the lifecycle log lists them, but
+// the revocation question counted only the key.revoke and client.suspend
+// events and answered Yes over them. It answers No, naming each as
+// written by hand, no event.
+func TestRevocationChangedByHandAnswersRevocationNo(t *testing.T) {
+	data := t.TempDir()
+	revocationStore(t, data, keyDenial("key_revoked", "r-1"))
+	at := time.Date(2026, 5, 10, 15, 0, 0, 0, time.UTC)
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: checklistKey, Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	del := handEvent(50, "revocation.deleted_unattributed", "acmehris1", `revocation of "acmehris1" deleted at etcd revision 50 with no token.revocation_expired event in its transaction (deleted by hand): the key or token is no longer revoked`)
+	put := handEvent(51, "suspension.written_unattributed", "acme-hris", `suspension of client "acme-hris" written at etcd revision 51 with no client.suspend event in its transaction (written by hand)`)
+	del.Time, put.Time = at, at
+	if err := st.AppendEvents([]collector.Event{del, put}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := packChecklistWith(t, data, "2026-Q2", sidecars(false))
+	want := `; 2 written by hand, no event (flagged: see the lifecycle log's unverified column): revocation "acmehris1" deleted at revision 50, suspension of client "acme-hris" written at revision 51 |`
+	if got := answerOf(t, list, revokedQuestion); got != "No" || !strings.Contains(list, want) {
+		t.Errorf("a revocation deleted and a suspension written by hand answered %s, want No with %q:\n%s", got, want, list)
+	}
+}

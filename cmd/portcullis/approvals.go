@@ -75,8 +75,8 @@ func approvalsRequestCmd() etcdCmd {
 				if file == "-" {
 					file = "FILE"
 				}
-				_, err = fmt.Fprintf(out, "approval %s requested by %s for %s (%s; one push within %s of the grant)\nthe approver checks the document (sha256sum %s, portcullis policy diff %s) and runs: portcullis approvals grant %s --approver NAME --note TEXT\nthen push it: portcullis policy push %s --approval %s\n",
-					ap.ID, ap.Requester, ap.Route, policyName(policyFile), ap.MaxAge, file, file, ap.ID, file, ap.ID)
+				_, err = fmt.Fprintf(out, "approval %s requested by %s for %s (%s; one push within %s of the grant)\nthe approver checks the document (sha256sum %s, portcullis policy diff %s) and runs: portcullis approvals grant %s --policy %s --approver NAME --note TEXT\nthen push it: portcullis policy push %s --approval %s\n",
+					ap.ID, ap.Requester, ap.Route, policyName(policyFile), ap.MaxAge, file, file, ap.ID, file, file, ap.ID)
 				return err
 			}
 			_, err = fmt.Fprintf(out, "approval %s requested by %s for client %s on %s (%d use(s) within %s of the grant)\nask a second person to run: portcullis approvals grant %s --approver NAME --note TEXT\n",
@@ -87,13 +87,20 @@ func approvalsRequestCmd() etcdCmd {
 }
 
 func approvalsGrantCmd() etcdCmd {
-	var approver, note string
+	var approver, note, policyFile string
 	return etcdCmd{
 		args:   []string{"ID"},
 		change: true,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&approver, "approver", "", "`who` grants it; must not be its requester (default: --actor)")
 			fs.StringVar(&note, "note", "", "the approver's `note`, for the record")
+			fs.StringVar(&policyFile, "policy", "", "the policy `FILE` an approval of a policy push is for (- reads stdin; required for one): the grant computes again what it weakens")
+		},
+		check: func(*etcdFlags) error {
+			if policyFile == "-" && isTerminal(os.Stdin) {
+				return errors.New("--policy - reads stdin, which is a terminal; pipe the policy in or give FILE")
+			}
+			return nil
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
 			if approver == "" {
@@ -101,7 +108,7 @@ func approvalsGrantCmd() etcdCmd {
 			}
 			// Written to etcd and the trail as the meta's texts are.
 			approver, note = collector.RedactText(approver), collector.RedactText(note)
-			ap, err := a.GrantApproval(ctx, args[0], approver, note, f.meta())
+			ap, err := grantApproval(ctx, a, args[0], policyFile, approver, note, f.meta())
 			if errors.Is(err, etcdadmin.ErrSelfApproval) {
 				return fmt.Errorf("%w (two-person rule)", err)
 			}
@@ -118,6 +125,19 @@ func approvalsGrantCmd() etcdCmd {
 			return err
 		},
 	}
+}
+
+// grantApproval grants approval id, with the policy document of
+// policyFile when one is given (an approval of a policy push).
+func grantApproval(ctx context.Context, a *etcdadmin.Admin, id, policyFile, approver, note string, meta etcdadmin.Meta) (etcdsync.Approval, error) {
+	if policyFile == "" {
+		return a.GrantApproval(ctx, id, approver, note, meta)
+	}
+	doc, err := readPolicyArg(policyFile)
+	if err != nil {
+		return etcdsync.Approval{}, err
+	}
+	return a.GrantPolicyApproval(ctx, id, doc, approver, note, meta)
 }
 
 func approvalsDenyCmd() etcdCmd {

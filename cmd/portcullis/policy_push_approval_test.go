@@ -38,7 +38,7 @@ func TestPolicyPushThatWeakensNeedsApprovalCLI(t *testing.T) {
 	if !strings.Contains(stderr, "two-person rule") {
 		t.Errorf("grant by the requester: stderr %q; want refused (two-person rule)", stderr)
 	}
-	run(0, "bob", "approvals", "grant", id, "--approver", "bob", "--note", "diff read")
+	run(0, "bob", "approvals", "grant", id, "--approver", "bob", "--note", "diff read", "--policy", weak)
 	run(0, "alice", "policy", "push", weak, "--reason", "loosen", "--approval", id)
 	run(0, "alice", "policy", "push", strict, "--reason", "strict again")
 	_, stderr = run(1, "alice", "policy", "push", weak, "--reason", "loosen again", "--approval", id)

@@ -212,8 +212,28 @@ func approvalDetails(ap etcdsync.Approval) map[string]string {
 // be its requester: ErrSelfApproval) with note, writes it on a new etcd
 // lease of its max_age, so that it disappears when it expires, and
 // writes an approval.grant event. meta.Actor is recorded as who ran the
-// command; the approver is in the record and the event's details.
+// command; the approver is in the record and the event's details. An
+// approval of a policy push is granted with its document
+// (GrantPolicyApproval) and refused here.
 func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, meta Meta) (etcdsync.Approval, error) {
+	return a.grant(ctx, id, nil, approver, note, meta)
+}
+
+// GrantPolicyApproval is GrantApproval of the approval id of a policy
+// push, given document, the policy document its route names by SHA-256:
+// the grant computes again what the document weakens of the policy the
+// request was asked against, and refuses it when that list is not the
+// one the request bound (grantedWeakenings).
+func (a *Admin) GrantPolicyApproval(ctx context.Context, id string, document []byte, approver, note string, meta Meta) (etcdsync.Approval, error) {
+	if document == nil {
+		document = []byte{}
+	}
+	return a.grant(ctx, id, document, approver, note, meta)
+}
+
+// grant is GrantApproval, with the document of a policy push's approval
+// (nil: none given).
+func (a *Admin) grant(ctx context.Context, id string, document []byte, approver, note string, meta Meta) (etcdsync.Approval, error) {
 	if visible(approver) == "" {
 		return etcdsync.Approval{}, fmt.Errorf("a grant needs an approver's name, not %q", approver)
 	}
@@ -236,6 +256,9 @@ func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, me
 			return ap, err
 		}
 		if err := sameBase(ap, st.PolicyRevision); err != nil { // pushapproval.go
+			return ap, err
+		}
+		if err := a.grantedWeakenings(ctx, st, ap, document); err != nil { // grantweak.go
 			return ap, err
 		}
 		ap, ok, err := a.grantAt(ctx, ap, rev, st.PolicyRevision, approver, note, meta)

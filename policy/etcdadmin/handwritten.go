@@ -84,7 +84,7 @@ func (a *Admin) handWritten(e *clientv3.Event, evs []Event) (Event, bool) {
 	if put && a.spokenFor(kind, id, e, evs) {
 		return Event{}, false
 	}
-	if !put && kind == approvalRecord && leaseEnded(e.PrevKv, a.now()) {
+	if !put && kind == approvalRecord && leaseEnded(e.PrevKv, a.now()) && !a.leaseHeld(e.PrevKv.Lease) {
 		return Event{}, false
 	}
 	now := a.now().UTC()
@@ -103,7 +103,7 @@ func (a *Admin) handWritten(e *clientv3.Event, evs []Event) (Event, bool) {
 	}
 	ev.Unverified = fmt.Sprintf("%s %q deleted at etcd revision %d (deleted by hand, no event: no command deletes one)", names.what, id, rev)
 	if kind == approvalRecord {
-		ev.Unverified = fmt.Sprintf("%s %q deleted at etcd revision %d before its grant's expiry, or on no lease (deleted by hand, no event)", names.what, id, rev)
+		ev.Unverified = fmt.Sprintf("%s %q deleted at etcd revision %d before its grant's expiry, on no lease, or with its lease still held (deleted by hand, no event)", names.what, id, rev)
 	}
 	return ev, true
 }
@@ -126,9 +126,9 @@ var handNames = map[recordKind]struct{ written, deleted, what, events string }{
 // target, changed as a rotation changes it (rotatedOld); an approval
 // record its request, which creates it (a denied record put back as
 // pending beside one was not made by it), its grant or deny, the record
-// in the state decided (decidedAs), or the use an older CLI wrote with a
-// rewrite of the record. Read with no values (e.Kv keys only, no
-// previous value: catchUpCompacted), the values are not compared.
+// in the state decided with nothing else changed (decidedAs); never an
+// approval.use. Read with no values (e.Kv keys only, no previous value:
+// catchUpCompacted), the values are not compared.
 func (a *Admin) spokenFor(kind recordKind, id string, e *clientv3.Event, evs []Event) bool {
 	kv := e.Kv
 	rev := kv.ModRevision
@@ -160,14 +160,14 @@ func (a *Admin) spokenFor(kind recordKind, id string, e *clientv3.Event, evs []E
 					return true // a request creates its record, never rewrites one
 				}
 			case etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny:
-				if ev.Target == id && decidedAs(e, ev) {
-					return true
-				}
-			case etcdsync.ActionApprovalUse:
-				if ev.Target == id {
+				if ev.Target == id && decidedAs(e, ev, a.now()) {
 					return true
 				}
 			}
+			// An approval.use speaks for no record: the CLI writes a use
+			// with the put of the approval's counter (approvalUse). The
+			// CLIs before the counter rewrote the record's uses, and
+			// a use event spoke for a rewrite into any state.
 		}
 	}
 	return false
@@ -230,24 +230,29 @@ func endedSooner(was, is string) bool {
 
 // decidedAs reports whether e, the put of an approval record with ev,
 // an approval.grant or approval.deny, rewrote it into the state ev
-// decided: granted by the approver ev names, or denied. A decision
-// rewrites its record, never creates one. Read with no value
-// (catchUpCompacted: keys only), it reports true.
-func decidedAs(e *clientv3.Event, ev *Event) bool {
+// decided, by the approver ev names (granted, or denied), changing
+// nothing else of the record it replaced but the decision's own fields
+// (grantedOnly, deniedOnly; e.PrevKv, as rotatedOld reads it), and
+// decided no later than now, when the follower reads it (a minute's
+// leeway for the clocks): a grant postdated admits requests from a time
+// no second person chose. A decision rewrites its record, never creates
+// one. Read with no value (catchUpCompacted: keys only), it reports true.
+func decidedAs(e *clientv3.Event, ev *Event, now time.Time) bool {
 	switch {
 	case e.Kv.CreateRevision == e.Kv.ModRevision:
 		return false
-	case e.PrevKv == nil && len(e.Kv.Value) == 0:
-		return true // keys only: the value is not read
+	case e.PrevKv == nil:
+		return len(e.Kv.Value) == 0 // keys only: the values are not read
 	}
 	ap, err := etcdsync.DecodeApproval(e.Kv.Value)
-	if err != nil {
+	was, werr := etcdsync.DecodeApproval(e.PrevKv.Value)
+	if err != nil || werr != nil || ap.Approver != ev.Details["approver"] || ap.Decided.After(now.Add(claimSkew)) {
 		return false
 	}
 	if ev.Action == etcdsync.ActionApprovalDeny {
-		return ap.State == etcdsync.ApprovalDenied
+		return ap.State == etcdsync.ApprovalDenied && deniedOnly(was, ap, e.PrevKv.ModRevision)
 	}
-	return ap.State == etcdsync.ApprovalGranted && ap.Approver != "" && ap.Approver == ev.Details["approver"]
+	return ap.State == etcdsync.ApprovalGranted && ap.Approver != "" && grantedOnly(was, ap)
 }
 
 // leaseEnded reports whether prev, an approval record before its delete,

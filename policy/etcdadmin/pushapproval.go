@@ -57,7 +57,7 @@ func (a *Admin) pushApproval(ctx context.Context, st *etcdsync.State, next *poli
 	case len(weak) == 0:
 		return nil, nil, nil
 	case meta.Approval == "":
-		return nil, nil, fmt.Errorf("this push weakens the two-person controls (%s), so it needs a second person's approval of this document (sha256 %s): run portcullis approvals request --policy FILE --reason TEXT, have a second person run portcullis approvals grant ID, then push again with --approval ID: %w",
+		return nil, nil, fmt.Errorf("this push weakens the two-person controls (%s), so it needs a second person's approval of this document (sha256 %s): run portcullis approvals request --policy FILE --reason TEXT, have a second person run portcullis approvals grant ID --policy FILE, then push again with --approval ID: %w",
 			weakSummary(weak), digest, ErrNotApproved)
 	}
 	cmps, ops, err := a.approvalUse(ctx, meta.Approval, "", PolicyPushRoute(digest), st.PolicyRevision, meta)

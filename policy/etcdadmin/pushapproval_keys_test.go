@@ -34,7 +34,7 @@ func TestPushApprovalDoesNotCoverKeysMadeSince(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RequestApproval again: %v", err)
 	}
-	if _, err := a.GrantApproval(ctx, ap2.ID, "bob", "keys checked again", bob); err != nil {
+	if _, err := a.GrantPolicyApproval(ctx, ap2.ID, priv, "bob", "keys checked again", bob); err != nil {
 		t.Fatalf("GrantApproval again: %v", err)
 	}
 	if _, err := a.PushPolicy(ctx, priv, 0, withApproval(alice, ap2.ID)); err != nil {
@@ -96,7 +96,7 @@ func keyMadeSinceApprovalRefused(t *testing.T, a *Admin, strict, priv []byte, al
 	if !strings.Contains(ap.Route, "policy push") {
 		t.Fatalf("approval route %q", ap.Route)
 	}
-	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "globex-bi's keys checked", bob); err != nil {
+	if _, err := a.GrantPolicyApproval(ctx, ap.ID, priv, "bob", "globex-bi's keys checked", bob); err != nil {
 		t.Fatalf("GrantApproval by bob: %v", err)
 	}
 	// After bob's review, alice makes a key of her own for globex-bi:

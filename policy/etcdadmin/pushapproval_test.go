@@ -61,7 +61,7 @@ func TestPushThatWeakensNeedsApproval(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RequestApproval for the other document: %v", err)
 	}
-	if _, err := a.GrantApproval(ctx, forOther.ID, "bob", "ok", bob); err != nil {
+	if _, err := a.GrantPolicyApproval(ctx, forOther.ID, other, "bob", "ok", bob); err != nil {
 		t.Fatalf("GrantApproval: %v", err)
 	}
 	if _, err := a.PushPolicy(ctx, weak, 0, withApproval(alice, forOther.ID)); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "granted for another route") {
@@ -73,7 +73,7 @@ func TestPushThatWeakensNeedsApproval(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RequestApproval: %v", err)
 	}
-	if _, err := a.GrantApproval(ctx, ap.ID, "alice", "ok", alice); !errors.Is(err, ErrSelfApproval) {
+	if _, err := a.GrantPolicyApproval(ctx, ap.ID, weak, "alice", "ok", alice); !errors.Is(err, ErrSelfApproval) {
 		t.Errorf("alice grants her own request: %v; want ErrSelfApproval", err)
 	}
 	if _, err := a.PushPolicy(ctx, weak, 0, withApproval(alice, ap.ID)); !errors.Is(err, ErrNotApproved) {
@@ -83,7 +83,7 @@ func TestPushThatWeakensNeedsApproval(t *testing.T) {
 		t.Fatalf("policy in etcd is %s after refused pushes; want the strict one", got)
 	}
 
-	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "read the diff", bob); err != nil {
+	if _, err := a.GrantPolicyApproval(ctx, ap.ID, weak, "bob", "read the diff", bob); err != nil {
 		t.Fatalf("GrantApproval by bob: %v", err)
 	}
 	if _, err := a.PushPolicy(ctx, weak, 0, withApproval(alice, ap.ID)); err != nil {
@@ -181,7 +181,7 @@ func pushApproved(t testing.TB, a *Admin, doc []byte) int64 {
 	if err != nil {
 		t.Fatalf("RequestApproval: %v", err)
 	}
-	if _, err := a.GrantApproval(ctx, ap.ID, "dave", "ok", Meta{Actor: "dave"}); err != nil {
+	if _, err := a.GrantPolicyApproval(ctx, ap.ID, doc, "dave", "ok", Meta{Actor: "dave"}); err != nil {
 		t.Fatalf("GrantApproval: %v", err)
 	}
 	rev, err := a.PushPolicy(ctx, doc, 0, withApproval(meta, ap.ID))

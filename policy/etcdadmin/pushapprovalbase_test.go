@@ -39,7 +39,7 @@ func TestPushApprovalBoundToItsPolicyRevision(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RequestApproval: %v", err)
 	}
-	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "diff read", bob); err != nil {
+	if _, err := a.GrantPolicyApproval(ctx, ap.ID, weak, "bob", "diff read", bob); err != nil {
 		t.Fatalf("GrantApproval: %v", err)
 	}
 	push(t, a, ruled)
@@ -54,7 +54,7 @@ func TestPushApprovalBoundToItsPolicyRevision(t *testing.T) {
 		t.Fatalf("RequestApproval: %v", err)
 	}
 	push(t, a, edit(t, ruled, rule, rule+"  - {name: extra-probe-2, kind: tenant_probe, group_by: client, threshold: 9, window: 10m, severity: high}\n"))
-	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "diff read", bob); !errors.Is(err, ErrNotApproved) {
+	if _, err := a.GrantPolicyApproval(ctx, ap.ID, weak, "bob", "diff read", bob); !errors.Is(err, ErrNotApproved) {
 		t.Errorf("grant after a push since the request: %v; want ErrNotApproved", err)
 	}
 
@@ -63,7 +63,7 @@ func TestPushApprovalBoundToItsPolicyRevision(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RequestApproval: %v", err)
 	}
-	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "diff read", bob); err != nil {
+	if _, err := a.GrantPolicyApproval(ctx, ap.ID, weak, "bob", "diff read", bob); err != nil {
 		t.Fatalf("GrantApproval: %v", err)
 	}
 	if _, err := a.PushPolicy(ctx, weak, 0, withApproval(alice, ap.ID)); err != nil {
@@ -90,7 +90,7 @@ func TestHandWrittenPushOverAnotherRevisionIsFlagged(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RequestApproval: %v", err)
 	}
-	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "diff read", bob); err != nil {
+	if _, err := a.GrantPolicyApproval(ctx, ap.ID, weak, "bob", "diff read", bob); err != nil {
 		t.Fatalf("GrantApproval: %v", err)
 	}
 	since := push(t, a, append(base, "# pushed since the request\n"...))

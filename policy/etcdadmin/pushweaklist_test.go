@@ -36,7 +36,7 @@ func TestPushApprovalBindsItsWeakeningList(t *testing.T) {
 		if err != nil {
 			t.Fatalf("RequestApproval: %v", err)
 		}
-		if _, err := a.GrantApproval(ctx, ap.ID, "bob", "one weakening read", bob); err != nil {
+		if _, err := a.GrantPolicyApproval(ctx, ap.ID, next, "bob", "one weakening read", bob); err != nil {
 			t.Fatalf("GrantApproval: %v", err)
 		}
 		return ap.ID

@@ -128,7 +128,7 @@ func TestRotationAfterAPushApprovalWasAsked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "globex-bi's keys checked", Meta{Actor: "bob", Ticket: "CHG-198"}); err != nil {
+	if _, err := a.GrantPolicyApproval(ctx, ap.ID, priv, "bob", "globex-bi's keys checked", Meta{Actor: "bob", Ticket: "CHG-198"}); err != nil {
 		t.Fatal(err)
 	}
 	_, next, err := a.RotateKey(ctx, bi.ID, 10*time.Minute, alice)
