@@ -267,16 +267,13 @@ func proseSecret(w, rest string, mode proseMode) bool {
 		return !keptWord(w) && wordLetters(w, false) && !scriptKeptWord(w)
 	case afterPassword, afterScriptPassword:
 		return !keptWord(w) && !passwordWord(w) && !gapWord(w) && !linkingVerb(w) && !count(w, rest) && wordLetters(w, mode == afterScriptPassword)
-	case afterToken:
+	case afterToken, afterSession:
 		if secretLike(w) {
 			return !count(w, rest)
 		}
-		return lowerWord(w) && !keptWord(w) && !passwordWord(w) && !tokenWord(w) && !gapWord(w) && !linkingVerb(w)
-	case afterSession:
-		if secretLike(w) {
-			return !count(w, rest)
-		}
-		return lowerWord(w) && !keptWord(w) && !passwordWord(w) && !tokenWord(w) && !sessionWord(w) && !gapWord(w) && !linkingVerb(w)
+		// A scheme's name alone ("secret Negotiate") is none.
+		return plainWord(w) && !keptWord(w) && !passwordWord(w) && !tokenWord(w) && (mode == afterToken || !sessionWord(w)) &&
+			!gapWord(w) && !linkingVerb(w) && !authScheme(w)
 	}
 	return secretLike(w) && !count(w, rest)
 }
@@ -478,11 +475,19 @@ func tokenName(name string) bool {
 
 // sessionName reports whether name, a credential's (credentialKey) in
 // ASCII, ends in "session" or "cookie" ("session", "laravel_session",
-// "cookie", "Set-Cookie"), whose word after it proseWord reads as a
-// token's is read, with sessionWords kept too.
+// "cookie", "Set-Cookie"), or in a session's id ("session ID",
+// "sessionid", "x-session-id", "PHPSESSID": "session ID hunter" was
+// stored as sent, TestForeignSessionIDWordsRedacted), whose word after it
+// proseWord reads as a token's is read, with sessionWords kept too.
 func sessionName(name string) bool {
 	if !isASCII(name) {
 		return false
+	}
+	if n := len(name); n > 2 && strings.EqualFold(name[n-2:], "id") {
+		name = strings.TrimRight(name[:n-2], " _-.")
+		if n := len(name); n >= 4 && strings.EqualFold(name[n-4:], "sess") {
+			return true
+		}
 	}
 	for _, w := range [...]string{"session", "cookie"} {
 		if len(name) >= len(w) && strings.EqualFold(name[len(name)-len(w):], w) {
@@ -498,8 +503,9 @@ func sessionName(name string) bool {
 // or the cookie's ("session timeout", "cookie banner", "session
 // fixation" reads as tokenWord does) or what happens to it ("session
 // opened", "session ends", "session lost"). Any other word of lower-case
-// letters there is cleared: "session hunter" and "cookie hunter" were
-// stored as sent (TestForeignSessionAndCookieWordsRedacted).
+// letters, its first maybe a capital (plainWord), there is cleared:
+// "session hunter" and "cookie hunter" were stored as sent
+// (TestForeignSessionAndCookieWordsRedacted).
 var sessionWords = func() map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(`
@@ -522,12 +528,14 @@ func sessionWord(w string) bool {
 // tokenWords are the words right after a token's or a secret's name
 // (tokenName), with no linking verb, that are prose, not the secret, past
 // keptWords and passwordWords: a thing of the token's or the secret's
-// ("token bucket", "token endpoint", "secret store", "secret question").
+// ("token bucket", "token endpoint", "secret store", "secret question",
+// a UI's "token spinner") or a compound's second half ("cookie less",
+// "token free", cleared before: TestHarmlessWordTextsKept).
 // A word ending as a verb's form or a noun made of one does ("token
 // refreshed", "secret scanning", "token introspection": tokenWord).
-// Any other word of lower-case letters there is cleared: "token hunter"
-// and "secret hunter" were stored as sent
-// (TestForeignTokenAndSecretWordsRedacted).
+// Any other word of lower-case letters, its first maybe a capital
+// (plainWord), there is cleared: "token hunter" and "secret hunter" were
+// stored as sent (TestForeignTokenAndSecretWordsRedacted).
 var tokenWords = func() map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(`
@@ -537,6 +545,7 @@ var tokenWords = func() map[string]bool {
 		rotator renewal response holder jar pool filter middleware handler server client url uri param
 		parameter rate grant owner digest verifier cookie agent env variable var data map metadata binding
 		bound per kind class family sharing share santa sauce lookup cost vs versus
+		spinner loader counter icon button widget badge less free aware
 		revoke rotate issue verify validate create delete renew fetch get read write use introspect`) {
 		m[w] = true
 	}
@@ -565,9 +574,16 @@ func tokenWord(w string) bool {
 	return false
 }
 
-// lowerWord reports whether w is a word of lower-case ASCII letters
-// ("hunter"; not "Expired", a sentence's word, nor "ungültig").
-func lowerWord(w string) bool {
+// plainWord reports whether w is a word of lower-case ASCII letters, its
+// first maybe a capital ("hunter", "Hunter"; not "ungültig"): the word
+// lists are read in any case, so a capitalised word is judged as its
+// lower-case form ("token Expired." is kept). "token Hunter" was stored
+// as sent, only a word of lower-case letters read
+// (TestForeignCapitalisedWordsAfterTokenRedacted).
+func plainWord(w string) bool {
+	if w != "" && 'A' <= w[0] && w[0] <= 'Z' {
+		w = w[1:]
+	}
 	return w != "" && run(w, func(c byte) bool { return 'a' <= c && c <= 'z' || c == '-' || c == '\'' }) == len(w)
 }
 

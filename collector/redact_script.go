@@ -5,6 +5,7 @@ package collector
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -98,7 +99,7 @@ func scriptValue(s string, start, t int) (from, to int, ok bool) {
 	for to > from && strings.IndexByte(".!?:", s[to-1]) >= 0 {
 		to--
 	}
-	if w := s[from:to]; w == "" || keptWord(w) || !asciiAlnum(w) || object && !toParticleAt(s, proseSpaces(s, to)) {
+	if w := s[from:to]; w == "" || keptWord(w) || !asciiAlnum(w) || object && !toParticleAt(s, proseSpaces(s, to)) && !valueEndAt(s, to) {
 		return 0, 0, false
 	}
 	return from, to, true
@@ -112,6 +113,19 @@ func scriptValue(s string, start, t int) (from, to int, ok bool) {
 // before (TestForeignValueAfterObjectParticleRedacted). With none it is
 // the verb's ("パスワードをSHA256でハッシュ", hash the password with SHA256).
 var objectParticles, _ = foldedNames("を", "를", "을")
+
+// valueEndAt reports whether a value after one of objectParticles that
+// ends at s[i] ends its text or its phrase: nothing, a space or a mark
+// follows it ("パスワードをhunter2", "비밀번호를hunter2。", stored as sent
+// before: TestForeignValueEndingAfterObjectParticleRedacted), not a word
+// of the script ("パスワードをSHA256でハッシュ", the verb's).
+func valueEndAt(s string, i int) bool {
+	if i == len(s) || s[i] < utf8.RuneSelf {
+		return true // the run of ASCII ended at a space or a mark
+	}
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return unicode.IsSpace(r) || unicode.IsPunct(r)
+}
 
 // toParticles are the particles of direction that end a value after one
 // of objectParticles: Japanese に, へ, と (to, into, as), Korean 로 and 으로.

@@ -32,7 +32,7 @@ var harmlessSessionTexts = []string{
 	"session expired", "session started", "cookie policy", "cookie banner", "session timeout", "cookie jar",
 	"session opened for user root by (uid=0)", "session closed for user root", "session ends at noon",
 	"session lost", "session store unavailable", "cookie consent given", "session fixation detected",
-	"session affinity enabled", "cookie domain mismatch", "session cookie set", "session Hunter",
+	"session affinity enabled", "cookie domain mismatch", "session cookie set",
 	"session ID rotated", "session idle for 5m", "cookie attributes ignored", "session exit", "session quota exceeded",
 	"session tab closed", "session restore failed",
 }
@@ -62,6 +62,7 @@ func TestRedactSessionWordEdges(t *testing.T) {
 		"session hunter2":      "session " + Redacted,
 		"session 3 of 5":       "session 3 of 5",
 		"session Expired":      "session Expired",
+		"session Hunter":       "session " + Redacted,
 		"session is hunter":    "session is " + Redacted,
 		"cookie jars":          "cookie jars",
 		"session timeouts hit": "session timeouts hit",

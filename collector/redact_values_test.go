@@ -159,7 +159,7 @@ func TestRedactValueEdges(t *testing.T) {
 		"пароль это":              "пароль это",
 		"пароль это слишком короткий":             "пароль это слишком короткий",
 		"パスワードをhunter2に変更":                        "パスワードを" + Redacted + "に変更",
-		"パスワードをhunter2":                           "パスワードをhunter2",
+		"パスワードをhunter2":                           "パスワードを" + Redacted,
 		"password: a b\nC":                        "password: " + Redacted,
 		"password: ab\nCd ef":                     "password: " + Redacted + "\nCd ef",
 		"password: x1\nConnection refused":        "password: " + Redacted + "\nConnection refused",

@@ -155,7 +155,7 @@ func (b *builder) credentialScan() ([]byte, error) {
 	hitTable(&w, "Records", t.scanHits, "| time | request id | sender | pattern |\n|---|---|---|---|\n", t.scanLines.Bytes())
 	hitTable(&w, "Lifecycle events", t.eventHits, "| time | etcd revision | action | target | pattern |\n|---|---|---|---|---|\n", t.eventLines.Bytes())
 	if files > 0 {
-		w.WriteString("\n## Files of this pack\n\nThe pack copies these texts as the trail holds them (a lifecycle event's actor, reason and ticket it prints cleared of what the CLI clears); they are reported, not altered.\n\n| file | pattern | matches | first at line |\n|---|---|---|---|\n")
+		w.WriteString("\n## Files of this pack\n\nThe pack copies these texts as the trail holds them (a lifecycle event's and a policy push's actor, reason and ticket, and a policy key's created_by and ticket, it prints cleared of what the CLI clears); they are reported, not altered.\n\n| file | pattern | matches | first at line |\n|---|---|---|---|\n")
 		for _, h := range b.fileScan.hits {
 			fmt.Fprintf(&w, "| %s | %s | %d | %d |\n", h.file, h.pattern, h.count, h.line)
 		}

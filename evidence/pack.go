@@ -558,9 +558,11 @@ func load(cfg *Config) (*builder, error) {
 		b.partial = now
 	}
 	var err error
+	cfg.History = clearPushText(cfg.History) // pushtext.go; cfg is the caller's copy
 	if b.inForce, b.doc, err = inForce(cfg.History, cfg.Period); err != nil {
 		return nil, err
 	}
+	clearKeyText(b.doc)
 	b.tally = newTally(b)
 	b.senders.quiet = cmp.Or(cfg.Silence, DefaultSilence)
 	all, rep, err := b.readStore()

@@ -1,0 +1,144 @@
+package collector
+
+import (
+	"fmt"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+)
+
+// TestForeignSessionIDWordsRedacted: a session's id of lower-case letters
+// right after "session ID", "session id" or "sessionid" with no linking
+// verb ("session ID hunter") was stored as sent: a name ending in an id
+// was read by the rule of any credential's name, which clears only a word
+// that reads as no word (secretLike), not by a session's.
+func TestForeignSessionIDWordsRedacted(t *testing.T) {
+	t.Parallel()
+	got, dir := storeForeignTexts(t, "login with session ID sidhunter failed",
+		attribute.String("app.a", "session id sidlower"),
+		attribute.String("app.b", "the sessionid sidplain was sent"),
+		attribute.String("app.c", "x-session-id sidheader"),
+	)
+	if want := "login with session ID " + Redacted + " failed"; got.Body != want {
+		t.Errorf("body stored as %q, want %q", got.Body, want)
+	}
+	storeHoldsNone(t, dir, "sidhunter", "sidlower", "sidplain", "sidheader")
+}
+
+// TestForeignValueEndingAfterObjectParticleRedacted: a password after
+// Japanese を or Korean 를, 을 with no particle of direction after it, the
+// text ending there or at a space or a mark ("パスワードをhunter2",
+// "비밀번호를hunter2。"), was stored as sent: only a value a particle of
+// direction followed was read as one.
+func TestForeignValueEndingAfterObjectParticleRedacted(t *testing.T) {
+	t.Parallel()
+	got, dir := storeForeignTexts(t, "パスワードをjaend9",
+		attribute.String("app.a", "パスワードをjaspace9 です"),
+		attribute.String("app.b", "비밀번호를koend9。"),
+		attribute.String("app.c", "새 비밀번호을komark9, 확인"),
+	)
+	if want := "パスワードを" + Redacted; got.Body != want {
+		t.Errorf("body stored as %q, want %q", got.Body, want)
+	}
+	storeHoldsNone(t, dir, "jaend9", "jaspace9", "koend9", "komark9")
+}
+
+// TestForeignCapitalisedWordsAfterTokenRedacted: a value written with a
+// capital letter first and lower-case letters after it, right after a
+// token's, a secret's, a session's or a cookie's name ("token Hunter"),
+// was stored as sent: only a word of lower-case letters was read there.
+// It is read as its lower-case form is: "token Expired." is kept.
+func TestForeignCapitalisedWordsAfterTokenRedacted(t *testing.T) {
+	t.Parallel()
+	got, dir := storeForeignTexts(t, "login with token Tokencapword failed",
+		attribute.String("app.a", "secret Secretcapword"),
+		attribute.String("app.b", "session Sessioncapword"),
+		attribute.String("app.c", "cookie Cookiecapword"),
+		attribute.String("app.d", "session ID Sessionidcapword"),
+	)
+	if want := "login with token " + Redacted + " failed"; got.Body != want {
+		t.Errorf("body stored as %q, want %q", got.Body, want)
+	}
+	storeHoldsNone(t, dir, "Tokencapword", "Secretcapword", "Sessioncapword", "Cookiecapword", "Sessionidcapword")
+}
+
+// harmlessWordTexts are texts the rules of the tests above must keep, and
+// those the rules before them cleared: a thing of a token's (a UI's
+// spinner) or a compound's second half ("cookie less"), a capitalised
+// kept word after a token's name, a session id's own words, and an
+// object particle whose ASCII a verb's word of the script follows.
+var harmlessWordTexts = []string{
+	"token spinner", "cookie less", "token spinner shown", "session less mode", "token free tier",
+	"token Expired.", "token Expired", "Token Expired", "session Timeout", "token Refreshed", "secret Manager",
+	"session ID rotated", "session id rotated", "sessionid cookie set", "session ID is required",
+	"パスワードをSHA256でハッシュ", "パスワードをresetしました", "パスワードをreset",
+}
+
+// logLinesAfterPassphrase are a passphrase of several words and a log's
+// next line starting with a capital, which was cleared with it: only the
+// passphrase is.
+var logLinesAfterPassphrase = map[string]string{
+	"password: correct horse\nConnection refused":                 "password: " + Redacted + "\nConnection refused",
+	"password: correct horse battery\nConnection refused by peer": "password: " + Redacted + "\nConnection refused by peer",
+	"passphrase: violet kettle\nRetrying in 5s":                   "passphrase: " + Redacted + "\nRetrying in 5s",
+	"password: red fox\nServer started":                           "password: " + Redacted + "\nServer started",
+}
+
+// TestHarmlessWordTextsKept: harmlessWordTexts, posted by a foreign OTLP
+// client over loopback, are stored as sent, and logLinesAfterPassphrase
+// keep their log's line.
+func TestHarmlessWordTextsKept(t *testing.T) {
+	t.Parallel()
+	want := map[string]string{}
+	var attrs []attribute.KeyValue
+	add := func(in, out string) {
+		k := fmt.Sprintf("app.kept%d", len(attrs))
+		want[k] = out
+		attrs = append(attrs, attribute.String(k, in))
+	}
+	for _, v := range harmlessWordTexts {
+		add(v, v)
+	}
+	for in, out := range logLinesAfterPassphrase {
+		add(in, out)
+	}
+	got, _ := storeForeignTexts(t, "harmless", attrs...)
+	for k, v := range want {
+		if got.Attributes[k] != v {
+			t.Errorf("%s stored as %q, want %q", k, got.Attributes[k], v)
+		}
+	}
+}
+
+// TestRedactWordEdges: the edges of the rules above, as RedactText reads
+// them. A kept word of a token's after ':' or '=' is its value, as
+// "password: none" is ("token: bucket"); with no separator it is prose
+// ("token bucket"). A word meaning "secret" after a linking verb is the
+// value, in Russian as in English ("пароль это тайна", "password is
+// secret"): what says the password is confidential and what says it is
+// that word are written alike.
+func TestRedactWordEdges(t *testing.T) {
+	for in, want := range map[string]string{
+		"token: bucket":            "token: " + Redacted,
+		"token = bucket":           "token = " + Redacted,
+		"secret: question":         "secret: " + Redacted,
+		"the token is: bucket":     "the token is: " + Redacted,
+		"token bucket":             "token bucket",
+		"password: none":           "password: " + Redacted,
+		"пароль это тайна":         "пароль это " + Redacted,
+		"password is secret":       "password is " + Redacted,
+		"token Hunter":             "token " + Redacted,
+		"token Hunter was sent":    "token " + Redacted + " was sent",
+		"token. Expired sessions":  "token. Expired sessions",
+		"session ID hunter":        "session ID " + Redacted,
+		"sessionid hunter":         "sessionid " + Redacted,
+		"パスワードをhunter2":            "パスワードを" + Redacted,
+		"パスワードをhunter2です":          "パスワードをhunter2です",
+		"password: a b\nCd ef":     "password: " + Redacted,
+		"password: a b\nDisk full": "password: " + Redacted,
+	} {
+		if got := RedactText(in); got != want {
+			t.Errorf("RedactText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
