@@ -136,6 +136,8 @@ func (b *builder) credentialScan() ([]byte, error) {
 	w.WriteString("\n\nEvery text field of the records and of the lifecycle events (reasons included) is scanned.\n\n")
 	fmt.Fprintf(&w, "Records scanned: %d. Records matching a credential pattern: %d.\n", t.records, t.scanHits)
 	fmt.Fprintf(&w, "Lifecycle events scanned: %d. Events matching a credential pattern: %d.\n", t.eventsScanned, t.eventHits)
+	ps := cmp.Or(b.policyScan, &historyScan{}) // nil in a builder not loaded (tests)
+	fmt.Fprintf(&w, "Policy texts scanned (each push's actor, reason and ticket, each key of the policy in force's created_by and ticket, as etcd holds them): %d. Matching a credential pattern: %d.\n", ps.scanned, ps.hits)
 	files := 0
 	if b.fileScan != nil {
 		for _, h := range b.fileScan.hits {
@@ -143,8 +145,8 @@ func (b *builder) credentialScan() ([]byte, error) {
 		}
 		fmt.Fprintf(&w, "Files of this pack scanned (all %d it writes, this one, index.html and the manifests included, as written): matches of a credential pattern: %d.\n", b.fileScan.n, files)
 	}
-	if t.scanHits == 0 && t.eventHits == 0 && files == 0 {
-		what := "the period's records and lifecycle events"
+	if t.scanHits == 0 && t.eventHits == 0 && ps.hits == 0 && files == 0 {
+		what := "the period's records and lifecycle events, the policy's texts"
 		if b.fileScan != nil {
 			what += ", or the pack's files"
 		}
@@ -154,6 +156,7 @@ func (b *builder) credentialScan() ([]byte, error) {
 	w.WriteString("\nResult: FAIL\n")
 	hitTable(&w, "Records", t.scanHits, "| time | request id | sender | pattern |\n|---|---|---|---|\n", t.scanLines.Bytes())
 	hitTable(&w, "Lifecycle events", t.eventHits, "| time | etcd revision | action | target | pattern |\n|---|---|---|---|---|\n", t.eventLines.Bytes())
+	hitTable(&w, "Policy texts", ps.hits, "| pushed | etcd revision | text of | pattern |\n|---|---|---|---|\n", ps.lines.Bytes())
 	if files > 0 {
 		w.WriteString("\n## Files of this pack\n\nThe pack copies these texts as the trail holds them (a lifecycle event's and a policy push's actor, reason and ticket, and a policy key's created_by and ticket, it prints cleared of what the CLI clears); they are reported, not altered.\n\n| file | pattern | matches | first at line |\n|---|---|---|---|\n")
 		for _, h := range b.fileScan.hits {

@@ -126,11 +126,12 @@ const (
 
 // builder holds the data every generator reads.
 type builder struct {
-	cfg      *Config
-	doc      *policy.Document
-	inForce  etcdadmin.HistoryEntry
-	tally    *tally
-	warnings []string
+	cfg        *Config
+	doc        *policy.Document
+	inForce    etcdadmin.HistoryEntry
+	policyScan *historyScan // the policy text as etcd holds it (scanPolicyText)
+	tally      *tally
+	warnings   []string
 	// verified is the store's verification, made in the pass that reads
 	// the records and events (readStore).
 	verified func() (*collector.VerifyReport, error)
@@ -534,6 +535,9 @@ func (b *builder) build(res *Result) ([]packFile, error) {
 			if t := b.tally; t.scanHits > 0 || t.eventHits > 0 {
 				b.warn("the credential scan FAILED: %d records and %d lifecycle events of the period hold a credential (listed in %s)", t.scanHits, t.eventHits, out[scanAt].name)
 			}
+			if n := b.policyScan.hits; n > 0 {
+				b.warn("the credential scan FAILED: %d texts of the policy's pushes and keys hold a credential as etcd holds them (listed in %s)", n, out[scanAt].name)
+			}
 			if len(got.hits) > 0 {
 				b.warn("%s", got.warning())
 			}
@@ -558,10 +562,12 @@ func load(cfg *Config) (*builder, error) {
 		b.partial = now
 	}
 	var err error
-	cfg.History = clearPushText(cfg.History) // pushtext.go; cfg is the caller's copy
 	if b.inForce, b.doc, err = inForce(cfg.History, cfg.Period); err != nil {
 		return nil, err
 	}
+	b.policyScan = scanPolicyText(cfg.History, b.inForce, b.doc) // before they are cleared
+	cfg.History = clearPushText(cfg.History)                     // pushtext.go; cfg is the caller's copy
+	b.inForce = clearPushText([]etcdadmin.HistoryEntry{b.inForce})[0]
 	clearKeyText(b.doc)
 	b.tally = newTally(b)
 	b.senders.quiet = cmp.Or(cfg.Silence, DefaultSilence)

@@ -1,9 +1,13 @@
 package evidence
 
 import (
+	"bytes"
+	"fmt"
 	"slices"
+	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
@@ -36,5 +40,61 @@ func clearKeyText(d *policy.Document) {
 	for i := range d.Keys {
 		k := &d.Keys[i]
 		k.CreatedBy, k.Ticket = collector.RedactText(k.CreatedBy), collector.RedactText(k.Ticket)
+	}
+}
+
+// historyScan is the credential scan of the policy's operator text: each
+// push's actor, reason and ticket, and the created_by and ticket of the
+// keys of the policy in force, read as etcd holds them, before the pack
+// clears them for print (clearPushText, clearKeyText). A push written by
+// hand has no policy.push event for scanEvent to read, and, printed
+// cleared, the scan of the pack's files no longer met a credential its
+// actor held: the scan said PASS (TestEvidencePackClearsPushAndKeyText).
+// A hit names the push (time, revision) or the key, never the text.
+type historyScan struct {
+	scanned, hits int
+	lines         bytes.Buffer
+}
+
+// scanPolicyText scans h and the keys of d, the policy in force pushed by
+// at, before either is cleared.
+func scanPolicyText(h []etcdadmin.HistoryEntry, at etcdadmin.HistoryEntry, d *policy.Document) *historyScan {
+	s := &historyScan{}
+	for i := range h {
+		e := &h[i]
+		s.scan(e.Time, e.Revision, "policy push", e.Actor, e.Reason, e.Ticket)
+	}
+	for i := range d.Keys {
+		k := &d.Keys[i]
+		s.scan(at.Time, at.Revision, "key "+k.ID+" of the policy in force", k.CreatedBy, k.Ticket)
+	}
+	return s
+}
+
+// scan checks texts, an operator's free text, for a credential's shape,
+// one hidden under an encoding, and else for what the CLI clears
+// (clearedByCLI), as scanEvent checks an event's.
+func (s *historyScan) scan(at time.Time, rev int64, what string, texts ...string) {
+	s.scanned++
+	before := s.hits
+	for _, p := range credential.Patterns {
+		if matchAny(p.RE, texts) {
+			s.hit(at, rev, what, p.Name)
+		}
+	}
+	if slices.ContainsFunc(texts, credential.HidesEncoded) {
+		s.hit(at, rev, what, credential.EncodedName)
+	}
+	if s.hits == before && slices.ContainsFunc(texts, clearedByCLI) {
+		s.hit(at, rev, what, proseSecretName)
+	}
+}
+
+// hit counts a credential of the kind name found in what, and lists the
+// first maxScanLines.
+func (s *historyScan) hit(at time.Time, rev int64, what, name string) {
+	s.hits++
+	if s.hits <= maxScanLines {
+		fmt.Fprintf(&s.lines, "| %s | %d | %s | %s |\n", at.UTC().Format(time.RFC3339), rev, mdCell(redact(what)), name)
 	}
 }

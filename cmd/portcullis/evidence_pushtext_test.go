@@ -66,6 +66,22 @@ func TestEvidencePackClearsPushAndKeyText(t *testing.T) {
 			}
 		}
 	}
+	// Scanned as etcd holds it, before it is printed cleared: no event of
+	// the trail carries this push, and the scan of the printed files
+	// meets no credential (TestEvidencePackClearsPushAndKeyText).
+	scan, err := os.ReadFile(filepath.Join(dir, "APILogging-CredentialScan-"+period+".md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Matching a credential pattern: 2.", "Result: FAIL",
+		"| \"policy push\" | secret in prose or a credential's pair |", "| \"key acmehris1 of the policy in force\" | secret in prose or a credential's pair |"} {
+		if !strings.Contains(string(scan), want) {
+			t.Errorf("credential scan lacks %q:\n%s", want, scan)
+		}
+	}
+	if !strings.Contains(stderr.String()+stdout.String(), "2 texts of the policy's pushes and keys hold a credential as etcd holds them") {
+		t.Errorf("the pack's warning does not name the policy texts:\n%s%s", &stdout, &stderr)
+	}
 	// Printed cleared, not left out.
 	md, err := os.ReadFile(filepath.Join(dir, "APIAuth-AuthenticationStandard-"+period+".md"))
 	if err != nil {
