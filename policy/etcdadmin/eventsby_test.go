@@ -170,10 +170,22 @@ func TestFollowFlagsADeletedOrRewrittenEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An event under events/, deleted by hand as the operator role can.
+	if _, _, err := a.CreateKey(ctx, "acme-hris", 0, meta); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := a.cli.Get(ctx, a.Prefix()+"/events/", append([]clientv3.OpOption{clientv3.WithPrefix()}, clientv3.WithLastCreate()...)...)
+	if err != nil || len(plain.Kvs) == 0 {
+		t.Fatalf("the events under events/: %v %v", plain, err)
+	}
+	delPlain, err := a.cli.Delete(ctx, string(plain.Kvs[0].Key))
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := follow(t, a, 0)
-	f.waitAt(t, del.Header.Revision)
+	f.waitAt(t, delPlain.Header.Revision)
 	f.stop()
-	var rewritten, deleted bool
+	var rewritten, deleted, deletedPlain bool
 	for _, e := range f.events() {
 		switch {
 		case e.Revision == rw.Header.Revision:
@@ -181,9 +193,11 @@ func TestFollowFlagsADeletedOrRewrittenEvent(t *testing.T) {
 		case e.Revision == del.Header.Revision:
 			deleted = e.Action == ActionEventDeleted && e.Key == string(kv.Key) && e.Unverified != "" && e.Details[DetailEtcdUser] == "ops-alice" &&
 				e.Details["created_revision"] == strconv.FormatInt(kv.CreateRevision, 10)
+		case e.Revision == delPlain.Header.Revision:
+			deletedPlain = e.Action == ActionEventDeleted && e.Key == string(plain.Kvs[0].Key) && e.Unverified != "" && e.Details[DetailEtcdUser] == ""
 		}
 	}
-	if !rewritten || !deleted {
-		t.Errorf("rewrite flagged %v, delete flagged %v; want both: %+v", rewritten, deleted, f.events())
+	if !rewritten || !deleted || !deletedPlain {
+		t.Errorf("rewrite flagged %v, delete under events-by/ flagged %v, under events/ %v; want all: %+v", rewritten, deleted, deletedPlain, f.events())
 	}
 }
