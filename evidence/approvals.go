@@ -27,6 +27,10 @@ type approvalSample struct {
 	// users the request and the grant were written as ("" without etcd
 	// authentication).
 	grantActor, requestUser, grantUser string
+	// requestUserCell and grantUserCell are the pack's cells for them:
+	// the etcd user an event's key binds, or that it is bound to no
+	// person (etcdUserCell).
+	requestUserCell, grantUserCell string
 	// policyRevision is, for an approval of a policy push, the policy
 	// revision its request was asked against (the approval.request
 	// event's policy_revision).
@@ -82,7 +86,8 @@ func (b *builder) approvalSamples() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.Write([]string{"approval_id", "client", "route", "requested", "requester", "reason", "ticket", "decision", "decided",
-		"approver", "note", "max_uses", "expires", "uses", "use_request_ids", "allowed_requests", "refused_requests", "flag"})
+		"approver", "note", "max_uses", "expires", "uses", "use_request_ids", "allowed_requests", "refused_requests", "flag",
+		"request_etcd_user", "grant_etcd_user"})
 	for _, id := range order {
 		s := samples[id]
 		// The requester, approver and note of a grant are its details'
@@ -90,7 +95,7 @@ func (b *builder) approvalSamples() ([]byte, error) {
 		// (clearOperatorText).
 		w.Write(csvCells(s.id, s.client, s.route, rfc(s.requested), collector.RedactText(s.requester), s.reason, s.ticket, first(s.state, "none in period"), rfc(s.decided),
 			collector.RedactText(s.approver), collector.RedactText(s.note), s.maxUses, s.expires, strconv.Itoa(len(s.uses)), strings.Join(s.uses, " "),
-			strconv.Itoa(s.allowed), strconv.Itoa(s.refused), s.flag()))
+			strconv.Itoa(s.allowed), strconv.Itoa(s.refused), s.flag(), s.requestUserCell, s.grantUserCell))
 	}
 	w.Flush()
 	return buf.Bytes(), w.Error()
@@ -150,12 +155,13 @@ func (s *approvalSample) add(ev *collector.Event) {
 	}
 	switch ev.Action {
 	case etcdsync.ActionApprovalRequest:
-		s.requested, s.reason, s.requestUser = ev.Time, ev.Reason, d[etcdadmin.DetailEtcdUser]
+		s.requested, s.reason = ev.Time, ev.Reason
+		s.requestUser, s.requestUserCell = eventUser(ev, d), etcdUserCell(ev, d) // etcduser.go
 		s.policyRevision, s.requestRev = d["policy_revision"], ev.Revision
 		s.weakensDigest = d["weakens_sha256"]
 	case etcdsync.ActionApprovalGrant:
 		s.state, s.decided, s.approver, s.note, s.expires = etcdsync.ApprovalGranted, ev.Time, d["approver"], d["note"], d["expires"]
-		s.grantActor, s.grantUser = ev.Actor, d[etcdadmin.DetailEtcdUser]
+		s.grantActor, s.grantUser, s.grantUserCell = ev.Actor, eventUser(ev, d), etcdUserCell(ev, d)
 	case etcdsync.ActionApprovalDeny:
 		s.state, s.decided, s.approver, s.note = etcdsync.ApprovalDenied, ev.Time, ev.Actor, ev.Reason
 	case etcdsync.ActionApprovalUse:

@@ -83,10 +83,10 @@ func packApprovalSamples(t *testing.T, extra ...collector.StoredRecord) *Result 
 	}
 	rows := readCSV(t, filepath.Join(res.Dir, name))
 	want := [][]string{
-		{"approval_id", "client", "route", "requested", "requester", "reason", "ticket", "decision", "decided", "approver", "note", "max_uses", "expires", "uses", "use_request_ids", "allowed_requests", "refused_requests", "flag"},
-		{"apr_1", "acme-admin", route, "2026-05-03T09:00:00Z", "alice", "quarterly export", "CHG-20", "granted", "2026-05-03T10:00:00Z", "bob", "", "1", "", "1", "req-42", "1", "2", ""},
-		{"apr_2", "acme-admin", route, "2026-05-04T09:00:00Z", "alice", "again", "", "denied", "2026-05-04T10:00:00Z", "carol", "not this quarter", "1", "", "0", "", "0", "1", "no ticket"},
-		{"apr_3", "acme-admin", route, "", "alice", "", "", "none in period", "", "", "", "1", "", "1", "req-7", "0", "0", "requested before the period; used without a grant in the period; no ticket"},
+		{"approval_id", "client", "route", "requested", "requester", "reason", "ticket", "decision", "decided", "approver", "note", "max_uses", "expires", "uses", "use_request_ids", "allowed_requests", "refused_requests", "flag", "request_etcd_user", "grant_etcd_user"},
+		{"apr_1", "acme-admin", route, "2026-05-03T09:00:00Z", "alice", "quarterly export", "CHG-20", "granted", "2026-05-03T10:00:00Z", "bob", "", "1", "", "1", "req-42", "1", "2", "", "bound to no person", "bound to no person"},
+		{"apr_2", "acme-admin", route, "2026-05-04T09:00:00Z", "alice", "again", "", "denied", "2026-05-04T10:00:00Z", "carol", "not this quarter", "1", "", "0", "", "0", "1", "no ticket", "bound to no person", ""},
+		{"apr_3", "acme-admin", route, "", "alice", "", "", "none in period", "", "", "", "1", "", "1", "req-7", "0", "0", "requested before the period; used without a grant in the period; no ticket", "", ""},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("%s has %d rows, want %d:\n%q", name, len(rows), len(want), rows)

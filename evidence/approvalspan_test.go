@@ -44,8 +44,8 @@ func TestApprovalGrantedBeforeThePeriodKeepsItsGrant(t *testing.T) {
 	}
 	rows := readCSV(t, filepath.Join(res.Dir, "APIPrivileged-ApprovalSamples-2026-06.csv"))
 	want := [][]string{
-		{"apr_span", "acme-admin", "POST /v1/exports/full", "2026-05-31T23:30:00Z", "alice", "export", "CHG-1", "granted", "2026-05-31T23:40:00Z", "bob", "", "1", "", "1", "req-1", "0", "0", "requested before the period"},
-		{"apr_none", "acme-admin", "POST /v1/exports/full", "", "alice", "", "CHG-1", "none in period", "", "", "", "1", "", "1", "req-2", "0", "0", "requested before the period; used without a grant in the period"},
+		{"apr_span", "acme-admin", "POST /v1/exports/full", "2026-05-31T23:30:00Z", "alice", "export", "CHG-1", "granted", "2026-05-31T23:40:00Z", "bob", "", "1", "", "1", "req-1", "0", "0", "requested before the period", "bound to no person", "bound to no person"},
+		{"apr_none", "acme-admin", "POST /v1/exports/full", "", "alice", "", "CHG-1", "none in period", "", "", "", "1", "", "1", "req-2", "0", "0", "requested before the period; used without a grant in the period", "", ""},
 	}
 	if len(rows) != 3 {
 		t.Fatalf("rows %q, want the two approvals used in June", rows)

@@ -31,7 +31,7 @@ func (b *builder) keyAgeRows(w *csv.Writer) {
 	}
 	maxAge, _ := b.doc.Lifecycle.Ages()
 	for _, k := range b.keyAges() {
-		w.Write(csvCells(rfc(asOf), "key age", k.spec.ID, k.spec.CreatedBy, k.spec.Ticket, ageNote(k, asOf, maxAge), "", "", ageFlag(k, asOf, maxAge), ""))
+		w.Write(csvCells(rfc(asOf), "key age", k.spec.ID, k.spec.CreatedBy, k.spec.Ticket, ageNote(k, asOf, maxAge), "", "", ageFlag(k, asOf, maxAge), "", ""))
 	}
 }
 

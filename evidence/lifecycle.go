@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -27,6 +28,7 @@ var lifecycleActions = map[string]bool{
 	etcdadmin.ActionHistoryWritten: true, etcdadmin.ActionHistoryDeleted: true,
 	etcdadmin.ActionKeyWritten: true, etcdadmin.ActionKeyDeleted: true,
 	etcdadmin.ActionApprovalWritten: true, etcdadmin.ActionApprovalDeleted: true,
+	etcdadmin.ActionEventDeleted: true, // an event's key deleted: flagged
 }
 
 // tokenLifecycle writes every credential change of the period with actor,
@@ -39,7 +41,7 @@ func (b *builder) tokenLifecycle() ([]byte, error) {
 	w := csv.NewWriter(&buf)
 	// The ticket and a second person's approval are columns apart: a
 	// ticket names a change record, and the key's maker wrote it.
-	w.Write([]string{"time", "action", "target", "actor", "ticket", "reason", "etcd_revision", "unverified", "flag", "approval"})
+	w.Write([]string{"time", "action", "target", "actor", "ticket", "reason", "etcd_revision", "unverified", "flag", "approval", "etcd_user"})
 	samples, _ := b.approvals() // approvals.go
 	for i := range b.events {
 		ev := &b.events[i]
@@ -57,17 +59,19 @@ func (b *builder) tokenLifecycle() ([]byte, error) {
 			// (TestLifecycleLogShowsARotationsApproval).
 			_, approval, _ = b.keyCreateApproval(ev, samples) // keyapproval.go
 		}
+		var d map[string]string
+		json.Unmarshal(ev.Details, &d) // a malformed detail leaves the cell empty
 		w.Write(csvCells(rfc(ev.Time), ev.Action, ev.Target, ev.Actor, ev.Ticket, ev.Reason,
-			strconv.FormatInt(ev.Revision, 10), ev.Unverified, flag, approval))
+			strconv.FormatInt(ev.Revision, 10), ev.Unverified, flag, approval, etcdUserCell(ev, d))) // etcduser.go
 	}
 	for _, wp := range b.weakeningPushes() { // weakening.go
 		e := wp.entry
 		w.Write(csvCells(rfc(e.Time), "policy.push (weakens two-person controls)", "policy@"+strconv.FormatInt(e.Revision, 10), e.Actor, e.Ticket,
-			strings.Join(wp.weak, "; "), strconv.FormatInt(e.Revision, 10), "", cmp.Or(wp.flag(), "approval "+wp.approval+" spent"), wp.approval))
+			strings.Join(wp.weak, "; "), strconv.FormatInt(e.Revision, 10), "", cmp.Or(wp.flag(), "approval "+wp.approval+" spent"), wp.approval, ""))
 	}
 	for _, k := range b.doc.Keys {
 		if k.NotAfter == "" && !k.Revoked {
-			w.Write(csvCells("", "policy key", k.ID, k.CreatedBy, k.Ticket, "", strconv.FormatInt(b.inForce.Revision, 10), "", "no expiry", ""))
+			w.Write(csvCells("", "policy key", k.ID, k.CreatedBy, k.Ticket, "", strconv.FormatInt(b.inForce.Revision, 10), "", "no expiry", "", ""))
 		}
 	}
 	b.keyAgeRows(w) // keyage.go

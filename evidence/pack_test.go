@@ -331,9 +331,9 @@ func TestPackFromStore(t *testing.T) {
 	t.Run("lifecycle and scan", func(t *testing.T) {
 		rows := readCSV(t, filepath.Join(res.Dir, "APIAuth-TokenLifecycleLog-2026-Q2.csv"))
 		want := [][]string{
-			{"2026-05-02T09:00:00Z", "key.create", "acmehris2", "carol", "CHG-11", "new integration", "209", "", "", "none (no approval spent; a ticket is no second person's approval)"},
-			{"2026-05-02T10:00:00Z", "key.rotate", "acmeadm1", "dave", "", "", "210", "", "no ticket", "none (no approval spent; a ticket is no second person's approval)"},
-			{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41", "", "", ""},
+			{"2026-05-02T09:00:00Z", "key.create", "acmehris2", "carol", "CHG-11", "new integration", "209", "", "", "none (no approval spent; a ticket is no second person's approval)", "bound to no person"},
+			{"2026-05-02T10:00:00Z", "key.rotate", "acmeadm1", "dave", "", "", "210", "", "no ticket", "none (no approval spent; a ticket is no second person's approval)", "bound to no person"},
+			{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41", "", "", "", "bound to no person"},
 		}
 		if len(rows) < 4 || !slices.EqualFunc(rows[1:4], want, slices.Equal) {
 			t.Errorf("lifecycle rows = %q, want first %q", rows, want)

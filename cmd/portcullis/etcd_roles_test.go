@@ -29,8 +29,14 @@ import (
 // the etcd roles Job's script.
 var grantLine = regexp.MustCompile(`(?m)^\s*ctl role grant-permission (\S+) (read|write|readwrite) (\S+) --prefix\s*$`)
 
+// testOperators are the people the roles Job's OPERATORS names in the
+// tests: a per-person role each (roleGrants).
+var testOperators = []string{"ops-alice", "ops-bob"}
+
 // roleGrants reads the permissions deploy/kubernetes/etcd-roles-job.yaml
-// grants, by role, with the script's $P (the prefix) filled in.
+// grants, by role, with the script's $P (the prefix) filled in, and its
+// per-person grants ("$u", for each name of OPERATORS) made for each of
+// testOperators.
 func roleGrants(t *testing.T, prefix string) map[string][][2]string {
 	t.Helper()
 	b, err := os.ReadFile("../../deploy/kubernetes/etcd-roles-job.yaml")
@@ -55,7 +61,14 @@ func roleGrants(t *testing.T, prefix string) map[string][][2]string {
 	}
 	grants := map[string][][2]string{}
 	for _, m := range grantLine.FindAllStringSubmatch(script, -1) {
-		grants[m[1]] = append(grants[m[1]], [2]string{m[2], strings.ReplaceAll(m[3], "$P", prefix)})
+		key := strings.ReplaceAll(m[3], "$P", prefix)
+		if m[1] != `"$u"` {
+			grants[m[1]] = append(grants[m[1]], [2]string{m[2], key})
+			continue
+		}
+		for _, u := range testOperators {
+			grants[u] = append(grants[u], [2]string{m[2], strings.ReplaceAll(key, `"$u"`, u)})
+		}
 	}
 	return grants
 }

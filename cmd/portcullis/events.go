@@ -29,6 +29,7 @@ var eventActions = []string{
 	etcdadmin.ActionRevocationDeleted, etcdadmin.ActionRevocationWritten, etcdadmin.ActionSuspensionDeleted, etcdadmin.ActionSuspensionWritten,
 	etcdadmin.ActionPolicyWritten, etcdadmin.ActionPolicyDeleted, etcdadmin.ActionHistoryWritten, etcdadmin.ActionHistoryDeleted,
 	etcdadmin.ActionKeyWritten, etcdadmin.ActionKeyDeleted, etcdadmin.ActionApprovalWritten, etcdadmin.ActionApprovalDeleted,
+	etcdadmin.ActionEventDeleted,
 	alert.ActionOpen, alert.ActionUpdate, alert.ActionTicket, alert.ActionTicketUpdate, alert.ActionTicketCloseRefused, alert.ActionAck, alert.ActionContain, alert.ActionClose,
 }
 
@@ -56,7 +57,9 @@ type eventRow struct {
 	Revision int64             `json:"revision,omitempty"`
 	// Unverified, for an event read from the trail, says why the collector
 	// found the change it describes not in its etcd transaction (a
-	// revocation deleted by hand: revocation.deleted_unattributed).
+	// revocation deleted by hand: revocation.deleted_unattributed); read
+	// from etcd, it holds the event.misattributed flag of an event under
+	// events-by/ whose value names another etcd user than its key.
 	Unverified string `json:"unverified,omitempty"`
 	// Flags holds collector.FlagUnverified for an event read from the
 	// trail whose entry was not verified (as audit query flags records).
@@ -174,7 +177,8 @@ func readEvents(dir string, ef *etcdFlags, k *trailKey, filt eventFilter) ([]eve
 	err := withAdmin(ef, func(ctx context.Context, a *etcdadmin.Admin) error {
 		evs, err := a.ListEvents(ctx, filt.since, time.Time{})
 		for _, e := range evs {
-			keep(eventRow{Time: e.Time, Action: e.Action, Target: e.Target, Actor: e.Actor, Reason: e.Reason, Ticket: e.Ticket, Details: e.Details, Revision: e.Revision})
+			keep(eventRow{Time: e.Time, Action: e.Action, Target: e.Target, Actor: e.Actor, Reason: e.Reason, Ticket: e.Ticket, Details: e.Details, Revision: e.Revision,
+				Unverified: e.Unverified}) // from etcd: only an event.misattributed flag (ListEvents)
 		}
 		return err
 	})
@@ -188,6 +192,9 @@ func printEvents(out io.Writer, rows []eventRow) error {
 		actor := collector.Cell(r.Actor)
 		if u := r.Details[etcdadmin.DetailEtcdUser]; u != "" {
 			actor += " (etcd user " + collector.Cell(u) + ")"
+		}
+		if u := r.Details[etcdadmin.DetailClaimedEtcdUser]; u != "" {
+			actor += " (claims etcd user " + collector.Cell(u) + ", which its key does not bind)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), collector.Cell(r.Action), collector.Cell(r.Target), actor,
 			collector.Cell(r.Ticket), collector.Cell(r.Reason), orDash(strings.Join(r.Flags, ",")))

@@ -68,9 +68,15 @@ func (a *Admin) WithClock(now func() time.Time) *Admin {
 // Prefix returns the deployment prefix the Admin writes under.
 func (a *Admin) Prefix() string { return string(a.k) }
 
-// eventOp returns the put of a lifecycle event at now.
+// eventOp returns the put of a lifecycle event at now: under the
+// directory of meta.EtcdUser in events-by/ when the change is written as
+// an etcd user, which binds the event to that user (bindEvent), else
+// under events/.
 func (a *Admin) eventOp(now time.Time, action, target string, meta Meta, details map[string]string) (clientv3.Op, error) {
 	key, err := a.k.Event(now)
+	if meta.EtcdUser != "" {
+		key, err = a.k.EventBy(meta.EtcdUser, now)
+	}
 	if err != nil {
 		return clientv3.Op{}, err
 	}

@@ -622,7 +622,7 @@ func (a *Admin) ApprovalRecords(ctx context.Context) ([]etcdsync.Approval, []str
 // for another client or route, expired, used up). The use is a put of the
 // approval's counter as a sidecar's (etcdsync.UseWrite), so a single-use
 // approval admits one operation whoever runs it, with the use's
-// approval.use event under events/ in the same transaction. CreateKey
+// approval.use event (eventOp: events/ or events-by/<user>/) in the same transaction. CreateKey
 // does not call it: it takes the use in the transaction that writes the
 // key (approvalUse), so a key that is not written spends none.
 func (a *Admin) RequireApproval(ctx context.Context, id, client, route string, meta Meta) error {
@@ -642,7 +642,8 @@ func (a *Admin) RequireApproval(ctx context.Context, id, client, route string, m
 // approvalUse reads the approval id and its counter and returns the
 // compares and the writes that take one use of it for client on route
 // (the counter's put, naming the approval.use event written with it under
-// events/, which only the operator can write), or an error wrapping
+// events/ or the etcd user's events-by/ directory, which only an operator
+// can write), or an error wrapping
 // ErrNotApproved saying why it cannot be used.
 func (a *Admin) approvalUse(ctx context.Context, id, client, route string, base int64, meta Meta) ([]clientv3.Cmp, []clientv3.Op, error) {
 	if id == "" {

@@ -113,11 +113,11 @@ func capClaims(u *etcdsync.ApprovalUse) string {
 }
 
 // pairedEvent reports whether key, which a CLI use names, is an
-// approval.use event of approval id under events/ created at revision
-// rev, the use's: the CLI wrote both in one transaction, and only the
-// operator can write under events/.
+// approval.use event of approval id under events/ or events-by/ created
+// at revision rev, the use's: the CLI wrote both in one transaction, and
+// only an operator can write events.
 func (a *Admin) pairedEvent(ctx context.Context, id, key string, rev int64) bool {
-	if !strings.HasPrefix(key, a.k.EventsDir()) {
+	if !a.k.IsEvent(key) {
 		return false
 	}
 	resp, err := a.cli.Get(ctx, key, clientv3.WithRev(rev))
@@ -140,13 +140,14 @@ func (a *Admin) grantEventProblem(ctx context.Context, ap etcdsync.Approval, rec
 	if ap.State != etcdsync.ApprovalGranted {
 		return "" // useProblem's
 	}
-	resp, err := a.cli.Get(ctx, a.k.EventBound(ap.Decided)+"-", clientv3.WithPrefix())
+	kvs, err := a.eventsAt(ctx, ap.Decided, recRev) // eventsby.go
 	if err != nil {
 		return fmt.Sprintf("cannot read the approval.grant event of approval %q: %v", ap.ID, err)
 	}
-	for _, kv := range resp.Kvs {
+	for _, kv := range kvs {
 		var ev Event
 		if kv.CreateRevision == recRev && json.Unmarshal(kv.Value, &ev) == nil && ev.Action == etcdsync.ActionApprovalGrant && ev.Target == ap.ID {
+			a.bindEvent(string(kv.Key), &ev)
 			req, why := a.requestOf(ctx, ap.ID, recRev)
 			return cmp.Or(why, selfGrantProblem(ap, req, &ev))
 		}
@@ -169,7 +170,7 @@ func selfGrantProblem(ap, req etcdsync.Approval, ev *Event) string {
 	if ap.State != etcdsync.ApprovalGranted {
 		return ""
 	}
-	user := ev.Details[DetailEtcdUser]
+	user := eventUser(ev) // bound by its key or claimed: either is the same person's
 	for _, r := range []etcdsync.Approval{req, ap} {
 		switch {
 		case visible(r.Requester) == "":
@@ -201,14 +202,15 @@ func (a *Admin) requestOf(ctx context.Context, id string, rev int64) (etcdsync.A
 	if err != nil {
 		return ap, fmt.Sprintf("approval %q at revision %d: %v", id, rev, err)
 	}
-	evs, err := a.cli.Get(ctx, a.k.EventBound(ap.Requested)+"-", clientv3.WithPrefix())
+	kvs, err := a.eventsAt(ctx, ap.Requested, created) // eventsby.go
 	if err != nil {
 		return etcdsync.Approval{}, fmt.Sprintf("cannot read the approval.request event of approval %q: %v", id, err)
 	}
-	for _, kv := range evs.Kvs {
+	for _, kv := range kvs {
 		var ev Event
 		if kv.CreateRevision == created && json.Unmarshal(kv.Value, &ev) == nil && ev.Action == etcdsync.ActionApprovalRequest && ev.Target == id {
-			return etcdsync.Approval{ID: id, Requester: ev.Details["requester"], RequesterEtcdUser: ev.Details[DetailEtcdUser]}, ""
+			a.bindEvent(string(kv.Key), &ev)
+			return etcdsync.Approval{ID: id, Requester: ev.Details["requester"], RequesterEtcdUser: eventUser(&ev)}, ""
 		}
 	}
 	return etcdsync.Approval{}, fmt.Sprintf("approval %q was created at revision %d without its approval.request event (not by approvals request: written to etcd directly)", id, created)

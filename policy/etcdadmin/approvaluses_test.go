@@ -132,7 +132,8 @@ func TestFollowEventsApprovalUses(t *testing.T) {
 }
 
 // A use the CLI spends (RequireApproval) is its approval.use event under
-// events/, written with the counter's put: the follower records that one,
+// the etcd user's events-by/ directory (events/ with none), written with
+// the counter's put: the follower records that one,
 // verified, with the operator's actor and etcd user, and not the counter's
 // version too. A counter put by anyone else that names the same event and
 // claims the operator's actor is no such pair: it is recorded with no
@@ -153,7 +154,7 @@ func TestFollowEventsCLIUse(t *testing.T) {
 		t.Fatalf("counter after the CLI's use: %v %v, want version 2", cur, err)
 	}
 	u, err := etcdsync.DecodeApprovalUse(cur.Kvs[0].Value)
-	if err != nil || !strings.HasPrefix(u.Event, k.EventsDir()) {
+	if err != nil || !strings.HasPrefix(u.Event, k.EventsBy("ops-carol")) {
 		t.Fatalf("CLI use record %+v %v, want it to name its event", u, err)
 	}
 	u.Time = time.Now()
@@ -174,8 +175,8 @@ func TestFollowEventsCLIUse(t *testing.T) {
 	}
 	cliUse, other := got[3], got[4]
 	if cliUse.Action != etcdsync.ActionApprovalUse || cliUse.Actor != "carol" || cliUse.Details[DetailEtcdUser] != "ops-carol" || cliUse.Unverified != "" ||
-		!strings.HasPrefix(cliUse.Key, k.EventsDir()) || cliUse.Details["use"] != "1/2" {
-		t.Errorf("CLI use = %+v, want the verified event under events/ by carol as ops-carol, use 1/2", cliUse)
+		!strings.HasPrefix(cliUse.Key, k.EventsBy("ops-carol")) || cliUse.Details["use"] != "1/2" {
+		t.Errorf("CLI use = %+v, want the verified event under events-by/ops-carol/ by carol as ops-carol, use 1/2", cliUse)
 	}
 	if other.Action != etcdsync.ActionApprovalUse || other.Actor != "" || other.Details[DetailEtcdUser] != "" || !strings.Contains(other.Unverified, "claims CLI actor") {
 		t.Errorf("counter put naming the CLI's event = %+v, want no actor or etcd user, flagged", other)

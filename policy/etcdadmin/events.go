@@ -33,8 +33,9 @@ func (a *Admin) ListEvents(ctx context.Context, from, to time.Time) ([]Event, er
 	return out, nil
 }
 
-// storedEvents returns the events under events/ from from to to, in the
-// order of their keys.
+// storedEvents returns the events under events/ and events-by/ from from
+// to to, in the order of their keys' times, each with the etcd user of
+// its key (bindEvent) and its flag, when it has one, in Unverified.
 func (a *Admin) storedEvents(ctx context.Context, from, to time.Time) ([]Event, error) {
 	end := clientv3.GetPrefixRangeEnd(a.k.EventsDir())
 	if !to.IsZero() {
@@ -48,13 +49,24 @@ func (a *Admin) storedEvents(ctx context.Context, from, to time.Time) ([]Event, 
 	if err != nil {
 		return nil, fmt.Errorf("cannot read events under %q: %w", a.k.EventsDir(), err)
 	}
-	out := make([]Event, len(resp.Kvs))
-	for i, kv := range resp.Kvs {
+	by, err := a.eventsByBetween(ctx, from, to) // eventsby.go
+	if err != nil {
+		return nil, err
+	}
+	kvs := append(resp.Kvs, by...)
+	out := make([]Event, len(kvs))
+	for i, kv := range kvs {
 		if err := json.Unmarshal(kv.Value, &out[i]); err != nil {
 			return nil, fmt.Errorf("cannot decode event %q: %w", kv.Key, err)
 		}
-		out[i].Revision = kv.ModRevision
+		out[i].Revision, out[i].Key = kv.ModRevision, string(kv.Key)
+		out[i].Unverified = a.bindEvent(out[i].Key, &out[i])
 	}
+	slices.SortStableFunc(out, func(x, y Event) int {
+		sx, _ := a.k.EventSuffix(x.Key)
+		sy, _ := a.k.EventSuffix(y.Key)
+		return cmp.Compare(sx, sy)
+	})
 	return out, nil
 }
 

@@ -25,8 +25,11 @@ import (
 // caller that records the last revision of each batch it stored can
 // resume from it without duplicates.
 //
-// The events are the keys under events/ and the versions of the approval
-// use counters under approval-uses/, each an approval.use event (readUse):
+// The events are the keys under events/ and events-by/ (the etcd user
+// of one under events-by/<user>/ is the key's, bindEvent; a delete of
+// either is a flagged event.deleted, eventDeleted) and the versions of
+// the approval use counters under approval-uses/, each an approval.use
+// event (readUse):
 // a sidecar may write the latter and not the former. One watch of the key
 // range from approval-uses/ to the end of suspensions/ sees both in
 // revision order, with every put since from, to keys deleted since among
@@ -93,7 +96,7 @@ type Witnesses struct {
 // (HandWritten: its key may be deleted or written since, as nothing
 // deletes an event's).
 func Witnessable(action string) bool {
-	if action == ActionEventsGap || action == ActionEventsRewind || action == ActionCounterDelete || HandWritten(action) {
+	if action == ActionEventsGap || action == ActionEventsRewind || action == ActionCounterDelete || action == ActionEventDeleted || HandWritten(action) {
 		return false // made by the follower; the key they name may be deleted
 	}
 	return true
@@ -209,7 +212,7 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 			if e.Type == clientv3.EventTypePut {
 				ev, ok = a.followed(ctx, e.Kv)
 			} else {
-				ev, ok = a.counterDeleted(ctx, e)
+				ev, ok = a.deletedKey(ctx, e) // eventsby.go
 			}
 			if ok {
 				batch = append(batch, ev)
@@ -615,7 +618,7 @@ func emit(evs []Event, fn func([]Event) error) error {
 func (a *Admin) followed(ctx context.Context, kv *mvccpb.KeyValue) (Event, bool) {
 	key := string(kv.Key)
 	switch {
-	case strings.HasPrefix(key, a.k.EventsDir()):
+	case a.k.IsEvent(key): // events/ and events-by/ (eventsby.go)
 		return a.readEvent(ctx, kv), true
 	case strings.HasPrefix(key, a.k.ApprovalUsesDir()):
 		r, ok := a.readUse(ctx, kv)
@@ -648,6 +651,10 @@ func (a *Admin) readEvent(ctx context.Context, kv *mvccpb.KeyValue) Event {
 	var ev Event
 	err := json.Unmarshal(kv.Value, &ev)
 	ev.Revision, ev.Key, ev.Observed = kv.ModRevision, string(kv.Key), a.now().UTC()
+	bound := ""
+	if err == nil {
+		bound = a.bindEvent(ev.Key, &ev) // eventsby.go: the etcd user from the key
+	}
 	switch {
 	case err != nil:
 		ev.Action, ev.Unverified = "unknown", fmt.Sprintf("value is not an event: %v", err)
@@ -656,6 +663,7 @@ func (a *Admin) readEvent(ctx context.Context, kv *mvccpb.KeyValue) Event {
 	default:
 		ev.Unverified = a.verifyChange(ctx, &ev)
 	}
+	ev.Unverified = joinFlags(bound, ev.Unverified)
 	return ev
 }
 

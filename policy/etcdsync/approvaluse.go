@@ -25,7 +25,7 @@ const UseRetention = 7 * 24 * time.Hour
 // counter deleted or re-created (the sidecar's etcd role can) admits
 // nothing more. The sidecar that admitted the request writes it (Ledger),
 // or the CLI for an operation (keys create --approval), which also writes
-// the use's event under events/ in the same transaction and names its key
+// the use's event under events/ (or events-by/<user>/) in the same transaction and names its key
 // in Event. Every field is the writer's word: a sidecar's etcd user can
 // write any of them, so the collector takes none as proof (etcdadmin
 // readUse). Nothing in it is secret.

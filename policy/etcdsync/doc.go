@@ -43,6 +43,7 @@
 //	<prefix>/suspensions/<client>           suspended client (JSON: reason, until), on a lease that lifts it
 //	<prefix>/resumed/<client>               last resumption of the client (JSON Resumption), on the lease of the suspension it speaks for ending last
 //	<prefix>/events/<unixnano>-<rand>       lifecycle event (JSON: time, actor, action, target, reason, ticket, details)
+//	<prefix>/events-by/<user>/<unixnano>-<rand>  the same, written as etcd user <user> (path-escaped, Layout.EventsBy): the user is the key's, not the value's
 //	<prefix>/members/<pod>                  leased sidecar record (JSON: pod, applied revision, policy digest, started)
 //	<prefix>/approvals/<id>                 approval of a privileged request (JSON Approval); a grant sits on a lease of its max_age
 //	<prefix>/approval-uses/<id>             use counter of a grant, created with it; one put per use (JSON ApprovalUse: client, route, request id, sidecar, time), on the grant's uses lease

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ const (
 	suspensionsDir = "/suspensions/"
 	resumedDir     = "/resumed/"
 	eventsDir      = "/events/"
+	eventsByDir    = "/events-by/" // sorts before eventsDir ('-' < '/')
 	membersDir     = "/members/"
 	approvalsDir   = "/approvals/"
 	usesDir        = "/approval-uses/"
@@ -231,6 +233,71 @@ func (k Layout) Event(t time.Time) (string, error) {
 
 // EventBound is the first event key at or after t.
 func (k Layout) EventBound(t time.Time) string { return string(k) + eventsDir + pad(t.UnixNano()) }
+
+// EventsByDir is the prefix of the lifecycle events written under an etcd
+// user's own directory, ending in "/". It sorts before EventsDir, so
+// every range from below both to the end of EventsDir holds it.
+func (k Layout) EventsByDir() string { return string(k) + eventsByDir }
+
+// EventsBy is the directory of the events etcd user user writes, ending
+// in "/": the range a per-person etcd role may write (deploy/kubernetes).
+// The user is path-escaped (url.PathEscape), so a "/" in a name cannot
+// reach into another user's directory.
+func (k Layout) EventsBy(user string) string {
+	return string(k) + eventsByDir + url.PathEscape(user) + "/"
+}
+
+// EventBy names a new event key at t under the directory of etcd user
+// user (EventsBy), with the suffix Event gives under events/.
+func (k Layout) EventBy(user string, t time.Time) (string, error) {
+	key, err := k.Event(t)
+	if err != nil {
+		return "", err
+	}
+	return k.EventsBy(user) + strings.TrimPrefix(key, string(k)+eventsDir), nil
+}
+
+// EventWriter returns the etcd user whose directory under events-by/
+// holds key: the first path segment after EventsByDir, unescaped. ok is
+// false for a key outside EventsByDir, and for one whose segment no
+// EventsBy makes (no "/" after it, empty, or not escaped as EventsBy
+// escapes): no user's role is granted its range.
+func (k Layout) EventWriter(key string) (user string, ok bool) {
+	rest, found := strings.CutPrefix(key, string(k)+eventsByDir)
+	if !found {
+		return "", false
+	}
+	seg, _, found := strings.Cut(rest, "/")
+	if !found || seg == "" {
+		return "", false
+	}
+	user, err := url.PathUnescape(seg)
+	if err != nil || url.PathEscape(user) != seg {
+		return "", false
+	}
+	return user, true
+}
+
+// EventSuffix returns the part of an event key after its directory (the
+// <unixnano>-<rand> of Event), under events/ or under an etcd user's
+// directory of events-by/; ok is false for any other key.
+func (k Layout) EventSuffix(key string) (string, bool) {
+	if s, ok := strings.CutPrefix(key, string(k)+eventsDir); ok {
+		return s, true
+	}
+	rest, ok := strings.CutPrefix(key, string(k)+eventsByDir)
+	if !ok {
+		return "", false
+	}
+	_, s, ok := strings.Cut(rest, "/")
+	return s, ok
+}
+
+// IsEvent reports whether key is an event key: under events/ or
+// events-by/.
+func (k Layout) IsEvent(key string) bool {
+	return strings.HasPrefix(key, string(k)+eventsDir) || strings.HasPrefix(key, string(k)+eventsByDir)
+}
 
 // pad formats n as 20 digits, so keys sort numerically.
 func pad(n int64) string { return fmt.Sprintf("%020d", n) }

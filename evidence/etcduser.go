@@ -1,0 +1,56 @@
+package evidence
+
+import (
+	"cmp"
+	"strings"
+
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// eventsByDir is the part of an event's etcd key that puts it under an
+// etcd user's own directory (etcdsync.Layout.EventsBy), which etcd's
+// authentication lets only that user's role write.
+const eventsByDir = "/events-by/"
+
+// unboundUser is how the pack names the etcd user of an event under
+// events/: any writer of events/ may name anyone, so it is bound to no
+// person, whatever it claims.
+const unboundUser = "bound to no person"
+
+// etcdUsers returns the etcd user the key of ev binds (the follower sets
+// it from the key of an event under events-by/, etcdadmin's bindEvent),
+// and the one its value only claims: an event under events/ binds none,
+// and one stored before the follower told them apart names its claim as
+// etcd_user.
+func etcdUsers(ev *collector.Event, d map[string]string) (bound, claimed string) {
+	if strings.Contains(ev.Key, eventsByDir) {
+		return d[etcdadmin.DetailEtcdUser], d[etcdadmin.DetailClaimedEtcdUser]
+	}
+	return "", cmp.Or(d[etcdadmin.DetailClaimedEtcdUser], d[etcdadmin.DetailEtcdUser])
+}
+
+// etcdUserCell is the pack's cell for the etcd user of ev: the user its
+// key binds, or, for an event under events/, unboundUser with what it
+// claims; "" for an event the follower made (a change by hand), whose
+// key is the record's.
+func etcdUserCell(ev *collector.Event, d map[string]string) string {
+	bound, claimed := etcdUsers(ev, d)
+	switch {
+	case bound != "":
+		return bound
+	case !strings.Contains(ev.Key, "/events/") && !strings.Contains(ev.Key, eventsByDir):
+		return ""
+	case claimed != "":
+		return unboundUser + " (claims " + claimed + ")"
+	}
+	return unboundUser
+}
+
+// eventUser is the etcd user ev names, bound or only claimed: the
+// two-person check (selfApproved) flags a grant naming the request's
+// either way.
+func eventUser(ev *collector.Event, d map[string]string) string {
+	bound, claimed := etcdUsers(ev, d)
+	return cmp.Or(bound, claimed)
+}

@@ -1,0 +1,55 @@
+package evidence
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+)
+
+// The pack names the etcd user an event's key binds apart from one it
+// only claims: a request and a grant under events-by/<user>/ show the
+// users of their directories; a grant under events/, which any writer of
+// events/ may fill, shows "bound to no person" with its claim, never the
+// user it claims; the lifecycle log says the same of a key.create.
+// Before, the approval samples named no etcd user, and a claim under
+// events/ read as the user's own. The two-person flag still compares the
+// claim: a grant claiming the request's user is flagged either way.
+func TestPackNamesBoundAndClaimedEtcdUsersApart(t *testing.T) {
+	t.Parallel()
+	at := func(d, h int) time.Time { return time.Date(2026, 5, d, h, 0, 0, 0, time.UTC) }
+	under := func(e collector.Event, dir string) collector.Event {
+		e.Key = "/p/" + dir + e.Action + e.Target
+		return e
+	}
+	evs := []collector.Event{
+		under(approvalEvent(at(3, 9), "approval.request", "apr_bound", "alice", map[string]string{"etcd_user": "ops-alice"}), "events-by/ops-alice/"),
+		under(approvalEvent(at(3, 10), "approval.grant", "apr_bound", "bob", map[string]string{"approver": "bob", "etcd_user": "ops-bob"}), "events-by/ops-bob/"),
+		under(approvalEvent(at(4, 9), "approval.request", "apr_claim", "alice", map[string]string{"etcd_user": "ops-alice"}), "events-by/ops-alice/"),
+		under(approvalEvent(at(4, 10), "approval.grant", "apr_claim", "bob", map[string]string{"approver": "bob", "claimed_etcd_user": "ops-alice"}), "events/"),
+		under(mayEvent(30, 5, 10, "key.create", "acmekey1", "alice", map[string]string{"client": "acme-hris", "claimed_etcd_user": "ops-bob"}), "events/"),
+		under(mayEvent(31, 5, 11, "key.create", "acmekey2", "alice", map[string]string{"client": "acme-hris", "etcd_user": "ops-alice"}), "events-by/ops-alice/"),
+	}
+	res, p := packMayEvents(t, evs...)
+	cells := map[string][3]string{}
+	for _, r := range readCSV(t, filepath.Join(res.Dir, FileName("APIPrivileged", "ApprovalSamples", p.Name, "csv")))[1:] {
+		cells[r[0]] = [3]string{r[18], r[19], r[17]}
+	}
+	if got, want := cells["apr_bound"], [3]string{"ops-alice", "ops-bob", ""}; got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("apr_bound etcd users %q, want %q", got, want)
+	}
+	if got := cells["apr_claim"]; got[0] != "ops-alice" || got[1] != "bound to no person (claims ops-alice)" || !strings.Contains(got[2], "approved by its requester") {
+		t.Errorf("apr_claim etcd users and flag %q; want ops-alice, the grant bound to no person with its claim, flagged approved by its requester", got)
+	}
+	users := map[string]string{}
+	for _, r := range readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv")))[1:] {
+		if r[1] == "key.create" {
+			users[r[2]] = r[len(r)-1]
+		}
+	}
+	if users["acmekey1"] != "bound to no person (claims ops-bob)" || users["acmekey2"] != "ops-alice" {
+		t.Errorf("lifecycle log etcd users %q; want acmekey1 bound to no person (claims ops-bob), acmekey2 ops-alice", users)
+	}
+}
