@@ -8,6 +8,7 @@ import (
 	"github.com/portcullis/portcullis/dataplane/jwt"
 	"github.com/portcullis/portcullis/limiter"
 	"github.com/portcullis/portcullis/policy"
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 )
 
@@ -200,7 +201,7 @@ func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.metrics.auditDropped.Add(1)
 		if x.early {
 			s.metrics.panics.Add(1)
-			s.log.Error().Interface("panic", p).Bytes("request_id", x.reqID).Msg("recording a refused request panicked; its answer kept")
+			logPanic(&s.log, p, "recording a refused request panicked; its answer kept", x.requestID)
 		} else {
 			s.panicked(ctx, x, p)
 		}
@@ -210,20 +211,25 @@ func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
 }
 
 // panicked answers 500 for a request whose handling panicked with p, logs
-// it and counts it.
+// it (logPanic: its type and place, not its value) and counts it.
 func (s *Server) panicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
 	s.metrics.panics.Add(1)
-	s.log.Error().Interface("panic", p).Bytes("request_id", x.reqID).Msg("handler panicked; answered 500")
+	logPanic(&s.log, p, "handler panicked; answered 500", x.requestID)
 	s.deny(ctx, x, audit.InternalError)
 }
 
 // recovered counts and logs a panic p recovered in a callback outside
 // the handler (where names it: a TLS handshake, the audit of its
-// refusal), which answered what it could. The log line names no request
-// and holds nothing but the panic's value, as panicked's.
+// refusal), which answered what it could. The log line names no request,
+// and the panic by its type and place only, as panicked's (logPanic).
 func (s *Server) recovered(where string, p any) {
 	s.metrics.panics.Add(1)
-	s.log.Error().Str("in", where).Interface("panic", p).Msg("callback panicked; recovered")
+	logPanic(&s.log, p, "callback panicked; recovered", func(ev *zerolog.Event) *zerolog.Event { return ev.Str("in", where) })
+}
+
+// requestID adds x's request id to a log line of its panic (logPanic).
+func (x *exchange) requestID(ev *zerolog.Event) *zerolog.Event {
+	return ev.Bytes("request_id", x.reqID)
 }
 
 // unrecorded reports whether the policy's strict audit mode refuses x:

@@ -139,7 +139,7 @@ func (s *Server) headerPanicked(h *fasthttp.RequestHeader, rc *fasthttp.RequestC
 // (refusalPanicked): its body is refused past one byte, 413.
 func (s *Server) checkPanicked(h *fasthttp.RequestHeader, p any) {
 	s.metrics.panics.Add(1)
-	s.log.Error().Interface("panic", p).Msg("header check panicked; request body refused")
+	logPanic(&s.log, p, "header check panicked; request body refused", nil)
 	if c := connOfHeader(h); c != nil {
 		c.pre.refuse(refusalPanicked)
 	}
