@@ -3,6 +3,7 @@ package dataplane
 import (
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/dataplane/jwt"
@@ -125,9 +126,10 @@ func (x *exchange) reset() {
 // then record (step 8). A panic anywhere below is answered with 500 and
 // the process keeps serving.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
-	mono, wall := s.arrival(ctx)
-	x := s.begin(ctx, mono, wall)
+	x := s.begin(ctx)
 	defer s.finish(ctx, x) // 8. record.go, after a panic too
+	mono, wall := s.arrival(ctx)
+	s.arrived(x, mono, wall)
 	if d := s.decide(ctx, x); d != audit.Allowed {
 		s.deny(ctx, x, d)
 		return
@@ -143,6 +145,12 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
 	if p := recover(); p != nil {
 		if x.body != nil {
 			x.body.detach() // a body started or streaming: its connection is closed
+		}
+		if x.mono == 0 {
+			// Reading the clock panicked (Config.Clock): the request
+			// is recorded at the real time, taking no time.
+			x.mono, x.wall = limiter.Now(), time.Now().UnixNano()
+			x.at = x.wall
 		}
 		s.panicked(ctx, x, p)
 	}
@@ -214,6 +222,11 @@ func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
 // it (logPanic: its type and place, not its value) and counts it.
 func (s *Server) panicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
 	s.metrics.panics.Add(1)
+	if len(x.reqID) == 0 {
+		// It panicked before step 1 (reading the clock): the answer
+		// carries a request id all the same, as DESIGN.md's shape says.
+		s.requestID(x)
+	}
 	logPanic(&s.log, p, "handler panicked; answered 500", x.requestID)
 	s.deny(ctx, x, audit.InternalError)
 }
