@@ -209,7 +209,7 @@ func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.metrics.auditDropped.Add(1)
 		if x.early {
 			s.metrics.panics.Add(1)
-			logPanic(&s.log, p, "recording a refused request panicked; its answer kept", x.requestID)
+			logPanic(&s.log, p, "recording a refused request panicked; its answer kept", x.logRequestID)
 		} else {
 			s.panicked(ctx, x, p)
 		}
@@ -227,7 +227,7 @@ func (s *Server) panicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
 		// carries a request id all the same, as DESIGN.md's shape says.
 		s.requestID(x)
 	}
-	logPanic(&s.log, p, "handler panicked; answered 500", x.requestID)
+	logPanic(&s.log, p, "handler panicked; answered 500", x.logRequestID)
 	s.deny(ctx, x, audit.InternalError)
 }
 
@@ -240,8 +240,8 @@ func (s *Server) recovered(where string, p any) {
 	logPanic(&s.log, p, "callback panicked; recovered", func(ev *zerolog.Event) *zerolog.Event { return ev.Str("in", where) })
 }
 
-// requestID adds x's request id to a log line of its panic (logPanic).
-func (x *exchange) requestID(ev *zerolog.Event) *zerolog.Event {
+// logRequestID adds x's request id to a log line of its panic (logPanic).
+func (x *exchange) logRequestID(ev *zerolog.Event) *zerolog.Event {
 	return ev.Bytes("request_id", x.reqID)
 }
 
