@@ -253,7 +253,7 @@ func (a *Admin) NewServer() *fasthttp.Server {
 		IdleTimeout:           or(a.idleTimeout, adminIdleTimeout),
 		MaxRequestBodySize:    adminMaxBody,
 		NoDefaultServerHeader: true,
-		Logger:                fasthttpLogger{a.Server.log},
+		Logger:                fasthttpLogger{a.Server.log, &a.Server.metrics.panics},
 		SecureErrorLogMessage: true,
 	}
 }

@@ -128,3 +128,24 @@ func TestPanicLogWriterPanicKeepsServing(t *testing.T) {
 		t.Fatal("nothing was logged: the writer's panic was never raised")
 	}
 }
+
+// TestFasthttpLogPanicKeepsServing: fasthttp logs a connection that
+// ended in an error (a request it could not parse) from its worker,
+// outside any recover: a log writer that panicked there ended the
+// process. The request is answered 400, the panic counted, and the
+// sidecar serves on.
+func TestFasthttpLogPanicKeepsServing(t *testing.T) {
+	w := &alwaysPanicWriter{}
+	st := startStack(t, func(c *Config) { c.Logger = zerolog.New(w) })
+	w.armed.Store(true)
+	if r := raw(t, st.addr, "GET /v1/users/7 HTTP/1.1\r\nHost: svc\r\nContent-Length: x\r\n\r\n"); r.status != 400 {
+		t.Fatalf("malformed request: answer %d %q, want 400", r.status, r.body)
+	}
+	pollUntil(t, "fasthttp's log panic counted", func() (bool, string) {
+		n := st.srv.metrics.panics.Load()
+		return w.writes.Load() > 0 && n == 1, fmt.Sprint("panics counted: ", n)
+	})
+	if r := do(t, st.addr, "GET", "/v1/users/7", key(hrisKey), ""); r.status != 200 {
+		t.Fatalf("after the log's panic: answer %d %q, want 200", r.status, r.body)
+	}
+}
