@@ -444,8 +444,8 @@ func ownConn(c net.Conn) *conn {
 
 // begin returns the exchange for the request in ctx, with its peer
 // address set: the connection's own exchange when Serve accepted the
-// connection, else one from the pool. Its arrival time is arrived's to
-// set, once the caller's recover is in place: reading a Config.Clock
+// connection, else one from the pool. Its arrival time is arrive's or
+// arrived's to set, once the caller's recover is in place: reading a Config.Clock
 // that panicked before it ended the process (TestClockPanicKeepsServing).
 func (s *Server) begin(ctx *fasthttp.RequestCtx) *exchange {
 	var x *exchange
@@ -493,7 +493,8 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx) *exchange {
 
 // arrived sets the time x's request arrived, mono (limiter clock) and
 // wall (unix nanoseconds), and readies the client certificate of its
-// connection, which is judged at mono (tlsCert).
+// connection, which is judged at mono (tlsCert). The handler's is
+// arrive.
 func (s *Server) arrived(x *exchange, mono, wall int64) {
 	x.mono, x.wall, x.at = mono, wall, wall
 	if c := x.conn; c != nil {

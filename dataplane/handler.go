@@ -87,17 +87,28 @@ type exchange struct {
 // one huge request does not pin memory forever.
 const maxPooled = 8 << 10
 
-// arrival is when fasthttp began serving ctx. The server reads time.Now()
-// for every request just before it calls the handler (RequestCtx.Time), so
-// the request path reuses that reading instead of taking its own: one clock
-// read less per request (docs/performance.md gives the cost of one). A context not served by a fasthttp.Server carries no time, and
-// then the clock is read.
-func (s *Server) arrival(ctx *fasthttp.RequestCtx) (mono, wall int64) {
-	t := ctx.Time()
-	if t.IsZero() || s.clock.wall != nil {
-		return s.clock.now()
+// arrive is arrived for the request of x in ctx, which arrived when
+// fasthttp began serving ctx. The server reads time.Now() for every
+// request just before it calls the handler (RequestCtx.Time), so the
+// request path reuses that reading instead of taking its own: one clock
+// read less per request (docs/performance.md gives the cost of one). A
+// context not served by a fasthttp.Server carries no time, and then the
+// clock is read, as it is with Config.Clock set. arrived's body is
+// repeated here, not called: the handler makes one call for both
+// (BenchmarkDecide).
+func (s *Server) arrive(ctx *fasthttp.RequestCtx, x *exchange) {
+	if t := ctx.Time(); t.IsZero() || s.clock.wall != nil {
+		x.mono, x.wall = s.clock.now()
+	} else {
+		x.mono, x.wall = limiter.At(t), t.UnixNano()
 	}
-	return limiter.At(t), t.UnixNano()
+	x.at = x.wall
+	if c := x.conn; c != nil {
+		if c.tc != nil { // a plain connection's request makes no call (issue 18)
+			s.tlsCert(c, x.mono)
+		}
+		x.certFrom(c)
+	}
 }
 
 // reset clears x for the next request field by field: zeroing the whole
@@ -128,8 +139,7 @@ func (x *exchange) reset() {
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	x := s.begin(ctx)
 	defer s.finish(ctx, x) // 8. record.go, after a panic too
-	mono, wall := s.arrival(ctx)
-	s.arrived(x, mono, wall)
+	s.arrive(ctx, x)       // the clock, under finish's recover: Config.Clock may panic
 	if d := s.decide(ctx, x); d != audit.Allowed {
 		s.deny(ctx, x, d)
 		return
