@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 	"github.com/valyala/fasthttp/pprofhandler"
@@ -163,7 +164,7 @@ const pprofMaxSeconds = 60
 func (a *Admin) recover(ctx *fasthttp.RequestCtx) {
 	if p := recover(); p != nil {
 		a.Server.metrics.panics.Add(1)
-		a.Server.log.Error().Interface("panic", p).Bytes("path", ctx.Path()).Msg("admin handler panicked; answered 500")
+		logPanic(&a.Server.log, p, "admin handler panicked; answered 500", func(ev *zerolog.Event) *zerolog.Event { return ev.Bytes("path", ctx.Path()) })
 		a.fail(ctx, fasthttp.StatusInternalServerError, "internal_error", "the admin handler failed; the process serves on")
 	}
 }
@@ -252,7 +253,7 @@ func (a *Admin) NewServer() *fasthttp.Server {
 		IdleTimeout:           or(a.idleTimeout, adminIdleTimeout),
 		MaxRequestBodySize:    adminMaxBody,
 		NoDefaultServerHeader: true,
-		Logger:                fasthttpLogger{a.Server.log},
+		Logger:                fasthttpLogger{a.Server.log, &a.Server.metrics.panics},
 		SecureErrorLogMessage: true,
 	}
 }

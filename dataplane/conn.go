@@ -442,11 +442,12 @@ func ownConn(c net.Conn) *conn {
 	return nil
 }
 
-// begin returns the exchange for the request in ctx, which arrived at mono
-// (limiter clock) and wall (unix nanoseconds), with its peer address set:
-// the connection's own exchange when Serve accepted the connection, else
-// one from the pool.
-func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
+// begin returns the exchange for the request in ctx, with its peer
+// address set: the connection's own exchange when Serve accepted the
+// connection, else one from the pool. Its arrival time is arrive's or
+// arrived's to set, once the caller's recover is in place: reading a Config.Clock
+// that panicked before it ended the process (TestClockPanicKeepsServing).
+func (s *Server) begin(ctx *fasthttp.RequestCtx) *exchange {
 	var x *exchange
 	if c := ownConn(ctx.Conn()); c != nil {
 		if c.x == nil {
@@ -482,17 +483,26 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 			c.pre.refuse(refusalHeadEnd)
 			c.failNext = errHeadEnd
 		}
-		if c.tc != nil { // a plain connection's request makes no call (issue 18)
-			s.tlsCert(c, mono)
-		}
-		x.certFrom(c)
 	} else {
 		x = s.pool.Get().(*exchange)
 		x.peer = tcpAddr(ctx.RemoteAddr())
 	}
-	x.mono, x.wall, x.at = mono, wall, wall
 	x.bodyIn = hasBody(&ctx.Request.Header) // decide, record and dropBigBody ask x
 	return x
+}
+
+// arrived sets the time x's request arrived, mono (limiter clock) and
+// wall (unix nanoseconds), and readies the client certificate of its
+// connection, which is judged at mono (tlsCert). The handler's is
+// arrive.
+func (s *Server) arrived(x *exchange, mono, wall int64) {
+	x.mono, x.wall, x.at = mono, wall, wall
+	if c := x.conn; c != nil {
+		if c.tc != nil { // a plain connection's request makes no call (issue 18)
+			s.tlsCert(c, mono)
+		}
+		x.certFrom(c)
+	}
 }
 
 // tlsCert readies the verified client certificate of c, a TLS

@@ -118,9 +118,9 @@ func TestConcurrentKeepAliveConnections(t *testing.T) {
 func TestConnectionExchange(t *testing.T) {
 	m := newInmem(t, false)
 	c := m.ctx.Conn().(*conn)
-	x := m.srv.begin(&m.ctx, 0, 0)
+	x := m.srv.beginAt(&m.ctx, 0, 0)
 	m.srv.end(x)
-	if y := m.srv.begin(&m.ctx, 0, 0); y != x || c.x != x || x.conn != c {
+	if y := m.srv.beginAt(&m.ctx, 0, 0); y != x || c.x != x || x.conn != c {
 		t.Fatalf("second request got exchange %p, want the connection's %p", y, x)
 	}
 	m.srv.end(x)

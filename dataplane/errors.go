@@ -21,9 +21,6 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		ctx.Conn().Close()
 		return
 	}
-	// ctx.Time() is not set for a request that failed to parse (it may be
-	// the previous request's), so the clock is read.
-	mono, wall := s.clock.now()
 	// Why the request was refused before the handler (conn.pre, its
 	// kind: refusal.go), with what the handler's record names of the
 	// caller (preDecide). Copied: begin clears them.
@@ -41,9 +38,14 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 			names = c.names
 		}
 	}
-	x := s.begin(ctx, mono, wall)
+	x := s.begin(ctx)
 	defer s.finish(ctx, x) // records, under the request path's recover
-	x.early = true         // a panic recording it keeps its answer (settled)
+	// ctx.Time() is not set for a request that failed to parse (it may be
+	// the previous request's), so the clock is read, under the recover
+	// (TestClockPanicKeepsServing).
+	mono, wall := s.clock.now()
+	s.arrived(x, mono, wall)
+	x.early = true // a panic recording it keeps its answer (settled)
 	// The tables the check before the body set the body's limit on, when
 	// it did (conn.headPrep): a body refused by that limit is decided on
 	// them, as the state its head was checked in decides readiness

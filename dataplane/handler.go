@@ -3,11 +3,13 @@ package dataplane
 import (
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/dataplane/jwt"
 	"github.com/portcullis/portcullis/limiter"
 	"github.com/portcullis/portcullis/policy"
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 )
 
@@ -85,17 +87,28 @@ type exchange struct {
 // one huge request does not pin memory forever.
 const maxPooled = 8 << 10
 
-// arrival is when fasthttp began serving ctx. The server reads time.Now()
-// for every request just before it calls the handler (RequestCtx.Time), so
-// the request path reuses that reading instead of taking its own: one clock
-// read less per request (docs/performance.md gives the cost of one). A context not served by a fasthttp.Server carries no time, and
-// then the clock is read.
-func (s *Server) arrival(ctx *fasthttp.RequestCtx) (mono, wall int64) {
-	t := ctx.Time()
-	if t.IsZero() || s.clock.wall != nil {
-		return s.clock.now()
+// arrive is arrived for the request of x in ctx, which arrived when
+// fasthttp began serving ctx. The server reads time.Now() for every
+// request just before it calls the handler (RequestCtx.Time), so the
+// request path reuses that reading instead of taking its own: one clock
+// read less per request (docs/performance.md gives the cost of one). A
+// context not served by a fasthttp.Server carries no time, and then the
+// clock is read, as it is with Config.Clock set. arrived's body is
+// repeated here, not called: the handler makes one call for both
+// (BenchmarkDecide).
+func (s *Server) arrive(ctx *fasthttp.RequestCtx, x *exchange) {
+	if t := ctx.Time(); t.IsZero() || s.clock.wall != nil {
+		x.mono, x.wall = s.clock.now()
+	} else {
+		x.mono, x.wall = limiter.At(t), t.UnixNano()
 	}
-	return limiter.At(t), t.UnixNano()
+	x.at = x.wall
+	if c := x.conn; c != nil {
+		if c.tc != nil { // a plain connection's request makes no call (issue 18)
+			s.tlsCert(c, x.mono)
+		}
+		x.certFrom(c)
+	}
 }
 
 // reset clears x for the next request field by field: zeroing the whole
@@ -124,9 +137,9 @@ func (x *exchange) reset() {
 // then record (step 8). A panic anywhere below is answered with 500 and
 // the process keeps serving.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
-	mono, wall := s.arrival(ctx)
-	x := s.begin(ctx, mono, wall)
+	x := s.begin(ctx)
 	defer s.finish(ctx, x) // 8. record.go, after a panic too
+	s.arrive(ctx, x)       // the clock, under finish's recover: Config.Clock may panic
 	if d := s.decide(ctx, x); d != audit.Allowed {
 		s.deny(ctx, x, d)
 		return
@@ -142,6 +155,12 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
 	if p := recover(); p != nil {
 		if x.body != nil {
 			x.body.detach() // a body started or streaming: its connection is closed
+		}
+		if x.mono == 0 {
+			// Reading the clock panicked (Config.Clock): the request
+			// is recorded at the real time, taking no time.
+			x.mono, x.wall = limiter.Now(), time.Now().UnixNano()
+			x.at = x.wall
 		}
 		s.panicked(ctx, x, p)
 	}
@@ -200,7 +219,7 @@ func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.metrics.auditDropped.Add(1)
 		if x.early {
 			s.metrics.panics.Add(1)
-			s.log.Error().Interface("panic", p).Bytes("request_id", x.reqID).Msg("recording a refused request panicked; its answer kept")
+			logPanic(&s.log, p, "recording a refused request panicked; its answer kept", x.logRequestID)
 		} else {
 			s.panicked(ctx, x, p)
 		}
@@ -210,20 +229,30 @@ func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
 }
 
 // panicked answers 500 for a request whose handling panicked with p, logs
-// it and counts it.
+// it (logPanic: its type and place, not its value) and counts it.
 func (s *Server) panicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
 	s.metrics.panics.Add(1)
-	s.log.Error().Interface("panic", p).Bytes("request_id", x.reqID).Msg("handler panicked; answered 500")
+	if len(x.reqID) == 0 {
+		// It panicked before step 1 (reading the clock): the answer
+		// carries a request id all the same, as DESIGN.md's shape says.
+		s.requestID(x)
+	}
+	logPanic(&s.log, p, "handler panicked; answered 500", x.logRequestID)
 	s.deny(ctx, x, audit.InternalError)
 }
 
 // recovered counts and logs a panic p recovered in a callback outside
 // the handler (where names it: a TLS handshake, the audit of its
-// refusal), which answered what it could. The log line names no request
-// and holds nothing but the panic's value, as panicked's.
+// refusal), which answered what it could. The log line names no request,
+// and the panic by its type and place only, as panicked's (logPanic).
 func (s *Server) recovered(where string, p any) {
 	s.metrics.panics.Add(1)
-	s.log.Error().Str("in", where).Interface("panic", p).Msg("callback panicked; recovered")
+	logPanic(&s.log, p, "callback panicked; recovered", func(ev *zerolog.Event) *zerolog.Event { return ev.Str("in", where) })
+}
+
+// logRequestID adds x's request id to a log line of its panic (logPanic).
+func (x *exchange) logRequestID(ev *zerolog.Event) *zerolog.Event {
+	return ev.Bytes("request_id", x.reqID)
 }
 
 // unrecorded reports whether the policy's strict audit mode refuses x:

@@ -213,7 +213,7 @@ func TestExchangeReset(t *testing.T) {
 		m.serve(t, request("GET", "/v1/users/42", hrisKey, "X-Request-ID: r-1"))
 	}
 	mono, wall := m.srv.clock.now()
-	x := m.srv.begin(&m.ctx, mono, wall)
+	x := m.srv.beginAt(&m.ctx, mono, wall)
 	if d := m.srv.decide(&m.ctx, x); d != audit.RateLimited {
 		t.Fatalf("decision %v, want rate_limited", d)
 	}
@@ -248,4 +248,12 @@ func TestExchangeReset(t *testing.T) {
 	if got, want := string(x.rec.AppendJSON(nil)), string(new(audit.Record).AppendJSON(nil)); got != want {
 		t.Errorf("record after reset encodes as %s, want %s", got, want)
 	}
+}
+
+// beginAt is what the handler does before decide: begin, then arrived at
+// mono (limiter clock) and wall (unix nanoseconds).
+func (s *Server) beginAt(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
+	x := s.begin(ctx)
+	s.arrived(x, mono, wall)
+	return x
 }

@@ -37,7 +37,7 @@ func benchDecideOn(b *testing.B, m *inmem, raw []byte) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		x := m.srv.begin(&m.ctx, mono, wall)
+		x := m.srv.beginAt(&m.ctx, mono, wall)
 		if d := m.srv.decide(&m.ctx, x); d != audit.Allowed {
 			b.Fatalf("decision %v", d)
 		}

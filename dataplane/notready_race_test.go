@@ -25,7 +25,10 @@ import (
 // load) had errorHandler decide it on that policy as a body refused for
 // its size: a chunked body past 16 KiB got 413, a declared one was
 // authenticated and answered 429 token_failures_limited, and one with
-// "Expect: 100-continue" got its 100 before either.
+// "Expect: 100-continue" got its 100 before either, its body then
+// refused past one byte. A declared body with Expect is now read only
+// after a 100 sent on a policy, and decided on the policy loaded by then
+// (TestExpectDecidedOnPolicyLoadedByContinue).
 func TestPolicyLoadedAfterHeadCheckIs503(t *testing.T) {
 	t.Parallel()
 	const post = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n"
@@ -33,7 +36,7 @@ func TestPolicyLoadedAfterHeadCheckIs503(t *testing.T) {
 	cases := []struct{ name, head, body string }{
 		{"chunked", post + "Transfer-Encoding: chunked\r\n", strconv.FormatInt(int64(len(body)), 16) + "\r\n" + body + "\r\n0\r\n\r\n"},
 		{"declared", post + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n", body},
-		{"expect", post + "Content-Length: " + strconv.Itoa(len(body)) + "\r\nExpect: 100-continue\r\n", ""},
+		{"chunked-expect", post + "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,6 +69,19 @@ func TestPolicyLoadedAfterHeadCheckIs503(t *testing.T) {
 // a real socket and returns the first answer.
 func answerAfterSwap(t *testing.T, srv *Server, store *policy.Store, next *policy.Snapshot, req string) *http.Response {
 	t.Helper()
+	c := dialAfterSwap(t, srv, store, next)
+	io.WriteString(c, req)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// dialAfterSwap serves srv as answerAfterSwap does and returns a
+// connection to it.
+func dialAfterSwap(t *testing.T, srv *Server, store *policy.Store, next *policy.Snapshot) net.Conn {
+	t.Helper()
 	check := srv.srv.HeaderReceived
 	srv.srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		rc := check(h)
@@ -89,10 +105,97 @@ func answerAfterSwap(t *testing.T, srv *Server, store *policy.Store, next *polic
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	io.WriteString(c, req)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	return c
+}
+
+// TestExpectDecidedOnPolicyLoadedByContinue: a request with "Expect:
+// 100-continue" is decided, and its 100 sent or not, when the sidecar
+// answers the expectation (expect), on the policy loaded by then; the
+// same body without Expect within the one byte the check before the body
+// lets through with no policy is decided by the handler on the policy
+// loaded by then too. With Expect it was 503 not_ready whenever no
+// policy was loaded when its head was checked, a policy loaded before
+// its 100 or not. No 100 is ever sent without a policy.
+func TestExpectDecidedOnPolicyLoadedByContinue(t *testing.T) {
+	t.Parallel()
+	const post = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n"
+	big := strings.Repeat("a", 20<<10)
+	cases := []struct {
+		name, body string
+		expect     bool
+	}{
+		{"one byte", "a", false},
+		{"one byte, Expect", "a", true},
+		{"20 KiB, Expect", big, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := startUpstream(t)
+			store, sink := &policy.Store{}, &memSink{}
+			srv, err := New(Config{Store: store, Upstream: up.addr, Audit: sink})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := dialAfterSwap(t, srv, store, loadExample(t))
+			head := post + "Content-Length: " + strconv.Itoa(len(tc.body)) + "\r\n"
+			if tc.expect {
+				head += "Expect: 100-continue\r\n"
+			}
+			br := bufio.NewReader(c)
+			io.WriteString(c, head+"\r\n")
+			if tc.expect {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.StatusCode != 100 {
+					b, _ := io.ReadAll(resp.Body)
+					t.Fatalf("answer to the expectation %d %s, want 100 (the policy was loaded by then)", resp.StatusCode, b)
+				}
+			}
+			io.WriteString(c, tc.body)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 {
+				t.Fatalf("answer %d %s, want 200, decided on the policy loaded", resp.StatusCode, b)
+			}
+			if got := up.received(); len(got) != 1 || got[0].body != len(tc.body) {
+				t.Errorf("the service received %v, want the one request with its %d bytes", got, len(tc.body))
+			}
+		})
+	}
+}
+
+// TestExpectWithoutPolicyGetsNoContinue: with no policy loaded when the
+// expectation is answered, a request with "Expect: 100-continue" gets
+// 503 not_ready and no 100, and its body is not read.
+func TestExpectWithoutPolicyGetsNoContinue(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	store, sink := &policy.Store{}, &memSink{}
+	srv, err := New(Config{Store: store, Upstream: up.addr, Audit: sink})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	const head = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nX-Request-ID: expect-nopolicy\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n"
+	r := firstAnswer(t, ln.Addr().String(), head, "0123456789")
+	if r.status != 503 || r.errorBody(t).Error != "not_ready" {
+		t.Fatalf("answer %d %s, want 503 not_ready (no 100)", r.status, r.body)
+	}
+	if rec := sink.withRequestID(t, "expect-nopolicy"); rec.Decision != audit.NotReady {
+		t.Errorf("audited %v, want not_ready", rec.Decision)
+	}
+	if n := len(up.received()); n != 0 {
+		t.Errorf("the service got %d requests", n)
+	}
 }

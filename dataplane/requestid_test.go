@@ -15,7 +15,7 @@ func TestGeneratedRequestIDDigits(t *testing.T) {
 	m := newInmem(t, false)
 	var ctx fasthttp.RequestCtx
 	for _, n := range []uint64{0, 1, 9, 10, 15, 16, 0xabcdef, 1<<32 - 1, 1 << 32, 0x0123456789abcdef, 0xfedcba9876543210, 1<<64 - 1} {
-		x := m.srv.begin(&ctx, 0, 0)
+		x := m.srv.beginAt(&ctx, 0, 0)
 		x.ids, x.idsEnd = n, n+1 // the id numbered n, with no block claimed
 		m.srv.requestID(x)
 		if got, want := string(x.reqID), fmt.Sprintf("%s%016x", m.srv.reqPrefix[:], n); got != want {
@@ -38,7 +38,7 @@ func TestGeneratedRequestIDsUnique(t *testing.T) {
 			defer wg.Done()
 			var ctx fasthttp.RequestCtx // no connection: pooled exchanges
 			for range each {
-				x := m.srv.begin(&ctx, 0, 0)
+				x := m.srv.beginAt(&ctx, 0, 0)
 				m.srv.requestID(x)
 				ids[w] = append(ids[w], string(x.reqID))
 				m.srv.end(x)

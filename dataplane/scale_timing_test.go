@@ -101,7 +101,7 @@ func (sb *scaleBench) warm(tb testing.TB) {
 // decide runs decide and settle on ctx at mono and wall, as benchDecide
 // does, and returns the duration recorded.
 func (sb *scaleBench) decide(tb testing.TB, ctx *fasthttp.RequestCtx, mono, wall int64) int64 {
-	x := sb.srv.begin(ctx, mono, wall)
+	x := sb.srv.beginAt(ctx, mono, wall)
 	if d := sb.srv.decide(ctx, x); d != audit.Allowed {
 		tb.Fatalf("decision %v", d)
 	}

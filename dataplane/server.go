@@ -315,7 +315,7 @@ func (s *Server) newServer() *fasthttp.Server {
 		// which counts a connection's buffers (TestIdleConnectionsFitTheirCost).
 		NoDefaultContentType: true,
 		CloseOnShutdown:      true,
-		Logger:               fasthttpLogger{s.log},
+		Logger:               fasthttpLogger{s.log, &s.metrics.panics},
 
 		// Bodies go upstream byte for byte: pre-parsed multipart forms are
 		// re-serialised (parts reordered, headers dropped), and errors
@@ -505,8 +505,24 @@ func (s *Server) Close() {
 
 // fasthttpLogger sends fasthttp's own messages (connection errors) to
 // zerolog, without their arguments: they quote request bytes (logsafe.go).
-type fasthttpLogger struct{ log zerolog.Logger }
+// fasthttp calls it from its worker, outside any recover, for a request
+// it could not parse among others: a log writer that panicked there
+// ended the process. Such a panic is counted in panics and dropped
+// (TestFasthttpLogPanicKeepsServing).
+type fasthttpLogger struct {
+	log    zerolog.Logger
+	panics *atomic.Uint64
+}
 
+// Printf logs format's fixed text (logFormat) at debug level.
 func (l fasthttpLogger) Printf(format string, _ ...any) {
+	defer l.logPanicked()
 	l.log.Debug().Str("source", "fasthttp").Msg(logFormat(format))
+}
+
+// logPanicked recovers a panic of Printf (its log writer's) and counts it.
+func (l fasthttpLogger) logPanicked() {
+	if recover() != nil {
+		l.panics.Add(1)
+	}
 }

@@ -99,10 +99,7 @@ func (s *Server) headCheck(h *fasthttp.RequestHeader, cl int64) (rc fasthttp.Req
 	}
 	p := s.prepared.Load()
 	if p == nil {
-		if cl > 0 || cl == -1 {
-			s.notReady(h) // refusal.go
-		}
-		return fasthttp.RequestConfig{MaxRequestBodySize: refuseBody}
+		return s.noPolicyYet(h, cl)
 	}
 	if cl == -2 || cl == 0 {
 		return fasthttp.RequestConfig{} // no body: the header deadline stands
@@ -122,6 +119,27 @@ func (s *Server) headCheck(h *fasthttp.RequestHeader, cl int64) (rc fasthttp.Req
 	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1)), ReadTimeout: s.cfg.ReadTimeout}
 }
 
+// noPolicyYet is headCheck for head h, of a body of cl bytes (-1:
+// chunked, 0 or -2: none), with no policy loaded. A declared body whose
+// client waits for 100 Continue is decided when the expectation is
+// answered (expect), on the policy loaded by then, and read only after
+// a 100, which expect sends only with a policy: its limit here is its
+// own length. It was refused 503 not_ready, a policy loaded before its
+// 100 or not, where the same body without Expect, within the one byte
+// read with no policy, was decided by the handler on the policy loaded
+// by then (TestExpectDecidedOnPolicyLoadedByContinue). Any other body is
+// refused unread, 503 (notReady): its limit is the policy's, and a
+// chunked body's with Expect too.
+func (s *Server) noPolicyYet(h *fasthttp.RequestHeader, cl int64) fasthttp.RequestConfig {
+	if cl > 0 && h.IsHTTP11() && h.PeekCanonical(expectName) != nil {
+		return fasthttp.RequestConfig{MaxRequestBodySize: int(cl), ReadTimeout: s.cfg.ReadTimeout}
+	}
+	if cl > 0 || cl == -1 {
+		s.notReady(h) // refusal.go
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: refuseBody}
+}
+
 // headerPanicked recovers a panic of headerReceived on head h, which
 // fasthttp calls outside the handler: the request may carry no body, so
 // one that has a body is refused, and the handler answers the rest. Its
@@ -139,7 +157,7 @@ func (s *Server) headerPanicked(h *fasthttp.RequestHeader, rc *fasthttp.RequestC
 // (refusalPanicked): its body is refused past one byte, 413.
 func (s *Server) checkPanicked(h *fasthttp.RequestHeader, p any) {
 	s.metrics.panics.Add(1)
-	s.log.Error().Interface("panic", p).Msg("header check panicked; request body refused")
+	logPanic(&s.log, p, "header check panicked; request body refused", nil)
 	if c := connOfHeader(h); c != nil {
 		c.pre.refuse(refusalPanicked)
 	}

@@ -2,7 +2,6 @@ package jwt
 
 import (
 	"encoding/json"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -21,13 +20,14 @@ type Claims struct {
 	IssuedAt, NotBefore, Expiry int64    // unix seconds (0 if absent; Expiry always set)
 	Fingerprint                 [16]byte // first 16 bytes of SHA-256 of the token (an ES256 one in its low-S spelling), for audit
 
-	is    *issuerState // the issuer that verified it
-	epoch uint64       // is.epoch when it was verified (Verifier.Current)
+	is       *issuerState // the issuer that verified it
+	epoch    uint64       // is.epoch when it was verified (Verifier.Current)
+	issuedBy int64        // iat rounded up (IssuedAt is rounded down): the token is not valid before it
 }
 
 // maxNumericDate bounds exp, nbf and iat (year 5138) so that arithmetic
 // on them cannot overflow.
-const maxNumericDate = 1e11
+const maxNumericDate = 100_000_000_000
 
 // claimsFrom decodes the registered and configured claims of m for
 // issuer is. It checks types, audience and presence, not time.
@@ -105,45 +105,179 @@ func optString(dst *string, m map[string]json.RawMessage, name string) Status {
 }
 
 // decodeTimes fills Expiry, NotBefore and IssuedAt. Fractional dates
-// (allowed by RFC 7519 §2) are rounded toward the stricter side: exp
-// down, nbf up.
+// (allowed by RFC 7519 §2) are rounded, from their exact decimal value,
+// toward the stricter side: exp down, nbf up; iat down for the token's
+// age and lifetime (IssuedAt) and up for the check that it is not in the
+// future (issuedBy). Read as a float64, "exp":N.99999999999999999 was
+// N+1: the token was accepted a second past the whole second its exp
+// rounds down to (numericDate, TestJWTFractionalExpRoundsDown).
 func decodeTimes(c *Claims, m map[string]json.RawMessage) Status {
 	raw, ok := m["exp"]
 	if !ok {
 		return MissingExpiry
 	}
-	exp, st := numericDate(raw)
+	exp, _, st := numericDate(raw)
 	if st != OK {
 		return st
 	}
-	c.Expiry = int64(math.Floor(exp))
+	c.Expiry = exp
 	if raw, ok := m["nbf"]; ok {
-		nbf, st := numericDate(raw)
+		nbf, frac, st := numericDate(raw)
 		if st != OK {
 			return st
 		}
-		c.NotBefore = int64(math.Ceil(nbf))
+		c.NotBefore = roundUp(nbf, frac)
 	}
 	if raw, ok := m["iat"]; ok {
-		iat, st := numericDate(raw)
+		iat, frac, st := numericDate(raw)
 		if st != OK {
 			return st
 		}
-		c.IssuedAt = int64(math.Floor(iat))
+		c.IssuedAt, c.issuedBy = iat, roundUp(iat, frac)
 	}
 	return OK
 }
 
-// numericDate decodes a JSON number in [0, maxNumericDate].
-func numericDate(raw json.RawMessage) (float64, Status) {
-	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
-		return 0, BadClaim
+// roundUp is the whole second at or after a date of whole seconds secs
+// and a fractional part (frac) or none.
+func roundUp(secs int64, frac bool) int64 {
+	if frac {
+		return secs + 1
 	}
-	var f float64
-	if json.Unmarshal(raw, &f) != nil || !(f >= 0 && f <= maxNumericDate) {
-		return 0, BadClaim
+	return secs
+}
+
+// numericDate decodes a JSON number in [0, maxNumericDate] exactly, from
+// its decimal digits, into its whole seconds (rounded down) and whether
+// a fractional part is left over. Decoded as a float64, a fraction
+// within half a unit in the last place of the next second was that
+// second, rounded up.
+func numericDate(raw json.RawMessage) (secs int64, frac bool, st Status) {
+	d, ok := parseDecimal(raw)
+	if !ok || d.neg && !d.zero() {
+		return 0, false, BadClaim
 	}
-	return f, OK
+	secs, frac, ok = d.split()
+	if !ok || secs > maxNumericDate || secs == maxNumericDate && frac {
+		return 0, false, BadClaim
+	}
+	return secs, frac, OK
+}
+
+// decimal is a JSON number as written: the digits of its integer part
+// and of its fraction, run together, with the decimal point moved exp
+// places to the right of the integer part's end.
+type decimal struct {
+	neg      bool
+	whole    []byte // '0' to '9'; points into the number's bytes
+	fraction []byte // '0' to '9'; points into the number's bytes
+	exp      int    // bounded by maxDecimalExp either way
+}
+
+// maxDecimalExp bounds the exponent a decimal keeps: past it, a number
+// with a nonzero digit is far outside any date.
+const maxDecimalExp = 1 << 20
+
+// parseDecimal reads raw if and only if it is one JSON number (RFC 8259
+// §6).
+func parseDecimal(raw []byte) (d decimal, ok bool) {
+	i := 0
+	if i < len(raw) && raw[i] == '-' {
+		d.neg, i = true, i+1
+	}
+	end := digitsEnd(raw, i)
+	if end == i || raw[i] == '0' && end > i+1 {
+		return d, false // no integer part, or a leading zero
+	}
+	d.whole, i = raw[i:end], end
+	if i < len(raw) && raw[i] == '.' {
+		end = digitsEnd(raw, i+1)
+		if end == i+1 {
+			return d, false
+		}
+		d.fraction, i = raw[i+1:end], end
+	}
+	if i < len(raw) && (raw[i] == 'e' || raw[i] == 'E') {
+		if d.exp, i, ok = parseExp(raw, i+1); !ok {
+			return d, false
+		}
+	}
+	return d, i == len(raw)
+}
+
+// parseExp reads the exponent of a JSON number from raw[i:]: a sign or
+// none, then digits; its value is held within maxDecimalExp.
+func parseExp(raw []byte, i int) (e, end int, ok bool) {
+	neg := false
+	if i < len(raw) && (raw[i] == '+' || raw[i] == '-') {
+		neg, i = raw[i] == '-', i+1
+	}
+	end = digitsEnd(raw, i)
+	if end == i {
+		return 0, end, false
+	}
+	for _, c := range raw[i:end] {
+		e = min(maxDecimalExp, e*10+int(c-'0'))
+	}
+	if neg {
+		e = -e
+	}
+	return e, end, true
+}
+
+// digitsEnd is the index of the first byte at or after i in raw that is
+// not a decimal digit.
+func digitsEnd(raw []byte, i int) int {
+	for i < len(raw) && raw[i] >= '0' && raw[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// zero reports whether every digit of d is 0.
+func (d decimal) zero() bool {
+	return allZero(d.whole) && allZero(d.fraction)
+}
+
+// allZero reports whether every byte of digits is '0'.
+func allZero(digits []byte) bool {
+	for _, c := range digits {
+		if c != '0' {
+			return false
+		}
+	}
+	return true
+}
+
+// digit is the i-th digit of d's integer and fraction parts run
+// together, and 0 past their end.
+func (d decimal) digit(i int) int64 {
+	switch {
+	case i < len(d.whole):
+		return int64(d.whole[i] - '0')
+	case i < len(d.whole)+len(d.fraction):
+		return int64(d.fraction[i-len(d.whole)] - '0')
+	}
+	return 0
+}
+
+// split returns the whole part of d, rounded toward zero, and whether a
+// nonzero fraction is left over; ok is false when the whole part is past
+// maxNumericDate (its value is then not worked out).
+func (d decimal) split() (whole int64, frac bool, ok bool) {
+	if d.zero() {
+		return 0, false, true // whatever its exponent
+	}
+	n := len(d.whole) + d.exp // the digits before the decimal point
+	for i := 0; i < n; i++ {
+		if whole = whole*10 + d.digit(i); whole > maxNumericDate {
+			return 0, false, false
+		}
+	}
+	for i := max(n, 0); i < len(d.whole)+len(d.fraction); i++ {
+		frac = frac || d.digit(i) != 0
+	}
+	return whole, frac, true
 }
 
 // checkAudience accepts aud as a string or a non-empty array of strings
@@ -253,7 +387,7 @@ func (is *issuerState) checkTimes(c *Claims, now time.Time) Status {
 		return Expired
 	}
 	late := now.Add(is.iss.ClockSkew).Unix()
-	if late < c.NotBefore || late < c.IssuedAt {
+	if late < c.NotBefore || late < c.issuedBy {
 		return NotYetValid
 	}
 	return OK

@@ -65,7 +65,10 @@
 //     or a space-separated string; a token with both is refused
 //     (BadClaim);
 //   - exp, nbf and iat against now with the issuer's ClockSkew (Expired,
-//     NotYetValid) and the lifetime against MaxLifetime (TooLong);
+//     NotYetValid) and the lifetime against MaxLifetime (TooLong), in
+//     whole seconds: a fractional date is read exactly from its digits
+//     and rounded to the stricter side (exp down, nbf up, iat up against
+//     now and down for the lifetime);
 //   - the key: for HS256 only Issuer.HMACSecret, never a JWKS member;
 //     otherwise the JWKS keys whose kid equals the header kid (kid is only
 //     a map key, never a path or URL), whose type fits alg and whose JWK
