@@ -73,24 +73,25 @@ type requestHeaders struct {
 func scanHeaders(raw []byte, h *requestHeaders) bool {
 	var n headerCounts
 	ok := true
-	for len(raw) > 0 {
-		switch raw[0] {
+	for i := 0; i < len(raw); {
+		switch raw[i] {
 		case '\n':
-			raw = raw[1:]
+			i++
 			continue
 		case '\r':
-			if len(raw) < 2 || raw[1] != '\n' {
+			if i+1 >= len(raw) || raw[i+1] != '\n' {
 				return false
 			}
-			raw = raw[2:]
+			i += 2
 			continue
 		}
-		line := raw
-		if end := bytes.IndexByte(raw, '\n'); end >= 0 {
-			line, raw = raw[:end], raw[end+1:]
-		} else {
-			raw = nil
+		// The line runs to its LF, or to the end of the block; i moves past
+		// both (an offset, not a reslice of raw: no capacity to carry).
+		line := raw[i:]
+		if end := bytes.IndexByte(line, '\n'); end >= 0 {
+			line = line[:end]
 		}
+		i += len(line) + 1
 		// A line starting with ' ' or '\t' (obs-fold) has no token.
 		k := tokenLen(line)
 		if k == 0 || k == len(line) || line[k] != ':' {
