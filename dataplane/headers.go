@@ -69,7 +69,8 @@ type requestHeaders struct {
 // upstream), and a repeated credential, Host, request id or approval header
 // (which one would count?). It fills h with the headers the pipeline needs.
 // It is one pass over the block; each name is read as two words (nameKey)
-// and compared with the names of its length a word at a time.
+// and compared with the names of its length a word at a time, except a
+// name that by its first byte and length is none of them (noteSkip).
 func scanHeaders(raw []byte, h *requestHeaders) bool {
 	var n headerCounts
 	ok := true
@@ -96,6 +97,9 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 		k := tokenLen(line)
 		if k == 0 || k == len(line) || line[k] != ':' {
 			return false // not a token, '_', or no colon
+		}
+		if k < 64 && noteSkip[line[0]]>>k&1 != 0 {
+			continue // a name note does nothing with (User-Agent, Accept, ...): no call
 		}
 		ok = h.note(line[:k], line[k+1:], &n) && ok // the value is trimmed only where it is kept
 	}
@@ -420,6 +424,45 @@ var tokenByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// noteSkip tells the names note does nothing with apart by their first
+// byte and length, so that scanHeaders need not call it for them: bit L
+// of noteSkip[c] is set when no name note acts on (notedNames) starts
+// with c and has L bytes. A name starting with 'x', or with a byte
+// proxyName looks at further (proxyFirst, whose names are prefixes of any
+// length), is never skipped, nor is a name of 64 bytes or more (the shift
+// leaves no bit). TestNoteSkipSkipsNothingNoted checks every name the
+// package's source spells against note itself.
+var noteSkip = func() (t [256]uint64) {
+	for c := range 256 {
+		if tokenByte[c] && !proxyFirst[c] && c|0x20 != 'x' {
+			t[c] = ^uint64(0)
+		}
+	}
+	for _, name := range notedNames {
+		for _, c := range []byte{name[0], name[0] &^ 0x20} { // either case of its first letter
+			t[c] &^= 1 << len(name)
+		}
+	}
+	return t
+}()
+
+// notedNames are the names note compares whole (the prefixes it removes
+// start with 'x' or a proxyFirst byte, which noteSkip never skips).
+var notedNames = []string{
+	"host", "content-length", "x-original-url", "x-original-uri", "true-client-ip", "x-proxyuser-ip",
+	"x-original-host", "proxy-client-ip", "incap-client-ip", "front-end-https",
+	"transfer-encoding", "x-method-override", "x-original-method", "x-sucuri-clientip",
+	"authorization", "x-rewrite-url", "x-http-method", "x-script-name", "forwarded-for", "fly-client-ip",
+	"x-api-key", "forwarded", "x-real-ip", "client-ip", "tenant-id",
+	"x-client-ip", "x-forwarded", "x-tenant-id", "x-http-method-override", "x-envoy-original-path",
+	"x-original-forwarded-for", "x-original-forwarded-host", "x-request-id", "x-url-scheme",
+	"x-scheme", "x-tenant", "tenantid", "connection", "keep-alive", "x-tenantid", "te",
+	"expect", "x-host", "cookie", "tenant", "trailer", "upgrade",
+	"proxy-authenticate", "wl-proxy-client-ip", "proxy-authorization", "x-cluster-client-ip",
+	"proxy-connection", "cf-connecting-ip", "fastly-client-ip", "do-connecting-ip", "x-originating-ip",
+	"content-encoding", "x-forwarded-for", "x-portcullis-approval",
+}
 
 // tokenTable is tokenByte's address, read from a variable so that the
 // compiler keeps it in a register through tokenLen's loop instead of
