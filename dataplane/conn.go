@@ -463,7 +463,9 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 			next, known = c.pending(ctx)
 		}
 		if c.pre.kind == refusalNone {
-			c.cookieDeny = nil
+			if c.cookieDeny != nil { // a store only when set: it takes a write barrier's test
+				c.cookieDeny = nil
+			}
 		} else {
 			c.handOver(x) // refusal.go
 		}
@@ -485,7 +487,9 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if c.tc != nil { // a plain connection's request makes no call (issue 18)
 			s.tlsCert(c, mono)
 		}
-		x.certFrom(c)
+		if c.idsDone { // else x has no certificate, as reset left it: identities never ran (a plain connection)
+			x.certFrom(c)
+		}
 	} else {
 		x = s.pool.Get().(*exchange)
 		x.peer = tcpAddr(ctx.RemoteAddr())
