@@ -106,13 +106,32 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 	return ok && n.valid()
 }
 
-// headerCounts counts the headers a request may carry at most once, and
-// the X-Portcullis-*, X-Forwarded-* and proxy (proxyName)
-// lines the sidecar removes.
+// headerCounts records the headers a request may carry at most once, a
+// bit each in seen, and in twice once one came again, and counts the
+// X-Portcullis-*, X-Forwarded-* and proxy (proxyName) lines the sidecar
+// removes.
 type headerCounts struct {
-	cl, te, authz, apiKey, reqID, host, approvals int
-	tenants                                       int // tenant header lines (tenantheader.go)
-	stripped                                      int
+	seen, twice uint16
+	stripped    int
+}
+
+// The bits of headerCounts' seen and twice.
+const (
+	onceCL uint16 = 1 << iota
+	onceTE
+	onceAuthz
+	onceAPIKey
+	onceReqID
+	onceHost
+	onceApproval
+	onceTenant // tenant header lines (tenantheader.go)
+)
+
+// once records a line of the header whose bit is bit: a second sets its
+// bit in twice, which stays set however many follow (no count to wrap).
+func (n *headerCounts) once(bit uint16) {
+	n.twice |= n.seen & bit
+	n.seen |= bit
 }
 
 // maxStrippedHeaders is the most X-Portcullis-*, X-Forwarded-* and
@@ -126,8 +145,7 @@ const maxStrippedHeaders = 32
 // once, one framing and one credential at most, and at most
 // maxStrippedHeaders lines to remove.
 func (n *headerCounts) valid() bool {
-	return n.cl <= 1 && n.te <= 1 && (n.cl == 0 || n.te == 0) && n.authz <= 1 && n.apiKey <= 1 &&
-		n.authz+n.apiKey <= 1 && n.reqID <= 1 && n.host <= 1 && n.approvals <= 1 && n.tenants <= 1 &&
+	return n.twice == 0 && n.seen&(onceCL|onceTE) != onceCL|onceTE && n.seen&(onceAuthz|onceAPIKey) != onceAuthz|onceAPIKey &&
 		n.stripped <= maxStrippedHeaders
 }
 
@@ -155,7 +173,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			h.internal = true
 			n.stripped++
 			if len(name) == len(hdrApproval) && foldEqual(name, "x-portcullis-approval") {
-				n.approvals++
+				n.once(onceApproval)
 				h.approval = trimOWS(value)
 			}
 			return true
@@ -175,12 +193,12 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 	switch len(name) { // compare only names of a length that can match
 	case len("Host"):
 		if k == keyHost {
-			n.host++
+			n.once(onceHost)
 			return validHost(trimOWS(value))
 		}
 	case len("Content-Length"): // and X-Original-URL, -URI, True-Client-IP, X-ProxyUser-Ip
 		if k == keyContentLength {
-			n.cl++
+			n.once(onceCL)
 		} else {
 			h.dropped = h.dropped || k == keyOriginalURL || k == keyOriginalURI || k == keyTrueClientIP || k == keyProxyUserIP
 		}
@@ -188,7 +206,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.dropped = h.dropped || k == keyOriginalHost || k == keyProxyClientIP || k == keyIncapClientIP || k == keyFrontEndHTTPS
 	case len("Transfer-Encoding"): // and X-Method-Override
 		if foldEqual(name, "transfer-encoding") {
-			n.te++
+			n.once(onceTE)
 			h.hop = true
 			h.chunked = len(trimOWS(value)) == len("chunked") && foldEqual(trimOWS(value), "chunked")
 			return h.chunked
@@ -197,7 +215,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			foldEqual(name, "x-sucuri-clientip")
 	case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method, X-Script-Name, Forwarded-For, Fly-Client-IP
 		if k == keyAuthorization {
-			n.authz++
+			n.once(onceAuthz)
 			h.authz, h.creds = trimOWS(value), true
 		} else {
 			h.dropped = h.dropped || k == keyRewriteURL || k == keyHTTPMethod || k == keyScriptName ||
@@ -206,7 +224,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 	case len("X-API-Key"): // and X-Real-IP, Forwarded, Client-IP, Tenant-Id
 		switch k {
 		case keyAPIKey:
-			n.apiKey++
+			n.once(onceAPIKey)
 			h.apiKey, h.creds, h.keyHdr = trimOWS(value), true, true
 		case keyForwardedRFC:
 			h.dropped, h.fwd = true, true
@@ -230,7 +248,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.dropped = h.dropped || foldEqual(name, "x-original-forwarded-host")
 	case len("X-Request-ID"): // and X-Url-Scheme
 		if k == keyRequestID {
-			n.reqID++
+			n.once(onceReqID)
 			h.requestID = trimOWS(value)
 		}
 		h.dropped = h.dropped || k == keyURLScheme
