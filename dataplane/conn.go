@@ -464,7 +464,9 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx) *exchange {
 			next, known = c.pending(ctx)
 		}
 		if c.pre.kind == refusalNone {
-			c.cookieDeny = nil
+			if c.cookieDeny != nil { // a store only when set: it takes a write barrier's test
+				c.cookieDeny = nil
+			}
 		} else {
 			c.handOver(x) // refusal.go
 		}
@@ -501,7 +503,9 @@ func (s *Server) arrived(x *exchange, mono, wall int64) {
 		if c.tc != nil { // a plain connection's request makes no call (issue 18)
 			s.tlsCert(c, mono)
 		}
-		x.certFrom(c)
+		if c.idsDone { // else x has no certificate, as reset left it: identities never ran (a plain connection)
+			x.certFrom(c)
+		}
 	}
 }
 

@@ -107,7 +107,9 @@ func (s *Server) arrive(ctx *fasthttp.RequestCtx, x *exchange) {
 		if c.tc != nil { // a plain connection's request makes no call (issue 18)
 			s.tlsCert(c, x.mono)
 		}
-		x.certFrom(c)
+		if c.idsDone { // else x has no certificate, as reset left it (arrived's note)
+			x.certFrom(c)
+		}
 	}
 }
 

@@ -69,45 +69,69 @@ type requestHeaders struct {
 // upstream), and a repeated credential, Host, request id or approval header
 // (which one would count?). It fills h with the headers the pipeline needs.
 // It is one pass over the block; each name is read as two words (nameKey)
-// and compared with the names of its length a word at a time.
+// and compared with the names of its length a word at a time, except a
+// name that by its first byte and length is none of them (noteSkip).
 func scanHeaders(raw []byte, h *requestHeaders) bool {
 	var n headerCounts
 	ok := true
-	for len(raw) > 0 {
-		switch raw[0] {
+	for i := 0; i < len(raw); {
+		switch raw[i] {
 		case '\n':
-			raw = raw[1:]
+			i++
 			continue
 		case '\r':
-			if len(raw) < 2 || raw[1] != '\n' {
+			if i+1 >= len(raw) || raw[i+1] != '\n' {
 				return false
 			}
-			raw = raw[2:]
+			i += 2
 			continue
 		}
-		line := raw
-		if end := bytes.IndexByte(raw, '\n'); end >= 0 {
-			line, raw = raw[:end], raw[end+1:]
-		} else {
-			raw = nil
+		// The line runs to its LF, or to the end of the block; i moves past
+		// both (an offset, not a reslice of raw: no capacity to carry).
+		line := raw[i:]
+		if end := bytes.IndexByte(line, '\n'); end >= 0 {
+			line = line[:end]
 		}
+		i += len(line) + 1
 		// A line starting with ' ' or '\t' (obs-fold) has no token.
 		k := tokenLen(line)
 		if k == 0 || k == len(line) || line[k] != ':' {
 			return false // not a token, '_', or no colon
+		}
+		if k < 64 && noteSkip[line[0]]>>k&1 != 0 {
+			continue // a name note does nothing with (User-Agent, Accept, ...): no call
 		}
 		ok = h.note(line[:k], line[k+1:], &n) && ok // the value is trimmed only where it is kept
 	}
 	return ok && n.valid()
 }
 
-// headerCounts counts the headers a request may carry at most once, and
-// the X-Portcullis-*, X-Forwarded-* and proxy (proxyName)
-// lines the sidecar removes.
+// headerCounts records the headers a request may carry at most once, a
+// bit each in seen, and in twice once one came again, and counts the
+// X-Portcullis-*, X-Forwarded-* and proxy (proxyName) lines the sidecar
+// removes.
 type headerCounts struct {
-	cl, te, authz, apiKey, reqID, host, approvals int
-	tenants                                       int // tenant header lines (tenantheader.go)
-	stripped                                      int
+	seen, twice uint16
+	stripped    int
+}
+
+// The bits of headerCounts' seen and twice.
+const (
+	onceCL uint16 = 1 << iota
+	onceTE
+	onceAuthz
+	onceAPIKey
+	onceReqID
+	onceHost
+	onceApproval
+	onceTenant // tenant header lines (tenantheader.go)
+)
+
+// once records a line of the header whose bit is bit: a second sets its
+// bit in twice, which stays set however many follow (no count to wrap).
+func (n *headerCounts) once(bit uint16) {
+	n.twice |= n.seen & bit
+	n.seen |= bit
 }
 
 // maxStrippedHeaders is the most X-Portcullis-*, X-Forwarded-* and
@@ -121,15 +145,16 @@ const maxStrippedHeaders = 32
 // once, one framing and one credential at most, and at most
 // maxStrippedHeaders lines to remove.
 func (n *headerCounts) valid() bool {
-	return n.cl <= 1 && n.te <= 1 && (n.cl == 0 || n.te == 0) && n.authz <= 1 && n.apiKey <= 1 &&
-		n.authz+n.apiKey <= 1 && n.reqID <= 1 && n.host <= 1 && n.approvals <= 1 && n.tenants <= 1 &&
+	return n.twice == 0 && n.seen&(onceCL|onceTE) != onceCL|onceTE && n.seen&(onceAuthz|onceAPIKey) != onceAuthz|onceAPIKey &&
 		n.stripped <= maxStrippedHeaders
 }
 
 // tokenLen returns the length of the run of token bytes b starts with.
 func tokenLen(b []byte) int {
+	t := tokenTable
+	_ = t[0] // its nil check, once
 	for i, c := range b {
-		if !tokenByte[c] {
+		if !t[c] {
 			return i
 		}
 	}
@@ -148,7 +173,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			h.internal = true
 			n.stripped++
 			if len(name) == len(hdrApproval) && foldEqual(name, "x-portcullis-approval") {
-				n.approvals++
+				n.once(onceApproval)
 				h.approval = trimOWS(value)
 			}
 			return true
@@ -168,12 +193,12 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 	switch len(name) { // compare only names of a length that can match
 	case len("Host"):
 		if k == keyHost {
-			n.host++
+			n.once(onceHost)
 			return validHost(trimOWS(value))
 		}
 	case len("Content-Length"): // and X-Original-URL, -URI, True-Client-IP, X-ProxyUser-Ip
 		if k == keyContentLength {
-			n.cl++
+			n.once(onceCL)
 		} else {
 			h.dropped = h.dropped || k == keyOriginalURL || k == keyOriginalURI || k == keyTrueClientIP || k == keyProxyUserIP
 		}
@@ -181,7 +206,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.dropped = h.dropped || k == keyOriginalHost || k == keyProxyClientIP || k == keyIncapClientIP || k == keyFrontEndHTTPS
 	case len("Transfer-Encoding"): // and X-Method-Override
 		if foldEqual(name, "transfer-encoding") {
-			n.te++
+			n.once(onceTE)
 			h.hop = true
 			h.chunked = len(trimOWS(value)) == len("chunked") && foldEqual(trimOWS(value), "chunked")
 			return h.chunked
@@ -190,7 +215,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			foldEqual(name, "x-sucuri-clientip")
 	case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method, X-Script-Name, Forwarded-For, Fly-Client-IP
 		if k == keyAuthorization {
-			n.authz++
+			n.once(onceAuthz)
 			h.authz, h.creds = trimOWS(value), true
 		} else {
 			h.dropped = h.dropped || k == keyRewriteURL || k == keyHTTPMethod || k == keyScriptName ||
@@ -199,7 +224,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 	case len("X-API-Key"): // and X-Real-IP, Forwarded, Client-IP, Tenant-Id
 		switch k {
 		case keyAPIKey:
-			n.apiKey++
+			n.once(onceAPIKey)
 			h.apiKey, h.creds, h.keyHdr = trimOWS(value), true, true
 		case keyForwardedRFC:
 			h.dropped, h.fwd = true, true
@@ -223,7 +248,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.dropped = h.dropped || foldEqual(name, "x-original-forwarded-host")
 	case len("X-Request-ID"): // and X-Url-Scheme
 		if k == keyRequestID {
-			n.reqID++
+			n.once(onceReqID)
 			h.requestID = trimOWS(value)
 		}
 		h.dropped = h.dropped || k == keyURLScheme
@@ -417,6 +442,50 @@ var tokenByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// noteSkip tells the names note does nothing with apart by their first
+// byte and length, so that scanHeaders need not call it for them: bit L
+// of noteSkip[c] is set when no name note acts on (notedNames) starts
+// with c and has L bytes. A name starting with 'x', or with a byte
+// proxyName looks at further (proxyFirst, whose names are prefixes of any
+// length), is never skipped, nor is a name of 64 bytes or more (the shift
+// leaves no bit). TestNoteSkipSkipsNothingNoted checks every name the
+// package's source spells against note itself.
+var noteSkip = func() (t [256]uint64) {
+	for c := range 256 {
+		if tokenByte[c] && !proxyFirst[c] && c|0x20 != 'x' {
+			t[c] = ^uint64(0)
+		}
+	}
+	for _, name := range notedNames {
+		for _, c := range []byte{name[0], name[0] &^ 0x20} { // either case of its first letter
+			t[c] &^= 1 << len(name)
+		}
+	}
+	return t
+}()
+
+// notedNames are the names note compares whole (the prefixes it removes
+// start with 'x' or a proxyFirst byte, which noteSkip never skips).
+var notedNames = []string{
+	"host", "content-length", "x-original-url", "x-original-uri", "true-client-ip", "x-proxyuser-ip",
+	"x-original-host", "proxy-client-ip", "incap-client-ip", "front-end-https",
+	"transfer-encoding", "x-method-override", "x-original-method", "x-sucuri-clientip",
+	"authorization", "x-rewrite-url", "x-http-method", "x-script-name", "forwarded-for", "fly-client-ip",
+	"x-api-key", "forwarded", "x-real-ip", "client-ip", "tenant-id",
+	"x-client-ip", "x-forwarded", "x-tenant-id", "x-http-method-override", "x-envoy-original-path",
+	"x-original-forwarded-for", "x-original-forwarded-host", "x-request-id", "x-url-scheme",
+	"x-scheme", "x-tenant", "tenantid", "connection", "keep-alive", "x-tenantid", "te",
+	"expect", "x-host", "cookie", "tenant", "trailer", "upgrade",
+	"proxy-authenticate", "wl-proxy-client-ip", "proxy-authorization", "x-cluster-client-ip",
+	"proxy-connection", "cf-connecting-ip", "fastly-client-ip", "do-connecting-ip", "x-originating-ip",
+	"content-encoding", "x-forwarded-for", "x-portcullis-approval",
+}
+
+// tokenTable is tokenByte's address, read from a variable so that the
+// compiler keeps it in a register through tokenLen's loop instead of
+// computing it again for every byte.
+var tokenTable = &tokenByte
 
 // trimOWS drops the optional whitespace (and a line's CR) around a value.
 func trimOWS(v []byte) []byte {

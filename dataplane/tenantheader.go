@@ -26,7 +26,7 @@ import (
 // tenantHeaderOK trims it, on the rare request that has one, so that note
 // stays within the inlining budget of scanHeaders' loop (issue 18).
 func (h *requestHeaders) noteTenant(value []byte, n *headerCounts) {
-	n.tenants++
+	n.once(onceTenant)
 	h.tenant, h.tenantHdr = value, true
 }
 
