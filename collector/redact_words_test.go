@@ -133,7 +133,8 @@ func TestRedactWordEdges(t *testing.T) {
 		"session ID hunter":        "session ID " + Redacted,
 		"sessionid hunter":         "sessionid " + Redacted,
 		"パスワードをhunter2":            "パスワードを" + Redacted,
-		"パスワードをhunter2です":          "パスワードをhunter2です",
+		"パスワードをhunter2です":          "パスワードを" + Redacted + "です",
+		"パスワードをhunter2でハッシュ":       "パスワードをhunter2でハッシュ",
 		"password: a b\nCd ef":     "password: " + Redacted,
 		"password: a b\nDisk full": "password: " + Redacted,
 	} {
@@ -141,4 +142,30 @@ func TestRedactWordEdges(t *testing.T) {
 			t.Errorf("RedactText(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestForeignValueBeforeCopulaRedacted: a password after Japanese を
+// followed by a copula or a sentence's ending ("パスワードをhunter2です",
+// "パスワードをhunter2だ") or Korean 를 followed by 입니다 was stored as sent:
+// only a particle of direction, a space, a mark or the text's end after
+// the value made it one. で alone (a means: "パスワードをSHA256でハッシュ") and
+// だけ ("only") keep the ASCII the verb's.
+func TestForeignValueBeforeCopulaRedacted(t *testing.T) {
+	t.Parallel()
+	got, dir := storeForeignTexts(t, "パスワードをjacopula9です",
+		attribute.String("app.a", "パスワードをjapast9でした"),
+		attribute.String("app.b", "パスワードをjaplain9だ"),
+		attribute.String("app.c", "비밀번호를kocopula9입니다"),
+		attribute.String("app.kept1", "パスワードをSHA256でハッシュ"),
+		attribute.String("app.kept2", "パスワードをASCIIだけで作る"),
+	)
+	if want := "パスワードを" + Redacted + "です"; got.Body != want {
+		t.Errorf("body stored as %q, want %q", got.Body, want)
+	}
+	for k, v := range map[string]string{"app.kept1": "パスワードをSHA256でハッシュ", "app.kept2": "パスワードをASCIIだけで作る"} {
+		if got.Attributes[k] != v {
+			t.Errorf("%s stored as %q, want %q", k, got.Attributes[k], v)
+		}
+	}
+	storeHoldsNone(t, dir, "jacopula9", "japast9", "japlain9", "kocopula9")
 }
