@@ -119,24 +119,26 @@ func TestHarmlessWordTextsKept(t *testing.T) {
 // that word are written alike.
 func TestRedactWordEdges(t *testing.T) {
 	for in, want := range map[string]string{
-		"token: bucket":            "token: " + Redacted,
-		"token = bucket":           "token = " + Redacted,
-		"secret: question":         "secret: " + Redacted,
-		"the token is: bucket":     "the token is: " + Redacted,
-		"token bucket":             "token bucket",
-		"password: none":           "password: " + Redacted,
-		"пароль это тайна":         "пароль это " + Redacted,
-		"password is secret":       "password is " + Redacted,
-		"token Hunter":             "token " + Redacted,
-		"token Hunter was sent":    "token " + Redacted + " was sent",
-		"token. Expired sessions":  "token. Expired sessions",
-		"session ID hunter":        "session ID " + Redacted,
-		"sessionid hunter":         "sessionid " + Redacted,
-		"パスワードをhunter2":            "パスワードを" + Redacted,
-		"パスワードをhunter2です":          "パスワードを" + Redacted + "です",
-		"パスワードをhunter2でハッシュ":       "パスワードをhunter2でハッシュ",
-		"password: a b\nCd ef":     "password: " + Redacted,
-		"password: a b\nDisk full": "password: " + Redacted,
+		"token: bucket":                   "token: " + Redacted,
+		"token = bucket":                  "token = " + Redacted,
+		"secret: question":                "secret: " + Redacted,
+		"the token is: bucket":            "the token is: " + Redacted,
+		"token bucket":                    "token bucket",
+		"password: none":                  "password: " + Redacted,
+		"пароль это тайна":                "пароль это " + Redacted,
+		"password is secret":              "password is " + Redacted,
+		"token Hunter":                    "token " + Redacted,
+		"token Hunter was sent":           "token " + Redacted + " was sent",
+		"token. Expired sessions":         "token. Expired sessions",
+		"session ID hunter":               "session ID " + Redacted,
+		"sessionid hunter":                "sessionid " + Redacted,
+		"パスワードをhunter2":                   "パスワードを" + Redacted,
+		"パスワードをhunter2です":                 "パスワードを" + Redacted + "です",
+		"パスワードをhunter2でハッシュ":              "パスワードをhunter2でハッシュ",
+		"password: a b\nCd ef":            "password: " + Redacted,
+		"password: a b\nDisk full":        "password: " + Redacted,
+		"password: red fox\nBoxed kettle": "password: " + Redacted,
+		"password: red fox\nKettle boxed": "password: " + Redacted + "\nKettle boxed",
 	} {
 		if got := RedactText(in); got != want {
 			t.Errorf("RedactText(%q) = %q, want %q", in, got, want)
@@ -168,4 +170,34 @@ func TestForeignValueBeforeCopulaRedacted(t *testing.T) {
 		}
 	}
 	storeHoldsNone(t, dir, "jacopula9", "japast9", "japlain9", "kocopula9")
+}
+
+// TestForeignPassphraseVerbLineRedacted: a passphrase of several words
+// whose next line, starting with a capital, holds a word ending as a
+// verb's form does as its first ("password: red fox\nBoxed kettle") had
+// that line stored as sent, read as a log's. A log's line holds such a
+// word past its first ("Connection refused"), a log's verb, a level's
+// word, a preposition or a pair: logLinesAfterPassphrase keep theirs.
+func TestForeignPassphraseVerbLineRedacted(t *testing.T) {
+	t.Parallel()
+	got, dir := storeForeignTexts(t, "password: red fox\nBoxed kettlesecret",
+		attribute.String("app.a", "passphrase: violet lemur\nJumping walrussecret"),
+		attribute.String("app.b", "db.password = amber oyster\nTangled harpsecret"),
+		attribute.String("app.kept1", "password: red fox\nStarting server"),
+		attribute.String("app.kept2", "password: red fox\nError disk full"),
+		attribute.String("app.kept3", "password: red fox\nRequest id=42"),
+	)
+	if want := "password: " + Redacted; got.Body != want {
+		t.Errorf("body stored as %q, want %q", got.Body, want)
+	}
+	for k, v := range map[string]string{
+		"app.kept1": "password: " + Redacted + "\nStarting server",
+		"app.kept2": "password: " + Redacted + "\nError disk full",
+		"app.kept3": "password: " + Redacted + "\nRequest id=42",
+	} {
+		if got.Attributes[k] != v {
+			t.Errorf("%s stored as %q, want %q", k, got.Attributes[k], v)
+		}
+	}
+	storeHoldsNone(t, dir, "kettlesecret", "walrussecret", "harpsecret")
 }
