@@ -147,6 +147,8 @@ func proseValue(s string, i int, name string) (from, to int) {
 		mode = afterToken
 	case sessionName(name):
 		mode = afterSession
+	case keyName(name):
+		mode = afterKey
 	}
 	if from, to = proseWord(s, i, mode); from < to {
 		return from, to
@@ -182,6 +184,7 @@ const (
 	afterScriptPassword
 	afterToken
 	afterSession
+	afterKey
 	afterVerb
 	afterScriptVerb
 	afterSeparator
@@ -267,9 +270,13 @@ func proseSecret(w, rest string, mode proseMode) bool {
 		return !keptWord(w) && wordLetters(w, false) && !scriptKeptWord(w)
 	case afterPassword, afterScriptPassword:
 		return !keptWord(w) && !passwordWord(w) && !gapWord(w) && !linkingVerb(w) && !count(w, rest) && wordLetters(w, mode == afterScriptPassword)
-	case afterToken, afterSession:
+	case afterToken, afterSession, afterKey:
 		if secretLike(w) {
 			return !count(w, rest)
+		}
+		if mode == afterKey {
+			return plainWord(w) && !keptWord(w) && !passwordWord(w) && !tokenWord(w) && !sessionWord(w) && !keyWord(w) &&
+				!gapWord(w) && !linkingVerb(w) && !authScheme(w) && !credentialKey(w)
 		}
 		// A scheme's name alone ("secret Negotiate") is none.
 		return plainWord(w) && !keptWord(w) && !passwordWord(w) && !tokenWord(w) && (mode == afterToken || !sessionWord(w)) &&
@@ -495,6 +502,62 @@ func sessionName(name string) bool {
 		}
 	}
 	return false
+}
+
+// keyName reports whether name, a credential's (credentialKey) in ASCII,
+// ends in a CSRF token's, an API key's, a session id's or a bearer
+// token's name as a whole word ("csrf", "_xsrf", "api_key", "apikey",
+// "x-api-key", "API key", "sid", "connect.sid", "Bearer"), whose word
+// after it proseWord reads as a token's is read, with sessionWords,
+// keyWords and a credential's name kept too: "csrf hunter", "api_key
+// hunter", "sid hunter", "bearer hunter" were stored as sent
+// (TestForeignKeyNameWordsRedacted), read by the rule of any
+// credential's name, which clears only a word that reads as no word.
+func keyName(name string) bool {
+	if !isASCII(name) || len(name) > 64 {
+		return false
+	}
+	var buf [64]byte
+	k := buf[:len(name)]
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_' || c == '-' || c == '.' || c == ' ':
+			c = '_'
+		}
+		k[i] = c
+	}
+	for _, w := range [...]string{"csrf", "xsrf", "api_key", "apikey", "sid", "bearer"} {
+		n := len(k) - len(w)
+		if n >= 0 && string(k[n:]) == w && (n == 0 || k[n-1] == '_' || w[0] != 's' && w[0] != 'b') {
+			return true
+		}
+	}
+	return false
+}
+
+// keyWords are the words right after a CSRF token's, an API key's, a
+// session id's or a bearer token's name (keyName), with no linking verb,
+// that are prose, not its value, past the token's and the session's
+// words: a thing of it ("bearer realm", "csrf exempt", "api key tier")
+// or what it does ("api key lacks scope", "sid differs"). A plural or a
+// verb's third person is read as its singular.
+var keyWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`
+		token realm scheme exempt origin trusted tier plan label role owner hint auth
+		belong lack require differ exist work allow permit grant expire`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// keyWord reports whether w, in lower case, is one of keyWords, or its
+// plural or a verb's third person.
+func keyWord(w string) bool {
+	return lowerIn(w, keyWords) || len(w) > 3 && (w[len(w)-1] == 's' || w[len(w)-1] == 'S') && lowerIn(w[:len(w)-1], keyWords)
 }
 
 // sessionWords are the words right after a session's or a cookie's name

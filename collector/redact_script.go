@@ -99,7 +99,7 @@ func scriptValue(s string, start, t int) (from, to int, ok bool) {
 	for to > from && strings.IndexByte(".!?:", s[to-1]) >= 0 {
 		to--
 	}
-	if w := s[from:to]; w == "" || keptWord(w) || !asciiAlnum(w) || object && !toParticleAt(s, proseSpaces(s, to)) && !valueEndAt(s, to) {
+	if w := s[from:to]; w == "" || keptWord(w) || !asciiAlnum(w) || object && !toParticleAt(s, proseSpaces(s, to)) && !valueEndAt(s, to) && !copulaAt(s, to) {
 		return 0, 0, false
 	}
 	return from, to, true
@@ -125,6 +125,29 @@ func valueEndAt(s string, i int) bool {
 	}
 	r, _ := utf8.DecodeRuneInString(s[i:])
 	return unicode.IsSpace(r) || unicode.IsPunct(r)
+}
+
+// copulas are the copulas and sentence endings that, right after the
+// ASCII after one of objectParticles, make it the value: Japanese です,
+// でした, でしょう, である, であり, でございます, だ, だった, and Korean 입니다
+// ("パスワードをhunter2です", stored as sent before:
+// TestForeignValueBeforeCopulaRedacted). で alone is a particle of means,
+// the ASCII before it the verb's ("パスワードをSHA256でハッシュ"), and だけ
+// is "only".
+var copulas = [...]string{"です", "でした", "でしょう", "である", "であり", "でございます", "だった", "입니다"}
+
+// copulaAt reports whether s[i:] starts with one of copulas, or with だ
+// not followed by け.
+func copulaAt(s string, i int) bool {
+	if i == len(s) || s[i] < utf8.RuneSelf {
+		return false
+	}
+	for _, c := range copulas {
+		if strings.HasPrefix(s[i:], c) {
+			return true
+		}
+	}
+	return strings.HasPrefix(s[i:], "だ") && !strings.HasPrefix(s[i+len("だ"):], "け")
 }
 
 // toParticles are the particles of direction that end a value after one

@@ -428,31 +428,57 @@ func phraseLine(line string, deeper, several bool) bool {
 	return !strings.HasPrefix(line, "at ") && !sentenceStart(line)
 }
 
-// logLine reports whether line, up to its end, holds a word of ASCII
-// letters that reads as a log's sentence, not a passphrase's: a verb's
-// form ending in "-ed" or "-ing" ("Connection refused", "Server started",
-// "Retrying in 5s"), a linking verb or one of gapWords ("Sent to bob").
-// Such a line after a passphrase of several words was cleared with it
-// (TestHarmlessWordTextsKept); the cost is a passphrase's line holding
-// such a word ("password: red fox\nBoxed kettle" keeps its second line).
+// logLine reports whether line, up to its end, reads as a log's line,
+// not a passphrase's: it holds a pair ('=' or ": "), a linking verb, one
+// of gapWords ("Sent to bob") or of logWords (a level's word, a log's
+// verb or a preposition: "Retrying in 5s", "Starting server"), or, past
+// its first word, a word of ASCII letters ending as a verb's form does,
+// "-ed" or "-ing" ("Connection refused", "Server started"). Such a line
+// after a passphrase of several words was cleared with it
+// (TestHarmlessWordTextsKept). A first word alone so ending is a
+// passphrase's ("password: red fox\nBoxed kettle" was stored with its
+// second line as sent: TestForeignPassphraseVerbLineRedacted); the cost
+// is a passphrase's line holding such a word past its first ("password:
+// red fox\nKettle boxed" keeps its second line).
 func logLine(line string) bool {
 	if nl := strings.IndexByte(line, '\n'); nl >= 0 {
 		line = line[:nl]
 	}
+	if strings.IndexByte(line, '=') >= 0 || strings.Contains(line, ": ") {
+		return true
+	}
 	letter := func(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
+	first := true
 	for i := 0; i < len(line); {
 		n := run(line[i:], letter)
 		if n == 0 {
 			i++
 			continue
 		}
-		if w := line[i : i+n]; verbForm(w) || linkingVerb(w) || gapWord(w) {
+		if w := line[i : i+n]; !first && verbForm(w) || linkingVerb(w) || gapWord(w) || lowerIn(w, logWords) {
 			return true
 		}
+		first = false
 		i += n
 	}
 	return false
 }
+
+// logWords are the words that make a line after a passphrase a log's
+// (logLine): a level's name, a log's common verbs in their forms, and
+// prepositions.
+var logWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`
+		error warn warning info debug trace fatal panic notice critical
+		starting started stopping stopped loading loaded listening connecting connected disconnected retrying
+		shutting received failed finished reached accepted created closing closed opening opened waiting
+		running restarting reloading reloaded initializing initialized exiting exited sending sent done ready
+		in on at by with after into within via`) {
+		m[w] = true
+	}
+	return m
+}()
 
 // verbForm reports whether w ends as a verb's past or present
 // participle does ("refused", "starting"), past a stem of three letters.

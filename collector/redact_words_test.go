@@ -119,26 +119,85 @@ func TestHarmlessWordTextsKept(t *testing.T) {
 // that word are written alike.
 func TestRedactWordEdges(t *testing.T) {
 	for in, want := range map[string]string{
-		"token: bucket":            "token: " + Redacted,
-		"token = bucket":           "token = " + Redacted,
-		"secret: question":         "secret: " + Redacted,
-		"the token is: bucket":     "the token is: " + Redacted,
-		"token bucket":             "token bucket",
-		"password: none":           "password: " + Redacted,
-		"пароль это тайна":         "пароль это " + Redacted,
-		"password is secret":       "password is " + Redacted,
-		"token Hunter":             "token " + Redacted,
-		"token Hunter was sent":    "token " + Redacted + " was sent",
-		"token. Expired sessions":  "token. Expired sessions",
-		"session ID hunter":        "session ID " + Redacted,
-		"sessionid hunter":         "sessionid " + Redacted,
-		"パスワードをhunter2":            "パスワードを" + Redacted,
-		"パスワードをhunter2です":          "パスワードをhunter2です",
-		"password: a b\nCd ef":     "password: " + Redacted,
-		"password: a b\nDisk full": "password: " + Redacted,
+		"token: bucket":                   "token: " + Redacted,
+		"token = bucket":                  "token = " + Redacted,
+		"secret: question":                "secret: " + Redacted,
+		"the token is: bucket":            "the token is: " + Redacted,
+		"token bucket":                    "token bucket",
+		"password: none":                  "password: " + Redacted,
+		"пароль это тайна":                "пароль это " + Redacted,
+		"password is secret":              "password is " + Redacted,
+		"token Hunter":                    "token " + Redacted,
+		"token Hunter was sent":           "token " + Redacted + " was sent",
+		"token. Expired sessions":         "token. Expired sessions",
+		"session ID hunter":               "session ID " + Redacted,
+		"sessionid hunter":                "sessionid " + Redacted,
+		"パスワードをhunter2":                   "パスワードを" + Redacted,
+		"パスワードをhunter2です":                 "パスワードを" + Redacted + "です",
+		"パスワードをhunter2でハッシュ":              "パスワードをhunter2でハッシュ",
+		"password: a b\nCd ef":            "password: " + Redacted,
+		"password: a b\nDisk full":        "password: " + Redacted,
+		"password: red fox\nBoxed kettle": "password: " + Redacted,
+		"password: red fox\nKettle boxed": "password: " + Redacted + "\nKettle boxed",
 	} {
 		if got := RedactText(in); got != want {
 			t.Errorf("RedactText(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestForeignValueBeforeCopulaRedacted: a password after Japanese を
+// followed by a copula or a sentence's ending ("パスワードをhunter2です",
+// "パスワードをhunter2だ") or Korean 를 followed by 입니다 was stored as sent:
+// only a particle of direction, a space, a mark or the text's end after
+// the value made it one. で alone (a means: "パスワードをSHA256でハッシュ") and
+// だけ ("only") keep the ASCII the verb's.
+func TestForeignValueBeforeCopulaRedacted(t *testing.T) {
+	t.Parallel()
+	got, dir := storeForeignTexts(t, "パスワードをjacopula9です",
+		attribute.String("app.a", "パスワードをjapast9でした"),
+		attribute.String("app.b", "パスワードをjaplain9だ"),
+		attribute.String("app.c", "비밀번호를kocopula9입니다"),
+		attribute.String("app.kept1", "パスワードをSHA256でハッシュ"),
+		attribute.String("app.kept2", "パスワードをASCIIだけで作る"),
+	)
+	if want := "パスワードを" + Redacted + "です"; got.Body != want {
+		t.Errorf("body stored as %q, want %q", got.Body, want)
+	}
+	for k, v := range map[string]string{"app.kept1": "パスワードをSHA256でハッシュ", "app.kept2": "パスワードをASCIIだけで作る"} {
+		if got.Attributes[k] != v {
+			t.Errorf("%s stored as %q, want %q", k, got.Attributes[k], v)
+		}
+	}
+	storeHoldsNone(t, dir, "jacopula9", "japast9", "japlain9", "kocopula9")
+}
+
+// TestForeignPassphraseVerbLineRedacted: a passphrase of several words
+// whose next line, starting with a capital, holds a word ending as a
+// verb's form does as its first ("password: red fox\nBoxed kettle") had
+// that line stored as sent, read as a log's. A log's line holds such a
+// word past its first ("Connection refused"), a log's verb, a level's
+// word, a preposition or a pair: logLinesAfterPassphrase keep theirs.
+func TestForeignPassphraseVerbLineRedacted(t *testing.T) {
+	t.Parallel()
+	got, dir := storeForeignTexts(t, "password: red fox\nBoxed kettlesecret",
+		attribute.String("app.a", "passphrase: violet lemur\nJumping walrussecret"),
+		attribute.String("app.b", "db.password = amber oyster\nTangled harpsecret"),
+		attribute.String("app.kept1", "password: red fox\nStarting server"),
+		attribute.String("app.kept2", "password: red fox\nError disk full"),
+		attribute.String("app.kept3", "password: red fox\nRequest id=42"),
+	)
+	if want := "password: " + Redacted; got.Body != want {
+		t.Errorf("body stored as %q, want %q", got.Body, want)
+	}
+	for k, v := range map[string]string{
+		"app.kept1": "password: " + Redacted + "\nStarting server",
+		"app.kept2": "password: " + Redacted + "\nError disk full",
+		"app.kept3": "password: " + Redacted + "\nRequest id=42",
+	} {
+		if got.Attributes[k] != v {
+			t.Errorf("%s stored as %q, want %q", k, got.Attributes[k], v)
+		}
+	}
+	storeHoldsNone(t, dir, "kettlesecret", "walrussecret", "harpsecret")
 }

@@ -1,0 +1,87 @@
+package collector
+
+import (
+	"fmt"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+)
+
+// TestForeignKeyNameWordsRedacted: a value of lower-case letters right
+// after a CSRF token's, an API key's, a session id's or a bearer token's
+// name with no linking verb ("csrf hunter", "api_key hunter", "sid
+// hunter", "bearer hunter") was stored as sent: such a name was read by
+// the rule of any credential's name, which clears only a word that reads
+// as no word (secretLike).
+func TestForeignKeyNameWordsRedacted(t *testing.T) {
+	t.Parallel()
+	got, dir := storeForeignTexts(t, "login with csrf hunterone failed",
+		attribute.String("app.a", "api_key huntertwo"),
+		attribute.String("app.b", "the apikey hunterthree was sent"),
+		attribute.String("app.c", "API key hunterfour"),
+		attribute.String("app.d", "sid sidword"),
+		attribute.String("app.e", "connect.sid connectsidword"),
+		attribute.String("app.f", "bearer huntsix"),
+		attribute.String("app.g", "x-xsrf Hunterfive"),
+	)
+	if want := "login with csrf " + Redacted + " failed"; got.Body != want {
+		t.Errorf("body stored as %q, want %q", got.Body, want)
+	}
+	storeHoldsNone(t, dir, "hunterone", "huntertwo", "hunterthree", "hunterfour", "sidword", "connectsidword",
+		"huntsix", "Hunterfive")
+}
+
+// harmlessKeyTexts are texts the rule above must keep: a status, a thing
+// of the key's or what it does, a credential's name after it ("csrf
+// token missing", "bearer token expired"), and a word after a name the
+// rule does not read ("auth failed": auth names no credential).
+var harmlessKeyTexts = []string{
+	"csrf token missing", "csrf check failed", "sid mismatch", "api_key missing", "api key expired", "auth failed",
+	"bearer realm", "Bearer realm", "CSRF verification failed", "csrf cookie not set", "CSRF token mismatch",
+	"csrf protection enabled", "csrf exempt", "api key revoked", "API key quota exceeded", "api_key param missing",
+	"x-api-key header missing", "bearer token expired", "bearer tokens only", "bearer auth enabled", "sid cookie set",
+	"SID lookup failed", "api key permissions updated", "api key owner bob", "api key lacks scope", "api key not found",
+	"invalid api key", "apikey rotation scheduled", "sid differs", "api key belongs to bob", "csrf secret rotated",
+	"the bearer of the token", "api key tier", "xsrf header set",
+}
+
+// TestHarmlessKeyTextsKept: harmlessKeyTexts, posted by a foreign OTLP
+// client over loopback, are stored as sent.
+func TestHarmlessKeyTextsKept(t *testing.T) {
+	t.Parallel()
+	var attrs []attribute.KeyValue
+	for i, v := range harmlessKeyTexts {
+		attrs = append(attrs, attribute.String(fmt.Sprintf("app.kept%d", i), v))
+	}
+	got, _ := storeForeignTexts(t, "harmless", attrs...)
+	for i, v := range harmlessKeyTexts {
+		if k := fmt.Sprintf("app.kept%d", i); got.Attributes[k] != v {
+			t.Errorf("%q stored as %q", v, got.Attributes[k])
+		}
+	}
+}
+
+// TestRedactKeyWordEdges: the edges of the key's rule, as RedactText
+// reads them. A credential's name after the name is read as a name, and
+// the word after it judged ("csrf token hunter"); "sid" and "bearer" are
+// read as whole words only ("xsid hunter" names nothing).
+func TestRedactKeyWordEdges(t *testing.T) {
+	for in, want := range map[string]string{
+		"csrf hunter":        "csrf " + Redacted,
+		"csrf token hunter":  "csrf token " + Redacted,
+		"Bearer hunter":      "Bearer " + Redacted,
+		"api key Hunter":     "api key " + Redacted,
+		"api_key 3 of 5":     "api_key 3 of 5",
+		"sid is hunter":      "sid is " + Redacted,
+		"sid hunter2":        "sid " + Redacted,
+		"xsid hunter":        "xsid hunter",
+		"csrf Missing.":      "csrf Missing.",
+		"api keys hunter":    "api keys hunter",
+		"x-api-key hunter":   "x-api-key " + Redacted,
+		"connect.sid hunter": "connect.sid " + Redacted,
+	} {
+		if got := RedactText(in); got != want {
+			t.Errorf("RedactText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
