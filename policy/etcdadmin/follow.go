@@ -822,8 +822,12 @@ func (a *Admin) deletedAt(ctx context.Context, key string, rev int64) string {
 // etcdsync.UseRetention: a sidecar's etcd role can delete the counter or
 // revoke the lease. The event is flagged, never taken as proof of
 // anything but the deletion; the uses themselves come from the counter's
-// puts. A deletion after that end is the lease's and yields no event, as
-// does one FollowEvents cannot tell from it (replayed after that end).
+// puts. A deletion read after that end by the follower's clock is
+// flagged too when the counter was on no lease or etcd still holds its
+// lease (leaseHeld: the lease's end deletes the counter with it);
+// otherwise it is the lease's and yields no event, as does one
+// FollowEvents cannot tell from it (replayed once the lease has ended
+// too).
 func (a *Admin) counterDeleted(ctx context.Context, e *clientv3.Event) (Event, bool) {
 	id, ok := a.k.ParseApprovalCounter(string(e.Kv.Key))
 	if !ok {
@@ -848,6 +852,10 @@ func (a *Admin) counterDeleted(ctx context.Context, e *clientv3.Event) (Event, b
 		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses, created while it was %s, deleted at revision %d", id, prev.Version-1, ap.State, ev.Revision)
 	case now.Before(ap.Expires.Add(etcdsync.UseRetention - claimSkew)):
 		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses deleted at revision %d before its uses lease's end %s (deleted or its lease revoked)", id, prev.Version-1, ev.Revision, ap.Expires.Add(etcdsync.UseRetention).Format(time.RFC3339))
+	case prev.Lease == 0:
+		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses, on no lease, deleted at revision %d (deleted by hand: no lease took it)", id, prev.Version-1, ev.Revision)
+	case a.leaseHeld(prev.Lease):
+		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses deleted at revision %d while etcd still holds its uses lease, past its end %s by the follower's clock (deleted by hand)", id, prev.Version-1, ev.Revision, ap.Expires.Add(etcdsync.UseRetention).Format(time.RFC3339))
 	default:
 		return Event{}, false
 	}
