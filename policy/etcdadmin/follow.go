@@ -691,12 +691,7 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 	case ActionTokenRevocationExpired:
 		return a.deletedAt(ctx, a.k.Revocation(ev.Target), ev.Revision)
 	case etcdsync.ActionApprovalUse:
-		// The CLI writes a use with the put of the approval's counter;
-		// before the counter, with a rewrite of its record.
-		if a.putAt(ctx, a.k.ApprovalCounter(ev.Target), ev.Revision) == "" {
-			return a.usedGrantProblem(ctx, ev)
-		}
-		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
+		return a.useChangeProblem(ctx, ev)
 	case etcdsync.ActionApprovalGrant:
 		if why := a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision); why != "" {
 			return why
@@ -713,6 +708,26 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 		}
 	}
 	return fmt.Sprintf("unknown action %q", ev.Action)
+}
+
+// useChangeProblem checks the change of ev, an approval.use: the CLI
+// writes a use with the put of the approval's counter only (approvalUse),
+// never with a write of its record, which no use speaks for (spokenFor:
+// handWritten flags it approval.written_unattributed). A use with its
+// record put in its transaction is flagged too, with the counter's put or
+// without: the CLIs from before the counter rewrote the record with their
+// use, and a use so written, by them or by hand, was stored verified
+// beside the flagged write of its record. One with no counter put names
+// no use spent; one with it spent the grant the record held then
+// (usedGrantProblem).
+func (a *Admin) useChangeProblem(ctx context.Context, ev *Event) string {
+	if a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision) == "" {
+		return fmt.Sprintf("approval record %q rewritten at revision %d with its approval.use: a use writes its counter under approval-uses/ only (a CLI from before the counter, or written by hand)", ev.Target, ev.Revision)
+	}
+	if why := a.putAt(ctx, a.k.ApprovalCounter(ev.Target), ev.Revision); why != "" {
+		return why
+	}
+	return a.usedGrantProblem(ctx, ev)
 }
 
 // usedGrantProblem checks that the grant of the approval the use ev spent
