@@ -509,11 +509,11 @@ func RewindRevision(key string) (rev int64, ok bool) {
 
 // catchUpCompacted passes fn the events FollowEvents finds in the keys as
 // they are (etcd's history from from+1 is compacted at compacted): the
-// events under events/ and the counters changed since from, with their
-// versions still in history, the revocations, suspensions and records
-// (handWritten) whose last write since from no event speaks for, then an
-// events.gap event at the revision read, flagged. It cannot see a delete
-// in the history compacted, nor a write by hand written over since: only
+// events under events/ and events-by/ and the counters changed since
+// from, with their versions still in history, the revocations,
+// suspensions and records (handWritten) whose last write since from no
+// event speaks for, then an events.gap event at the revision read,
+// flagged. It cannot see a delete in the history compacted, nor a write by hand written over since: only
 // each key's last write is judged, against the events of its revision (a
 // policy put by hand, then put back by hand, is flagged once, at the put
 // back; one pushed over since is the push alone). It returns the
@@ -646,7 +646,7 @@ func (a *Admin) appendVersions(ctx context.Context, batch []Event, kv *mvccpb.Ke
 // revision, key and observation time come from etcd, and the change it
 // describes must be part of the same transaction (issue 21 item 6). An
 // event that fails is returned with Unverified set, never dropped: the
-// trail shows what was written under events/.
+// trail shows what was written under events/ or events-by/.
 func (a *Admin) readEvent(ctx context.Context, kv *mvccpb.KeyValue) Event {
 	var ev Event
 	err := json.Unmarshal(kv.Value, &ev)
