@@ -38,8 +38,9 @@ type useRead struct {
 // readUse returns the approval.use event of kv, one version of a use
 // counter under approval-uses/ (etcdsync.ApprovalUse), or ok false for
 // the counter's creation by the grant (version 1) and for a use the CLI
-// wrote with its own event under events/ (that event, written by the
-// operator, stands for it). Nothing the counter holds is taken as proof:
+// wrote with its own event under events/, or events-by/<user>/ when
+// written as an etcd user (that event, written by the operator, stands
+// for it: pairedEvent). Nothing the counter holds is taken as proof:
 // the event has no actor and no etcd user, its time is when it was read
 // (Observed), and the record's client, route, request id, sidecar and
 // time are details named in DetailClaimed. It is checked against the
@@ -257,7 +258,7 @@ func useProblem(ap etcdsync.Approval, u etcdsync.ApprovalUse, n int) string {
 	case u.Time.Before(ap.Decided.Add(-claimSkew)) || u.Time.After(ap.Expires.Add(claimSkew)):
 		return fmt.Sprintf("use of approval %q claims time %s, outside its grant's window %s to %s", ap.ID, u.Time.UTC().Format(time.RFC3339), ap.Decided.UTC().Format(time.RFC3339), ap.Expires.UTC().Format(time.RFC3339))
 	case u.Actor != "" || u.EtcdUser != "" || u.Event != "":
-		return fmt.Sprintf("use of approval %q claims CLI actor %q, etcd user %q, without its event under events/ in the same transaction", ap.ID, u.Actor, u.EtcdUser)
+		return fmt.Sprintf("use of approval %q claims CLI actor %q, etcd user %q, without its approval.use event under events/ or events-by/<user>/ written in the same transaction", ap.ID, u.Actor, u.EtcdUser)
 	}
 	return ""
 }

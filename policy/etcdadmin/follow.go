@@ -509,11 +509,11 @@ func RewindRevision(key string) (rev int64, ok bool) {
 
 // catchUpCompacted passes fn the events FollowEvents finds in the keys as
 // they are (etcd's history from from+1 is compacted at compacted): the
-// events under events/ and the counters changed since from, with their
-// versions still in history, the revocations, suspensions and records
-// (handWritten) whose last write since from no event speaks for, then an
-// events.gap event at the revision read, flagged. It cannot see a delete
-// in the history compacted, nor a write by hand written over since: only
+// events under events/ and events-by/ and the counters changed since
+// from, with their versions still in history, the revocations,
+// suspensions and records (handWritten) whose last write since from no
+// event speaks for, then an events.gap event at the revision read,
+// flagged. It cannot see a delete in the history compacted, nor a write by hand written over since: only
 // each key's last write is judged, against the events of its revision (a
 // policy put by hand, then put back by hand, is flagged once, at the put
 // back; one pushed over since is the push alone). It returns the
@@ -646,7 +646,7 @@ func (a *Admin) appendVersions(ctx context.Context, batch []Event, kv *mvccpb.Ke
 // revision, key and observation time come from etcd, and the change it
 // describes must be part of the same transaction (issue 21 item 6). An
 // event that fails is returned with Unverified set, never dropped: the
-// trail shows what was written under events/.
+// trail shows what was written under events/ or events-by/.
 func (a *Admin) readEvent(ctx context.Context, kv *mvccpb.KeyValue) Event {
 	var ev Event
 	err := json.Unmarshal(kv.Value, &ev)
@@ -691,12 +691,7 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 	case ActionTokenRevocationExpired:
 		return a.deletedAt(ctx, a.k.Revocation(ev.Target), ev.Revision)
 	case etcdsync.ActionApprovalUse:
-		// The CLI writes a use with the put of the approval's counter;
-		// before the counter, with a rewrite of its record.
-		if a.putAt(ctx, a.k.ApprovalCounter(ev.Target), ev.Revision) == "" {
-			return a.usedGrantProblem(ctx, ev)
-		}
-		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
+		return a.useChangeProblem(ctx, ev)
 	case etcdsync.ActionApprovalGrant:
 		if why := a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision); why != "" {
 			return why
@@ -713,6 +708,26 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 		}
 	}
 	return fmt.Sprintf("unknown action %q", ev.Action)
+}
+
+// useChangeProblem checks the change of ev, an approval.use: the CLI
+// writes a use with the put of the approval's counter only (approvalUse),
+// never with a write of its record, which no use speaks for (spokenFor:
+// handWritten flags it approval.written_unattributed). A use with its
+// record put in its transaction is flagged too, with the counter's put or
+// without: the CLIs from before the counter rewrote the record with their
+// use, and a use so written, by them or by hand, was stored verified
+// beside the flagged write of its record. One with no counter put names
+// no use spent; one with it spent the grant the record held then
+// (usedGrantProblem).
+func (a *Admin) useChangeProblem(ctx context.Context, ev *Event) string {
+	if a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision) == "" {
+		return fmt.Sprintf("approval record %q rewritten at revision %d with its approval.use: a use writes its counter under approval-uses/ only (a CLI from before the counter, or written by hand)", ev.Target, ev.Revision)
+	}
+	if why := a.putAt(ctx, a.k.ApprovalCounter(ev.Target), ev.Revision); why != "" {
+		return why
+	}
+	return a.usedGrantProblem(ctx, ev)
 }
 
 // usedGrantProblem checks that the grant of the approval the use ev spent
@@ -822,8 +837,12 @@ func (a *Admin) deletedAt(ctx context.Context, key string, rev int64) string {
 // etcdsync.UseRetention: a sidecar's etcd role can delete the counter or
 // revoke the lease. The event is flagged, never taken as proof of
 // anything but the deletion; the uses themselves come from the counter's
-// puts. A deletion after that end is the lease's and yields no event, as
-// does one FollowEvents cannot tell from it (replayed after that end).
+// puts. A deletion read after that end by the follower's clock is
+// flagged too when the counter was on no lease or etcd still holds its
+// lease (leaseHeld: the lease's end deletes the counter with it);
+// otherwise it is the lease's and yields no event, as does one
+// FollowEvents cannot tell from it (replayed once the lease has ended
+// too).
 func (a *Admin) counterDeleted(ctx context.Context, e *clientv3.Event) (Event, bool) {
 	id, ok := a.k.ParseApprovalCounter(string(e.Kv.Key))
 	if !ok {
@@ -848,6 +867,10 @@ func (a *Admin) counterDeleted(ctx context.Context, e *clientv3.Event) (Event, b
 		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses, created while it was %s, deleted at revision %d", id, prev.Version-1, ap.State, ev.Revision)
 	case now.Before(ap.Expires.Add(etcdsync.UseRetention - claimSkew)):
 		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses deleted at revision %d before its uses lease's end %s (deleted or its lease revoked)", id, prev.Version-1, ev.Revision, ap.Expires.Add(etcdsync.UseRetention).Format(time.RFC3339))
+	case prev.Lease == 0:
+		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses, on no lease, deleted at revision %d (deleted by hand: no lease took it)", id, prev.Version-1, ev.Revision)
+	case a.leaseHeld(prev.Lease):
+		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses deleted at revision %d while etcd still holds its uses lease, past its end %s by the follower's clock (deleted by hand)", id, prev.Version-1, ev.Revision, ap.Expires.Add(etcdsync.UseRetention).Format(time.RFC3339))
 	default:
 		return Event{}, false
 	}

@@ -78,7 +78,8 @@ func TestUseOfAGrantWrittenWithoutItsEventIsFlagged(t *testing.T) {
 }
 
 // The same forged grant spent by the CLI (keys create --approval), whose
-// use is its own approval.use event under events/, is flagged as the
+// use is its own approval.use event under events/ (events-by/<user>/ when
+// written as an etcd user), is flagged as the
 // collector's follower stores it.
 func TestCLIUseOfAGrantWrittenWithoutItsEventIsFlagged(t *testing.T) {
 	t.Parallel()

@@ -31,9 +31,11 @@ func (a *Admin) guarded(key string) bool {
 // operator's etcd role or the collector's certificate, un-revoked a key
 // or un-suspended a client with nothing in the trail (revdel176). The
 // event names the key id or client and the etcd revision; its details
-// hold only revisions, never a record's value. A delete replayed after
-// the suspension's until (the collector down meanwhile) cannot be told
-// from its lease's and yields no event.
+// hold only revisions, never a record's value. A delete read after the
+// suspension's until (the collector down meanwhile, or its clock ahead)
+// is flagged while etcd still holds its lease (leaseHeld: the lease's end
+// deletes it with the lease); once the lease has ended too it cannot be
+// told from its lease's and yields no event.
 func (a *Admin) unattributed(e *clientv3.Event, evs []Event) (Event, bool) {
 	key, rev := string(e.Kv.Key), e.Kv.ModRevision
 	id, revocation := strings.CutPrefix(key, a.k.RevocationsDir())
@@ -91,6 +93,9 @@ func (a *Admin) unattributed(e *clientv3.Event, evs []Event) (Event, bool) {
 			return Event{}, false
 		}
 		until, why := suspensionEnd(prev, now)
+		if why == "" && a.leaseHeld(prev.Lease) {
+			why = "with its lease still held past its until " + until.Format(time.RFC3339) + " by the follower's clock"
+		}
 		if why == "" {
 			return Event{}, false // its lease's end
 		}

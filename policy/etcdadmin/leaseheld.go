@@ -7,16 +7,17 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// leaseHeld reports whether etcd still holds lease, that of an approval
-// record deleted: its lease's end deletes the record with it, so a record
-// deleted while its lease is held was deleted by hand, whatever its
-// expiry field and the follower's clock say (leaseEnded; the collector
-// down until after the expiry, or its clock ahead of the granter's). A
-// lease gone proves nothing: ended, or revoked by hand, or the record
-// deleted by hand before and the lease ended since; etcd keeps no time of
-// a revision, and a lease may end later than its TTL (a leader change
-// renews it), so the delete's revision bounds no time. An unanswered
-// question is no finding (false).
+// leaseHeld reports whether etcd still holds lease, that of a record
+// deleted: an approval record (leaseEnded), a suspension (suspensionEnd)
+// or a use counter (counterDeleted). Its lease's end deletes the record
+// with it, so a record deleted while its lease is held was deleted by
+// hand, whatever its expiry field and the follower's clock say (the
+// collector down until after the expiry, or its clock ahead of the
+// writer's). A lease gone proves nothing: ended, or revoked by hand, or
+// the record deleted by hand before and the lease ended since; etcd
+// keeps no time of a revision, and a lease may end later than its TTL (a
+// leader change renews it), so the delete's revision bounds no time. An
+// unanswered question is no finding (false).
 func (a *Admin) leaseHeld(lease int64) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
