@@ -149,3 +149,37 @@ func TestFasthttpLogPanicKeepsServing(t *testing.T) {
 		t.Fatalf("after the log's panic: answer %d %q, want 200", r.status, r.body)
 	}
 }
+
+// TestPolicySwapLogPanicKeepsServing: a policy swap logs from the
+// writer's goroutine (the etcd watch in the sidecar), outside any
+// recover. With a log writer that panics, the swap's warning (public
+// routes may hold every upstream connection) panicked out of the
+// preparer after the tables were in force but before the store had
+// the snapshot, and ended the process. The panic is counted, the swap
+// completes, and the next request is served on the new policy.
+func TestPolicySwapLogPanicKeepsServing(t *testing.T) {
+	w := &alwaysPanicWriter{}
+	st := startStack(t, func(c *Config) { c.Logger = zerolog.New(w) })
+	if r := do(t, st.addr, "GET", "/v1/users/7", key(hrisKey), ""); r.status != 200 {
+		t.Fatalf("before the swap: answer %d %q, want 200", r.status, r.body)
+	}
+	w.armed.Store(true)
+	swapDoc(t, st.store, func(d *policy.Document) {
+		d.PublicRoutes = &policy.PublicSpec{MaxInFlight: 1 << 20}
+		for i := range d.Clients {
+			d.Clients[i].Scopes = nil
+		}
+	})
+	if w.writes.Load() == 0 {
+		t.Fatal("the swap logged nothing: the writer's panic was never raised")
+	}
+	if got, want := st.srv.prepared.Load().snap.Revision, st.store.Load().Revision; got != want || want != 2 {
+		t.Fatalf("tables of revision %d, store at %d: want both at 2", got, want)
+	}
+	if r := do(t, st.addr, "GET", "/v1/users/7", key(hrisKey), ""); r.status != 403 {
+		t.Fatalf("after the swap: answer %d %q, want 403 (its client has no scope left)", r.status, r.body)
+	}
+	if n := st.srv.metrics.panics.Load(); n != 1 {
+		t.Errorf("panics counted %d, want 1", n)
+	}
+}
