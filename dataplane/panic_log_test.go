@@ -9,6 +9,7 @@ import (
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
 )
 
 // A panic's value is whatever the code that panicked put in it: a
@@ -181,5 +182,36 @@ func TestPolicySwapLogPanicKeepsServing(t *testing.T) {
 	}
 	if n := st.srv.metrics.panics.Load(); n != 1 {
 		t.Errorf("panics counted %d, want 1", n)
+	}
+}
+
+// TestAdminPanicLogHoldsNoPath: the admin listener's panic log line
+// named the path asked for, client bytes that may hold a secret (a token
+// pasted into a URL). It names the route: the path when it is one the
+// listener serves, else a fixed name.
+func TestAdminPanicLogHoldsNoPath(t *testing.T) {
+	logs := &syncBuffer{}
+	st := startStack(t, func(c *Config) { c.Logger = zerolog.New(logs) })
+	admin := &Admin{Server: st.srv, Pprof: true}
+	for path, route := range map[string]string{
+		"/debug/pprof/profile" + panicSecret: "/debug/pprof/*",
+		"/" + panicSecret:                    "other",
+		"/readyz":                            "/readyz",
+	} {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI(path)
+		func() {
+			defer admin.recover(&ctx)
+			panic("admin handler exploded")
+		}()
+		if got := ctx.Response.StatusCode(); got != 500 {
+			t.Errorf("%s: answer %d, want 500", path, got)
+		}
+		if want := `"route":"` + route + `"`; !strings.Contains(logs.String(), want) {
+			t.Errorf("%s: no log line with %s:\n%s", path, want, logs.String())
+		}
+	}
+	if out := logs.String(); strings.Contains(out, "sk_live_") {
+		t.Fatalf("a log line holds the path's secret:\n%s", out)
 	}
 }
