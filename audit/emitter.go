@@ -78,7 +78,11 @@ type EmitterConfig struct {
 	// batch too slow for the link set on new batches (emitter_split.go);
 	// 0 means 10s.
 	BatchCapProbe time.Duration
-	Log           *zerolog.Logger
+	// Log receives the emitter's lines (nil: none). It is written from
+	// the emitter's goroutines (batcher, spooler, sender), outside any
+	// recover: its writer must not panic (the sidecar's writes to stderr,
+	// an *os.File, which returns errors).
+	Log *zerolog.Logger
 	// DropLogInterval is the least time between two warn lines counting the
 	// records dropped since the line before; 0 means DefaultDropLogInterval.
 	DropLogInterval time.Duration

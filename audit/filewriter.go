@@ -24,7 +24,9 @@ type FileConfig struct {
 	// Sync makes every flush fsync the file.
 	Sync bool
 	// Log receives a line when writes start failing and when they work
-	// again; nil logs nothing.
+	// again; nil logs nothing. It is written from the FileWriter's own
+	// goroutine, outside any recover: its writer must not panic (the
+	// sidecar's writes to stderr, an *os.File, which returns errors).
 	Log *zerolog.Logger
 }
 

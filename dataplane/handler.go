@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"crypto/sha256"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,11 @@ type exchange struct {
 	buf    []byte        // scratch for header values
 	delKey []byte        // scratch: the header name delHeader deletes, normalised
 	rec    *audit.Record // handed to the sink and replaced by record
+
+	// clientID: reqID is the client's X-Request-ID, kept (requestid.go),
+	// not one the sidecar made: client bytes, named in a log line by a
+	// digest only (logRequestID).
+	clientID bool
 
 	conn *conn // the connection that owns x, or nil for a pooled exchange
 
@@ -128,6 +134,7 @@ func (x *exchange) reset() {
 	x.hdr = requestHeaders{}
 	x.query = nil
 	x.path, x.uri, x.reqID, x.buf, x.delKey = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0], x.delKey[:0]
+	x.clientID = false
 	x.out = wire{lines: x.out.lines[:0]}
 	x.undo = undo{host: x.undo.host[:0]}
 	x.streamed, x.cut, x.early, x.spent, x.spentBy, x.held, x.heldBy, x.hold = 0, false, false, "", "", "", "", nil
@@ -252,9 +259,18 @@ func (s *Server) recovered(where string, p any) {
 	logPanic(&s.log, p, "callback panicked; recovered", func(ev *zerolog.Event) *zerolog.Event { return ev.Str("in", where) })
 }
 
-// logRequestID adds x's request id to a log line of its panic (logPanic).
+// logRequestID adds x's request id to a log line (of its panic, logPanic;
+// of its upstream failure): request_id when the sidecar made it, else
+// request_id_sha256, the first 8 bytes of the SHA-256 of the client's
+// X-Request-ID in hex. The client's id is its own bytes, and a secret
+// other than an API key fits one (sk_live_...); the audit record holds
+// it, and the digest finds its record (TestLogLinesHoldNoClientRequestID).
 func (x *exchange) logRequestID(ev *zerolog.Event) *zerolog.Event {
-	return ev.Bytes("request_id", x.reqID)
+	if !x.clientID {
+		return ev.Bytes("request_id", x.reqID)
+	}
+	sum := sha256.Sum256(x.reqID)
+	return ev.Hex("request_id_sha256", sum[:8])
 }
 
 // unrecorded reports whether the policy's strict audit mode refuses x:

@@ -137,7 +137,7 @@ func (s *Server) Families() []Family {
 		}),
 		Counter("portcullis_audit_dropped_total", "Audit records the sink could not capture (all of them when there is no audit destination).", m.auditDropped.Load),
 		Counter("portcullis_upstream_saturated_total", "Requests answered 503 upstream_saturated: every upstream connection (--upstream-max-conns) stayed busy for the whole wait (the upstream timeout).", m.saturated.Load),
-		Counter("portcullis_panics_total", "Panics recovered on the request path or the admin listener (each answered with 500), and in the callbacks outside it (the header hook, expect, errorHandler, the TLS handshake and its CRL audit, a response stream, the listener's log, fasthttp's log, the TLS files' reload).", m.panics.Load),
+		Counter("portcullis_panics_total", "Panics recovered on the request path or the admin listener (each answered with 500), and in the callbacks outside it (the header hook, expect, errorHandler, the TLS handshake and its CRL audit, a response stream, the listener's log, fasthttp's log, the TLS files' reload, a log line outside them whose writer panicked: a policy swap's, a JWKS fetch's, Serve's, Drain's).", m.panics.Load),
 		Counter("portcullis_policy_compile_failures_total", "Policies refused because they did not compile; the policy in force stays.", func() uint64 {
 			return uint64(max(s.store.Failures(), 0))
 		}),

@@ -9,6 +9,7 @@ import (
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
 )
 
 // A panic's value is whatever the code that panicked put in it: a
@@ -147,5 +148,70 @@ func TestFasthttpLogPanicKeepsServing(t *testing.T) {
 	})
 	if r := do(t, st.addr, "GET", "/v1/users/7", key(hrisKey), ""); r.status != 200 {
 		t.Fatalf("after the log's panic: answer %d %q, want 200", r.status, r.body)
+	}
+}
+
+// TestPolicySwapLogPanicKeepsServing: a policy swap logs from the
+// writer's goroutine (the etcd watch in the sidecar), outside any
+// recover. With a log writer that panics, the swap's warning (public
+// routes may hold every upstream connection) panicked out of the
+// preparer after the tables were in force but before the store had
+// the snapshot, and ended the process. The panic is counted, the swap
+// completes, and the next request is served on the new policy.
+func TestPolicySwapLogPanicKeepsServing(t *testing.T) {
+	w := &alwaysPanicWriter{}
+	st := startStack(t, func(c *Config) { c.Logger = zerolog.New(w) })
+	if r := do(t, st.addr, "GET", "/v1/users/7", key(hrisKey), ""); r.status != 200 {
+		t.Fatalf("before the swap: answer %d %q, want 200", r.status, r.body)
+	}
+	w.armed.Store(true)
+	swapDoc(t, st.store, func(d *policy.Document) {
+		d.PublicRoutes = &policy.PublicSpec{MaxInFlight: 1 << 20}
+		for i := range d.Clients {
+			d.Clients[i].Scopes = nil
+		}
+	})
+	if w.writes.Load() == 0 {
+		t.Fatal("the swap logged nothing: the writer's panic was never raised")
+	}
+	if got, want := st.srv.prepared.Load().snap.Revision, st.store.Load().Revision; got != want || want != 2 {
+		t.Fatalf("tables of revision %d, store at %d: want both at 2", got, want)
+	}
+	if r := do(t, st.addr, "GET", "/v1/users/7", key(hrisKey), ""); r.status != 403 {
+		t.Fatalf("after the swap: answer %d %q, want 403 (its client has no scope left)", r.status, r.body)
+	}
+	if n := st.srv.metrics.panics.Load(); n != 1 {
+		t.Errorf("panics counted %d, want 1", n)
+	}
+}
+
+// TestAdminPanicLogHoldsNoPath: the admin listener's panic log line
+// named the path asked for, client bytes that may hold a secret (a token
+// pasted into a URL). It names the route: the path when it is one the
+// listener serves, else a fixed name.
+func TestAdminPanicLogHoldsNoPath(t *testing.T) {
+	logs := &syncBuffer{}
+	st := startStack(t, func(c *Config) { c.Logger = zerolog.New(logs) })
+	admin := &Admin{Server: st.srv, Pprof: true}
+	for path, route := range map[string]string{
+		"/debug/pprof/profile" + panicSecret: "/debug/pprof/*",
+		"/" + panicSecret:                    "other",
+		"/readyz":                            "/readyz",
+	} {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI(path)
+		func() {
+			defer admin.recover(&ctx)
+			panic("admin handler exploded")
+		}()
+		if got := ctx.Response.StatusCode(); got != 500 {
+			t.Errorf("%s: answer %d, want 500", path, got)
+		}
+		if want := `"route":"` + route + `"`; !strings.Contains(logs.String(), want) {
+			t.Errorf("%s: no log line with %s:\n%s", path, want, logs.String())
+		}
+	}
+	if out := logs.String(); strings.Contains(out, "sk_live_") {
+		t.Fatalf("a log line holds the path's secret:\n%s", out)
 	}
 }

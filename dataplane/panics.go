@@ -62,3 +62,22 @@ func panicAt() string {
 		}
 	}
 }
+
+// logged writes ev with msg, for a log call made outside any recover: a
+// policy swap's (on the writer's goroutine: the etcd watch in the
+// sidecar), the JWKS fetches' (their own goroutines), the hmac secret
+// check's, Serve's and Drain's. A log writer that panics there ended the
+// process; the panic is counted in portcullis_panics_total and the line
+// dropped (TestPolicySwapLogPanicKeepsServing). Event methods only add
+// fields to a buffer; the write, and so the panic, is in Msg.
+func (s *Server) logged(ev *zerolog.Event, msg string) {
+	defer s.countLogPanic()
+	ev.Msg(msg)
+}
+
+// countLogPanic recovers a panic of logged's log call and counts it.
+func (s *Server) countLogPanic() {
+	if recover() != nil {
+		s.metrics.panics.Add(1)
+	}
+}

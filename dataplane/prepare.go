@@ -118,8 +118,8 @@ func (s *Server) prepare(snap *policy.Snapshot) {
 	}
 	s.prepared.Store(p)
 	if p.publicMax >= int64(s.cfg.MaxUpstreamConn) && (old == nil || old.publicMax != p.publicMax) {
-		s.log.Warn().Int64("public_max_in_flight", p.publicMax).Int("upstream_max_conns", s.cfg.MaxUpstreamConn).
-			Msg("public_routes.max_in_flight is not below --upstream-max-conns: requests without a credential can hold every upstream connection")
+		s.logged(s.log.Warn().Int64("public_max_in_flight", p.publicMax).Int("upstream_max_conns", s.cfg.MaxUpstreamConn),
+			"public_routes.max_in_flight is not below --upstream-max-conns: requests without a credential can hold every upstream connection")
 	}
 	if old != nil && old.verifier != p.verifier {
 		old.close()
@@ -176,10 +176,10 @@ func (s *Server) prepareVerifier(p, old *prepared) {
 	v, unusable, err := newVerifier(p.issuers, s.reportFetch)
 	p.unusable = unusable
 	for _, u := range unusable {
-		s.log.Error().Str("issuer", u.id).Err(u.err).Int64("revision", p.snap.Revision).Msg("token issuer unusable: its tokens get 401, the other issuers' are verified")
+		s.logged(s.log.Error().Str("issuer", u.id).Err(u.err).Int64("revision", p.snap.Revision), "token issuer unusable: its tokens get 401, the other issuers' are verified")
 	}
 	if err != nil {
-		s.log.Error().Err(err).Int64("revision", p.snap.Revision).Msg("token issuers unusable: JWTs are refused")
+		s.logged(s.log.Error().Err(err).Int64("revision", p.snap.Revision), "token issuers unusable: JWTs are refused")
 		return
 	}
 	if v == nil {
@@ -194,7 +194,7 @@ func (s *Server) prepareVerifier(p, old *prepared) {
 	_ = v.WaitFirst(wait)
 	stop()
 	if pending := v.Pending(); len(pending) > 0 {
-		s.log.Warn().Strs("issuers", pending).Int64("revision", p.snap.Revision).Msg("token issuer keys not fetched yet: their tokens get 401 until a fetch succeeds")
+		s.logged(s.log.Warn().Strs("issuers", pending).Int64("revision", p.snap.Revision), "token issuer keys not fetched yet: their tokens get 401 until a fetch succeeds")
 	}
 	p.verifier, p.stopJWKS = v, cancel
 }
@@ -221,10 +221,10 @@ func (p *prepared) close() {
 // jwks_url with any password redacted; it carries no key.
 func (s *Server) reportFetch(issuer string, err error) {
 	if err != nil {
-		s.log.Error().Str("issuer", issuer).Err(err).Msg("token issuer keys not fetched: the keys it holds stay in use, and without keys its tokens get 401")
+		s.logged(s.log.Error().Str("issuer", issuer).Err(err), "token issuer keys not fetched: the keys it holds stay in use, and without keys its tokens get 401")
 		return
 	}
-	s.log.Info().Str("issuer", issuer).Msg("token issuer keys fetched again")
+	s.logged(s.log.Info().Str("issuer", issuer), "token issuer keys fetched again")
 }
 
 // unusableIssuer is an issuer newVerifier left out, and why.
@@ -343,7 +343,7 @@ func (s *Server) watchSecrets(ctx context.Context, every time.Duration) {
 		if p == nil || !hasSecretRef(p.issuers) || secretSum(p.issuers) == p.secrets {
 			continue
 		}
-		s.log.Info().Int64("revision", p.snap.Revision).Msg("an issuer's hmac secret changed: its tokens are verified with the new one")
+		s.logged(s.log.Info().Int64("revision", p.snap.Revision), "an issuer's hmac secret changed: its tokens are verified with the new one")
 		s.store.Reprepare()
 	}
 }

@@ -18,6 +18,7 @@ const idBlock = 1 << 16
 func (s *Server) requestID(x *exchange) {
 	if id := x.hdr.requestID; len(id) > 0 && validRequestID(id) && !s.madeHere(id) { // most requests have none: no call
 		x.reqID = append(x.reqID[:0], id...)
+		x.clientID = true
 		return
 	}
 	if x.ids == x.idsEnd {
@@ -31,6 +32,7 @@ func (s *Server) requestID(x *exchange) {
 	// stores only its length (append stored the pointer too, behind a
 	// write barrier check, and called memmove for the prefix).
 	x.reqID = x.reqID[:genIDLen]
+	x.clientID = false
 	id := x.reqID[:genIDLen]
 	binary.LittleEndian.PutUint64(id, binary.LittleEndian.Uint64(s.reqPrefix[:8]))
 	id[8] = s.reqPrefix[8]

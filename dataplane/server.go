@@ -379,7 +379,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // already, logs why and returns ErrTLSListener.
 func (s *Server) refuseTLS(ln net.Listener) error {
 	ln.Close()
-	s.log.Error().Str("listener", ln.Addr().String()).Msg(ErrTLSListener.Error())
+	s.logged(s.log.Error().Str("listener", ln.Addr().String()), ErrTLSListener.Error())
 	return ErrTLSListener
 }
 
@@ -472,14 +472,14 @@ func (s *Server) cutInFlight() {
 	log := s.log.Warn().Int("upstream_conns_cut", cut)
 	if l.uncounted.Load() {
 		// open counts only the connections the sidecar accepted itself.
-		log.Int64("connections_open", open).Msg("drain ran out: upstream connections cut; the connections of the caller's listener are not counted, and their requests still in flight may not be audited")
+		s.logged(log.Int64("connections_open", open), "drain ran out: upstream connections cut; the connections of the caller's listener are not counted, and their requests still in flight may not be audited")
 		return
 	}
 	if open > 0 {
-		log.Int64("connections_open", open).Msg("drain ran out: upstream connections cut; requests still in flight on the connections left open are not audited")
+		s.logged(log.Int64("connections_open", open), "drain ran out: upstream connections cut; requests still in flight on the connections left open are not audited")
 		return
 	}
-	log.Msg("drain ran out: upstream connections cut; the requests in flight were answered 502 and audited")
+	s.logged(log, "drain ran out: upstream connections cut; the requests in flight were answered 502 and audited")
 }
 
 // Ready reports whether a policy is loaded and the server is not stopping.

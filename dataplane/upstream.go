@@ -192,7 +192,7 @@ func (s *Server) logUpstreamError(err error, x *exchange) {
 	if !ok {
 		return
 	}
-	s.log.Warn().Bytes("request_id", x.reqID).Str("error", upstreamErrorKind(err, s.cfg.MaxHeaderBytes)).Uint64("suppressed", quiet).Msg("upstream request failed")
+	x.logRequestID(s.log.Warn()).Str("error", upstreamErrorKind(err, s.cfg.MaxHeaderBytes)).Uint64("suppressed", quiet).Msg("upstream request failed")
 }
 
 // logGate lets one event a second through, counting the others: lock-free

@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -52,5 +54,34 @@ func TestUpstreamFailuresLogRateLimited(t *testing.T) {
 	}
 	if lines+suppressed > n {
 		t.Errorf("lines %d + suppressed %d exceed the %d failures", lines, suppressed, n)
+	}
+}
+
+// A client's X-Request-ID is kept when well formed and free of the API
+// key prefix, but it is the client's bytes: a secret of another kind
+// (sk_live_...) fits one, and the log lines naming the request held it.
+// A log line names a request by the id the sidecar made, or by the
+// first 8 bytes of the SHA-256 of the client's (request_id_sha256: the
+// audit record holds the id itself).
+func TestLogLinesHoldNoClientRequestID(t *testing.T) {
+	logs := &syncBuffer{}
+	st, up := startRecorded(t, func(c *Config) { c.Logger = zerolog.New(logs) })
+	up.respond = func(w io.Writer, r *http.Request) { io.WriteString(w, "HTTP/1.1 2x0 garbage\r\n\r\n") }
+	const id = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+	if r := do(t, st.addr, "GET", "/v1/status", map[string]string{"X-Request-ID": id}, ""); r.status != 502 || r.header.Get("X-Request-Id") != id {
+		t.Fatalf("got %d, request id %q: want 502 and the client's id kept", r.status, r.header.Get("X-Request-Id"))
+	}
+	sum := sha256.Sum256([]byte(id))
+	out := logs.String()
+	if strings.Contains(out, "sk_live_") {
+		t.Fatalf("a log line holds the client's request id:\n%s", out)
+	}
+	if want := `"request_id_sha256":"` + hex.EncodeToString(sum[:8]) + `"`; !strings.Contains(out, want) {
+		t.Errorf("no log line with %s:\n%s", want, out)
+	}
+	st.srv.upLog.last.Store(0) // the next failure is logged at once, as the first
+	r := do(t, st.addr, "GET", "/v1/status", nil, "")
+	if made := r.header.Get("X-Request-Id"); r.status != 502 || !strings.Contains(logs.String(), `"request_id":"`+made+`"`) {
+		t.Errorf("got %d: no log line names the id the sidecar made, %q:\n%s", r.status, made, logs.String())
 	}
 }
