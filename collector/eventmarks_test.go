@@ -141,13 +141,20 @@ func TestForwardEventsMemoryBounded(t *testing.T) {
 // 16 writers at a time.
 func putEvents(t *testing.T, cli *clientv3.Client, prefix string, from, n int) {
 	t.Helper()
+	putEventsIn(t, cli, prefix+"/events", from, n)
+}
+
+// putEventsIn is putEvents under dir, an events directory: prefix+"/events"
+// or an etcd user's under events-by/.
+func putEventsIn(t *testing.T, cli *clientv3.Client, dir string, from, n int) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for w := range 16 {
 		wg.Go(func() {
 			for i := from + w; i < from+n; i += 16 {
 				v := fmt.Sprintf(`{"time":"2026-01-01T00:00:00Z","actor":"t","action":"policy.push","target":"t%d"}`, i)
-				if _, err := cli.Put(context.Background(), fmt.Sprintf("%s/events/%020d-e", prefix, i), v); err != nil {
+				if _, err := cli.Put(context.Background(), fmt.Sprintf("%s/%020d-e", dir, i), v); err != nil {
 					errs <- err
 					return
 				}

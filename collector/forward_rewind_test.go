@@ -205,7 +205,7 @@ func TestForwardEventsFollowsEtcdBackPastTheWindow(t *testing.T) {
 // stored before is stored twice.
 func TestForwardEventsFollowsEtcdBackWrittenPast(t *testing.T) {
 	t.Parallel()
-	testForwardEventsWrittenPast(t, false)
+	testForwardEventsWrittenPast(t, false, "events")
 }
 
 // TestForwardEventsFollowsEtcdBackCompactedPast is
@@ -217,17 +217,30 @@ func TestForwardEventsFollowsEtcdBackWrittenPast(t *testing.T) {
 // Nothing deletes an event, so its key gone is etcd gone back.
 func TestForwardEventsFollowsEtcdBackCompactedPast(t *testing.T) {
 	t.Parallel()
-	testForwardEventsWrittenPast(t, true)
+	testForwardEventsWrittenPast(t, true, "events")
 }
 
-func testForwardEventsWrittenPast(t *testing.T, compact bool) {
+// The same, the events before the restore written under a person's own
+// directory, events-by/ops-alice/, as the CLI writes them under the
+// per-person roles: the last one stored, gone from a history compacted
+// past it, was taken for one she deleted, and the check moved on. etcd
+// gone back went unseen and the event the restored etcd wrote below the
+// revision followed never reached the trail. A key gone from events-by/
+// is now taken for her delete only when the follower passed that delete
+// on (event.deleted).
+func TestForwardEventsFollowsEtcdBackCompactedPastAPersonsEvent(t *testing.T) {
+	t.Parallel()
+	testForwardEventsWrittenPast(t, true, "events-by/ops-alice")
+}
+
+func testForwardEventsWrittenPast(t *testing.T, compact bool, events string) {
 	e, edir, cli := etcdServer(t)
 	prefix := "/rewind-past"
 	admin := etcdadmin.New(cli, prefix)
 	ctx := context.Background()
-	putEvents(t, cli, prefix, 0, 5)
+	putEventsIn(t, cli, prefix+"/"+events, 0, 5)
 	backup := etcdtest.Backup(t, e, edir)
-	putEvents(t, cli, prefix, 5, 5) // lost by the restore
+	putEventsIn(t, cli, prefix+"/"+events, 5, 5) // lost by the restore
 
 	dir, key := t.TempDir(), newTestKey(t)
 	revFile := filepath.Join(dir, "events.rev")
@@ -702,4 +715,38 @@ func pausedAdmin(t *testing.T, e *devetcd.Server, prefix string) (*etcdtest.Paus
 	}
 	t.Cleanup(func() { pcli.Close() })
 	return p, etcdadmin.New(pcli, prefix)
+}
+
+// A person may delete her own events under events-by/: the follower
+// passes the delete on as a flagged event.deleted, and the check that
+// finds the last event stored gone from a history compacted past it
+// takes it for that delete, not for etcd gone back (no events.rewind).
+func TestForwardEventsTakesAPersonsDeletedEventForHerDelete(t *testing.T) {
+	etcdadmin.FollowCheck = 100 * time.Millisecond // not parallel: it sets a package variable
+	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
+	_, _, cli := etcdServer(t)
+	prefix := "/deleted-witness"
+	ctx := context.Background()
+	putEventsIn(t, cli, prefix+"/events-by/ops-alice", 0, 3)
+	dir := t.TempDir()
+	stop := followInto(t, etcdadmin.New(cli, prefix), dir, newTestKey(t))
+	defer stop()
+	waitFor(t, "the three events stored", func() bool { return len(storedEvents(t, dir)) == 3 })
+	last := fmt.Sprintf("%s/events-by/ops-alice/%020d-e", prefix, 2)
+	del, err := cli.Delete(ctx, last)
+	if err != nil || del.Deleted != 1 {
+		t.Fatalf("deleting %s: %v", last, err)
+	}
+	waitFor(t, "the event.deleted stored", func() bool {
+		return slices.ContainsFunc(storedEvents(t, dir), func(ev Event) bool { return ev.Action == etcdadmin.ActionEventDeleted })
+	})
+	if _, err := cli.Compact(ctx, del.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // a check finding etcd gone back would have by now
+	putEvents(t, cli, prefix, 10, 1)
+	waitFor(t, "the event after the delete stored", func() bool { return len(storedEvents(t, dir)) == 5 })
+	if _, rewinds := storedKeys(t, dir); rewinds != 0 {
+		t.Errorf("%d events.rewind stored for her event deleted and compacted past; want none", rewinds)
+	}
 }

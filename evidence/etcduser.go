@@ -13,6 +13,19 @@ import (
 // authentication lets only that user's role write.
 const eventsByDir = "/events-by/"
 
+// eventsDir is the part of an event's etcd key that puts it under
+// events/, which binds no person.
+const eventsDir = "/events/"
+
+// underEventsBy reports whether key lies in events-by/: the first of the
+// two event directories it names is that one. The rest of a key is its
+// writer's to choose, so a key under events/ may name "/events-by/"
+// further on (and one under a user's directory "/events/").
+func underEventsBy(key string) bool {
+	by, plain := strings.Index(key, eventsByDir), strings.Index(key, eventsDir)
+	return by >= 0 && (plain < 0 || by < plain)
+}
+
 // unboundUser is how the pack names the etcd user of an event under
 // events/: any writer of events/ may name anyone, so it is bound to no
 // person, whatever it claims.
@@ -24,7 +37,7 @@ const unboundUser = "bound to no person"
 // and one stored before the follower told them apart names its claim as
 // etcd_user.
 func etcdUsers(ev *collector.Event, d map[string]string) (bound, claimed string) {
-	if strings.Contains(ev.Key, eventsByDir) {
+	if underEventsBy(ev.Key) {
 		return d[etcdadmin.DetailEtcdUser], d[etcdadmin.DetailClaimedEtcdUser]
 	}
 	return "", cmp.Or(d[etcdadmin.DetailClaimedEtcdUser], d[etcdadmin.DetailEtcdUser])
@@ -39,7 +52,7 @@ func etcdUserCell(ev *collector.Event, d map[string]string) string {
 	switch {
 	case bound != "":
 		return bound
-	case !strings.Contains(ev.Key, "/events/") && !strings.Contains(ev.Key, eventsByDir):
+	case !strings.Contains(ev.Key, eventsDir) && !strings.Contains(ev.Key, eventsByDir):
 		return ""
 	case claimed != "":
 		return unboundUser + " (claims " + claimed + ")"

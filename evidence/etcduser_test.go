@@ -53,3 +53,28 @@ func TestPackNamesBoundAndClaimedEtcdUsersApart(t *testing.T) {
 		t.Errorf("lifecycle log etcd users %q; want acmekey1 bound to no person (claims ops-bob), acmekey2 ops-alice", users)
 	}
 }
+
+// An event under events/ binds no one, whatever its key goes on to say:
+// one stored before the follower told bound and claimed users apart keeps
+// its claim as etcd_user, and a key under events/ naming "/events-by/"
+// further on (any writer of events/ picks its key) was read as under an
+// etcd user's directory, the claim shown as the user the key bound.
+func TestPackTakesTheDirectoryAnEventKeyStartsIn(t *testing.T) {
+	t.Parallel()
+	ev := mayEvent(30, 5, 10, "key.create", "acmekey3", "mallory", map[string]string{"client": "acme-hris", "etcd_user": "ops-bob"})
+	ev.Key = "/p/events/00000000000000000001-x/events-by/ops-bob/1"
+	res, p := packMayEvents(t, ev)
+	rows := 0
+	for _, r := range readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv")))[1:] {
+		if r[1] != "key.create" {
+			continue
+		}
+		rows++
+		if r[len(r)-1] != "bound to no person (claims ops-bob)" {
+			t.Errorf("lifecycle log etcd user of an event under events/ %q; want bound to no person (claims ops-bob)", r[len(r)-1])
+		}
+	}
+	if rows != 1 {
+		t.Errorf("%d key.create rows in the lifecycle log, want 1", rows)
+	}
+}

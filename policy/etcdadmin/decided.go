@@ -32,7 +32,7 @@ func grantedOnly(was, is etcdsync.Approval) bool {
 	if is.Uses == is.MaxUses {
 		want.Uses = is.Uses // stored as max_uses: used up to binaries before the counter
 	}
-	return want == is
+	return inUTC(want) == inUTC(is)
 }
 
 // deniedOnly reports whether is, an approval record written under an
@@ -50,5 +50,14 @@ func deniedOnly(was, is etcdsync.Approval, prevRev int64) bool {
 	if was.State == etcdsync.ApprovalGranted && was.UsesCounter && was.UsesRev == 0 {
 		want.UsesRev = prevRev
 	}
-	return want == is
+	return inUTC(want) == inUTC(is)
+}
+
+// inUTC returns ap with its times in UTC, so that == compares them as
+// instants: a time decoded from an offset that is no whole hour (+05:30)
+// gets a location of its own at each decode, and the same instant,
+// written back unchanged by a decision, compared unequal.
+func inUTC(ap etcdsync.Approval) etcdsync.Approval {
+	ap.Requested, ap.Decided, ap.Expires, ap.LastUse = ap.Requested.UTC(), ap.Decided.UTC(), ap.Expires.UTC(), ap.LastUse.UTC()
+	return ap
 }

@@ -134,7 +134,7 @@ func Witnessable(action string) bool {
 // that one, and the events stored between, which the restore lost, were
 // never read: TestForwardEventsRestartedKeepsTheFirstEventSinceTheCheck).
 func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, keep func(Witnesses) error, fn func([]Event) error) error {
-	g := followGuard{witness: w.Last, keep: keep, events: a.k.EventsDir()}
+	g := followGuard{witness: w.Last, keep: keep, events: a.k.EventsDir(), byDir: a.k.EventsByDir()}
 	if w.Confirmed.Revision > 0 {
 		g.witness, g.first, g.next = w.Confirmed, w.First, w.Last
 	}
@@ -149,7 +149,7 @@ func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, 
 					return err
 				}
 			}
-			from, g = 0, followGuard{keep: keep, events: a.k.EventsDir()}
+			from, g = 0, followGuard{keep: keep, events: a.k.EventsDir(), byDir: a.k.EventsByDir()}
 			continue
 		}
 		if compacted == 0 {
@@ -213,6 +213,9 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 				ev, ok = a.followed(ctx, e.Kv)
 			} else {
 				ev, ok = a.deletedKey(ctx, e) // eventsby.go
+				if ok && ev.Action == ActionEventDeleted {
+					g.sawDeleted(ev.Key)
+				}
 			}
 			if ok {
 				batch = append(batch, ev)
@@ -296,10 +299,18 @@ type followGuard struct {
 	// moved on to that one, and the fork went unfound
 	// (TestForwardEventsChecksTheFirstEventSinceTheCheck).
 	witness, first, next Witness
+	// deleted holds the keys under events-by/ whose delete the watch
+	// passed on (event.deleted) that confirm may still read: only such a
+	// key gone from a history compacted past it is a person's delete; any
+	// other is etcd gone back, as a key gone from events/ is (lost).
+	deleted map[string]bool
 	// keep, when set, is told witness and first (FollowEventsAfter).
 	keep func(Witnesses) error
 	// events is the events directory: nothing deletes a key under it.
 	events string
+	// byDir is the events-by/ directory: a person deletes only her own
+	// events under it, and the watch passes the delete on (deleted).
+	byDir string
 }
 
 // answered records a watch response's header, or returns a *rewound
@@ -376,6 +387,7 @@ func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcd
 	if g.next.Revision > 0 {
 		g.witness, g.first = g.next, Witness{}
 	}
+	g.forget()
 	return g.kept()
 }
 
@@ -391,10 +403,32 @@ func (g *followGuard) kept() error {
 // back: NotHeld, or an event's key gone from a history compacted past it,
 // since nothing deletes an event (a restored backup compacted past the
 // event, which it never wrote: a key gone looks as one deleted since;
-// TestForwardEventsFollowsEtcdBackCompactedPast). A use counter's key
-// gone (its lease ended) cannot be told.
+// TestForwardEventsFollowsEtcdBackCompactedPast). So is a key gone from
+// events-by/ whose delete the watch did not pass on (deleted): a person
+// may delete her own events, but a restored etcd never wrote hers either
+// (TestForwardEventsFollowsEtcdBackCompactedPastAPersonsEvent). A use
+// counter's key gone (its lease ended) cannot be told.
 func (g *followGuard) lost(held etcdsync.Holding, w Witness) bool {
-	return held == etcdsync.NotHeld || held == etcdsync.Gone && strings.HasPrefix(w.Key, g.events)
+	return held == etcdsync.NotHeld || held == etcdsync.Gone && (strings.HasPrefix(w.Key, g.events) || g.byDir != "" && strings.HasPrefix(w.Key, g.byDir) && !g.deleted[w.Key])
+}
+
+// sawDeleted notes key, an event key the watch passed on the delete of,
+// for lost: a person may delete her own events under events-by/.
+func (g *followGuard) sawDeleted(key string) {
+	if g.deleted == nil {
+		g.deleted = map[string]bool{}
+	}
+	g.deleted[key] = true
+}
+
+// forget drops the deletes noted that confirm will read no more: the
+// witnesses only move on to events stored later.
+func (g *followGuard) forget() {
+	for k := range g.deleted {
+		if k != g.witness.Key && k != g.first.Key && k != g.next.Key {
+			delete(g.deleted, k)
+		}
+	}
 }
 
 // rewindEvent is the flagged events.rewind event FollowEvents stores for

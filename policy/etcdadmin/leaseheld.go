@@ -17,10 +17,12 @@ import (
 // the record deleted by hand before and the lease ended since; etcd
 // keeps no time of a revision, and a lease may end later than its TTL (a
 // leader change renews it), so the delete's revision bounds no time. An
-// unanswered question is no finding (false).
+// unanswered question is no finding (false). etcd gives the time left in
+// whole seconds, rounded down, and -1 for a lease gone: 0 is a lease held
+// in its last second (TestLeaseHeldInItsLastSecond).
 func (a *Admin) leaseHeld(lease int64) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	resp, err := a.cli.TimeToLive(ctx, clientv3.LeaseID(lease))
-	return err == nil && resp.TTL > 0
+	return err == nil && resp.TTL >= 0
 }
