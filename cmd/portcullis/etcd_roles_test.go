@@ -39,6 +39,28 @@ var testOperators = []string{"ops-alice", "ops-bob"}
 // testOperators.
 func roleGrants(t *testing.T, prefix string) map[string][][2]string {
 	t.Helper()
+	script := rolesScript(t)
+	if !strings.Contains(script, "P="+prefix+"\n") || !strings.Contains(script, "auth enable") {
+		t.Fatalf("the roles script does not set P=%s or enable auth:\n%s", prefix, script)
+	}
+	grants := map[string][][2]string{}
+	for _, m := range grantLine.FindAllStringSubmatch(script, -1) {
+		key := strings.ReplaceAll(m[3], "$P", prefix)
+		if m[1] != `"$u"` {
+			grants[m[1]] = append(grants[m[1]], [2]string{m[2], key})
+			continue
+		}
+		for _, u := range testOperators {
+			grants[u] = append(grants[u], [2]string{m[2], strings.ReplaceAll(key, `"$u"`, u)})
+		}
+	}
+	return grants
+}
+
+// rolesScript returns the shell script of the roles Job,
+// deploy/kubernetes/etcd-roles-job.yaml.
+func rolesScript(t *testing.T) string {
+	t.Helper()
 	b, err := os.ReadFile("../../deploy/kubernetes/etcd-roles-job.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -55,22 +77,7 @@ func roleGrants(t *testing.T, prefix string) map[string][][2]string {
 	if err := yaml.Unmarshal(b, &job); err != nil {
 		t.Fatal(err)
 	}
-	script := job.Spec.Template.Spec.Containers[0].Args[0]
-	if !strings.Contains(script, "P="+prefix+"\n") || !strings.Contains(script, "auth enable") {
-		t.Fatalf("the roles script does not set P=%s or enable auth:\n%s", prefix, script)
-	}
-	grants := map[string][][2]string{}
-	for _, m := range grantLine.FindAllStringSubmatch(script, -1) {
-		key := strings.ReplaceAll(m[3], "$P", prefix)
-		if m[1] != `"$u"` {
-			grants[m[1]] = append(grants[m[1]], [2]string{m[2], key})
-			continue
-		}
-		for _, u := range testOperators {
-			grants[u] = append(grants[u], [2]string{m[2], strings.ReplaceAll(key, `"$u"`, u)})
-		}
-	}
-	return grants
+	return job.Spec.Template.Spec.Containers[0].Args[0]
 }
 
 func dialAs(t *testing.T, endpoints []string, user string) *clientv3.Client {
