@@ -64,6 +64,9 @@ func TestSenderSumsSurviveRestart(t *testing.T) {
 	if got := post(t, srv.URL, testToken, encodeBatch("s-2", full...), true); got != 200 {
 		t.Fatalf("the sender's %d full folds of one second: status %d, want 200", len(full), got)
 	}
+	if got := post(t, srv.URL, testToken, encodeBatch("s-2b", tenantRecord(0, "acme")), false); got != 200 {
+		t.Fatalf("a batch of one record, no count: status %d, want 200", got)
+	}
 	srv.Close()
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -71,14 +74,14 @@ func TestSenderSumsSurviveRestart(t *testing.T) {
 
 	srv, st = startCollector(t, dir, key, cfg)
 	if st.sumsRead != 1 {
-		t.Errorf("recovery summed the counts of %d batch entries again, want 1 (the one within the window, not the one two hours before)", st.sumsRead)
+		t.Errorf("recovery summed the counts of %d batch entries again, want 1 (the one of folds within the window, not the one two hours before, nor the one with no count, which it need not decode)", st.sumsRead)
 	}
 	if got := post(t, srv.URL, testToken, encodeBatch("s-3", refusal(len(full)+1)), false); got != 200 {
 		t.Fatalf("one more full fold of the second after the restart: status %d, want 200 (stored, counted one)", got)
 	}
 	requests, flagged := sumFlags(t, dir)
-	if want := int64(MaxSenderRequestsPerSecond + audit.MaxFoldCount + 1); requests != want || flagged[FlagCountPastSenderCeiling] != 1 {
-		t.Errorf("stored records stand for %d requests, flagged %v; want %d (the ceiling, the fold two hours before, one), one flagged %s",
+	if want := int64(MaxSenderRequestsPerSecond + audit.MaxFoldCount + 2); requests != want || flagged[FlagCountPastSenderCeiling] != 1 {
+		t.Errorf("stored records stand for %d requests, flagged %v; want %d (the ceiling, the fold two hours before, the record with no count, one), one flagged %s",
 			requests, flagged, want, FlagCountPastSenderCeiling)
 	}
 }

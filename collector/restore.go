@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"time"
 )
 
@@ -51,7 +52,7 @@ func (s *Store) sumsHorizon(sealed *segmentDigest) time.Time {
 // and h was stored from sumsFrom on; nil otherwise, or when the body does
 // not decode (it is then no batch a sender is charged for).
 func (s *Store) entryCounts(h *entryHeader, line []byte) []secondSum {
-	if s.sumsFrom.IsZero() || h.Kind != KindBatch || h.Time.Before(s.sumsFrom) {
+	if s.sumsFrom.IsZero() || h.Kind != KindBatch || h.Time.Before(s.sumsFrom) || !bytes.Contains(line, countKey) {
 		return nil
 	}
 	var l entryLine
@@ -69,6 +70,13 @@ func (s *Store) entryCounts(h *entryHeader, line []byte) []secondSum {
 	}
 	return out
 }
+
+// countKey is the key of a record's count in a stored body, written only
+// for a count above one (StoredRecord.appendJSON, and encoding/json's
+// omitempty before it): a batch without it holds no count to sum, and is
+// not decoded (most batches: a count is a fold of refusals). A string
+// holding it is escaped (\"count\":), so it only costs a decode.
+var countKey = []byte(`"count":`)
 
 // restoreSums charges counts, a stored batch's believed counts by second
 // (entryCounts), to sender's sums again. The store believed each, so none
