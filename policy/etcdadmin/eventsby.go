@@ -136,11 +136,11 @@ func (a *Admin) eventsByBetween(ctx context.Context, from, to time.Time) ([]*mvc
 // deletedKey returns the flagged event of e, a delete in the range
 // FollowEvents follows: an event's (eventDeleted), or a use counter's
 // (counterDeleted); ok false for any other.
-func (a *Admin) deletedKey(ctx context.Context, e *clientv3.Event) (Event, bool) {
+func (a *Admin) deletedKey(ctx context.Context, e *clientv3.Event, q *leaseAsk) (Event, bool) {
 	if a.k.IsEvent(string(e.Kv.Key)) {
 		return a.eventDeleted(e), true
 	}
-	return a.counterDeleted(ctx, e)
+	return a.counterDeleted(ctx, e, q)
 }
 
 // eventDeleted returns the flagged event.deleted event of e, the delete
