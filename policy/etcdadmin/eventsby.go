@@ -31,8 +31,10 @@ const DetailClaimedEtcdUser = "claimed_etcd_user"
 
 // FlagMisattributed starts the Unverified of an event under events-by/
 // whose value names another etcd user than the directory it was written
-// in, or that lies in no user's directory: the event names the directory's
-// user (or none), its value's claim is kept as DetailClaimedEtcdUser.
+// in, or names none (every CLI writing there names its user: written by
+// hand), or that lies in no user's directory: the event names the
+// directory's user (or none), its value's claim is kept as
+// DetailClaimedEtcdUser.
 const FlagMisattributed = "event.misattributed"
 
 // ActionEventDeleted is the flagged event the follower stores for the
@@ -47,8 +49,8 @@ const ActionEventDeleted = "event.deleted"
 // for an event under events/, whose value's etcd user is moved to
 // DetailClaimedEtcdUser (bound to no person: any writer of events/ may
 // name anyone). It returns the flag of an event under events-by/ whose
-// value names another user than its directory, or that lies in no user's
-// directory, or "".
+// value names another user than its directory, or none, or that lies in
+// no user's directory, or "" (TestFollowFlagsAnEventByNamingNoUser).
 func (a *Admin) bindEvent(key string, ev *Event) string {
 	claimed := ev.Details[DetailEtcdUser]
 	user, bound := a.k.EventWriter(key)
@@ -68,7 +70,13 @@ func (a *Admin) bindEvent(key string, ev *Event) string {
 		return unboundDirFlag(a, key)
 	}
 	ev.Details[DetailEtcdUser] = user
-	if claimed != "" && claimed != user {
+	switch {
+	case claimed == "":
+		// Every CLI writing under events-by/ names its user (eventOp;
+		// the detail is older than the directory): an event naming none
+		// was written by hand with the user's role.
+		return fmt.Sprintf("%s: the value names no etcd user, which every CLI writing under %q names: written by hand with etcd user %q's role, which alone may write there: the event names %q", FlagMisattributed, a.k.EventsBy(user), user, user)
+	case claimed != user:
 		return fmt.Sprintf("%s: the value names etcd user %q, but the event was written under %q, which only etcd user %q's role may write: the event names %q", FlagMisattributed, claimed, a.k.EventsBy(user), user, user)
 	}
 	return ""
