@@ -12,12 +12,26 @@ import (
 	"google.golang.org/grpc"
 )
 
+// dialIntercepted returns a client of the shared etcd whose unary calls
+// pass through intercept first (a gRPC interceptor on the client side):
+// a real etcd cannot be made slow on one call alone, nor asked what its
+// ranges read, so the tests that need either watch or hold the calls on
+// the client; every call not held reaches etcd.
+func dialIntercepted(t *testing.T, intercept grpc.UnaryClientInterceptor) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: shared.Endpoints(), DialTimeout: 2 * time.Second,
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(intercept)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
 // dialLeaseUnanswered returns a client of the shared etcd whose lease
 // questions (LeaseTimeToLive) etcd never answers: each waits until its
-// context ends, as against an etcd too slow to answer. A real etcd cannot
-// be made slow on one call alone, so this one call is held on the client
-// side (a gRPC interceptor); every other call reaches etcd. asked counts
-// the questions.
+// context ends, as against an etcd too slow to answer (dialIntercepted).
+// asked counts the questions.
 func dialLeaseUnanswered(t *testing.T) (cli *clientv3.Client, asked *atomic.Int64) {
 	t.Helper()
 	asked = new(atomic.Int64)
@@ -29,13 +43,7 @@ func dialLeaseUnanswered(t *testing.T) (cli *clientv3.Client, asked *atomic.Int6
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: shared.Endpoints(), DialTimeout: 2 * time.Second,
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(hold)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli, asked
+	return dialIntercepted(t, hold), asked
 }
 
 // An approval record, a suspension and a use counter deleted by hand
