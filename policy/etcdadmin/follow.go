@@ -242,6 +242,12 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 		for i := range batch {
 			batch[i].Cluster = wr.Header.ClusterId
 		}
+		if err := ctx.Err(); err != nil {
+			// Ended while judging: a lease question cut short reads
+			// unchecked (leaseAsk), so the response is not passed on;
+			// a caller resuming from its last batch reads it again.
+			return 0, err
+		}
 		if err := emit(batch, fn); err != nil {
 			return 0, err
 		}
