@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -23,7 +24,7 @@ import (
 // ctx ends, and returns then.
 func ForwardEvents(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFile string, log zerolog.Logger) {
 	for ctx.Err() == nil {
-		err := followOnce(ctx, admin, store, revFile)
+		err := followOnce(ctx, admin, store, revFile, log)
 		if ctx.Err() == nil {
 			log.Warn().Err(err).Msg("following lifecycle events failed; retrying")
 			select {
@@ -35,8 +36,9 @@ func ForwardEvents(ctx context.Context, admin *etcdadmin.Admin, store *Store, re
 }
 
 // followOnce follows the events from the revision in revFile until ctx
-// ends or storing fails.
-func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFile string) error {
+// ends or storing fails, logging a warn line for each delete whose lease
+// etcd did not answer for (uncheckedLease).
+func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFile string, log zerolog.Logger) error {
 	from, err := ReadResumeRevision(revFile)
 	if err != nil {
 		return err
@@ -76,8 +78,23 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 		if err := store.AppendEvents(out); err != nil {
 			return err
 		}
+		uncheckedLease(out, log)
 		return WriteResumeRevision(revFile, evs[len(evs)-1].Revision)
 	})
+}
+
+// uncheckedLease logs a warn line for each event of evs flagged
+// etcdadmin.FlagLeaseUnchecked: a delete stored flagged because etcd did
+// not answer whether its lease held, which an operator should look at
+// (the trail cannot tell it from the lease's end). It names the action,
+// the key and the revision, never a value.
+func uncheckedLease(evs []Event, log zerolog.Logger) {
+	for i := range evs {
+		if e := &evs[i]; strings.HasPrefix(e.Unverified, etcdadmin.FlagLeaseUnchecked) {
+			log.Warn().Str("action", e.Action).Str("key", e.Key).Int64("revision", e.Revision).
+				Msg("lifecycle event stored flagged " + etcdadmin.FlagLeaseUnchecked + ": etcd did not answer whether the deleted record's lease still held")
+		}
+	}
 }
 
 // forkedAt returns the event etcd's history no longer held, which an

@@ -150,7 +150,10 @@ func (s *approvalSample) add(ev *collector.Event) {
 	s.client, s.route = first(s.client, d["client"]), first(s.route, d["route"])
 	s.requester, s.maxUses = first(s.requester, d["requester"]), first(s.maxUses, d["max_uses"])
 	s.ticket = first(s.ticket, ev.Ticket)
-	if ev.Unverified != "" {
+	switch {
+	case leaseUnchecked(ev): // handwritten.go
+		s.unverified = append(s.unverified, ev.Action+"("+etcdadmin.FlagLeaseUnchecked+")")
+	case ev.Unverified != "":
 		s.unverified = append(s.unverified, ev.Action)
 	}
 	switch ev.Action {

@@ -317,7 +317,7 @@ func (b *builder) answers() []answer {
 	// A policy, history entry or approval record written by hand was
 	// compared with nothing and spent no approval (handwritten.go).
 	hand := b.handWrites()
-	weakFact += handFact(hand.policy)
+	weakFact += handFact(hand.policy) + uncheckedFact(hand.uncheckedPolicy)
 	sc := b.reviewsSigned()
 	otherReviews := ""
 	if sc.other > 0 {
@@ -343,7 +343,7 @@ func (b *builder) answers() []answer {
 		{"Is token creation approved and logged?", kc.ok() && len(hand.keys) == 0, kc.fact() + handFact(hand.keys), "APIAuth-TokenLifecycleLog.csv", fromTrail},
 		{"Do changes that weaken the two-person rule take a second person?", pushesRead && weakOK == len(weak) && len(hand.policy) == 0, weakFact, "APIAuth-TokenLifecycleLog.csv", fromTrail},
 		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes && prop.note == "" && prop.unacked == 0 && len(hand.revocations) == 0,
-			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()) + handFact(hand.revocations), "APIAuth-RevocationRecords.csv", fromTrail},
+			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()) + handFact(hand.revocations) + uncheckedFact(hand.uncheckedRevocations), "APIAuth-RevocationRecords.csv", fromTrail},
 		{"Are limits documented by token, tenant and endpoint class?", limited,
 			"every tenant and client with a limit, and a class limit: " + limitsFact, "APIRateLimits-GatewayConfigExport.json", fromPolicy},
 		{"Are bulk exports controlled?", bulkOK,

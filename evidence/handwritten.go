@@ -22,6 +22,13 @@ type handWrites struct {
 	// revocation question: one deleted by hand un-revoked its key, and
 	// one written by hand was counted nowhere, under an answer of Yes.
 	revocations []string
+	// unchecked are the deletes of the period the follower could not
+	// judge, etcd not answering whether their lease held
+	// (etcdadmin.FlagLeaseUnchecked): an approval record's, for the
+	// two-person question, a suspension's, for the revocation question.
+	// Each is its lease's end or a delete by hand; they are named apart
+	// from the hand writes and leave the answer as it is.
+	uncheckedPolicy, uncheckedRevocations []string
 }
 
 // handWrites collects the period's flagged hand writes, each named with
@@ -38,10 +45,18 @@ func (b *builder) handWrites() handWrites {
 		case etcdadmin.ActionHistoryWritten, etcdadmin.ActionHistoryDeleted:
 			h.policy = append(h.policy, handName("policy history entry", ev))
 		case etcdadmin.ActionApprovalWritten, etcdadmin.ActionApprovalDeleted:
+			if leaseUnchecked(ev) {
+				h.uncheckedPolicy = append(h.uncheckedPolicy, handName("approval record", ev))
+				continue
+			}
 			h.policy = append(h.policy, handName("approval record", ev))
 		case etcdadmin.ActionRevocationWritten, etcdadmin.ActionRevocationDeleted:
 			h.revocations = append(h.revocations, handName("revocation", ev))
 		case etcdadmin.ActionSuspensionWritten, etcdadmin.ActionSuspensionDeleted:
+			if leaseUnchecked(ev) {
+				h.uncheckedRevocations = append(h.uncheckedRevocations, handName("suspension of client", ev))
+				continue
+			}
 			h.revocations = append(h.revocations, handName("suspension of client", ev))
 		}
 	}
@@ -68,6 +83,26 @@ func handFact(named []string) string {
 		return ""
 	}
 	f := fmt.Sprintf("; %d written by hand, no event (flagged: see the lifecycle log's unverified column): ", len(named))
+	if len(named) > 10 {
+		return f + strings.Join(named[:10], ", ") + fmt.Sprintf(" and %d more", len(named)-10)
+	}
+	return f + strings.Join(named, ", ")
+}
+
+// leaseUnchecked reports whether ev is a delete the follower could not
+// tell from its lease's end, etcd not answering (etcdadmin.FlagLeaseUnchecked).
+func leaseUnchecked(ev *collector.Event) bool {
+	return strings.HasPrefix(ev.Unverified, etcdadmin.FlagLeaseUnchecked)
+}
+
+// uncheckedFact is the part of an answer's fact naming the deletes whose
+// lease etcd did not answer for, the first ten; "" for none.
+func uncheckedFact(named []string) string {
+	if len(named) == 0 {
+		return ""
+	}
+	f := fmt.Sprintf("; %d deleted past their end with their lease unchecked (%s: etcd did not answer whether the lease still held, so each is its lease's end or a delete by hand; see the lifecycle log's unverified column): ",
+		len(named), etcdadmin.FlagLeaseUnchecked)
 	if len(named) > 10 {
 		return f + strings.Join(named[:10], ", ") + fmt.Sprintf(" and %d more", len(named)-10)
 	}

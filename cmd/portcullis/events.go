@@ -119,10 +119,25 @@ func eventsList(args []string, stdout, stderr io.Writer, now time.Time) int {
 		return 1
 	}
 	if data == "" {
+		if !filt.since.IsZero() {
+			fmt.Fprintln(stderr, sinceFromEtcdNote)
+		}
 		return 0
 	}
 	return verifiedExit(stderr, fs.Name(), "events", rep)
 }
+
+// sinceFromEtcdNote is what events list tells on stderr when --since
+// reads etcd: etcd keeps no time of a write, so the events are selected
+// by the time in their keys (EventBound), which their writer chose, as is
+// the TIME printed (the value's). A person with an etcd role that writes
+// events can key one before --since, and it is not listed; the
+// collector's trail (--data) dates each event by when the collector read
+// it from etcd's history, whoever wrote it
+// (TestEventsListSinceFromEtcdSaysWhoseTime).
+const sinceFromEtcdNote = "note: from etcd, --since compares the time in each event's key, which its writer chose " +
+	"(etcd keeps no time of a write): an event keyed earlier is not listed; the collector's trail (--data) dates events by when it read them; " +
+	"the events are in etcd's revision order"
 
 // sinceTime parses --since: empty, an age before now, a date or a time.
 func sinceTime(v string, now time.Time) (time.Time, error) {

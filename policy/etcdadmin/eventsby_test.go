@@ -18,13 +18,23 @@ import (
 // revision.
 func forgePush(t *testing.T, a *Admin, key string, doc []byte) int64 {
 	t.Helper()
+	return forgePushClaiming(t, a, key, doc, "ops-bob")
+}
+
+// forgePushClaiming is forgePush with the value claiming etcd user claim
+// ("": naming none).
+func forgePushClaiming(t *testing.T, a *Admin, key string, doc []byte, claim string) int64 {
+	t.Helper()
 	ctx := context.Background()
 	resp, err := a.cli.Get(ctx, a.Prefix()+"/policy")
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("reading the policy: %v", err)
 	}
-	ev, err := json.Marshal(Event{Time: time.Now().UTC(), Actor: "bob", Action: ActionPolicyPush, Target: a.Prefix() + "/policy", Ticket: "CHG-1",
-		Details: map[string]string{"etcd_user": "ops-bob", "previous_revision": strconv.FormatInt(resp.Kvs[0].ModRevision, 10)}})
+	d := map[string]string{"previous_revision": strconv.FormatInt(resp.Kvs[0].ModRevision, 10)}
+	if claim != "" {
+		d["etcd_user"] = claim
+	}
+	ev, err := json.Marshal(Event{Time: time.Now().UTC(), Actor: "bob", Action: ActionPolicyPush, Target: a.Prefix() + "/policy", Ticket: "CHG-1", Details: d})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +84,39 @@ func TestFollowBindsAForgedEventToItsDirectory(t *testing.T) {
 		!strings.HasPrefix(ev.Unverified, FlagMisattributed) {
 		t.Errorf("forged event = action %q etcd_user %q claimed %q unverified %q; want policy.push naming ops-alice, claiming ops-bob, flagged %s",
 			ev.Action, ev.Details[DetailEtcdUser], ev.Details[DetailClaimedEtcdUser], ev.Unverified, FlagMisattributed)
+	}
+}
+
+// Every CLI that writes under events-by/<user>/ names that user in the
+// value (eventOp sets DetailEtcdUser; the detail is older than the
+// directory), so an event there naming no etcd user is no CLI's: written
+// by hand with the user's role. It passed unflagged; it is flagged
+// event.misattributed, still naming the directory's user, and still
+// speaks for its transaction's put (its writer named).
+func TestFollowFlagsAnEventByNamingNoUser(t *testing.T) {
+	t.Parallel()
+	a := New(dial(t, shared), newPrefix(t))
+	doc := examplePolicy(t)
+	push(t, a, doc)
+	key := a.Prefix() + "/events-by/ops-alice/" + fmt.Sprintf("%020d-0badf00d", time.Now().UnixNano())
+	rev := forgePushClaiming(t, a, key, doc, "")
+	evs := followedAt(t, a, rev)
+	if len(evs) != 1 {
+		t.Fatalf("events at the forged revision = %+v, want the policy.push alone (spoken for, no _unattributed)", evs)
+	}
+	ev := evs[0]
+	if ev.Action != ActionPolicyPush || ev.Details[DetailEtcdUser] != "ops-alice" || !strings.HasPrefix(ev.Unverified, FlagMisattributed) {
+		t.Errorf("event naming no etcd user = action %q etcd_user %q unverified %q; want policy.push naming ops-alice, flagged %s",
+			ev.Action, ev.Details[DetailEtcdUser], ev.Unverified, FlagMisattributed)
+	}
+	listed, err := a.ListEvents(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range listed {
+		if e.Revision == rev && !strings.HasPrefix(e.Unverified, FlagMisattributed) {
+			t.Errorf("ListEvents: event naming no etcd user unverified %q, want flagged %s", e.Unverified, FlagMisattributed)
+		}
 	}
 }
 

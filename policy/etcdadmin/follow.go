@@ -202,6 +202,7 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 		}
 		batch, guarded = batch[:0], guarded[:0]
 		var first, last Witness
+		q := a.newLeaseAsk(ctx) // the lease questions of this response share one budget
 		for _, e := range wr.Events {
 			if a.judged(string(e.Kv.Key)) {
 				guarded = append(guarded, e) // judged against the events of its revision, below
@@ -212,7 +213,7 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 			if e.Type == clientv3.EventTypePut {
 				ev, ok = a.followed(ctx, e.Kv)
 			} else {
-				ev, ok = a.deletedKey(ctx, e) // eventsby.go
+				ev, ok = a.deletedKey(ctx, e, q) // eventsby.go
 				if ok && ev.Action == ActionEventDeleted {
 					g.sawDeleted(ev.Key)
 				}
@@ -232,7 +233,7 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 		// suspension's or record's transaction is in batch with it.
 		if n := len(batch); len(guarded) > 0 {
 			for _, e := range guarded {
-				if ev, ok := a.judge(e, batch[:n]); ok {
+				if ev, ok := a.judge(e, batch[:n], q); ok {
 					batch = append(batch, ev)
 				}
 			}
@@ -240,6 +241,12 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 		}
 		for i := range batch {
 			batch[i].Cluster = wr.Header.ClusterId
+		}
+		if err := ctx.Err(); err != nil {
+			// Ended while judging: a lease question cut short reads
+			// unchecked (leaseAsk), so the response is not passed on;
+			// a caller resuming from its last batch reads it again.
+			return 0, err
 		}
 		if err := emit(batch, fn); err != nil {
 			return 0, err
@@ -583,7 +590,7 @@ func (a *Admin) catchUpCompacted(ctx context.Context, from, compacted int64, fn 
 			return 0, fmt.Errorf("cannot read the keys from %q to %q: %w", r[0], r[1], err)
 		}
 		for _, kv := range gresp.Kvs {
-			if ev, ok := a.judge(&clientv3.Event{Type: clientv3.EventTypePut, Kv: kv}, batch[:n]); ok {
+			if ev, ok := a.judge(&clientv3.Event{Type: clientv3.EventTypePut, Kv: kv}, batch[:n], nil); ok {
 				batch = append(batch, ev)
 			}
 		}
@@ -873,11 +880,12 @@ func (a *Admin) deletedAt(ctx context.Context, key string, rev int64) string {
 // anything but the deletion; the uses themselves come from the counter's
 // puts. A deletion read after that end by the follower's clock is
 // flagged too when the counter was on no lease or etcd still holds its
-// lease (leaseHeld: the lease's end deletes the counter with it);
-// otherwise it is the lease's and yields no event, as does one
+// lease (leaseAsk.held: the lease's end deletes the counter with it), and
+// flagged FlagLeaseUnchecked when etcd does not answer (q); otherwise it
+// is the lease's and yields no event, as does one
 // FollowEvents cannot tell from it (replayed once the lease has ended
 // too).
-func (a *Admin) counterDeleted(ctx context.Context, e *clientv3.Event) (Event, bool) {
+func (a *Admin) counterDeleted(ctx context.Context, e *clientv3.Event, q *leaseAsk) (Event, bool) {
 	id, ok := a.k.ParseApprovalCounter(string(e.Kv.Key))
 	if !ok {
 		return Event{}, false
@@ -903,10 +911,15 @@ func (a *Admin) counterDeleted(ctx context.Context, e *clientv3.Event) (Event, b
 		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses deleted at revision %d before its uses lease's end %s (deleted or its lease revoked)", id, prev.Version-1, ev.Revision, ap.Expires.Add(etcdsync.UseRetention).Format(time.RFC3339))
 	case prev.Lease == 0:
 		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses, on no lease, deleted at revision %d (deleted by hand: no lease took it)", id, prev.Version-1, ev.Revision)
-	case a.leaseHeld(prev.Lease):
-		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses deleted at revision %d while etcd still holds its uses lease, past its end %s by the follower's clock (deleted by hand)", id, prev.Version-1, ev.Revision, ap.Expires.Add(etcdsync.UseRetention).Format(time.RFC3339))
 	default:
-		return Event{}, false
+		switch q.held(prev.Lease) {
+		case leaseGone:
+			return Event{}, false
+		case leaseHeld:
+			ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses deleted at revision %d while etcd still holds its uses lease, past its end %s by the follower's clock (deleted by hand)", id, prev.Version-1, ev.Revision, ap.Expires.Add(etcdsync.UseRetention).Format(time.RFC3339))
+		default:
+			ev.Unverified = uncheckedFlag(ev.Details, fmt.Sprintf("use counter of approval %q with %d uses", id, prev.Version-1), ev.Revision, ap.Expires.Add(etcdsync.UseRetention))
+		}
 	}
 	return ev, true
 }

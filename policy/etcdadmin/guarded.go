@@ -33,10 +33,11 @@ func (a *Admin) guarded(key string) bool {
 // event names the key id or client and the etcd revision; its details
 // hold only revisions, never a record's value. A delete read after the
 // suspension's until (the collector down meanwhile, or its clock ahead)
-// is flagged while etcd still holds its lease (leaseHeld: the lease's end
-// deletes it with the lease); once the lease has ended too it cannot be
-// told from its lease's and yields no event.
-func (a *Admin) unattributed(e *clientv3.Event, evs []Event) (Event, bool) {
+// is flagged while etcd still holds its lease (leaseAsk.held: the lease's
+// end deletes it with the lease), and flagged FlagLeaseUnchecked when etcd
+// does not answer; once the lease has ended too it cannot be told from
+// its lease's and yields no event.
+func (a *Admin) unattributed(e *clientv3.Event, evs []Event, q *leaseAsk) (Event, bool) {
 	key, rev := string(e.Kv.Key), e.Kv.ModRevision
 	id, revocation := strings.CutPrefix(key, a.k.RevocationsDir())
 	if !revocation {
@@ -93,17 +94,24 @@ func (a *Admin) unattributed(e *clientv3.Event, evs []Event) (Event, bool) {
 			return Event{}, false
 		}
 		until, why := suspensionEnd(prev, now)
-		if why == "" && a.leaseHeld(prev.Lease) {
-			why = "with its lease still held past its until " + until.Format(time.RFC3339) + " by the follower's clock"
-		}
+		lease := leaseHeld
 		if why == "" {
+			lease = q.held(prev.Lease)
+		}
+		switch {
+		case why == "" && lease == leaseGone:
 			return Event{}, false // its lease's end
+		case why == "" && lease == leaseHeld:
+			why = "with its lease still held past its until " + until.Format(time.RFC3339) + " by the follower's clock"
 		}
 		ev.Action = ActionSuspensionDeleted
 		if !until.IsZero() {
 			ev.Details["until"] = until.Format(time.RFC3339)
 		}
 		ev.Unverified = fmt.Sprintf("%s deleted at etcd revision %d with no %s event in its transaction, %s (deleted by hand or its lease revoked): the client is no longer suspended", what, rev, ActionClientResume, why)
+		if lease == leaseUnknown {
+			ev.Unverified = uncheckedFlag(ev.Details, what, rev, until) + ": the client is no longer suspended"
+		}
 	}
 	return ev, true
 }

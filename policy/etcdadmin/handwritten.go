@@ -57,12 +57,13 @@ func (a *Admin) judged(key string) bool {
 }
 
 // judge returns the flagged event of e, a change of a key judged, when
-// none of evs (the events of its revision, at least) speaks for it.
-func (a *Admin) judge(e *clientv3.Event, evs []Event) (Event, bool) {
+// none of evs (the events of its revision, at least) speaks for it; q
+// answers the lease questions of a delete (nil only for puts).
+func (a *Admin) judge(e *clientv3.Event, evs []Event, q *leaseAsk) (Event, bool) {
 	if a.guarded(string(e.Kv.Key)) {
-		return a.unattributed(e, evs) // guarded.go
+		return a.unattributed(e, evs, q) // guarded.go
 	}
-	return a.handWritten(e, evs)
+	return a.handWritten(e, evs, q)
 }
 
 // handWritten returns the flagged event of e, a put or delete of a
@@ -77,15 +78,18 @@ func (a *Admin) judge(e *clientv3.Event, evs []Event) (Event, bool) {
 // compare it with what its event speaks for (an old key's rewrite by a
 // rotation, an approval's decision) and for an approval record's expiry
 // when its lease took it.
-func (a *Admin) handWritten(e *clientv3.Event, evs []Event) (Event, bool) {
+func (a *Admin) handWritten(e *clientv3.Event, evs []Event, q *leaseAsk) (Event, bool) {
 	key, rev := string(e.Kv.Key), e.Kv.ModRevision
 	kind, id := a.recorded(key)
 	put := e.Type == clientv3.EventTypePut
 	if put && a.spokenFor(kind, id, e, evs) {
 		return Event{}, false
 	}
-	if !put && kind == approvalRecord && leaseEnded(e.PrevKv, a.now()) && !a.leaseHeld(e.PrevKv.Lease) {
-		return Event{}, false
+	lease := leaseHeld
+	if !put && kind == approvalRecord && leaseEnded(e.PrevKv, a.now()) {
+		if lease = q.held(e.PrevKv.Lease); lease == leaseGone {
+			return Event{}, false
+		}
 	}
 	now := a.now().UTC()
 	ev := Event{Time: now, Observed: now, Target: id, Key: key, Revision: rev, Details: map[string]string{}}
@@ -104,6 +108,10 @@ func (a *Admin) handWritten(e *clientv3.Event, evs []Event) (Event, bool) {
 	ev.Unverified = fmt.Sprintf("%s %q deleted at etcd revision %d (deleted by hand, no event: no command deletes one)", names.what, id, rev)
 	if kind == approvalRecord {
 		ev.Unverified = fmt.Sprintf("%s %q deleted at etcd revision %d before its grant's expiry, on no lease, or with its lease still held (deleted by hand, no event)", names.what, id, rev)
+	}
+	if lease == leaseUnknown {
+		ap, _ := etcdsync.DecodeApproval(e.PrevKv.Value) // leaseEnded decoded it
+		ev.Unverified = uncheckedFlag(ev.Details, fmt.Sprintf("%s %q", names.what, id), rev, ap.Expires)
 	}
 	return ev, true
 }

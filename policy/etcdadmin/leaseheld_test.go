@@ -10,7 +10,7 @@ import (
 
 // etcd reports a lease's remaining time in whole seconds, rounded down:
 // a lease held with less than a second left reads TTL 0, and one gone
-// reads -1. leaseHeld took TTL 0 for a lease gone, so an approval record
+// reads -1. leaseHeld (now leaseAsk.held) took TTL 0 for a lease gone, so an approval record
 // deleted by hand in its lease's last second, read then, passed for the
 // lease's end.
 //
@@ -45,7 +45,7 @@ func TestLeaseHeldInItsLastSecond(t *testing.T) {
 		if left < 0 {
 			continue // ended before its last second was read: a loaded machine
 		}
-		held := a.leaseHeld(int64(lease.ID))
+		held := a.newLeaseAsk(ctx).held(int64(lease.ID)) == leaseHeld
 		after := ttl(lease.ID)
 		if !held && after >= 0 {
 			t.Errorf("lease %x, held with TTL 0 (under a second left) before and after, read as gone", lease.ID)
@@ -56,7 +56,7 @@ func TestLeaseHeldInItsLastSecond(t *testing.T) {
 		if _, err := a.cli.Revoke(ctx, lease.ID); err != nil && ctx.Err() == nil {
 			t.Logf("revoking: %v", err) // it may have ended meanwhile
 		}
-		if a.leaseHeld(int64(lease.ID)) {
+		if a.newLeaseAsk(ctx).held(int64(lease.ID)) != leaseGone {
 			t.Errorf("lease %x revoked read as held", lease.ID)
 		}
 		return
