@@ -64,21 +64,41 @@ func TestHarmlessKeyTextsKept(t *testing.T) {
 // TestRedactKeyWordEdges: the edges of the key's rule, as RedactText
 // reads them. A credential's name after the name is read as a name, and
 // the word after it judged ("csrf token hunter"); "sid" and "bearer" are
-// read as whole words only ("xsid hunter" names nothing).
+// read as whole words only ("xsid hunter" names nothing). A credential's,
+// a private key's, "pwd", Authorization, "auth" alone and a plural of a
+// name are read by the key's rule ("credential hunter" was kept); "auth"
+// in a longer name is none ("auth_time hunter"). "token Balance", "Oracle
+// SID orcl" and "bearer bonds" were cleared.
 func TestRedactKeyWordEdges(t *testing.T) {
 	for in, want := range map[string]string{
-		"csrf hunter":        "csrf " + Redacted,
-		"csrf token hunter":  "csrf token " + Redacted,
-		"Bearer hunter":      "Bearer " + Redacted,
-		"api key Hunter":     "api key " + Redacted,
-		"api_key 3 of 5":     "api_key 3 of 5",
-		"sid is hunter":      "sid is " + Redacted,
-		"sid hunter2":        "sid " + Redacted,
-		"xsid hunter":        "xsid hunter",
-		"csrf Missing.":      "csrf Missing.",
-		"api keys hunter":    "api keys hunter",
-		"x-api-key hunter":   "x-api-key " + Redacted,
-		"connect.sid hunter": "connect.sid " + Redacted,
+		"csrf hunter":          "csrf " + Redacted,
+		"csrf token hunter":    "csrf token " + Redacted,
+		"Bearer hunter":        "Bearer " + Redacted,
+		"api key Hunter":       "api key " + Redacted,
+		"api_key 3 of 5":       "api_key 3 of 5",
+		"sid is hunter":        "sid is " + Redacted,
+		"sid hunter2":          "sid " + Redacted,
+		"xsid hunter":          "xsid hunter",
+		"csrf Missing.":        "csrf Missing.",
+		"api keys hunter":      "api keys " + Redacted,
+		"credential hunter":    "credential " + Redacted,
+		"private key hunter":   "private key " + Redacted,
+		"pwd hunter":           "pwd " + Redacted,
+		"Authorization hunter": "Authorization " + Redacted,
+		"auth hunter":          "auth " + Redacted,
+		"AUTH hunter2":         "AUTH " + Redacted,
+		"auth_time hunter":     "auth_time hunter",
+		"oauth hunter":         "oauth hunter",
+		"passwords hunter":     "passwords " + Redacted,
+		"passwords hunter2":    "passwords " + Redacted,
+		"passwords stored":     "passwords stored",
+		"token Balance":        "token Balance",
+		"Oracle SID orcl":      "Oracle SID orcl",
+		"Oracle SID is orcl":   "Oracle SID is " + Redacted,
+		"SID orcl":             "SID " + Redacted,
+		"bearer bonds":         "bearer bonds",
+		"x-api-key hunter":     "x-api-key " + Redacted,
+		"connect.sid hunter":   "connect.sid " + Redacted,
 	} {
 		if got := RedactText(in); got != want {
 			t.Errorf("RedactText(%q) = %q, want %q", in, got, want)

@@ -52,11 +52,21 @@ func redactProse(s string) string {
 		if w == e {
 			continue
 		}
-		name := s[wordsBefore(s, w, e):e]
-		if !credentialKey(name) {
+		start := wordsBefore(s, w, e)
+		name := s[start:e]
+		var from, to int
+		switch {
+		case credentialKey(name):
+			from, to = proseValue(s, e, start, name)
+		case authWord(name):
+			// "auth hunter", a Redis AUTH: "auth" alone names no
+			// credential as a key ("auth_time", "auth: bob" are kept),
+			// but a lower-case word right after it in prose is read as
+			// after an API key's name.
+			from, to = proseWord(s, proseSpaces(s, e), afterKey)
+		default:
 			continue
 		}
-		from, to := proseValue(s, e, name)
 		if from == to {
 			continue
 		}
@@ -90,7 +100,7 @@ func wordsBefore(s string, w, e int) int {
 	switch {
 	case w >= 7 && strings.EqualFold(s[w:e], "passe") && strings.EqualFold(s[w-7:w], "mot de "):
 		return w - 7
-	case w >= 2 && s[w-1] == ' ' && (strings.EqualFold(s[w:e], "key") || strings.EqualFold(s[w:e], "id") || secondScriptWord(s[w:e])):
+	case w >= 2 && s[w-1] == ' ' && (nameSecondWord(s[w:e]) || secondScriptWord(s[w:e])):
 		v := w - 1
 		for v > 0 && pairNameByte(s[v-1]) {
 			v--
@@ -101,6 +111,17 @@ func wordsBefore(s string, w, e int) int {
 	}
 	return w
 }
+
+// nameSecondWord reports whether w, in any case, is "key", "keys" or
+// "id": the last word of a name of two ("API key", "api keys", "session
+// ID") that wordsBefore reads whole.
+func nameSecondWord(w string) bool {
+	return strings.EqualFold(w, "key") || strings.EqualFold(w, "keys") || strings.EqualFold(w, "id")
+}
+
+// authWord reports whether name is the word "auth" alone, in any case
+// (redactProse).
+func authWord(name string) bool { return strings.EqualFold(name, "auth") }
 
 // secondScriptWord reports whether w is the last word of a password's
 // name of two in a script other than Latin whose last word alone names
@@ -119,9 +140,9 @@ func secondScriptWord(w string) bool {
 }
 
 // proseValue returns where the secret after a credential's name (name,
-// which ends at s[i], a space following it) starts and ends, the same
-// when there is none (redactProse).
-func proseValue(s string, i int, name string) (from, to int) {
+// which starts at s[start] and ends at s[i], a space following it) starts
+// and ends, the same when there is none (redactProse).
+func proseValue(s string, i, start int, name string) (from, to int) {
 	i = proseSpaces(s, i)
 	v := dashBefore(s, i) // "Пароль — это ...": the dash goes before the verb
 	if n := run(s[v:], pairNameByte); n > 0 && v+n+1 < len(s) && linkingVerb(s[v:v+n]) {
@@ -133,30 +154,53 @@ func proseValue(s string, i int, name string) (from, to int) {
 		}
 	}
 	// "session ID is ...": the name goes on (wordsBefore).
-	if n := run(s[i:], pairNameByte); (i+n == len(s) || s[i+n] == ' ') && (strings.EqualFold(s[i:i+n], "id") || strings.EqualFold(s[i:i+n], "key")) {
+	if n := run(s[i:], pairNameByte); (i+n == len(s) || s[i+n] == ' ') && nameSecondWord(s[i:i+n]) {
 		return i, i
 	}
-	mode := afterName
-	switch {
-	case passwordName(name):
-		mode = afterPassword
-		if name[0] >= utf8.RuneSelf {
-			mode = afterScriptPassword
-		}
-	case tokenName(name):
-		mode = afterToken
-	case sessionName(name):
-		mode = afterSession
-	case keyName(name):
-		mode = afterKey
-	}
-	if from, to = proseWord(s, i, mode); from < to {
+	if from, to = proseWord(s, i, nameMode(s[:start], name)); from < to {
 		return from, to
 	}
 	if j, m := proseLink(s, i); j > i {
 		return proseWord(s, j, m)
 	}
 	return i, i
+}
+
+// nameMode returns the mode of the word right after the credential's
+// name name, before being the text before it: a password's, a token's, a
+// session's or a key's (keyName) rule, or for a plural of one of these
+// names ("passwords hunter", "secrets hunter": TestForeignOtherNameWordsRedacted)
+// the key's, whose kept words hold a verb's forms ("passwords stored",
+// the password's own rule clearing any word but its list). An Oracle
+// database's SID ("Oracle SID orcl", its system identifier, which the
+// key's rule cleared) is read by the rule of any credential's name.
+func nameMode(before, name string) proseMode {
+	switch {
+	case passwordName(name):
+		if name[0] >= utf8.RuneSelf {
+			return afterScriptPassword
+		}
+		return afterPassword
+	case tokenName(name):
+		return afterToken
+	case sessionName(name):
+		return afterSession
+	case keyName(name):
+		if strings.EqualFold(name, "sid") && len(before) >= len("oracle ") && strings.EqualFold(before[len(before)-len("oracle "):], "oracle ") {
+			return afterName
+		}
+		return afterKey
+	}
+	if n := len(name); n > 4 && (name[n-1] == 's' || name[n-1] == 'S') && pluralName(name[:n-1]) {
+		return afterKey
+	}
+	return afterName
+}
+
+// pluralName reports whether singular, a credential's name without a
+// plural's "s", names a password, a token, a session or a key (nameMode).
+func pluralName(singular string) bool {
+	return passwordName(singular) || tokenName(singular) || sessionName(singular) || keyName(singular)
 }
 
 // dashBefore returns where the word after a dash at s[i] and the spaces
@@ -529,26 +573,47 @@ func keyName(name string) bool {
 		}
 		k[i] = c
 	}
-	for _, w := range [...]string{"csrf", "xsrf", "api_key", "apikey", "sid", "bearer"} {
-		n := len(k) - len(w)
-		if n >= 0 && string(k[n:]) == w && (n == 0 || k[n-1] == '_' || w[0] != 's' && w[0] != 'b') {
+	for _, w := range keyNames {
+		n := len(k) - len(w.name)
+		if n >= 0 && string(k[n:]) == w.name && (n == 0 || k[n-1] == '_' || !w.whole) {
 			return true
 		}
 	}
 	return false
 }
 
+// keyNames are the endings of the names keyName reads, folded as it folds
+// them, and whether each must be a whole word ("sid", not "xsid"). Past a
+// CSRF token's, an API key's, a session id's and a bearer token's names, a
+// credential's, a private key's, a shell's "pwd" and an Authorization
+// header's: "credential hunter", "private key hunter", "pwd hunter",
+// "Authorization hunter" and "api keys hunter" were stored as sent
+// (TestForeignOtherNameWordsRedacted).
+var keyNames = [...]struct {
+	name  string
+	whole bool
+}{
+	{"csrf", false}, {"xsrf", false}, {"api_key", false}, {"apikey", false}, {"api_keys", false}, {"apikeys", false},
+	{"sid", true}, {"bearer", true}, {"pwd", true}, {"credential", false}, {"credentials", false},
+	{"private_key", false}, {"privatekey", false}, {"private_keys", false}, {"authorization", false},
+}
+
 // keyWords are the words right after a CSRF token's, an API key's, a
 // session id's or a bearer token's name (keyName), with no linking verb,
 // that are prose, not its value, past the token's and the session's
 // words: a thing of it ("bearer realm", "csrf exempt", "api key tier")
-// or what it does ("api key lacks scope", "sid differs"). A plural or a
-// verb's third person is read as its singular.
+// or what it does ("api key lacks scope", "sid differs"), a credential's,
+// an Authorization header's, "auth"'s or "pwd"'s ("credential helper",
+// "authorization code", "auth plugin", "pwd output"), and a bearer bond's
+// ("bearer bonds", cleared before: TestHarmlessNameTextsKept). A plural or
+// a verb's third person is read as its singular.
 var keyWords = func() map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(`
 		token realm scheme exempt origin trusted tier plan label role owner hint auth
-		belong lack require differ exist work allow permit grant expire`) {
+		belong lack require differ exist work allow permit grant expire
+		helper chain process theft code model logic decision result bypass permission command output
+		plugin method module library success return bond instrument cheque`) {
 		m[w] = true
 	}
 	return m
@@ -592,7 +657,8 @@ func sessionWord(w string) bool {
 // (tokenName), with no linking verb, that are prose, not the secret, past
 // keptWords and passwordWords: a thing of the token's or the secret's
 // ("token bucket", "token endpoint", "secret store", "secret question",
-// a UI's "token spinner") or a compound's second half ("cookie less",
+// a UI's "token spinner", a coin's "token Balance", cleared before:
+// TestHarmlessNameTextsKept) or a compound's second half ("cookie less",
 // "token free", cleared before: TestHarmlessWordTextsKept).
 // A word ending as a verb's form or a noun made of one does ("token
 // refreshed", "secret scanning", "token introspection": tokenWord).
@@ -608,7 +674,7 @@ var tokenWords = func() map[string]bool {
 		rotator renewal response holder jar pool filter middleware handler server client url uri param
 		parameter rate grant owner digest verifier cookie agent env variable var data map metadata binding
 		bound per kind class family sharing share santa sauce lookup cost vs versus
-		spinner loader counter icon button widget badge less free aware
+		spinner loader counter icon button widget badge less free aware balance
 		revoke rotate issue verify validate create delete renew fetch get read write use introspect`) {
 		m[w] = true
 	}

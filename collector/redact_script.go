@@ -129,15 +129,19 @@ func valueEndAt(s string, i int) bool {
 
 // copulas are the copulas and sentence endings that, right after the
 // ASCII after one of objectParticles, make it the value: Japanese です,
-// でした, でしょう, である, であり, でございます, だ, だった, and Korean 입니다
-// ("パスワードをhunter2です", stored as sent before:
-// TestForeignValueBeforeCopulaRedacted). で alone is a particle of means,
-// the ASCII before it the verb's ("パスワードをSHA256でハッシュ"), and だけ
-// is "only".
-var copulas = [...]string{"です", "でした", "でしょう", "である", "であり", "でございます", "だった", "입니다"}
+// でした, でしょう, である, であり, でございます, だ, だった, and Korean 입니다,
+// 예요, 이에요, 이다, 이야, 였, 이었 ("パスワードをhunter2です", stored as sent
+// before: TestForeignValueBeforeCopulaRedacted; "비밀번호를hunter2예요",
+// stored as sent before: TestForeignValueBeforeConjunctiveRedacted).
+var copulas = [...]string{"です", "でした", "でしょう", "である", "であり", "でございます", "だった", "입니다", "예요", "이에요", "이다", "이야", "였", "이었"}
 
-// copulaAt reports whether s[i:] starts with one of copulas, or with だ
-// not followed by け.
+// copulaAt reports whether s[i:] starts with one of copulas, with だ not
+// followed by け, with で (the copula's conjunctive form) ending its
+// phrase ("パスワードをhunter2で", "...で、"), or with だけ (only) ending its
+// phrase or before one of these ("パスワードをhunter2だけ", "...だけです"):
+// each was stored as sent (TestForeignValueBeforeConjunctiveRedacted). で
+// before a word of the script is a particle of means, the ASCII before it
+// the verb's ("パスワードをSHA256でハッシュ", "パスワードをASCIIだけで作る").
 func copulaAt(s string, i int) bool {
 	if i == len(s) || s[i] < utf8.RuneSelf {
 		return false
@@ -147,7 +151,14 @@ func copulaAt(s string, i int) bool {
 			return true
 		}
 	}
-	return strings.HasPrefix(s[i:], "だ") && !strings.HasPrefix(s[i+len("だ"):], "け")
+	switch {
+	case strings.HasPrefix(s[i:], "だけ"):
+		j := i + len("だけ")
+		return valueEndAt(s, j) || copulaAt(s, j)
+	case strings.HasPrefix(s[i:], "で"):
+		return valueEndAt(s, i+len("で"))
+	}
+	return strings.HasPrefix(s[i:], "だ")
 }
 
 // toParticles are the particles of direction that end a value after one

@@ -410,9 +410,8 @@ func phraseEnd(s string, sep, to int) int {
 // word at the same indent, a line starting with a capital or a digit is
 // another ("password: x1\nConnection refused"), and after several, one
 // starting with a word in capitals ("ERROR", "GET"), a time
-// ("2026-01-02", "12:00": timeStart) or holding a verb's form or a word
-// of a sentence (logLine: "Connection refused", "Retrying in 5s") is a
-// log's next line.
+// ("2026-01-02", "12:00": timeStart) or holding a log's verb or word
+// (logLine: "Connection refused", "Retrying in 5s") is a log's next line.
 func phraseLine(line string, deeper, several bool) bool {
 	c := line[0]
 	switch {
@@ -429,17 +428,19 @@ func phraseLine(line string, deeper, several bool) bool {
 }
 
 // logLine reports whether line, up to its end, reads as a log's line,
-// not a passphrase's: it holds a pair ('=' or ": "), a linking verb, one
-// of gapWords ("Sent to bob") or of logWords (a level's word, a log's
-// verb or a preposition: "Retrying in 5s", "Starting server"), or, past
-// its first word, a word of ASCII letters ending as a verb's form does,
-// "-ed" or "-ing" ("Connection refused", "Server started"). Such a line
-// after a passphrase of several words was cleared with it
-// (TestHarmlessWordTextsKept). A first word alone so ending is a
-// passphrase's ("password: red fox\nBoxed kettle" was stored with its
-// second line as sent: TestForeignPassphraseVerbLineRedacted); the cost
-// is a passphrase's line holding such a word past its first ("password:
-// red fox\nKettle boxed" keeps its second line).
+// not a passphrase's: it holds a pair ('=' or ": "), a linking verb or
+// one of logWords (a level's word, a log's verb in its forms, a log's
+// word alone: "Connection refused", "Starting server", "Goodbye"), or a
+// preposition (logPrepositions) or one of gapWords with a digit
+// ("Timeout after 30s", "Sent to 10.0.0.2"). Such a line after a
+// passphrase of several words was cleared with it
+// (TestHarmlessWordTextsKept). A word that only ends as a verb's form
+// does ("Kettle boxed"), or a preposition with no digit ("Lemur in
+// kettle"), is a passphrase's, and the line was stored as sent
+// (TestForeignPassphraseVerbLineRedacted,
+// TestForeignPassphraseLogWordLineRedacted); the cost is a log's line
+// whose verb is not listed ("password: red fox\nDisk spun down" loses its
+// second line).
 func logLine(line string) bool {
 	if nl := strings.IndexByte(line, '\n'); nl >= 0 {
 		line = line[:nl]
@@ -448,25 +449,26 @@ func logLine(line string) bool {
 		return true
 	}
 	letter := func(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
-	first := true
+	prep := false
 	for i := 0; i < len(line); {
 		n := run(line[i:], letter)
 		if n == 0 {
 			i++
 			continue
 		}
-		if w := line[i : i+n]; !first && verbForm(w) || linkingVerb(w) || gapWord(w) || lowerIn(w, logWords) {
+		w := line[i : i+n]
+		if linkingVerb(w) || lowerIn(w, logWords) {
 			return true
 		}
-		first = false
+		prep = prep || gapWord(w) || lowerIn(w, logPrepositions)
 		i += n
 	}
-	return false
+	return prep && strings.ContainsAny(line, "0123456789")
 }
 
 // logWords are the words that make a line after a passphrase a log's
-// (logLine): a level's name, a log's common verbs in their forms, and
-// prepositions.
+// (logLine): a level's name, a log's common verbs in their forms, and a
+// log's words that stand alone on a line.
 var logWords = func() map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(`
@@ -474,17 +476,20 @@ var logWords = func() map[string]bool {
 		starting started stopping stopped loading loaded listening connecting connected disconnected retrying
 		shutting received failed finished reached accepted created closing closed opening opened waiting
 		running restarting reloading reloaded initializing initialized exiting exited sending sent done ready
-		in on at by with after into within via`) {
+		refused reset timed timeout completed complete aborted terminated killed denied rejected established
+		lost dropped skipped saved updated deleted removed added registered mounted unmounted enabled disabled
+		expired logged succeeded processed processing scheduled queued cancelled canceled interrupted
+		throttled exceeded applied synced restored migrated deployed booted booting rebooting found missing
+		shutdown goodbye bye ok okay`) {
 		m[w] = true
 	}
 	return m
 }()
 
-// verbForm reports whether w ends as a verb's past or present
-// participle does ("refused", "starting"), past a stem of three letters.
-func verbForm(w string) bool {
-	return len(w) > 4 && strings.HasSuffix(w, "ed") || len(w) > 5 && strings.HasSuffix(w, "ing")
-}
+// logPrepositions are the prepositions that, with a digit, make a line
+// after a passphrase a log's (logLine: "Retrying in 5s"); alone they may
+// be a passphrase's words ("Lemur in kettle").
+var logPrepositions = map[string]bool{"in": true, "on": true, "at": true, "by": true, "with": true, "after": true, "into": true, "within": true, "via": true}
 
 // capsWord reports whether line starts with a word of two capital
 // letters or more and no lower-case one ("ERROR", "GET", "WARN:").

@@ -116,29 +116,44 @@ func TestHarmlessWordTextsKept(t *testing.T) {
 // ("token bucket"). A word meaning "secret" after a linking verb is the
 // value, in Russian as in English ("пароль это тайна", "password is
 // secret"): what says the password is confidential and what says it is
-// that word are written alike.
+// that word are written alike. The ASCII after を/를 before で or だけ
+// ending the phrase, or a Korean 예요, is the value ("パスワードをhunter2で");
+// で before a word of the script is a means. A passphrase's next line with
+// a word that only ends as a verb's form does or a preposition and no
+// digit is the passphrase's ("Kettle boxed", "Lemur in kettle"); a log's
+// verb or word, or a preposition with a digit, makes it a log's.
 func TestRedactWordEdges(t *testing.T) {
 	for in, want := range map[string]string{
-		"token: bucket":                   "token: " + Redacted,
-		"token = bucket":                  "token = " + Redacted,
-		"secret: question":                "secret: " + Redacted,
-		"the token is: bucket":            "the token is: " + Redacted,
-		"token bucket":                    "token bucket",
-		"password: none":                  "password: " + Redacted,
-		"пароль это тайна":                "пароль это " + Redacted,
-		"password is secret":              "password is " + Redacted,
-		"token Hunter":                    "token " + Redacted,
-		"token Hunter was sent":           "token " + Redacted + " was sent",
-		"token. Expired sessions":         "token. Expired sessions",
-		"session ID hunter":               "session ID " + Redacted,
-		"sessionid hunter":                "sessionid " + Redacted,
-		"パスワードをhunter2":                   "パスワードを" + Redacted,
-		"パスワードをhunter2です":                 "パスワードを" + Redacted + "です",
-		"パスワードをhunter2でハッシュ":              "パスワードをhunter2でハッシュ",
-		"password: a b\nCd ef":            "password: " + Redacted,
-		"password: a b\nDisk full":        "password: " + Redacted,
-		"password: red fox\nBoxed kettle": "password: " + Redacted,
-		"password: red fox\nKettle boxed": "password: " + Redacted + "\nKettle boxed",
+		"token: bucket":                        "token: " + Redacted,
+		"token = bucket":                       "token = " + Redacted,
+		"secret: question":                     "secret: " + Redacted,
+		"the token is: bucket":                 "the token is: " + Redacted,
+		"token bucket":                         "token bucket",
+		"password: none":                       "password: " + Redacted,
+		"пароль это тайна":                     "пароль это " + Redacted,
+		"password is secret":                   "password is " + Redacted,
+		"token Hunter":                         "token " + Redacted,
+		"token Hunter was sent":                "token " + Redacted + " was sent",
+		"token. Expired sessions":              "token. Expired sessions",
+		"session ID hunter":                    "session ID " + Redacted,
+		"sessionid hunter":                     "sessionid " + Redacted,
+		"パスワードをhunter2":                        "パスワードを" + Redacted,
+		"パスワードをhunter2です":                      "パスワードを" + Redacted + "です",
+		"パスワードをhunter2でハッシュ":                   "パスワードをhunter2でハッシュ",
+		"パスワードをhunter2で":                       "パスワードを" + Redacted + "で",
+		"パスワードをhunter2だけ":                      "パスワードを" + Redacted + "だけ",
+		"パスワードをhunter2だけです":                    "パスワードを" + Redacted + "だけです",
+		"パスワードをASCIIだけで作る":                     "パスワードをASCIIだけで作る",
+		"비밀번호를hunter2예요":                       "비밀번호를" + Redacted + "예요",
+		"비밀번호를hunter2이에요":                      "비밀번호를" + Redacted + "이에요",
+		"password: a b\nCd ef":                 "password: " + Redacted,
+		"password: a b\nDisk full":             "password: " + Redacted,
+		"password: red fox\nBoxed kettle":      "password: " + Redacted,
+		"password: red fox\nKettle boxed":      "password: " + Redacted,
+		"password: red fox\nLemur in kettle":   "password: " + Redacted,
+		"password: red fox\nRetrying in 5s":    "password: " + Redacted + "\nRetrying in 5s",
+		"password: red fox\nTimeout after 30s": "password: " + Redacted + "\nTimeout after 30s",
+		"password: red fox\nGoodbye":           "password: " + Redacted + "\nGoodbye",
 	} {
 		if got := RedactText(in); got != want {
 			t.Errorf("RedactText(%q) = %q, want %q", in, got, want)
@@ -175,9 +190,9 @@ func TestForeignValueBeforeCopulaRedacted(t *testing.T) {
 // TestForeignPassphraseVerbLineRedacted: a passphrase of several words
 // whose next line, starting with a capital, holds a word ending as a
 // verb's form does as its first ("password: red fox\nBoxed kettle") had
-// that line stored as sent, read as a log's. A log's line holds such a
-// word past its first ("Connection refused"), a log's verb, a level's
-// word, a preposition or a pair: logLinesAfterPassphrase keep theirs.
+// that line stored as sent, read as a log's. A log's line holds a log's
+// verb ("Connection refused"), a level's word, a preposition with a
+// digit or a pair: logLinesAfterPassphrase keep theirs.
 func TestForeignPassphraseVerbLineRedacted(t *testing.T) {
 	t.Parallel()
 	got, dir := storeForeignTexts(t, "password: red fox\nBoxed kettlesecret",

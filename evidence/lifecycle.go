@@ -141,7 +141,7 @@ func (b *builder) credentialScan() ([]byte, error) {
 	fmt.Fprintf(&w, "Records scanned: %d. Records matching a credential pattern: %d.\n", t.records, t.scanHits)
 	fmt.Fprintf(&w, "Lifecycle events scanned: %d. Events matching a credential pattern: %d.\n", t.eventsScanned, t.eventHits)
 	ps := cmp.Or(b.policyScan, &historyScan{}) // nil in a builder not loaded (tests)
-	fmt.Fprintf(&w, "Policy texts scanned (each push's actor, reason and ticket, each key of the policy in force's created_by and ticket, as etcd holds them): %d. Matching a credential pattern: %d.\n", ps.scanned, ps.hits)
+	fmt.Fprintf(&w, "Policy texts scanned (each push's actor, reason and ticket, each key's created_by and ticket in the policies in force during the period, as etcd holds them): %d. Matching a credential pattern: %d.\n", ps.scanned, ps.hits)
 	files := 0
 	if b.fileScan != nil {
 		for _, h := range b.fileScan.hits {

@@ -565,8 +565,8 @@ func load(cfg *Config) (*builder, error) {
 	if b.inForce, b.doc, err = inForce(cfg.History, cfg.Period); err != nil {
 		return nil, err
 	}
-	b.policyScan = scanPolicyText(cfg.History, b.inForce, b.doc) // before they are cleared
-	cfg.History = clearPushText(cfg.History)                     // pushtext.go; cfg is the caller's copy
+	b.policyScan = scanPolicyText(cfg.History, b.inForce, b.doc, cfg.Period) // before they are cleared
+	cfg.History = clearPushText(cfg.History)                                 // pushtext.go; cfg is the caller's copy
 	b.inForce = clearPushText([]etcdadmin.HistoryEntry{b.inForce})[0]
 	clearKeyText(b.doc)
 	b.tally = newTally(b)
@@ -653,9 +653,12 @@ func HistoryFromFile(path string) ([]etcdadmin.HistoryEntry, error) {
 
 // periodHistory returns the entries in force at some time of the period,
 // each with the end of its span (the next push, or the period's end).
-func (b *builder) periodHistory() []span {
+func (b *builder) periodHistory() []span { return historySpans(b.cfg.History, b.cfg.Period) }
+
+// historySpans returns the entries of h in force at some time of p, each
+// with the end of its span (periodHistory).
+func historySpans(h []etcdadmin.HistoryEntry, p Period) []span {
 	var out []span
-	h, p := b.cfg.History, b.cfg.Period
 	for i := range h {
 		end := p.To
 		if i+1 < len(h) && h[i+1].Time.Before(end) {

@@ -56,19 +56,45 @@ type historyScan struct {
 	lines         bytes.Buffer
 }
 
-// scanPolicyText scans h and the keys of d, the policy in force pushed by
-// at, before either is cleared.
-func scanPolicyText(h []etcdadmin.HistoryEntry, at etcdadmin.HistoryEntry, d *policy.Document) *historyScan {
+// scanPolicyText scans h, the keys of d, the policy in force pushed by
+// at, and the keys of each other document in force at some time of p,
+// before any is cleared. A document before the policy in force held its
+// keys' created_by and ticket in etcd as typed too, and was not scanned
+// (TestScanPolicyTextReadsEarlierDocuments). Bounded as knownNames is:
+// the documents of the period's pushes, each loaded once (by digest), a
+// key record carried unchanged from one to the next scanned once.
+func scanPolicyText(h []etcdadmin.HistoryEntry, at etcdadmin.HistoryEntry, d *policy.Document, p Period) *historyScan {
 	s := &historyScan{}
 	for i := range h {
 		e := &h[i]
 		s.scan(e.Time, e.Revision, "policy push", e.Actor, e.Reason, e.Ticket)
 	}
-	for i := range d.Keys {
-		k := &d.Keys[i]
-		s.scan(at.Time, at.Revision, "key "+k.ID+" of the policy in force", k.CreatedBy, k.Ticket)
+	keys := map[[3]string]bool{}
+	s.scanKeys(at, d, " of the policy in force", keys)
+	docs := map[string]bool{at.Digest: true}
+	for _, sp := range historySpans(h, p) {
+		e := sp.entry
+		if docs[e.Digest] {
+			continue
+		}
+		docs[e.Digest] = true
+		if doc, err := loadDoc(e); err == nil {
+			s.scanKeys(e, doc, " of a policy in force earlier in the period", keys)
+		}
 	}
 	return s
+}
+
+// scanKeys scans the created_by and ticket of each key of d, pushed by
+// at, whose record seen does not hold yet, named by the key's id and of.
+func (s *historyScan) scanKeys(at etcdadmin.HistoryEntry, d *policy.Document, of string, seen map[[3]string]bool) {
+	for i := range d.Keys {
+		k := &d.Keys[i]
+		if r := [3]string{k.ID, k.CreatedBy, k.Ticket}; !seen[r] {
+			seen[r] = true
+			s.scan(at.Time, at.Revision, "key "+k.ID+of, k.CreatedBy, k.Ticket)
+		}
+	}
 }
 
 // scan checks texts, an operator's free text, for a credential's shape,

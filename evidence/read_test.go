@@ -23,7 +23,7 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 	if b.inForce, b.doc, err = inForce(cfg.History, cfg.Period); err != nil {
 		t.Fatal(err)
 	}
-	b.policyScan = scanPolicyText(cfg.History, b.inForce, b.doc)
+	b.policyScan = scanPolicyText(cfg.History, b.inForce, b.doc, cfg.Period)
 	p := cfg.Period
 	var all []collector.Event
 	err = collector.QueryEvents(cfg.DataDir, time.Time{}, time.Time{}, func(ev *collector.Event) error {
