@@ -134,7 +134,9 @@ func Witnessable(action string) bool {
 // that one, and the events stored between, which the restore lost, were
 // never read: TestForwardEventsRestartedKeepsTheFirstEventSinceTheCheck).
 func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, keep func(Witnesses) error, fn func([]Event) error) error {
-	g := followGuard{witness: w.Last, keep: keep, events: a.k.EventsDir(), byDir: a.k.EventsByDir()}
+	auth := &authSeen{} // authstatus.go: events-by/ binds no one without etcd authentication
+	fn = a.authFlagged(auth, fn)
+	g := followGuard{witness: w.Last, keep: keep, events: a.k.EventsDir(), byDir: a.k.EventsByDir(), auth: auth, admin: a}
 	if w.Confirmed.Revision > 0 {
 		g.witness, g.first, g.next = w.Confirmed, w.First, w.Last
 	}
@@ -149,7 +151,7 @@ func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, 
 					return err
 				}
 			}
-			from, g = 0, followGuard{keep: keep, events: a.k.EventsDir(), byDir: a.k.EventsByDir()}
+			from, g = 0, followGuard{keep: keep, events: a.k.EventsDir(), byDir: a.k.EventsByDir(), auth: auth, admin: a}
 			continue
 		}
 		if compacted == 0 {
@@ -311,6 +313,10 @@ type followGuard struct {
 	// byDir is the events-by/ directory: a person deletes only her own
 	// events under it, and the watch passes the delete on (deleted).
 	byDir string
+	// auth is what check last read of etcd's authentication (for the
+	// Admin admin): without it, events-by/ binds no one.
+	auth  *authSeen
+	admin *Admin
 }
 
 // answered records a watch response's header, or returns a *rewound
@@ -334,6 +340,9 @@ func (g *followGuard) answered(rev int64, cluster uint64) error {
 // another cluster. A failed read is no finding: the watch reports an
 // unreachable etcd.
 func (g *followGuard) check(ctx context.Context, cli *clientv3.Client, key string) error {
+	if g.auth != nil {
+		g.auth.update(ctx, g.admin) // authstatus.go
+	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	resp, err := cli.Get(cctx, key, clientv3.WithCountOnly())
