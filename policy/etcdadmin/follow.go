@@ -742,7 +742,9 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 		ap, _, why := a.approvalAtRev(ctx, ev.Target, ev.Revision)
 		req, why2 := a.requestOf(ctx, ev.Target, ev.Revision)
 		return cmp.Or(why, why2, selfGrantProblem(ap, req, ev)) // approvaluses.go
-	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalDeny:
+	case etcdsync.ActionApprovalRequest:
+		return cmp.Or(a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision), a.requestRecordProblem(ctx, ev)) // requestrecord.go
+	case etcdsync.ActionApprovalDeny:
 		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
 	}
 	for _, p := range [...]string{"evidence.", "review.", "alert."} {
