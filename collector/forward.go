@@ -21,10 +21,12 @@ import (
 // checks etcd's history against it and not only against the last event
 // stored, which may be one of a restored etcd
 // (etcdadmin.FollowEventsAfter). It retries, logging each failure, until
-// ctx ends, and returns then.
+// ctx ends, and returns then. When etcd's authentication is off, it says
+// so in a warn line at each start and when an event it stores is flagged
+// for it (etcdadmin.FlagAuthOff): events-by/ then binds no etcd user.
 func ForwardEvents(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFile string, log zerolog.Logger) {
 	for ctx.Err() == nil {
-		err := followOnce(ctx, admin, store, revFile, log)
+		err := followOnce(ctx, admin, store, revFile, log, authWarner(ctx, admin, log))
 		if ctx.Err() == nil {
 			log.Warn().Err(err).Msg("following lifecycle events failed; retrying")
 			select {
@@ -37,8 +39,9 @@ func ForwardEvents(ctx context.Context, admin *etcdadmin.Admin, store *Store, re
 
 // followOnce follows the events from the revision in revFile until ctx
 // ends or storing fails, logging a warn line for each delete whose lease
-// etcd did not answer for (uncheckedLease).
-func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFile string, log zerolog.Logger) error {
+// etcd did not answer for (uncheckedLease) and, once, when events bind no
+// etcd user because authentication is off (authOff, from authWarner).
+func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFile string, log zerolog.Logger, authOff func([]Event)) error {
 	from, err := ReadResumeRevision(revFile)
 	if err != nil {
 		return err
@@ -75,6 +78,7 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 				out[i].Key, _ = etcdadmin.RewindKeyAt(e.Key, rev)
 			}
 		}
+		authOff(out)
 		if err := store.AppendEvents(out); err != nil {
 			return err
 		}
@@ -93,6 +97,32 @@ func uncheckedLease(evs []Event, log zerolog.Logger) {
 		if e := &evs[i]; strings.HasPrefix(e.Unverified, etcdadmin.FlagLeaseUnchecked) {
 			log.Warn().Str("action", e.Action).Str("key", e.Key).Int64("revision", e.Revision).
 				Msg("lifecycle event stored flagged " + etcdadmin.FlagLeaseUnchecked + ": etcd did not answer whether the deleted record's lease still held")
+		}
+	}
+}
+
+// authWarner logs a warn line when etcd's authentication is off, asked
+// now (AuthStatus), and returns what logs it, once, when a batch holds an
+// event flagged for it (etcdadmin.FlagAuthOff, authentication turned off
+// while following): without it any client writes any events-by/<user>/
+// directory, and the trail's etcd users are unproven.
+func authWarner(ctx context.Context, admin *etcdadmin.Admin, log zerolog.Logger) func([]Event) {
+	warned := false
+	warn := func(why string) {
+		if !warned {
+			warned = true
+			log.Warn().Str("prefix", admin.Prefix()).Str("found", why).Msg("etcd authentication is off: any client may write any events-by/<user>/ directory, so the events under it bind no etcd user; they are stored flagged " + etcdadmin.FlagAuthOff + " and the evidence pack shows their etcd users as unproven")
+		}
+	}
+	if on, err := admin.AuthEnabled(ctx); err == nil && !on {
+		warn("etcd answered AuthStatus: disabled")
+	}
+	return func(evs []Event) {
+		for i := range evs {
+			if strings.Contains(evs[i].Unverified, etcdadmin.FlagAuthOff) {
+				warn("an event read under events-by/ while authentication was off")
+				return
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,4 +182,45 @@ func TestForwardEventsResumeFIFONotWaitedOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "events stored once the FIFO is gone", func() bool { return len(storedEvents(t, dir)) >= 1 })
+}
+
+// Under etcd without authentication the follower says so: a warn line,
+// and the event written under events-by/ops-alice/ stored flagged
+// event.etcd_auth_off, naming ops-alice only as a claim. Before, nothing
+// was logged and the trail named ops-alice as bound by her directory.
+func TestForwardEventsWarnsWhenEtcdAuthIsOff(t *testing.T) {
+	t.Parallel()
+	cli := etcdClient(t) // no authentication
+	admin := etcdadmin.New(cli, "/events-authoff-test")
+	ctx := context.Background()
+	doc, err := os.ReadFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := etcdadmin.Meta{Actor: "alice", Reason: "test", Ticket: "CHG-1", EtcdUser: "ops-alice"}
+	if _, err := admin.PushPolicy(ctx, doc, 0, meta); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var logs logLines
+	cctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { ForwardEvents(cctx, admin, st, filepath.Join(dir, "events.rev"), zerolog.New(&logs)) })
+	defer func() { cancel(); wg.Wait() }()
+	waitFor(t, "the push stored", func() bool { return len(storedEvents(t, dir)) >= 1 })
+	ev := storedEvents(t, dir)[0]
+	var d map[string]string
+	json.Unmarshal(ev.Details, &d)
+	if !strings.HasPrefix(ev.Unverified, etcdadmin.FlagAuthOff) || d[etcdadmin.DetailEtcdUser] != "" || d[etcdadmin.DetailClaimedEtcdUser] != "ops-alice" {
+		t.Errorf("stored push: unverified %q, etcd user %q, claimed %q; want flagged %s, none bound, ops-alice claimed",
+			ev.Unverified, d[etcdadmin.DetailEtcdUser], d[etcdadmin.DetailClaimedEtcdUser], etcdadmin.FlagAuthOff)
+	}
+	if !strings.Contains(logs.String(), `"level":"warn"`) || !strings.Contains(logs.String(), "etcd authentication is off") {
+		t.Errorf("log = %s; want a warn line saying etcd authentication is off", logs.String())
+	}
 }

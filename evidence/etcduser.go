@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"cmp"
+	"fmt"
 	"strings"
 
 	"github.com/portcullis/portcullis/collector"
@@ -31,6 +32,33 @@ func underEventsBy(key string) bool {
 // person, whatever it claims.
 const unboundUser = "bound to no person"
 
+// authOffUser is how the pack names the etcd user of an event the
+// follower read under events-by/ while etcd's authentication was off
+// (etcdadmin.FlagAuthOff): any client could write any directory then.
+const authOffUser = "unproven, etcd authentication was off"
+
+// authOff reports whether ev was read under events-by/ while etcd's
+// authentication was off.
+func authOff(ev *collector.Event) bool {
+	return strings.Contains(ev.Unverified, etcdadmin.FlagAuthOff)
+}
+
+// authOffWarning says how many events of the period name an etcd user
+// that etcd's authentication did not bind, or "".
+func (b *builder) authOffWarning() string {
+	n := 0
+	for i := range b.events {
+		if authOff(&b.events[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d events of the period were read from etcd under events-by/ while etcd authentication was off (%s): any client could write any user's directory, so the etcd users they name are unproven (their etcd_user cells say %q)",
+		n, etcdadmin.FlagAuthOff, authOffUser)
+}
+
 // etcdUsers returns the etcd user the key of ev binds (the follower sets
 // it from the key of an event under events-by/, etcdadmin's bindEvent),
 // and the one its value only claims: an event under events/ binds none,
@@ -50,6 +78,8 @@ func etcdUsers(ev *collector.Event, d map[string]string) (bound, claimed string)
 func etcdUserCell(ev *collector.Event, d map[string]string) string {
 	bound, claimed := etcdUsers(ev, d)
 	switch {
+	case authOff(ev):
+		return authOffUser + " (claims " + cmp.Or(bound, claimed) + ")"
 	case bound != "":
 		return bound
 	case !strings.Contains(ev.Key, eventsDir) && !strings.Contains(ev.Key, eventsByDir):

@@ -78,3 +78,29 @@ func TestPackTakesTheDirectoryAnEventKeyStartsIn(t *testing.T) {
 		t.Errorf("%d key.create rows in the lifecycle log, want 1", rows)
 	}
 }
+
+// An event the follower read under events-by/ while etcd's
+// authentication was off (flagged event.etcd_auth_off, its directory's
+// user kept as a claim) shows its etcd user as unproven, and the pack
+// warns how many such events the period holds. Before, the cell said
+// "bound to no person (claims ops-alice)" at best, and nothing said that
+// the period's events-by/ attributions were unproven.
+func TestPackSaysEtcdUsersAreUnprovenWithoutEtcdAuth(t *testing.T) {
+	t.Parallel()
+	ev := mayEvent(31, 5, 11, "key.create", "acmekey2", "alice", map[string]string{"client": "acme-hris", "claimed_etcd_user": "ops-alice"})
+	ev.Key = "/p/events-by/ops-alice/key.createacmekey2"
+	ev.Unverified = "event.etcd_auth_off: read while etcd authentication is off"
+	res, p := packMayEvents(t, ev)
+	var cell string
+	for _, r := range readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv")))[1:] {
+		if r[1] == "key.create" {
+			cell = r[len(r)-1]
+		}
+	}
+	if cell != "unproven, etcd authentication was off (claims ops-alice)" {
+		t.Errorf("lifecycle log etcd user %q; want it unproven, etcd authentication off, claiming ops-alice", cell)
+	}
+	if !strings.Contains(strings.Join(res.Warnings, "\n"), "1 events of the period were read from etcd under events-by/ while etcd authentication was off") {
+		t.Errorf("warnings %q; want one saying the period's events-by/ etcd users are unproven", res.Warnings)
+	}
+}

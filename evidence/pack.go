@@ -243,6 +243,9 @@ func Pack(cfg Config) (*Result, error) {
 	for _, t := range b.incomplete() {
 		b.warn("%s", t)
 	}
+	if w := b.authOffWarning(); w != "" { // etcduser.go
+		b.warn("%s", w)
+	}
 	if !b.partial.IsZero() {
 		b.warn("period %s ends %s, after the pack was made (%s): the pack covers it only to then, and says so (Period Covered %q)",
 			cfg.Period.Name, rfc(cfg.Period.To), rfc(b.partial), b.periodCovered())

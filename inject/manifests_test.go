@@ -161,7 +161,7 @@ func TestKustomizeBase(t *testing.T) {
 	}
 	for kind, n := range map[string]int{"Namespace": 2, "StatefulSet": 2, "Deployment": 2, "Service": 5, "Job": 3, "Secret": 0,
 		"MutatingWebhookConfiguration": 1, "ValidatingWebhookConfiguration": 1, "NetworkPolicy": 6, "PodDisruptionBudget": 3, "Role": 2, "RoleBinding": 2,
-		"Certificate": 8, "ClusterIssuer": 2, "ServiceMonitor": 3, "PodMonitor": 1, "ConfigMap": 2,
+		"Certificate": 9, "ClusterIssuer": 2, "ServiceMonitor": 3, "PodMonitor": 1, "ConfigMap": 2,
 		"ValidatingAdmissionPolicy": 2, "ValidatingAdmissionPolicyBinding": 2} {
 		if kinds[kind] != n {
 			t.Errorf("%d %s objects, want %d", kinds[kind], kind, n)

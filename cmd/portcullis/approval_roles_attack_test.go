@@ -30,14 +30,14 @@ func grantUnderRoles(t *testing.T, ctx context.Context) (endpoints []string, opC
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := op.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1"}); err != nil {
+	if _, err := op.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1", EtcdUser: "portcullis-operator"}); err != nil {
 		t.Fatalf("operator policy push: %v", err)
 	}
-	ap, err = op.RequestApproval(ctx, etcdadmin.ApprovalRequest{Client: "acme-admin", Route: exportRoute}, etcdadmin.Meta{Actor: "alice", Reason: "quarterly export", Ticket: "CHG-7"})
+	ap, err = personAdmin(t, e.Endpoints(), prefix, "ops-alice").RequestApproval(ctx, etcdadmin.ApprovalRequest{Client: "acme-admin", Route: exportRoute}, etcdadmin.Meta{Actor: "alice", Reason: "quarterly export", Ticket: "CHG-7", EtcdUser: "ops-alice"})
 	if err != nil {
 		t.Fatalf("operator approvals request: %v", err)
 	}
-	if ap, err = op.GrantApproval(ctx, ap.ID, "bob", "checked", etcdadmin.Meta{Actor: "bob"}); err != nil {
+	if ap, err = personAdmin(t, e.Endpoints(), prefix, "ops-bob").GrantApproval(ctx, ap.ID, "bob", "checked", etcdadmin.Meta{Actor: "bob", EtcdUser: "ops-bob"}); err != nil {
 		t.Fatalf("operator approvals grant: %v", err)
 	}
 	if ap.MaxUses != 1 {

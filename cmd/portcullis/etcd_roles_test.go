@@ -33,15 +33,25 @@ var grantLine = regexp.MustCompile(`(?m)^\s*ctl role grant-permission (\S+) (rea
 // tests: a per-person role each (roleGrants).
 var testOperators = []string{"ops-alice", "ops-bob"}
 
+// personLoop is the roles Job's loop over the users given a person's
+// role: the names before $OPERATORS are the script's own (the shared
+// portcullis-operator).
+var personLoop = regexp.MustCompile(`(?m)^\s*for u in ((?:\S+ )*)\$OPERATORS; do\s*$`)
+
 // roleGrants reads the permissions deploy/kubernetes/etcd-roles-job.yaml
 // grants, by role, with the script's $P (the prefix) filled in, and its
 // per-person grants ("$u", for each name of OPERATORS) made for each of
-// testOperators.
+// testOperators and for the script's own names its loop gives them
+// (portcullis-operator).
 func roleGrants(t *testing.T, prefix string) map[string][][2]string {
 	t.Helper()
 	script := rolesScript(t)
 	if !strings.Contains(script, "P="+prefix+"\n") || !strings.Contains(script, "auth enable") {
 		t.Fatalf("the roles script does not set P=%s or enable auth:\n%s", prefix, script)
+	}
+	people := testOperators
+	for _, m := range personLoop.FindAllStringSubmatch(script, -1) {
+		people = append(strings.Fields(m[1]), people...)
 	}
 	grants := map[string][][2]string{}
 	for _, m := range grantLine.FindAllStringSubmatch(script, -1) {
@@ -50,7 +60,7 @@ func roleGrants(t *testing.T, prefix string) map[string][][2]string {
 			grants[m[1]] = append(grants[m[1]], [2]string{m[2], key})
 			continue
 		}
-		for _, u := range testOperators {
+		for _, u := range people {
 			grants[u] = append(grants[u], [2]string{m[2], strings.ReplaceAll(key, `"$u"`, u)})
 		}
 	}
@@ -125,7 +135,7 @@ func TestEtcdRolesJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1"}
+	meta := etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1", EtcdUser: "portcullis-operator"}
 	if _, err := op.PushPolicy(ctx, doc, 0, meta); err != nil {
 		t.Fatalf("operator policy push: %v", err)
 	}
@@ -151,7 +161,7 @@ func TestEtcdRolesJob(t *testing.T) {
 	}
 
 	colCli := dialAs(t, e.Endpoints(), "portcullis-collector")
-	if _, err := etcdadmin.New(colCli, prefix).Suspend(ctx, "acme-hris", time.Minute, meta); err != nil {
+	if _, err := etcdadmin.New(colCli, prefix).Suspend(ctx, "acme-hris", time.Minute, etcdadmin.Meta{Actor: "collector", Reason: "roles", Ticket: "T-1"}); err != nil {
 		t.Errorf("collector suspending a client (detection action): %v", err)
 	}
 	if _, err := colCli.Put(ctx, prefix+"/audit/head", "{}"); err != nil {
@@ -181,7 +191,7 @@ func newRolesRig(t *testing.T, prefix string) *rolesRig {
 	t.Cleanup(cancel)
 	setupAuth(t, ctx, dialAs(t, e.Endpoints(), ""), roleGrants(t, prefix))
 	r := &rolesRig{e: e, ctx: ctx, opCli: dialAs(t, e.Endpoints(), "portcullis-operator"),
-		meta: etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1"}}
+		meta: etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1", EtcdUser: "portcullis-operator"}}
 	r.op = etcdadmin.New(r.opCli, prefix)
 	doc, err := os.ReadFile(examplePolicy)
 	if err != nil {
@@ -213,6 +223,14 @@ func setupAuth(t *testing.T, ctx context.Context, root *clientv3.Client, grants 
 		}
 	}
 	must(root.AuthEnable(ctx))
+}
+
+// personAdmin is an Admin connected as the etcd user of a person of
+// testOperators, whose role writes her events only under
+// events-by/<user>/ (pass EtcdUser: user in its Meta).
+func personAdmin(t *testing.T, endpoints []string, prefix, user string) *etcdadmin.Admin {
+	t.Helper()
+	return etcdadmin.New(dialAs(t, endpoints, user), prefix)
 }
 
 func waitFor(t *testing.T, ctx context.Context, what string, ok func() bool) {
@@ -283,11 +301,12 @@ func TestEtcdRolesApprovalUse(t *testing.T) {
 	const route = "POST /v1/exports/full"
 	r := newRolesRig(t, prefix)
 	e, ctx, opCli, op := r.e, r.ctx, r.opCli, r.op
-	ap, err := op.RequestApproval(ctx, etcdadmin.ApprovalRequest{Client: "acme-admin", Route: route}, etcdadmin.Meta{Actor: "alice", Reason: "quarterly export", Ticket: "CHG-7"})
+	alice, bob := personAdmin(t, e.Endpoints(), prefix, "ops-alice"), personAdmin(t, e.Endpoints(), prefix, "ops-bob")
+	ap, err := alice.RequestApproval(ctx, etcdadmin.ApprovalRequest{Client: "acme-admin", Route: route}, etcdadmin.Meta{Actor: "alice", Reason: "quarterly export", Ticket: "CHG-7", EtcdUser: "ops-alice"})
 	if err != nil {
 		t.Fatalf("operator approvals request: %v", err)
 	}
-	if ap, err = op.GrantApproval(ctx, ap.ID, "bob", "checked", etcdadmin.Meta{Actor: "bob"}); err != nil {
+	if ap, err = bob.GrantApproval(ctx, ap.ID, "bob", "checked", etcdadmin.Meta{Actor: "bob", EtcdUser: "ops-bob"}); err != nil {
 		t.Fatalf("operator approvals grant: %v", err)
 	}
 
@@ -371,11 +390,11 @@ func TestEtcdRolesApprovalUse(t *testing.T) {
 	if err != nil || len(slots.Kvs) != 1 || slots.Kvs[0].Lease != ap.UsesLease {
 		t.Errorf("slots of %s after its use: %v %v; want one, on the grant's uses lease %d", ap.ID, slots, err, ap.UsesLease)
 	}
-	again, err := op.RequestApproval(ctx, etcdadmin.ApprovalRequest{Client: "acme-admin", Route: route}, etcdadmin.Meta{Actor: "alice", Reason: "again", Ticket: "CHG-8"})
+	again, err := alice.RequestApproval(ctx, etcdadmin.ApprovalRequest{Client: "acme-admin", Route: route}, etcdadmin.Meta{Actor: "alice", Reason: "again", Ticket: "CHG-8", EtcdUser: "ops-alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err = op.GrantApproval(ctx, again.ID, "bob", "checked", etcdadmin.Meta{Actor: "bob"}); err != nil {
+	if _, err = bob.GrantApproval(ctx, again.ID, "bob", "checked", etcdadmin.Meta{Actor: "bob", EtcdUser: "ops-bob"}); err != nil {
 		t.Fatal(err)
 	}
 	h := ledgers[0].Reserve([]byte(again.ID), "acme-admin", route, []byte("req-held"), time.Now())

@@ -141,7 +141,7 @@ func TestFollowEventsApprovalUses(t *testing.T) {
 func TestFollowEventsCLIUse(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cli := dial(t, shared)
+	cli := authEtcd(t) // a directory binds its user only under etcd authentication (authstatus.go)
 	prefix := newPrefix(t)
 	a := New(cli, prefix)
 	k := etcdsync.NewLayout(prefix)

@@ -70,7 +70,7 @@ func followedAt(t *testing.T, a *Admin, rev int64) []Event {
 // policy.written_unattributed, and nothing named ops-alice.
 func TestFollowBindsAForgedEventToItsDirectory(t *testing.T) {
 	t.Parallel()
-	a := New(dial(t, shared), newPrefix(t))
+	a := New(authEtcd(t), newPrefix(t)) // a directory binds its user only under etcd authentication
 	doc := examplePolicy(t)
 	push(t, a, doc)
 	key := a.Prefix() + "/events-by/ops-alice/" + fmt.Sprintf("%020d-0badf00d", time.Now().UnixNano())
@@ -95,7 +95,7 @@ func TestFollowBindsAForgedEventToItsDirectory(t *testing.T) {
 // speaks for its transaction's put (its writer named).
 func TestFollowFlagsAnEventByNamingNoUser(t *testing.T) {
 	t.Parallel()
-	a := New(dial(t, shared), newPrefix(t))
+	a := New(authEtcd(t), newPrefix(t)) // a directory binds its user only under etcd authentication
 	doc := examplePolicy(t)
 	push(t, a, doc)
 	key := a.Prefix() + "/events-by/ops-alice/" + fmt.Sprintf("%020d-0badf00d", time.Now().UnixNano())
@@ -156,7 +156,7 @@ func TestFollowNamesNoUserForAnEventUnderEvents(t *testing.T) {
 func TestEventsUnderTheWritersDirectory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a := New(dial(t, shared), newPrefix(t))
+	a := New(authEtcd(t), newPrefix(t)) // a directory binds its user only under etcd authentication
 	push(t, a, examplePolicy(t))
 	for _, user := range []string{"ops-alice", "ops-bob/x"} {
 		if _, _, err := a.CreateKey(ctx, "acme-hris", 0, Meta{Actor: "alice", Ticket: "T-1", EtcdUser: user}); err != nil {
@@ -195,7 +195,7 @@ func TestEventsUnderTheWritersDirectory(t *testing.T) {
 func TestFollowFlagsADeletedOrRewrittenEvent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a := New(dial(t, shared), newPrefix(t))
+	a := New(authEtcd(t), newPrefix(t)) // a directory binds its user only under etcd authentication
 	push(t, a, examplePolicy(t))
 	if _, _, err := a.CreateKey(ctx, "acme-hris", 0, Meta{Actor: "alice", Ticket: "T-1", EtcdUser: "ops-alice"}); err != nil {
 		t.Fatal(err)

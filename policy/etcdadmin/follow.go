@@ -134,7 +134,9 @@ func Witnessable(action string) bool {
 // that one, and the events stored between, which the restore lost, were
 // never read: TestForwardEventsRestartedKeepsTheFirstEventSinceTheCheck).
 func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, keep func(Witnesses) error, fn func([]Event) error) error {
-	g := followGuard{witness: w.Last, keep: keep, events: a.k.EventsDir(), byDir: a.k.EventsByDir()}
+	auth := &authSeen{} // authstatus.go: events-by/ binds no one without etcd authentication
+	fn = a.authFlagged(auth, fn)
+	g := followGuard{witness: w.Last, keep: keep, events: a.k.EventsDir(), byDir: a.k.EventsByDir(), auth: auth, admin: a}
 	if w.Confirmed.Revision > 0 {
 		g.witness, g.first, g.next = w.Confirmed, w.First, w.Last
 	}
@@ -149,7 +151,7 @@ func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, 
 					return err
 				}
 			}
-			from, g = 0, followGuard{keep: keep, events: a.k.EventsDir(), byDir: a.k.EventsByDir()}
+			from, g = 0, followGuard{keep: keep, events: a.k.EventsDir(), byDir: a.k.EventsByDir(), auth: auth, admin: a}
 			continue
 		}
 		if compacted == 0 {
@@ -318,6 +320,10 @@ type followGuard struct {
 	// byDir is the events-by/ directory: a person deletes only her own
 	// events under it, and the watch passes the delete on (deleted).
 	byDir string
+	// auth is what check last read of etcd's authentication (for the
+	// Admin admin): without it, events-by/ binds no one.
+	auth  *authSeen
+	admin *Admin
 }
 
 // answered records a watch response's header, or returns a *rewound
@@ -341,6 +347,9 @@ func (g *followGuard) answered(rev int64, cluster uint64) error {
 // another cluster. A failed read is no finding: the watch reports an
 // unreachable etcd.
 func (g *followGuard) check(ctx context.Context, cli *clientv3.Client, key string) error {
+	if g.auth != nil {
+		g.auth.update(ctx, g.admin) // authstatus.go
+	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	resp, err := cli.Get(cctx, key, clientv3.WithCountOnly())
@@ -740,7 +749,9 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 		ap, _, why := a.approvalAtRev(ctx, ev.Target, ev.Revision)
 		req, why2 := a.requestOf(ctx, ev.Target, ev.Revision)
 		return cmp.Or(why, why2, selfGrantProblem(ap, req, ev)) // approvaluses.go
-	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalDeny:
+	case etcdsync.ActionApprovalRequest:
+		return cmp.Or(a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision), a.requestRecordProblem(ctx, ev)) // requestrecord.go
+	case etcdsync.ActionApprovalDeny:
 		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
 	}
 	for _, p := range [...]string{"evidence.", "review.", "alert."} {
