@@ -74,3 +74,20 @@ func TestHeadRoutesProblemsBounded(t *testing.T) {
 		t.Errorf("%d problems for %d HEAD routes each checked less than %d GET routes (%d problems in all), want %d: one a HEAD route", got, n, n, all, n)
 	}
 }
+
+// TestTooManyRoutesRefused: a document of more than MaxRoutes routes is
+// refused with one problem, before the routes are compared pair by pair.
+// 18,000 distinct routes (1.4 MiB, a value etcd takes) loaded, after 15 s
+// of comparisons in each sidecar's policy sync, revocations waiting
+// behind it.
+func TestTooManyRoutesRefused(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	for i := range MaxRoutes + 1 {
+		b.WriteString("  - {method: GET, path: \"/{x}/g" + itoa(i) + "\", class: standard, scopes: [read:users]}\n")
+	}
+	got, all := countProblems(t, withRoutes(t, b.String()), "routes defined, at most 4096 allowed")
+	if got != 1 || all != 1 {
+		t.Errorf("%d problems naming the route cap, %d in all; want that one alone", got, all)
+	}
+}
