@@ -18,6 +18,14 @@ import (
 // bitmasks on the hot path.
 const MaxScopes = 64
 
+// MaxRoutes is how many routes a policy may define. Load compares every
+// route with every other of its method (overlapping), which is quadratic:
+// 18,000 routes (1.4 MiB, a value etcd takes at the policy key) held each
+// sidecar's policy sync, revocations included, for 15 s, and 30,000 for
+// most of a minute (TestTooManyRoutesRefused); 4,096 take well under a
+// second, four times the largest policy the benchmarks compile.
+const MaxRoutes = 4096
+
 var (
 	idPattern    = regexp.MustCompile(TenantIDRule)
 	scopePattern = regexp.MustCompile(`^[a-z][a-z0-9_.-]*(:[a-z0-9_.-]+)*$`)
@@ -240,6 +248,12 @@ func (v *validator) class(c *ClassSpec, i int) {
 }
 
 func (v *validator) routes(rs []RouteSpec, scopes map[string]bool, classes map[string]*ClassSpec) {
+	if len(rs) > MaxRoutes {
+		// Not checked one by one: the comparisons of every pair are what
+		// the cap bounds.
+		v.addf(v.lines.section("routes", 0), "%d routes defined, at most %d allowed", len(rs), MaxRoutes)
+		return
+	}
 	tmpls := make([][]string, len(rs))
 	for i, r := range rs {
 		at := func(field string) int { return v.lines.at("routes", i, field, -1) }
@@ -276,18 +290,34 @@ func (v *validator) routes(rs []RouteSpec, scopes map[string]bool, classes map[s
 				v.addf(v.lines.at("routes", i, "scopes", j), "route %s %s: privileged scope %q on non-privileged class %q", r.Method, r.Path, s, r.Class)
 			}
 		}
-		for j := 0; j < i; j++ {
-			if rs[j].Method == r.Method && segs != nil && tmpls[j] != nil && overlap(segs, tmpls[j]) {
-				how := ""
-				if !overlapExact(segs, tmpls[j]) {
-					how = " ignoring case (a service that routes without case, as Express and ASP.NET Core do by default, takes one for the other)"
-				}
-				v.addf(at(""), "route %s %s matches the same requests as route %s %s at line %d%s",
-					r.Method, r.Path, rs[j].Method, rs[j].Path, v.lines.at("routes", j, "", -1), how)
-			}
-		}
+		v.overlapping(rs, tmpls, i)
 	}
 	v.headLooser(rs, tmpls, classes)
+}
+
+// overlapping reports route i of rs against the first route before it
+// that matches the same requests, if any (tmpls are their segments, nil
+// for a bad template). One problem a route, not one a pair: n copies of
+// a route made n²/2 problems, and 36,000 of them (1.4 MiB, a value etcd
+// takes) took a sidecar reading them out of memory
+// (TestRepeatedRoutesProblemsBounded).
+func (v *validator) overlapping(rs []RouteSpec, tmpls [][]string, i int) {
+	r, segs := rs[i], tmpls[i]
+	if segs == nil {
+		return
+	}
+	for j := range i {
+		if rs[j].Method != r.Method || tmpls[j] == nil || !overlap(segs, tmpls[j]) {
+			continue
+		}
+		how := ""
+		if !overlapExact(segs, tmpls[j]) {
+			how = " ignoring case (a service that routes without case, as Express and ASP.NET Core do by default, takes one for the other)"
+		}
+		v.addf(v.lines.at("routes", i, "", -1), "route %s %s matches the same requests as route %s %s at line %d%s",
+			r.Method, r.Path, rs[j].Method, rs[j].Path, v.lines.at("routes", j, "", -1), how)
+		return
+	}
 }
 
 // headLooser refuses a HEAD route checked less than a GET route whose
@@ -321,17 +351,38 @@ type headFinding struct {
 func headFindings(rs []RouteSpec, tmpls [][]string, classes map[string]*ClassSpec) []headFinding {
 	var out []headFinding
 	for i, h := range rs {
-		if h.Method != "HEAD" || tmpls[i] == nil {
+		if h.Method == "HEAD" && tmpls[i] != nil {
+			out = headFindingsOf(out, rs, tmpls, classes, i)
+		}
+	}
+	return out
+}
+
+// headFindingsOf appends to out the findings of HEAD route rs[i]: the
+// first GET route it is checked less than by Load's rule, and the first
+// by the push rule (the same one when both). One finding of each a HEAD
+// route, not one a GET route: h HEAD routes beside g GET routes they all
+// match made h*g findings, and as many problems
+// (TestHeadRoutesProblemsBounded).
+func headFindingsOf(out []headFinding, rs []RouteSpec, tmpls [][]string, classes map[string]*ClassSpec, i int) []headFinding {
+	looser, approval := false, false
+	for j, g := range rs {
+		if g.Method != "GET" || tmpls[j] == nil || !overlap(tmpls[i], tmpls[j]) {
 			continue
 		}
-		for j, g := range rs {
-			if g.Method != "GET" || tmpls[j] == nil || !overlap(tmpls[i], tmpls[j]) {
-				continue
-			}
-			f := headFinding{i, j, looserThan(h, g, tmpls[i], tmpls[j]), headApprovalLooser(h, g, classes)}
-			if len(f.looser) > 0 || f.approval != "" {
-				out = append(out, f)
-			}
+		f := headFinding{head: i, get: j}
+		if !looser {
+			f.looser = looserThan(rs[i], g, tmpls[i], tmpls[j])
+		}
+		if !approval {
+			f.approval = headApprovalLooser(rs[i], g, classes)
+		}
+		looser, approval = looser || len(f.looser) > 0, approval || f.approval != ""
+		if len(f.looser) > 0 || f.approval != "" {
+			out = append(out, f)
+		}
+		if looser && approval {
+			break
 		}
 	}
 	return out

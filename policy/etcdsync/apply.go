@@ -3,8 +3,10 @@ package etcdsync
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
@@ -279,8 +281,9 @@ func (s *Syncer) warnPush(doc *policy.Document, st *State) {
 // refuse records a state that did not compile.
 func (s *Syncer) refuse(err error) {
 	msg := err.Error()
+	short := refusalText(msg)
 	s.mu.Lock()
-	s.lastErr = msg
+	s.lastErr = short
 	s.mu.Unlock()
 	if msg == s.lastBad {
 		return
@@ -292,7 +295,29 @@ func (s *Syncer) refuse(err error) {
 		s.store.Fail()
 		s.failures.Add(1)
 	}
-	s.cfg.Logger.Error().Err(err).Int64("revision", s.st.Revision).Msg("policy refused; keeping the policy in force")
+	s.cfg.Logger.Error().Str("error", short).Int64("revision", s.st.Revision).Msg("policy refused; keeping the policy in force")
+}
+
+// maxRefusalBytes bounds the text of a refusal that LastError (and so
+// /readyz, at every probe) and the log line hold.
+const maxRefusalBytes = 8 << 10
+
+// refusalText is msg, a refusal's text, cut after its last whole line
+// within maxRefusalBytes, saying how much was cut. A document written by
+// hand with a problem on every line made megabytes of text, in one log
+// line that log shippers split or drop (TestRefusalTextBounded): the
+// refusal could go unseen. `portcullis policy validate` lists them all.
+func refusalText(msg string) string {
+	if len(msg) <= maxRefusalBytes {
+		return msg
+	}
+	cut := msg[:maxRefusalBytes]
+	if i := strings.LastIndexByte(cut, '\n'); i > 0 {
+		cut = cut[:i]
+	}
+	rest := msg[len(cut):]
+	return fmt.Sprintf("%s\n... and %d more bytes, %d more lines (portcullis policy get | portcullis policy validate - lists every problem)",
+		strings.ToValidUTF8(cut, ""), len(rest), strings.Count(rest, "\n"))
 }
 
 // accept clears the refusal after a state compiled.
