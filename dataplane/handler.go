@@ -227,11 +227,12 @@ func (s *Server) settle(ctx *fasthttp.RequestCtx, x *exchange) {
 	s.record(ctx, x)
 }
 
-// settled recovers a panic of settle and readies x for its next request.
-// The record that was being handed over may be the sink's by now, so x
-// gets a new one. A request errorHandler answered (x.early) keeps its
-// answer, a 4xx decided and in ctx already: its record's panic turned it
-// into a 500 (TestErrorHandlerRecordPanicKeepsItsAnswer).
+// settled recovers a panic of settle and readies x for its next request:
+// reset for its connection, or back to the pool. The record that was
+// being handed over may be the sink's by now, so x gets a new one. A
+// request errorHandler answered (x.early) keeps its answer, a 4xx decided
+// and in ctx already: its record's panic turned it into a 500
+// (TestErrorHandlerRecordPanicKeepsItsAnswer).
 func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
 	if p := recover(); p != nil {
 		x.rec = new(audit.Record)
@@ -244,7 +245,16 @@ func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
 		}
 	}
 	dropBigBody(&ctx.Request, x) // prebody.go
-	s.end(x)
+	// Buffers a huge request grew are dropped, so they do not pin memory
+	// for the life of a connection or the pool. Here, not in a function of
+	// its own, to save the call (issue 18: BenchmarkDecide).
+	if cap(x.path) > maxPooled || cap(x.uri) > maxPooled || cap(x.buf) > maxPooled || cap(x.delKey) > maxPooled {
+		x.path, x.uri, x.buf, x.delKey = nil, nil, nil, nil
+	}
+	x.reset()
+	if x.conn == nil {
+		s.pool.Put(x)
+	}
 }
 
 // panicked answers 500 for a request whose handling panicked with p, logs
