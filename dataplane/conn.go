@@ -524,16 +524,3 @@ func (s *Server) tlsCert(c *conn, mono int64) {
 func (x *exchange) certFrom(c *conn) {
 	x.certIDs, x.certEnd, x.certBorn, x.certDenied = c.ids, c.certEnd, c.certBorn, c.certDenied
 }
-
-// end readies x for its next request: reset for its connection, or back
-// to the pool. Buffers a huge request grew are dropped, so they do not pin
-// memory for the life of a connection or the pool.
-func (s *Server) end(x *exchange) {
-	if cap(x.path) > maxPooled || cap(x.uri) > maxPooled || cap(x.buf) > maxPooled || cap(x.delKey) > maxPooled {
-		x.path, x.uri, x.buf, x.delKey = nil, nil, nil, nil
-	}
-	x.reset()
-	if x.conn == nil {
-		s.pool.Put(x)
-	}
-}

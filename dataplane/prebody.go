@@ -396,10 +396,17 @@ const maxPooledBody = 256 << 10
 // a class's max_body would otherwise be kept for reuse by any request.
 // Swapping in nil leaves the pooled buffer empty and drops the big slice.
 // A request that came without a body (x.bodyIn, hasBody) has none to
-// drop, and Request.Body costs more than that test (issue 18:
-// BenchmarkDecide).
+// drop, and Request.Body costs more than that test, which inlines into
+// the caller (issue 18: BenchmarkDecide).
 func dropBigBody(req *fasthttp.Request, x *exchange) {
-	if x.bodyIn && len(req.Body()) > maxPooledBody {
+	if x.bodyIn {
+		dropBodyOver(req)
+	}
+}
+
+// dropBodyOver is dropBigBody for a request that came with a body.
+func dropBodyOver(req *fasthttp.Request) {
+	if len(req.Body()) > maxPooledBody {
 		req.SwapBody(nil)
 	}
 }
