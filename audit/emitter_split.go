@@ -185,24 +185,6 @@ func parseBatch(batch []byte) (p batchParts, err error) {
 	return p, nil
 }
 
-// splitBatch cuts batch, one OTLP ExportLogsServiceRequest as
-// batchEncoder makes it, into two: first holds the first half of its
-// records and keeps its batch id, second the rest under id2; n1 and n2
-// are their numbers of records.
-func splitBatch(batch []byte, id2 string) (first, second []byte, n1, n2 int, err error) {
-	p, err := parseBatch(batch)
-	if err != nil {
-		return nil, nil, 0, 0, err
-	}
-	if len(p.recs) < 2 {
-		return nil, nil, 0, 0, fmt.Errorf("%w: %d records", errNotSplit, len(p.recs))
-	}
-	n1 = len(p.recs) / 2
-	first = joinBatch(p.attrs, p.id, p.scopeHead, p.recs[:n1])
-	second = joinBatch(p.attrs, id2, p.scopeHead, p.recs[n1:])
-	return first, second, n1, len(p.recs) - n1, nil
-}
-
 // joinBatch encodes a batch of the resource fields attrs with batch id
 // id, the scope fields scopeHead and the records recs (fields, whole).
 func joinBatch(attrs []byte, id string, scopeHead []byte, recs [][]byte) []byte {
@@ -386,7 +368,7 @@ func (e *Emitter) heldPrefix(n int) int {
 }
 
 // splitSpooled cuts spooled batch f (its bytes data) in two spooled
-// batches (splitBatch) and removes it. It reports whether it did; when it
+// batches (halves, joinBatch) and removes it. It reports whether it did; when it
 // did not, f stays as it was. held is -1 for a batch the collector does
 // not hold (a 408): the first half keeps f's id and sequence. Otherwise
 // the collector holds f's first held records under f's id (settleLate):

@@ -383,6 +383,7 @@ func headFollows(cur, next []byte, where string) error {
 	case c.Seq > n.Seq:
 		return fmt.Errorf("%w: %s names seq %d, this head seq %d", ErrHeadBehind, where, c.Seq, n.Seq)
 	case c.Seq == n.Seq && c.Hash != n.Hash:
+		//lint:ignore ST1005 the "..." marks a hash cut to 16 digits, not punctuation
 		return fmt.Errorf("%w: %s names seq %d with hash %.16s..., this head seq %d with hash %.16s...", ErrHeadForked, where, c.Seq, c.Hash, n.Seq, n.Hash)
 	}
 	return nil

@@ -96,17 +96,6 @@ func (r *keyRing) has(pub ed25519.PublicKey) bool {
 	return false
 }
 
-// rotatedAt is the segment the ring hands over to pub at (0: the first
-// key, or none of the ring's).
-func (r *keyRing) rotatedAt(pub ed25519.PublicKey) uint64 {
-	for i, k := range r.keys {
-		if k.Equal(pub) {
-			return r.from[i]
-		}
-	}
-	return 0
-}
-
 // opens reports whether a rotation hands the ring to a new key at
 // segment n.
 func (r *keyRing) opens(n uint64) bool {

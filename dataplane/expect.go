@@ -83,8 +83,12 @@ func (s *Server) expectBody(d *prepared, h *fasthttp.RequestHeader, cl int64) (r
 }
 
 // errExpectHTTP10 refuses an Expect in an HTTP/1.0 request (expect).
+//
+//lint:ignore ST1005 Expect is the header's name, spelt as RFC 9110 spells it
 var errExpectHTTP10 = errors.New("Expect in an HTTP/1.0 request")
 
 // errExpectUnmet refuses an expectation the sidecar does not meet
 // (expectUnmet): errorHandler answers it 417 expectation_failed.
+//
+//lint:ignore ST1005 Expect is the header's name, spelt as RFC 9110 spells it
 var errExpectUnmet = errors.New("Expect other than one 100-continue")

@@ -11,8 +11,10 @@ import (
 // request header map, which fasthttp writes in the order of its slice
 // (RequestHeader.AppendBytes).
 type headerLine struct {
-	key     []byte
-	value   []byte
+	key []byte
+	//lint:ignore U1000 mirrors argsKV.value: headerLinesField checks the layout field by field
+	value []byte
+	//lint:ignore U1000 mirrors argsKV.noValue: headerLinesField checks the layout field by field
 	noValue bool
 }
 

@@ -26,9 +26,8 @@ import (
 // its size: a chunked body past 16 KiB got 413, a declared one was
 // authenticated and answered 429 token_failures_limited, and one with
 // "Expect: 100-continue" got its 100 before either, its body then
-// refused past one byte. A declared body with Expect is now read only
-// after a 100 sent on a policy, and decided on the policy loaded by then
-// (TestExpectDecidedOnPolicyLoadedByContinue).
+// refused past one byte. With Expect or without, the answer is the same
+// (TestNoPolicyAtHeadCheckSameWithOrWithoutExpect).
 func TestPolicyLoadedAfterHeadCheckIs503(t *testing.T) {
 	t.Parallel()
 	const post = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n"
@@ -108,65 +107,61 @@ func dialAfterSwap(t *testing.T, srv *Server, store *policy.Store, next *policy.
 	return c
 }
 
-// TestExpectDecidedOnPolicyLoadedByContinue: a request with "Expect:
-// 100-continue" is decided, and its 100 sent or not, when the sidecar
-// answers the expectation (expect), on the policy loaded by then; the
-// same body without Expect within the one byte the check before the body
-// lets through with no policy is decided by the handler on the policy
-// loaded by then too. With Expect it was 503 not_ready whenever no
-// policy was loaded when its head was checked, a policy loaded before
-// its 100 or not. No 100 is ever sent without a policy.
-func TestExpectDecidedOnPolicyLoadedByContinue(t *testing.T) {
+// TestNoPolicyAtHeadCheckSameWithOrWithoutExpect: with no policy loaded
+// when its head is checked and one loaded before its answer (the first
+// load racing the request), a request gets the same answer whether or
+// not it sends "Expect: 100-continue": a body of one byte, read with no
+// policy, is decided on the policy loaded by then (200); a longer one,
+// declared or chunked, is refused unread, 503 not_ready, and with Expect
+// gets no 100. A declared body with Expect was decided when the
+// expectation was answered, on the policy loaded by then, whatever its
+// size: two bytes got a 100 and a 200 with Expect, 503 without.
+func TestNoPolicyAtHeadCheckSameWithOrWithoutExpect(t *testing.T) {
 	t.Parallel()
 	const post = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n"
-	big := strings.Repeat("a", 20<<10)
-	cases := []struct {
-		name, body string
-		expect     bool
-	}{
-		{"one byte", "a", false},
-		{"one byte, Expect", "a", true},
-		{"20 KiB, Expect", big, true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			up := startUpstream(t)
-			store, sink := &policy.Store{}, &memSink{}
-			srv, err := New(Config{Store: store, Upstream: up.addr, Audit: sink})
-			if err != nil {
-				t.Fatal(err)
+	for _, body := range []string{"a", "ab", strings.Repeat("a", 20<<10)} {
+		for _, expect := range []bool{false, true} {
+			name := strconv.Itoa(len(body)) + " bytes"
+			if expect {
+				name += ", Expect"
 			}
-			c := dialAfterSwap(t, srv, store, loadExample(t))
-			head := post + "Content-Length: " + strconv.Itoa(len(tc.body)) + "\r\n"
-			if tc.expect {
-				head += "Expect: 100-continue\r\n"
-			}
-			br := bufio.NewReader(c)
-			io.WriteString(c, head+"\r\n")
-			if tc.expect {
-				resp, err := http.ReadResponse(br, nil)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				up := startUpstream(t)
+				store, sink := &policy.Store{}, &memSink{}
+				srv, err := New(Config{Store: store, Upstream: up.addr, Audit: sink})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if resp.StatusCode != 100 {
-					b, _ := io.ReadAll(resp.Body)
-					t.Fatalf("answer to the expectation %d %s, want 100 (the policy was loaded by then)", resp.StatusCode, b)
+				id := "notready-expect-" + strconv.Itoa(len(body)) + "-" + strconv.FormatBool(expect)
+				head := post + "X-Request-ID: " + id + "\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n"
+				var r reply
+				c := dialAfterSwap(t, srv, store, loadExample(t))
+				if expect {
+					r = firstAnswerOn(t, c, head+"Expect: 100-continue\r\n\r\n", body) // the body only after a 100
+				} else {
+					r = firstAnswerOn(t, c, head+"\r\n"+body, "")
 				}
-			}
-			io.WriteString(c, tc.body)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != 200 {
-				t.Fatalf("answer %d %s, want 200, decided on the policy loaded", resp.StatusCode, b)
-			}
-			if got := up.received(); len(got) != 1 || got[0].body != len(tc.body) {
-				t.Errorf("the service received %v, want the one request with its %d bytes", got, len(tc.body))
-			}
-		})
+				if len(body) == 1 {
+					if r.status != 200 {
+						t.Fatalf("answer %d %s, want 200, decided on the policy loaded", r.status, r.body)
+					}
+					if got := up.received(); len(got) != 1 || got[0].body != 1 {
+						t.Errorf("the service received %v, want the one request with its byte", got)
+					}
+					return
+				}
+				if r.status != 503 || r.errorBody(t).Error != "not_ready" {
+					t.Fatalf("answer %d %s, want 503 not_ready (no 100), as without Expect", r.status, r.body)
+				}
+				if rec := sink.withRequestID(t, id); rec.Decision != audit.NotReady {
+					t.Errorf("audited %v, want not_ready", rec.Decision)
+				}
+				if n := len(up.received()); n != 0 {
+					t.Errorf("the service got %d requests", n)
+				}
+			})
+		}
 	}
 }
 

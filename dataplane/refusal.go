@@ -44,10 +44,10 @@ const (
 	// bodyRefused answers it 413 once its head and route are checked
 	// (TestHeaderHookPanicDeclaredBody, TestExpectCheckPanicIsRefused).
 	refusalPanicked
-	// refusalNotReady: no policy was loaded when the head of a body was
-	// checked (notReady): 503, whatever policy is loaded by its answer
-	// (TestPolicyLoadedAfterHeadCheckIs503); a declared body with
-	// Expect is expect's to decide (noPolicyYet).
+	// refusalNotReady: no policy was loaded when the head of a body of
+	// more than one byte was checked (notReady): 503, whatever policy is
+	// loaded by its answer, with Expect or without (noPolicyYet,
+	// TestPolicyLoadedAfterHeadCheckIs503).
 	refusalNotReady
 	// refusalDecided: the check before the body refused the request
 	// after step 1 with preRefusal.d (no route, the query, strict audit,

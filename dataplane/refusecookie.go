@@ -267,9 +267,17 @@ func cookieBlank(c byte) bool {
 // key to Rack's nested parser (rackKey: "[sessionid]", "sessionid]").
 // The four letters outside ASCII whose simple case mapping is an ASCII
 // letter (U+0130 and U+0131 for i, U+017F for s, U+212A for k), in
-// UTF-8, count as that letter: .NET's OrdinalIgnoreCase, which ASP.NET
-// Core's cookie collection compares with, takes "ſessionid" for
-// "SESSIONID" (unicodeFold).
+// UTF-8, count as that letter too (unicodeFold), a superset of what
+// servers read: ASP.NET Core's cookie collection compares names with
+// StringComparer.OrdinalIgnoreCase, which compares upper cases. On .NET
+// 5 and later with ICU (Linux, Windows 10 1903 and later) it folds none
+// of the four: İ and K are their own upper case, and its ordinal casing
+// table keeps ı and ſ (dotnet/runtime pal_casing.c,
+// InitOrdinalCasingPage). .NET Core 3.1 and earlier on ICU took the
+// upper case of each code point as ICU gives it (pal_collation.c,
+// CompareStringOrdinalIgnoreCase), ı as I and ſ as S; Windows' NLS
+// tables are not checked here. Refusing the four costs a client that
+// sends the real name nothing.
 //
 // Deliberately not read as want: a name that needs more than one decoding
 // ("%2573essionid"), or one spelt with another letter outside ASCII that
@@ -296,6 +304,7 @@ func cookieNameIs(name, rest []byte, want string) bool {
 // unicodeFold copies b into d, up to len(d) bytes, each UTF-8 sequence of
 // a letter outside ASCII whose simple case mapping is an ASCII letter
 // (İ, ı, ſ, K) written as that letter, and returns how many it wrote.
+// It folds more than current servers do (cookieNameIs).
 func unicodeFold(d, b []byte) int {
 	n := 0
 	for i := 0; i < len(b) && n < len(d); n++ {

@@ -120,19 +120,19 @@ func (s *Server) headCheck(h *fasthttp.RequestHeader, cl int64) (rc fasthttp.Req
 }
 
 // noPolicyYet is headCheck for head h, of a body of cl bytes (-1:
-// chunked, 0 or -2: none), with no policy loaded. A declared body whose
-// client waits for 100 Continue is decided when the expectation is
-// answered (expect), on the policy loaded by then, and read only after
-// a 100, which expect sends only with a policy: its limit here is its
-// own length. It was refused 503 not_ready, a policy loaded before its
-// 100 or not, where the same body without Expect, within the one byte
-// read with no policy, was decided by the handler on the policy loaded
-// by then (TestExpectDecidedOnPolicyLoadedByContinue). Any other body is
+// chunked, 0 or -2: none), with no policy loaded. A body of more than
+// refuseBody bytes, declared or chunked, with Expect or without, is
 // refused unread, 503 (notReady): its limit is the policy's, and a
-// chunked body's with Expect too.
+// client that waits for 100 Continue gets none. A body of one byte,
+// which the limit refuseBody lets through, is decided on the policy
+// loaded by then: by the handler, and with Expect by expect first, after
+// whose 100 it is read. Both answers are the same with Expect or
+// without (TestNoPolicyAtHeadCheckSameWithOrWithoutExpect): a declared
+// body with Expect was decided by expect on the policy loaded by then
+// whatever its size, where the same two bytes without it were 503.
 func (s *Server) noPolicyYet(h *fasthttp.RequestHeader, cl int64) fasthttp.RequestConfig {
-	if cl > 0 && h.IsHTTP11() && h.PeekCanonical(expectName) != nil {
-		return fasthttp.RequestConfig{MaxRequestBodySize: int(cl), ReadTimeout: s.cfg.ReadTimeout}
+	if cl > 0 && cl <= refuseBody && h.IsHTTP11() && h.PeekCanonical(expectName) != nil {
+		return fasthttp.RequestConfig{MaxRequestBodySize: refuseBody, ReadTimeout: s.cfg.ReadTimeout}
 	}
 	if cl > 0 || cl == -1 {
 		s.notReady(h) // refusal.go

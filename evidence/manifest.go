@@ -82,21 +82,6 @@ func (r *ManifestRow) cells() []string {
 	return []string{r.Title, r.ControlID, r.Area, r.Framework, r.Owner, r.Period, r.Source, r.ReviewStatus, r.SHA256, r.File}
 }
 
-// writeManifest writes manifest.csv and manifest.json and, with a key,
-// manifest.json.sig: the base64 Ed25519 signature of manifest.json.
-func writeManifest(dir string, rows []ManifestRow, key ed25519.PrivateKey) error {
-	fs, err := manifestFiles(rows, key)
-	if err != nil {
-		return err
-	}
-	for _, f := range fs {
-		if err := writeFiles(dir, f.name, f.data); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // manifestFiles makes manifest.csv, manifest.json and, with a key,
 // manifest.json.sig.
 func manifestFiles(rows []ManifestRow, key ed25519.PrivateKey) ([]packFile, error) {
@@ -130,20 +115,6 @@ func manifestCSV(rows []ManifestRow) ([]byte, error) {
 		return nil, fmt.Errorf("cannot write the manifest CSV: %w", err)
 	}
 	return c.Bytes(), nil
-}
-
-// writeFiles writes name, data pairs into dir, each replacing the file of
-// its name in one rename: a reader sees the old file or the new one, never
-// a part, and a link planted under the name is replaced, never written
-// through.
-func writeFiles(dir string, pairs ...any) error {
-	for i := 0; i < len(pairs); i += 2 {
-		name := pairs[i].(string)
-		if err := replaceFile(dir, name, pairs[i+1].([]byte)); err != nil {
-			return fmt.Errorf("cannot write %q: %w", name, err)
-		}
-	}
-	return nil
 }
 
 // replaceFile writes data to a new file in dir (created, never opened

@@ -324,7 +324,8 @@ func (l *TLSListener) acceptLoop() {
 		if err != nil {
 			// As http.Server.Serve does: a temporary error (out of
 			// file descriptors) is retried after a pause.
-			if ne, ok := err.(net.Error); ok && ne.Temporary() && !errors.Is(err, net.ErrClosed) { //nolint:staticcheck // as net/http
+			//lint:ignore SA1019 net/http's Serve still retries on Temporary: EMFILE is one
+			if ne, ok := err.(net.Error); ok && ne.Temporary() && !errors.Is(err, net.ErrClosed) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				l.logf("http: Accept error: %v; retrying in %v", err, delay)
 				select {

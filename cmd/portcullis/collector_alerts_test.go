@@ -136,7 +136,7 @@ func TestCollectorDetectionSnapshotAcrossKeyRotation(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "detection", "snapshot.json"), oldSnapshot, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	det, store, logged, cancel = start(next, old)
+	_, store, logged, cancel = start(next, old)
 	defer func() { cancel(); store.Close() }()
 	if strings.Contains(logged, "signed again") || strings.Contains(logged, `"snapshot_seq":5,`) {
 		t.Errorf("a later start given the old key, an old key's snapshot planted: log %s; want it not signed again nor restored", logged)

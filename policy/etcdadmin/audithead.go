@@ -62,6 +62,7 @@ func (a *Admin) PublishHead(ctx context.Context, head []byte) error {
 				case c.Seq > n.Seq:
 					return fmt.Errorf("%w: %q names seq %d, this head seq %d", ErrHeadBehind, key, c.Seq, n.Seq)
 				case c.Seq == n.Seq && c.Hash != n.Hash:
+					//lint:ignore ST1005 the "..." marks a hash cut to 16 digits, not punctuation
 					return fmt.Errorf("%w: %q names seq %d with hash %.16s..., this head seq %d with hash %.16s...", ErrHeadForked, key, c.Seq, c.Hash, n.Seq, n.Hash)
 				}
 			}

@@ -76,10 +76,6 @@ func runSyncer(t testing.TB, cli *clientv3.Client, cfg etcdsync.SyncConfig) *run
 	return &running{Syncer: s, store: store, stop: stop}
 }
 
-// startRun runs s.Run in the background; the returned func cancels it and
-// waits for it to return.
-func startRun(t testing.TB, s *etcdsync.Syncer) func() { return etcdtest.StartRun(t, s) }
-
 // waitFor polls cond until it holds, failing the test after timeout. It
 // waits for an event; it asserts nothing about speed.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {

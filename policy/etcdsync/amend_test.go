@@ -98,7 +98,7 @@ func TestWatchAmendsRevocationsAndSuspensions(t *testing.T) {
 	if _, err := cli.Delete(ctx, k.Key(bi.ID)); err != nil {
 		t.Fatal(err)
 	}
-	snap = settled("a key record deleted", func(s *policy.Snapshot) bool { return s.Key([]byte(bi.ID)) == nil })
+	settled("a key record deleted", func(s *policy.Snapshot) bool { return s.Key([]byte(bi.ID)) == nil })
 	amended("a key record deleted")
 
 	push(t, a, append(examplePolicy(t), "\n# a new revision of the document\n"...))

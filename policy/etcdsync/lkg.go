@@ -315,9 +315,9 @@ func readLKGFile(dir string) (*lkg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read last-known-good file %q: %w", path, err)
 	}
-	doc, ok := lkgChecksum(b)
-	if !ok {
-		return nil, fmt.Errorf("last-known-good file %q does not match the SHA-256 written with it: torn, corrupted or edited since it was saved (or saved by a version that wrote none)", path)
+	doc, err := lkgChecksum(b)
+	if err != nil {
+		return nil, fmt.Errorf("last-known-good file %q refused: %w", path, err)
 	}
 	return decodeLKG(path, doc)
 }
@@ -329,26 +329,36 @@ const (
 	lkgChecksumSuffix = "\"}\n"
 )
 
+// Why lkgChecksum refuses a file.
+var (
+	errLKGNoChecksum = errors.New(`its last line is not the checksum line {"sha256":"..."}: torn, or saved by a version that wrote none`)
+	errLKGSumDiffers = errors.New("it does not match the SHA-256 written with it: corrupted or edited since it was saved")
+)
+
 // lkgChecksum splits the file b into its document and the checksum line
-// and reports whether the line is there and names the document's SHA-256.
-// It catches a torn write and a disk's corruption; anyone who can write
-// the state directory can write a matching line too, which is why the
-// directory and the file must be private to the sidecar's user
-// (CheckStateDir).
-func lkgChecksum(b []byte) ([]byte, bool) {
+// and returns the document if the line is there, whole, and names the
+// document's SHA-256. It catches a torn write and a disk's corruption;
+// anyone who can write the state directory can write a matching line too,
+// which is why the directory and the file must be private to the
+// sidecar's user (CheckStateDir).
+func lkgChecksum(b []byte) ([]byte, error) {
 	if len(b) == 0 || b[len(b)-1] != '\n' {
-		return nil, false
+		return nil, errLKGNoChecksum
 	}
 	at := bytes.LastIndexByte(b[:len(b)-1], '\n') + 1
 	doc, line := b[:at], b[at:]
-	hexSum, ok := bytes.CutPrefix(line, []byte(lkgChecksumPrefix))
-	if hexSum, ok = bytes.CutSuffix(hexSum, []byte(lkgChecksumSuffix)); !ok || at == 0 {
-		return nil, false
+	hexSum, prefixed := bytes.CutPrefix(line, []byte(lkgChecksumPrefix))
+	hexSum, suffixed := bytes.CutSuffix(hexSum, []byte(lkgChecksumSuffix))
+	if !prefixed || !suffixed || at == 0 {
+		return nil, errLKGNoChecksum
 	}
 	sum := sha256.Sum256(doc)
 	want := make([]byte, hex.EncodedLen(len(sum)))
 	hex.Encode(want, sum[:])
-	return doc, bytes.Equal(hexSum, want)
+	if !bytes.Equal(hexSum, want) {
+		return nil, errLKGSumDiffers
+	}
+	return doc, nil
 }
 
 // decodeLKG decodes the content b of the last-known-good file at path.

@@ -2,6 +2,7 @@ package etcdsync
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,6 +31,7 @@ func TestLKGCorruptionRefused(t *testing.T) {
 	if l, err := readLKGFile(dir); err != nil || l.State.Revocations["k1"] == "" {
 		t.Fatalf("intact file: %+v, %v", l, err)
 	}
+	last := bytes.LastIndexByte(good[:len(good)-1], '\n') + 1
 	at := bytes.Index(good, []byte(`"revocations":{"k1"`))
 	if at < 0 {
 		t.Fatalf("no revocation of k1 in\n%s", good)
@@ -37,18 +39,27 @@ func TestLKGCorruptionRefused(t *testing.T) {
 	at += len(`"revocations":{"k`)
 	flipped := bytes.Clone(good)
 	flipped[at] ^= 0x01 // "k1" -> "k0": the revocation names no key
-	cases := map[string][]byte{
-		"bit flipped":       flipped,
-		"last line cut":     good[:bytes.LastIndexByte(good[:len(good)-1], '\n')+1],
-		"torn mid-checksum": good[:len(good)-10],
-		"empty":             {},
+	cases := map[string]struct {
+		b    []byte
+		want error
+	}{
+		"bit flipped":       {flipped, errLKGSumDiffers},
+		"last line cut":     {good[:last], errLKGNoChecksum},
+		"torn mid-checksum": {good[:len(good)-10], errLKGNoChecksum},
+		"empty":             {nil, errLKGNoChecksum},
+		// The checksum line with its `{"sha256":"` cut off: the right
+		// digest, but not the line writeLKG writes.
+		"checksum line without its prefix": {append(bytes.Clone(good[:last]), good[last+len(lkgChecksumPrefix):]...), errLKGNoChecksum},
 	}
-	for name, b := range cases {
-		if err := os.WriteFile(path, b, 0o600); err != nil {
+	for name, c := range cases {
+		if err := os.WriteFile(path, c.b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if l, err := readLKGFile(dir); err == nil {
+		l, err := readLKGFile(dir)
+		if err == nil {
 			t.Errorf("%s: loaded, revocations %v; want refused", name, l.State.Revocations)
+		} else if !errors.Is(err, c.want) {
+			t.Errorf("%s: %v; want %v", name, err, c.want)
 		}
 	}
 }

@@ -49,9 +49,9 @@ func TestEncodeLKGIsMarshal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			doc, ok := lkgChecksum(got)
-			if !ok {
-				t.Fatalf("the file does not end in its checksum:\n%s", got)
+			doc, err := lkgChecksum(got)
+			if err != nil {
+				t.Fatalf("%v:\n%s", err, got)
 			}
 			var compact bytes.Buffer
 			if err := json.Compact(&compact, doc); err != nil {
