@@ -66,6 +66,35 @@ func TestStartRefusesHeadPutBackAfterCompaction(t *testing.T) {
 		t.Fatalf("etcd's history after the compaction: %d puts, %v; want only the head put back", len(after), err)
 	}
 	wantPutBackRefused(t, r)
+
+	// The operator restored the copy on purpose: the break names the head
+	// put back and why, the next head put there carries the key's count,
+	// and a later start finds nothing to refuse.
+	st := r.open(t, 100, 0)
+	accepted, err := st.CheckAnchors(t.Context(), []HeadPublisher{r.etcd}, 5*time.Second, true)
+	if err != nil || len(accepted) != 1 || !strings.Contains(accepted[0].Error(), "etcd counts 3 puts") {
+		st.Close()
+		t.Fatalf("CheckAnchors with acceptRollback = %v, %v; want the head put back accepted", accepted, err)
+	}
+	r.pubs = []HeadPublisher{r.etcd}
+	r.publish(t, st)
+	st.Close()
+	doc, n, err := r.etcd.CountedHead(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := OpenHead(doc, r.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problem, unchecked := CheckCount(r.etcd.Where(), h, n); problem != "" || unchecked != "" || h.Publication != 4 {
+		t.Errorf("head published after the accepted rollback: count %d, problem %q, unchecked %q; want put 4 and none", h.Publication, problem, unchecked)
+	}
+	st = r.open(t, 200, 0)
+	defer st.Close()
+	if _, err := st.CheckAnchors(t.Context(), r.pubs, 5*time.Second, false); err != nil {
+		t.Errorf("CheckAnchors after the accepted rollback: %v", err)
+	}
 }
 
 // TestStartRefusesHeadPutBackSignedLater: the collector's clock ran an
