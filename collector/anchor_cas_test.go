@@ -394,3 +394,10 @@ func (a *enteredAnchor) ReadHead(ctx context.Context) ([]byte, error) {
 	a.once.Do(func() { close(a.entered) })
 	return a.Admin.ReadHead(ctx)
 }
+
+// CountedHead is the read a publication's check of etcd makes first
+// (CountedAnchor).
+func (a *enteredAnchor) CountedHead(ctx context.Context) ([]byte, etcdadmin.HeadCount, error) {
+	a.once.Do(func() { close(a.entered) })
+	return a.Admin.CountedHead(ctx)
+}
