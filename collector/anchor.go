@@ -131,7 +131,7 @@ func where(p HeadPublisher) string {
 // *AnchorError when the store does not hold it, or another error when
 // the anchor cannot be read.
 func (s *Store) checkAnchor(ctx context.Context, a HeadAnchor) ([]byte, error) {
-	doc, err := a.ReadHead(ctx)
+	doc, count, err := readAnchor(ctx, a)
 	if err != nil {
 		return nil, fmt.Errorf("collector: cannot read the head published at %s to check it before publishing there: %w", a.Where(), err)
 	}
@@ -142,9 +142,32 @@ func (s *Store) checkAnchor(ctx context.Context, a HeadAnchor) ([]byte, error) {
 		return doc, err
 	}
 	if h, ok := a.(HeadHistory); ok {
-		return doc, s.holdsNewestPut(ctx, h, doc)
+		if err := s.holdsNewestPut(ctx, h, doc); err != nil {
+			return doc, err
+		}
 	}
-	return doc, nil
+	return doc, s.countedHead(a.Where(), doc, count)
+}
+
+// countedHead returns an *AnchorError when doc, the head at where, is
+// not the newest put there by its key's count (CountedAnchor): an older
+// head was put back, and the newest, which etcd may have compacted away
+// (or which NewestPut does not take for newer: signed at the same instant
+// or before, the clock set back), cannot be compared with the store.
+func (s *Store) countedHead(where string, doc []byte, count func(*PublishedHead) string) error {
+	p, err := (&KeyRing{s.keys}).OpenHead(doc)
+	if err != nil {
+		return nil // holdsHead refused it already
+	}
+	why := count(p)
+	if why == "" {
+		return nil
+	}
+	s.mu.Lock()
+	tip := s.seq
+	s.mu.Unlock()
+	return &AnchorError{Where: where, Published: p, StoreSeq: tip, Reason: "it " + why +
+		" (if this store is known to hold every entry, check it with audit verify --expect-head against a head kept elsewhere, then delete the key for this collector to publish there again)"}
 }
 
 // holdsHead returns nil when doc, the head published at where, verifies
@@ -530,6 +553,9 @@ type PublishedHead struct {
 	Seq  uint64
 	Hash string // hex SHA-256 chain hash of entry Seq
 	Time time.Time
+	// Publication and KeyCreated are the count of its etcd key it was
+	// signed for (CountedAnchor); 0 in a head not numbered.
+	Publication, KeyCreated int64
 }
 
 // OpenHead checks a published head document against the public key.
@@ -538,5 +564,5 @@ func OpenHead(doc []byte, pub ed25519.PublicKey) (*PublishedHead, error) {
 	if _, err := openDoc(doc, pub, domainHead, &h); err != nil {
 		return nil, fmt.Errorf("collector: published head does not verify with the public key: %w", err)
 	}
-	return &PublishedHead{Seq: h.Seq, Hash: h.Hash, Time: h.Time}, nil
+	return &PublishedHead{Seq: h.Seq, Hash: h.Hash, Time: h.Time, Publication: h.Publication, KeyCreated: h.KeyCreated}, nil
 }

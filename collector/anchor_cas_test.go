@@ -117,7 +117,7 @@ func TestSecondCollectorDoesNotOverwriteFirstsHead(t *testing.T) {
 		appendBatches(t, b, 200, 8) // past the first's seq
 		headB := signed(t, b)
 		err := b.PublishChecked(t.Context(), headB, 5*time.Second, pubsB)
-		if got, _ := first.ReadHead(t.Context()); !bytes.Equal(got, headA) {
+		if got, _ := first.ReadHead(t.Context()); !sameDoc(got, headA) {
 			t.Fatalf("%s: the second collector overwrote the first's head: etcd holds %s, want %s (its publication: %v)", tc.name, headLabel(got), headLabel(headA), err)
 		}
 		hA, hB := unverifiedHead(headA), unverifiedHead(headB)
@@ -334,7 +334,7 @@ func TestDeletedOrRestoredHeadIsPublishedOverAndSaid(t *testing.T) {
 		if err := st.PublishChecked(t.Context(), next, 5*time.Second, pubs); err != nil {
 			t.Errorf("%s: %v", s.name, err)
 		}
-		if got, _ := etcd.ReadHead(t.Context()); !bytes.Equal(got, next) {
+		if got, _ := etcd.ReadHead(t.Context()); !sameDoc(got, next) {
 			t.Errorf("%s: etcd holds %s, want %s", s.name, headLabel(got), headLabel(next))
 		}
 		if len(notices) != i+1 || !strings.Contains(notices[i], s.want) || !strings.Contains(notices[i], "etcd key /gone/audit/head") {
@@ -393,4 +393,11 @@ type enteredAnchor struct {
 func (a *enteredAnchor) ReadHead(ctx context.Context) ([]byte, error) {
 	a.once.Do(func() { close(a.entered) })
 	return a.Admin.ReadHead(ctx)
+}
+
+// CountedHead is the read a publication's check of etcd makes first
+// (CountedAnchor).
+func (a *enteredAnchor) CountedHead(ctx context.Context) ([]byte, etcdadmin.HeadCount, error) {
+	a.once.Do(func() { close(a.entered) })
+	return a.Admin.CountedHead(ctx)
 }

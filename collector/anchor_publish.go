@@ -72,18 +72,22 @@ func (s *Store) publishChecked(ctx context.Context, p HeadPublisher, head []byte
 func (s *Store) publishOnLocked(ctx context.Context, a HeadAnchor, st *anchorState, head []byte) error {
 	var err error
 	for range 3 { // one more try after each head of this store's found there
-		if err = a.ReplaceHead(ctx, st.last, head); err == nil {
-			s.publishedLocked(st, head)
+		var written []byte
+		if written, err = s.replaceAt(ctx, a, st.last, head); err == nil {
+			s.publishedLocked(st, written)
 			return nil
 		}
-		st.noteUnsure(head)
+		if written == nil {
+			written = head
+		}
+		st.noteUnsure(written)
 		cur, rerr := a.ReadHead(ctx)
 		if rerr != nil {
 			// Whether it was applied is settled at the next publication,
 			// which finds it there (st.unsure) or the head it replaces.
 			return err
 		}
-		retry, serr := s.settleLocked(a, st, head, cur, err)
+		retry, serr := s.settleLocked(a, st, written, cur, err)
 		if !retry {
 			return serr
 		}

@@ -184,7 +184,7 @@ func (k *KeyRing) OpenHead(doc []byte) (*PublishedHead, error) {
 	if _, err := k.r.openHead(doc, &h); err != nil {
 		return nil, fmt.Errorf("collector: published head does not verify with the store's key at its position: %w", err)
 	}
-	return &PublishedHead{Seq: h.Seq, Hash: h.Hash, Time: h.Time}, nil
+	return &PublishedHead{Seq: h.Seq, Hash: h.Hash, Time: h.Time, Publication: h.Publication, KeyCreated: h.KeyCreated}, nil
 }
 
 // openHead opens a signed head with the key of the segment it names. A

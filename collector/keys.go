@@ -145,6 +145,16 @@ type storeHead struct {
 	// digests stop before it (checkHeadNamed). 0 in a head signed
 	// before the store recorded it, and in a store with no digest yet.
 	Sealed uint64 `json:"sealed,omitempty"`
+	// Publication is the number of this head's put at the etcd key it
+	// was published at (the key's version once it is written: 1 for the
+	// put that created the key), so that a head read back there with
+	// another count was put back (CheckCount); 0 in head.json, the
+	// --publish-head file, and a head signed before collectors numbered
+	// them.
+	Publication int64 `json:"publication,omitempty"`
+	// KeyCreated is that key's create revision; 0 in the put that
+	// created it, and wherever Publication is 0.
+	KeyCreated int64 `json:"key_created,omitempty"`
 }
 
 // signedDoc is the on-disk form of a digest or head: the exact payload

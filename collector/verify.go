@@ -30,6 +30,7 @@ const (
 	ProblemRecordedBreak  = "recorded break"  // the collector found entries it could not vouch for at a restart
 	ProblemBadRetention   = "bad retention"   // a retention entry that is unsigned, forged or premature
 	ProblemRolledBack     = "rolled back"     // the store is behind the head published outside the host
+	ProblemUnchecked      = "unchecked"       // a check of a published head that could not be made
 	ProblemEmpty          = "empty store"     // no entries at all
 	ProblemNotRegular     = "not a regular file"
 )
@@ -55,6 +56,17 @@ type VerifyOptions struct {
 	// ExpectHead is the hex chain hash of an entry the store must hold
 	// (a head the operator kept, as `audit verify` prints it).
 	ExpectHead string
+	// AnchorProblems are what the reader of the published heads found
+	// wrong with them or could not check (ProblemRolledBack: a head put
+	// back, by its etcd key's count, collector.CheckCount;
+	// ProblemUnchecked: etcd's history of the key unreadable): each is a
+	// problem of the report, so a check not made never passes in silence.
+	// Each concerns no segment (Entry -1).
+	AnchorProblems []Problem
+	// AnchorUnchecked says what the published heads could not be
+	// checked for (a head that carries no count of its etcd key): the
+	// report carries it (VerifyReport.Unchecked) and still passes.
+	AnchorUnchecked []string
 	// Now is the clock for AllowUnsignedTail and retention entries (a
 	// deletion not yet due by it is bad: RetentionFutureSkew); zero means
 	// time.Now.
@@ -100,6 +112,9 @@ type VerifyReport struct {
 	HeadSeq  uint64    `json:"head_seq"`
 	HeadHash string    `json:"head_hash"`
 	Problems []Problem `json:"problems"`
+	// Unchecked says what of the published heads could not be checked,
+	// with no problem found (VerifyOptions.AnchorUnchecked).
+	Unchecked []string `json:"unchecked,omitempty"`
 	// OmittedProblems counts the problems with entries found after
 	// maxEntryProblems of them were listed (one summary problem says so).
 	OmittedProblems int `json:"omitted_problems,omitempty"`
@@ -915,6 +930,8 @@ func (v *verifier) lastSignedTime() time.Time {
 // checkPublished compares the chain with the head published outside the
 // host and the head the operator expects (issue 21, item 3).
 func (v *verifier) checkPublished() {
+	v.rep.Problems = append(v.rep.Problems, v.opts.AnchorProblems...)
+	v.rep.Unchecked = v.opts.AnchorUnchecked
 	for _, p := range append([]*PublishedHead{v.opts.Published}, v.opts.OtherPublished...) {
 		if p != nil {
 			v.expectAt(p.Seq, p.Hash, fmt.Sprintf("the head published at %s", p.Time.UTC().Format(time.RFC3339)))

@@ -473,6 +473,10 @@ func (b *builder) anchorText() string {
 		fmt.Fprintf(&w, "Not found: %s.\n\n", m)
 		b.warn("published head not found: %s", m)
 	}
+	for _, u := range a.Unchecked {
+		fmt.Fprintf(&w, "Not checked: %s.\n\n", u)
+		b.warn("published head not checked: %s", u)
+	}
 	return w.String()
 }
 

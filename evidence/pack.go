@@ -102,6 +102,13 @@ type Anchor struct {
 	// Missing names each anchor looked for and not found (etcd with no
 	// head under the prefix), for the proof and the warnings.
 	Missing []string
+	// Problems are the heads found put back and the checks of them that
+	// could not be made (collector.VerifyOptions.AnchorProblems): the
+	// integrity proof fails with each.
+	Problems []collector.Problem
+	// Unchecked says what the heads read could not be checked for
+	// (collector.VerifyOptions.AnchorUnchecked), for the proof.
+	Unchecked []string
 }
 
 // Result names what Pack wrote.

@@ -78,7 +78,8 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 		// The anchor's checks are Verify's own (audit verify's options), so
 		// a store rolled back behind a published head fails here as there.
 		pass.VerifyKey, pass.Verify = b.cfg.VerifyKey, collector.VerifyOptions{Now: b.cfg.Now(),
-			Published: b.cfg.Anchor.Published, OtherPublished: b.cfg.Anchor.Others, ExpectHead: b.cfg.Anchor.ExpectHead}
+			Published: b.cfg.Anchor.Published, OtherPublished: b.cfg.Anchor.Others, ExpectHead: b.cfg.Anchor.ExpectHead,
+			AnchorProblems: b.cfg.Anchor.Problems, AnchorUnchecked: b.cfg.Anchor.Unchecked}
 		pass.MarkVerified = true
 	}
 	rep, err := collector.ReadStore(b.cfg.DataDir, pass)

@@ -142,7 +142,14 @@ func printVerifyReport(w io.Writer, rep *collector.VerifyReport, asJSON bool) {
 		return
 	}
 	for _, p := range rep.Problems {
-		fmt.Fprintln(w, "TAMPERED:", p)
+		label := "TAMPERED:"
+		if p.What == collector.ProblemUnchecked {
+			label = "NOT CHECKED (fails):"
+		}
+		fmt.Fprintln(w, label, p)
+	}
+	for _, u := range rep.Unchecked {
+		fmt.Fprintln(w, "NOT CHECKED:", u)
 	}
 	status := "intact"
 	if !rep.OK() {

@@ -26,6 +26,10 @@ type anchorFlags struct {
 	expectHead string
 	allowTail  time.Duration
 	allowEmpty bool
+	// headHistory reads etcd's history of the audit head; nil reads it
+	// from --etcd (etcdHeadPuts). A test sets it to fail after the head
+	// there now was read, which no real etcd does on demand.
+	headHistory func() ([]etcdadmin.HeadPut, error)
 }
 
 func (a *anchorFlags) register(fs *flag.FlagSet) {
@@ -62,9 +66,23 @@ func (a *anchorFlags) registerHeads(fs *flag.FlagSet) {
 // --etcd, no head published there is an error.
 func (a *anchorFlags) options(dir string, pub ed25519.PublicKey) (collector.VerifyOptions, error) {
 	opts := collector.VerifyOptions{AllowUnsignedTail: a.allowTail, AllowEmpty: a.allowEmpty, ExpectHead: a.expectHead}
-	heads, _, err := a.readHeads(dir, pub, true)
-	opts.Published, opts.OtherPublished = newestHead(heads)
+	read, err := a.readHeads(dir, pub, true)
+	opts.Published, opts.OtherPublished = newestHead(read.heads)
+	opts.AnchorProblems, opts.AnchorUnchecked = read.problems, read.unchecked
 	return opts, err
+}
+
+// readAnchors is what readHeads read of the anchors.
+type readAnchors struct {
+	heads []publishedHead
+	// missing names each anchor with no head (evidence pack's etcd).
+	missing []string
+	// problems are the heads found put back, and the checks that could
+	// not be made (collector.VerifyOptions.AnchorProblems).
+	problems []collector.Problem
+	// unchecked says what a head could not be checked for
+	// (collector.VerifyOptions.AnchorUnchecked).
+	unchecked []string
 }
 
 // publishedHead is a head read back from where the collector published
@@ -82,7 +100,7 @@ type publishedHead struct {
 // key before a rotation for an entry before it); a store whose rotations
 // do not verify has its heads checked against pub alone (its verify
 // reports the rotation).
-func (a *anchorFlags) readHeads(dir string, pub ed25519.PublicKey, requireEtcd bool) (heads []publishedHead, missing []string, err error) {
+func (a *anchorFlags) readHeads(dir string, pub ed25519.PublicKey, requireEtcd bool) (r readAnchors, err error) {
 	openHead := func(doc []byte) (*collector.PublishedHead, error) { return collector.OpenHead(doc, pub) }
 	if keys, err := collector.LoadKeys(dir, pub); err == nil {
 		openHead = keys.OpenHead
@@ -92,7 +110,7 @@ func (a *anchorFlags) readHeads(dir string, pub ed25519.PublicKey, requireEtcd b
 		if err != nil {
 			return fmt.Errorf("%s: %w", from, err)
 		}
-		heads = append(heads, publishedHead{from: fmt.Sprintf("%s (seq %d)", from, h.Seq), head: h})
+		r.heads = append(r.heads, publishedHead{from: fmt.Sprintf("%s (seq %d)", from, h.Seq), head: h})
 		return nil
 	}
 	if a.headFile != "" {
@@ -100,49 +118,68 @@ func (a *anchorFlags) readHeads(dir string, pub ed25519.PublicKey, requireEtcd b
 		// and a larger file is not read whole.
 		doc, err := durable.ReadRegularMax(a.headFile, collector.MaxKeyFileBytes)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cannot read --published-head %q: %w", a.headFile, err)
+			return readAnchors{}, fmt.Errorf("cannot read --published-head %q: %w", a.headFile, err)
 		}
 		if err := open("--published-head "+a.headFile, doc); err != nil {
-			return nil, nil, err
+			return readAnchors{}, err
 		}
 	}
 	if a.etcd.endpoints != "" {
 		key := etcdsync.NewLayout(a.etcd.prefix).AuditHead()
-		doc, err := a.etcdHead()
+		doc, count, err := a.etcdHead()
 		switch {
 		case err != nil && !requireEtcd && errors.Is(err, etcdadmin.ErrNotFound):
-			missing = append(missing, fmt.Sprintf("etcd holds no head at %s (a collector started with --etcd and this --prefix publishes one)", key))
+			r.missing = append(r.missing, fmt.Sprintf("etcd holds no head at %s (a collector started with --etcd and this --prefix publishes one)", key))
 		case err != nil:
-			return nil, nil, err
+			return readAnchors{}, err
 		default:
 			if err := open("etcd "+key, doc); err != nil {
-				return nil, nil, err
+				return readAnchors{}, err
 			}
-			if h := a.etcdNewestPut(key, heads[len(heads)-1].head, openHead); h != nil {
-				heads = append(heads, *h)
+			cur := r.heads[len(r.heads)-1].head
+			r.checkCount("etcd "+key, cur, count)
+			if err := r.etcdNewestPut(a, key, cur, openHead); err != nil {
+				r.problems = append(r.problems, collector.Problem{Entry: -1, What: collector.ProblemUnchecked, Detail: err.Error()})
 			}
 		}
 	}
-	return heads, missing, nil
+	return r, nil
 }
 
-// etcdNewestPut returns the newest head etcd's history of key holds
+// checkCount compares cur, the head read at where, with its etcd key's
+// count (collector.CheckCount).
+func (r *readAnchors) checkCount(where string, cur *collector.PublishedHead, count etcdadmin.HeadCount) {
+	problem, unchecked := collector.CheckCount(where, cur, count)
+	if problem != "" {
+		r.problems = append(r.problems, collector.Problem{Entry: -1, Seq: cur.Seq, What: collector.ProblemRolledBack, Detail: problem})
+	}
+	if unchecked != "" {
+		r.unchecked = append(r.unchecked, unchecked)
+	}
+}
+
+// etcdNewestPut adds to r the newest head etcd's history of key holds
 // after cur, the head there now (collector.NewestPut, the rule the
-// collector's start checks with too): cur is then an older head put back
-// (nil otherwise, or when the history cannot be read: cur is still
-// checked). A store rolled back together with the head there now (an
-// older head put back by hand, which etcd's history keeps) agreed with
-// it, and the proof said OK (TestPackChecksEveryHeadEtcdKept).
-func (a *anchorFlags) etcdNewestPut(key string, cur *collector.PublishedHead, openHead func([]byte) (*collector.PublishedHead, error)) *publishedHead {
-	puts, err := a.etcdHeadPuts()
+// collector's start checks with too): cur is then an older head put back.
+// A store rolled back together with the head there now (an older head
+// put back by hand, which etcd's history keeps) agreed with it, and the
+// proof said OK (TestPackChecksEveryHeadEtcdKept). A history that cannot
+// be read is an error naming what it leaves unchecked: the check passed
+// in silence (TestVerifyHeadHistoryUnreadableIsNotOK).
+func (r *readAnchors) etcdNewestPut(a *anchorFlags, key string, cur *collector.PublishedHead, openHead func([]byte) (*collector.PublishedHead, error)) error {
+	read := a.headHistory
+	if read == nil {
+		read = a.etcdHeadPuts
+	}
+	puts, err := read()
 	if err != nil {
-		return nil
+		return fmt.Errorf("cannot read etcd's history of %s (%w): a newer head put there before the head there now (seq %d), which the store must hold too, was not looked for", key, err, cur.Seq)
 	}
 	p, h := collector.NewestPut(cur, puts, openHead)
-	if p == nil {
-		return nil
+	if p != nil {
+		r.heads = append(r.heads, publishedHead{from: fmt.Sprintf("etcd %s at revision %d, put there before the head there now (seq %d)", key, p.Revision, h.Seq), head: h})
 	}
-	return &publishedHead{from: fmt.Sprintf("etcd %s at revision %d, put there before the head there now (seq %d)", key, p.Revision, h.Seq), head: h}
+	return nil
 }
 
 // etcdHeadPuts reads the puts of the audit head etcd's history holds.
@@ -220,17 +257,22 @@ func verifiedExit(stderr io.Writer, name, what string, rep *collector.VerifyRepo
 	return 0
 }
 
-func (a *anchorFlags) etcdHead() ([]byte, error) {
+// etcdHead reads the head at <prefix>/audit/head and the key's count.
+func (a *anchorFlags) etcdHead() ([]byte, etcdadmin.HeadCount, error) {
 	cli, err := dialEtcd(a.etcd)
 	if err != nil {
-		return nil, err
+		return nil, etcdadmin.HeadCount{}, err
 	}
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	doc, err := etcdadmin.New(cli, a.etcd.prefix).AuditHead(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w (a collector started with --etcd publishes it; without one, drop --etcd)", err)
+	admin := etcdadmin.New(cli, a.etcd.prefix)
+	doc, count, err := admin.CountedHead(ctx)
+	if err == nil && doc == nil {
+		err = fmt.Errorf("%w: no audit head published at %q", etcdadmin.ErrNotFound, etcdsync.NewLayout(a.etcd.prefix).AuditHead())
 	}
-	return doc, nil
+	if err != nil {
+		return nil, count, fmt.Errorf("%w (a collector started with --etcd publishes it; without one, drop --etcd)", err)
+	}
+	return doc, count, nil
 }

@@ -317,13 +317,14 @@ func (f *packFlags) readAnchor(cfg *evidence.Config) error {
 		return nil
 	}
 	f.anchor.etcd = f.etcd
-	heads, missing, err := f.anchor.readHeads(cfg.DataDir, pub, false)
+	read, err := f.anchor.readHeads(cfg.DataDir, pub, false)
 	if err != nil {
 		return err
 	}
-	newest, others := newestHead(heads)
-	cfg.Anchor = evidence.Anchor{Published: newest, Others: others, ExpectHead: f.anchor.expectHead, Missing: missing}
-	for _, h := range heads {
+	newest, others := newestHead(read.heads)
+	cfg.Anchor = evidence.Anchor{Published: newest, Others: others, ExpectHead: f.anchor.expectHead, Missing: read.missing,
+		Problems: read.problems, Unchecked: read.unchecked}
+	for _, h := range read.heads {
 		cfg.Anchor.Checked = append(cfg.Anchor.Checked, h.from)
 	}
 	return nil

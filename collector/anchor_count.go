@@ -1,0 +1,113 @@
+package collector
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// CountedAnchor is a HeadAnchor that counts the heads put there in a way
+// no client can rewrite: etcd's version of <prefix>/audit/head (its puts
+// since it was created) and its create revision (etcdadmin.Admin). Each
+// head the store publishes there carries, signed, the count the key has
+// once it is put (storeHead.Publication, KeyCreated), so that an older
+// head put back there is told from the newest by the count alone
+// (CheckCount): etcd's history of the key (HeadHistory) loses the newer
+// heads to a compaction, and a head put back that was signed at the same
+// instant as a newer one or after it (the clock set back) passed
+// NewestPut.
+type CountedAnchor interface {
+	HeadAnchor
+	// CountedHead returns the head there now (nil for none) and the
+	// key's count read with it.
+	CountedHead(ctx context.Context) ([]byte, etcdadmin.HeadCount, error)
+	// ReplaceCountedHead is ReplaceHead with the head made by sign for
+	// the count the key will have once it is written; it returns the
+	// head made, even when its write failed (nil when none was made).
+	ReplaceCountedHead(ctx context.Context, old []byte, sign func(etcdadmin.HeadCount) ([]byte, error)) ([]byte, error)
+}
+
+var _ CountedAnchor = (*etcdadmin.Admin)(nil)
+
+// CheckCount compares h, the head read at where, with n, the count its
+// key had when it was read. It returns problem, non-empty when h was not
+// the newest head put there (put back over later puts, or at a key
+// deleted and created again since), or unchecked, non-empty when h
+// carries no count to compare (signed before collectors numbered the
+// heads they publish to etcd, or put there by something else): what is
+// then not checked. audit verify, evidence pack and the collector's start
+// all check with it.
+func CheckCount(where string, h *PublishedHead, n etcdadmin.HeadCount) (problem, unchecked string) {
+	if h.Publication == 0 {
+		return "", fmt.Sprintf("the head at %s (seq %d) carries no publication count (signed by a collector that did not number the heads it puts in etcd yet): "+
+			"an older head put back there after etcd compacted the newer ones away, or one signed at the same instant as a newer head or later, is not told from the newest", where, h.Seq)
+	}
+	if why := countMismatch(h, n); why != "" {
+		return fmt.Sprintf("the head at %s (seq %d, signed %s) %s", where, h.Seq, h.Time.UTC().Format(time.RFC3339), why), ""
+	}
+	return "", ""
+}
+
+// countMismatch says why h, numbered, is not the newest head put at the
+// key counted n; "" when it is.
+func countMismatch(h *PublishedHead, n etcdadmin.HeadCount) string {
+	switch {
+	case h.Publication == 0:
+		return ""
+	case h.Publication != n.Puts:
+		return fmt.Sprintf("was signed as put %d of that key, but etcd counts %d puts of it: it is not the newest head put there but one put back over it "+
+			"(etcd's count of a key's puts survives a compaction, the newer heads may not), and the store cannot be shown to hold the newest", h.Publication, n.Puts)
+	case h.KeyCreated != 0 && h.KeyCreated != n.Created:
+		return fmt.Sprintf("was signed for that key as created at revision %d, but the key there now was created at revision %d: "+
+			"it was deleted, created again and the head put back", h.KeyCreated, n.Created)
+	}
+	return ""
+}
+
+// numberHead signs head again with n, the count of the etcd key it is
+// about to be put at, with the key that signed it.
+func (s *Store) numberHead(head []byte, n etcdadmin.HeadCount) ([]byte, error) {
+	s.mu.Lock()
+	keys := []ed25519.PrivateKey{s.cfg.SigningKey, s.cfg.PreviousKey}
+	s.mu.Unlock()
+	for _, k := range keys {
+		var h storeHead
+		if k == nil {
+			continue
+		}
+		if _, err := openDoc(head, k.Public().(ed25519.PublicKey), domainHead, &h); err != nil {
+			continue
+		}
+		h.Publication, h.KeyCreated = n.Puts, n.Created
+		doc, _, err := signDoc(k, domainHead, h)
+		return doc, err
+	}
+	return nil, errors.New("collector: BUG: the head to publish verifies with neither of the store's keys")
+}
+
+// replaceAt writes head at a in place of old; at a CountedAnchor, head
+// numbered for the put (numberHead). It returns the document written or
+// tried, nil when none was.
+func (s *Store) replaceAt(ctx context.Context, a HeadAnchor, old, head []byte) ([]byte, error) {
+	if c, ok := a.(CountedAnchor); ok {
+		return c.ReplaceCountedHead(ctx, old, func(n etcdadmin.HeadCount) ([]byte, error) { return s.numberHead(head, n) })
+	}
+	return head, a.ReplaceHead(ctx, old, head)
+}
+
+// readAnchor reads the head published at a and returns the check of
+// the head against the key's count at a CountedAnchor (countMismatch),
+// which says nothing elsewhere.
+func readAnchor(ctx context.Context, a HeadAnchor) (doc []byte, count func(*PublishedHead) string, err error) {
+	c, ok := a.(CountedAnchor)
+	if !ok {
+		doc, err = a.ReadHead(ctx)
+		return doc, func(*PublishedHead) string { return "" }, err
+	}
+	doc, n, err := c.CountedHead(ctx)
+	return doc, func(h *PublishedHead) string { return countMismatch(h, n) }, err
+}
