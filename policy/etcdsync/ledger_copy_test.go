@@ -3,8 +3,11 @@ package etcdsync_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
@@ -56,8 +59,62 @@ func TestLedgerAppliesWaitingResponsesInOneCopy(t *testing.T) {
 		}
 	}
 	clones, entries := l.Copies()
+	t.Logf("%d puts applied in %d copies of %d entries", n, clones, entries)
 	most := int64(1 + (n+etcdsync.MaxTaken-1)/etcdsync.MaxTaken)
 	if clones > most || entries > most*2*n {
 		t.Errorf("%d puts applied in %d copies of %d entries, want at most %d copies of at most %d entries", n, clones, entries, most, most*2*n)
 	}
+}
+
+// BenchmarkLedgerPutBurst: the time the ledger takes to apply 2,000
+// approvals put one transaction at a time that reached it while it was
+// held (the puts, 16 at a time, and their arrival are outside the timer),
+// and the state entries it copied doing so.
+func BenchmarkLedgerPutBurst(b *testing.B) {
+	const n = 2_000
+	cli := dial(b, shared)
+	expires := time.Now().Add(time.Hour)
+	var copied int64
+	for range b.N {
+		b.StopTimer()
+		prefix := newPrefix(b)
+		k := etcdsync.NewLayout(prefix)
+		l := etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: prefix})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { l.Run(ctx); close(done) }()
+		for !l.Ready() {
+			time.Sleep(time.Millisecond)
+		}
+		release := l.HoldState()
+		var wg sync.WaitGroup
+		for w := range 16 {
+			wg.Go(func() {
+				for i := w; i < n; i += 16 {
+					putApproval(b, cli, k, etcdsync.Approval{ID: fmt.Sprintf("apr_%d", i), Client: "c1", Route: "POST /x", State: etcdsync.ApprovalGranted, MaxUses: 1, Expires: expires})
+				}
+			})
+		}
+		wg.Wait()
+		// The last put reaches this client's watches, the ledger's
+		// among them (one stream), before the timer starts.
+		last := putApproval(b, cli, k, etcdsync.Approval{ID: "apr_last", Client: "c1", Route: "POST /x", State: etcdsync.ApprovalGranted, MaxUses: 1, Expires: expires})
+		for w := range cli.Watch(clientv3.WithRequireLeader(ctx), k.Approval("apr_last"), clientv3.WithRev(last)) {
+			if len(w.Events) > 0 || w.Err() != nil {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		b.StartTimer()
+		release()
+		for !l.Tracks("apr_last") || l.TrackedCounters() != n+1 {
+			time.Sleep(100 * time.Microsecond)
+		}
+		b.StopTimer()
+		_, entries := l.Copies()
+		copied += entries
+		cancel()
+		<-done
+	}
+	b.ReportMetric(float64(copied)/float64(b.N), "entries-copied/op")
 }
