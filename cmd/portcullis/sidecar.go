@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/examples/upstream"
 	"github.com/portcullis/portcullis/limiter"
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 )
@@ -346,7 +347,10 @@ func watchPolicyFile(ctx context.Context, path string, hup chan os.Signal, store
 			case <-hup:
 				if err := load(); err != nil {
 					store.Fail()
-					log.Error().Err(err).Str("policy", path).Msg("policy reload refused; keeping the policy in force")
+					// Cut as etcd mode's refusals: a file with a problem on
+					// every line made a log line of megabytes
+					// (TestReloadRefusalLogBounded).
+					log.Error().Str("error", etcdsync.RefusalText(err.Error(), "portcullis policy validate "+path)).Str("policy", path).Msg("policy reload refused; keeping the policy in force")
 				}
 			}
 		}

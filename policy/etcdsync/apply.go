@@ -281,7 +281,7 @@ func (s *Syncer) warnPush(doc *policy.Document, st *State) {
 // refuse records a state that did not compile.
 func (s *Syncer) refuse(err error) {
 	msg := err.Error()
-	short := refusalText(msg)
+	short := RefusalText(msg, "portcullis policy get | portcullis policy validate -")
 	s.mu.Lock()
 	s.lastErr = short
 	s.mu.Unlock()
@@ -302,12 +302,14 @@ func (s *Syncer) refuse(err error) {
 // /readyz, at every probe) and the log line hold.
 const maxRefusalBytes = 8 << 10
 
-// refusalText is msg, a refusal's text, cut after its last whole line
-// within maxRefusalBytes, saying how much was cut. A document written by
-// hand with a problem on every line made megabytes of text, in one log
-// line that log shippers split or drop (TestRefusalTextBounded): the
-// refusal could go unseen. `portcullis policy validate` lists them all.
-func refusalText(msg string) string {
+// RefusalText is msg, a refusal's text, cut after its last whole line
+// within 8 KiB, saying how much was cut and that lister (a command) lists
+// every problem. A document written by hand with a problem on every line
+// made megabytes of text, in one log line that log shippers split or
+// drop: the refusal could go unseen. The Syncer's refusals
+// (TestRefusalTextBounded) and the file-mode sidecar's refused reloads
+// (TestReloadRefusalLogBounded) are cut so.
+func RefusalText(msg, lister string) string {
 	if len(msg) <= maxRefusalBytes {
 		return msg
 	}
@@ -316,8 +318,8 @@ func refusalText(msg string) string {
 		cut = cut[:i]
 	}
 	rest := msg[len(cut):]
-	return fmt.Sprintf("%s\n... and %d more bytes, %d more lines (portcullis policy get | portcullis policy validate - lists every problem)",
-		strings.ToValidUTF8(cut, ""), len(rest), strings.Count(rest, "\n"))
+	return fmt.Sprintf("%s\n... and %d more bytes, %d more lines (%s lists every problem)",
+		strings.ToValidUTF8(cut, ""), len(rest), strings.Count(rest, "\n"), lister)
 }
 
 // accept clears the refusal after a state compiled.

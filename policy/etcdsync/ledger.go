@@ -63,6 +63,10 @@ type Ledger struct {
 	// releases are the revocations of spent holds' leases Commit starts
 	// off the request path; Wait waits for them.
 	releases sync.WaitGroup
+	// queued counts the watch responses of approvals Run received, and
+	// clones and copied the copies apply made of the state and their
+	// entries (TestLedgerAppliesWaitingResponsesInOneCopy).
+	queued, clones, copied atomic.Int64
 }
 
 // ledgerState is what the ledger watched: the approval records and their
@@ -176,10 +180,24 @@ func (l *Ledger) list(ctx context.Context) (int64, error) {
 func (l *Ledger) Rewinds() int64 { return l.back.rewinds.Load() }
 
 // watch applies the changes after rev until the watch breaks, or a check
-// finds etcd gone back below the revision watched (a *wentBack).
+// finds etcd gone back below the revision watched (a *wentBack). The
+// responses are received here and queued for an applier goroutine
+// (applyQueued), which applies every response waiting in one copy of the
+// state: N approvals put one transaction at a time while an apply copies
+// cost O(N) copies of the state, not one each, O(N²) entries
+// (TestLedgerAppliesWaitingResponsesInOneCopy). A response arriving alone
+// is applied at once, as before.
 func (l *Ledger) watch(ctx context.Context, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
+	q := &ledgerQueue{wake: make(chan struct{}, 1)}
+	stop := make(chan struct{})
+	var applier sync.WaitGroup
+	applier.Go(func() { l.applyQueued(q, stop) })
+	// What was received is applied before a re-list, as when it was
+	// applied on receipt: list's keepLost compares the counters read
+	// with those watched.
+	defer func() { close(stop); applier.Wait() }()
 	wch := l.cli.Watch(wctx, l.k.ApprovalTree(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 	tick := time.NewTicker(l.cfg.Confirm)
 	defer tick.Stop()
@@ -205,8 +223,71 @@ func (l *Ledger) watch(ctx context.Context, rev int64) error {
 			if err := l.back.answered(resp.Header.Revision, resp.Header.ClusterId); err != nil {
 				return err
 			}
-			l.apply(resp.Events)
+			// Events of slots alone (hold.go), which the state does not
+			// hold, wake nothing.
+			if slices.ContainsFunc(resp.Events, l.watched) {
+				q.push(resp.Events)
+				l.queued.Add(1)
+			}
 		}
+	}
+}
+
+// ledgerQueue holds the watch responses received and not yet applied.
+type ledgerQueue struct {
+	mu    sync.Mutex
+	resps [][]*clientv3.Event
+	wake  chan struct{} // capacity 1: a response is waiting
+}
+
+// push queues the events of one response and wakes the applier.
+func (q *ledgerQueue) push(evs []*clientv3.Event) {
+	q.mu.Lock()
+	q.resps = append(q.resps, evs)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes the events of at most maxTaken waiting responses, in
+// order, and reports whether more wait.
+func (q *ledgerQueue) take() (evs []*clientv3.Event, more bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := min(len(q.resps), maxTaken)
+	evs = slices.Concat(q.resps[:n]...)
+	clear(q.resps[:n])
+	q.resps = q.resps[n:]
+	if len(q.resps) == 0 {
+		q.resps = nil
+	}
+	return evs, len(q.resps) > 0
+}
+
+// applyQueued applies the responses q holds until stop is closed, then
+// those still waiting.
+func (l *Ledger) applyQueued(q *ledgerQueue, stop <-chan struct{}) {
+	for {
+		select {
+		case <-q.wake:
+			l.applyWaiting(q)
+		case <-stop:
+			l.applyWaiting(q)
+			return
+		}
+	}
+}
+
+// applyWaiting applies the responses q holds: all those waiting in one
+// apply, at most maxTaken at once so that a steady stream of changes does
+// not hold back those already taken.
+func (l *Ledger) applyWaiting(q *ledgerQueue) {
+	for more := true; more; {
+		var evs []*clientv3.Event
+		evs, more = q.take()
+		l.apply(evs)
 	}
 }
 
@@ -219,6 +300,8 @@ func (l *Ledger) apply(evs []*clientv3.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cur := l.state.Load()
+	l.clones.Add(1)
+	l.copied.Add(int64(len(cur.records) + len(cur.counters)))
 	st := &ledgerState{records: maps.Clone(cur.records), counters: maps.Clone(cur.counters), lost: cur.lost}
 	for _, ev := range evs {
 		if ev.Type == mvccpb.DELETE {

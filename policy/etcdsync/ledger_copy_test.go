@@ -1,0 +1,120 @@
+package etcdsync_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// TestLedgerAppliesWaitingResponsesInOneCopy: the ledger copied its whole
+// state for every watch response of approvals, so whoever may write
+// approvals/ and puts N records one transaction at a time made each
+// sidecar copy O(N²) entries. Responses that arrive while an apply holds
+// the state now wait and are applied in one copy, at most MaxTaken at
+// once: N puts received while the ledger is held cost a copy for the one
+// taken before and one per MaxTaken after, each of at most 2N entries.
+func TestLedgerAppliesWaitingResponsesInOneCopy(t *testing.T) {
+	t.Parallel()
+	cli := dial(t, shared)
+	prefix := newPrefix(t)
+	k := etcdsync.NewLayout(prefix)
+	l := etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: prefix})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(30 * time.Second); !l.Ready(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("ledger never read the approvals")
+		}
+	}
+	const n = 300
+	release := l.HoldState()
+	held := true
+	defer func() {
+		if held {
+			release()
+		}
+	}()
+	expires := time.Now().Add(time.Hour)
+	for i := range n {
+		putApproval(t, cli, k, etcdsync.Approval{ID: fmt.Sprintf("apr_%d", i), Client: "c1", Route: "POST /x", State: etcdsync.ApprovalGranted, MaxUses: 1, Expires: expires})
+	}
+	// Not an assertion: the responses reach the ledger while it is held.
+	for deadline := time.Now().Add(20 * time.Second); l.Queued() < n && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	t.Logf("%d of %d responses received while held", l.Queued(), n)
+	held = false
+	release()
+	last := fmt.Sprintf("apr_%d", n-1)
+	for deadline := time.Now().Add(30 * time.Second); !l.Tracks(last) || l.TrackedCounters() != n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("ledger holds %d counters and approval %s %v, want %d and true", l.TrackedCounters(), last, l.Tracks(last), n)
+		}
+	}
+	clones, entries := l.Copies()
+	t.Logf("%d puts applied in %d copies of %d entries", n, clones, entries)
+	most := int64(1 + (n+etcdsync.MaxTaken-1)/etcdsync.MaxTaken)
+	if clones > most || entries > most*2*n {
+		t.Errorf("%d puts applied in %d copies of %d entries, want at most %d copies of at most %d entries", n, clones, entries, most, most*2*n)
+	}
+}
+
+// BenchmarkLedgerPutBurst: the time the ledger takes to apply 2,000
+// approvals put one transaction at a time that reached it while it was
+// held (the puts, 16 at a time, and their arrival are outside the timer),
+// and the state entries it copied doing so.
+func BenchmarkLedgerPutBurst(b *testing.B) {
+	const n = 2_000
+	cli := dial(b, shared)
+	expires := time.Now().Add(time.Hour)
+	var copied int64
+	for range b.N {
+		b.StopTimer()
+		prefix := newPrefix(b)
+		k := etcdsync.NewLayout(prefix)
+		l := etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: prefix})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { l.Run(ctx); close(done) }()
+		for !l.Ready() {
+			time.Sleep(time.Millisecond)
+		}
+		release := l.HoldState()
+		var wg sync.WaitGroup
+		for w := range 16 {
+			wg.Go(func() {
+				for i := w; i < n; i += 16 {
+					putApproval(b, cli, k, etcdsync.Approval{ID: fmt.Sprintf("apr_%d", i), Client: "c1", Route: "POST /x", State: etcdsync.ApprovalGranted, MaxUses: 1, Expires: expires})
+				}
+			})
+		}
+		wg.Wait()
+		// The last put reaches this client's watches, the ledger's
+		// among them (one stream), before the timer starts.
+		last := putApproval(b, cli, k, etcdsync.Approval{ID: "apr_last", Client: "c1", Route: "POST /x", State: etcdsync.ApprovalGranted, MaxUses: 1, Expires: expires})
+		for w := range cli.Watch(clientv3.WithRequireLeader(ctx), k.Approval("apr_last"), clientv3.WithRev(last)) {
+			if len(w.Events) > 0 || w.Err() != nil {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		b.StartTimer()
+		release()
+		for !l.Tracks("apr_last") || l.TrackedCounters() != n+1 {
+			time.Sleep(100 * time.Microsecond)
+		}
+		b.StopTimer()
+		_, entries := l.Copies()
+		copied += entries
+		cancel()
+		<-done
+	}
+	b.ReportMetric(float64(copied)/float64(b.N), "entries-copied/op")
+}
