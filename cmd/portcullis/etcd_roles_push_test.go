@@ -173,6 +173,18 @@ func TestEtcdRolesPolicyPushJobWritesOnlyItsPush(t *testing.T) {
 		}
 	}
 
+	// policy push writes the policy key and policy-history/ alone: a grant
+	// of $P/policy --prefix let the Job's user, and every person's, write
+	// any key starting $P/policy, which no reader judges or flags.
+	for _, u := range []string{user, "ops-alice"} {
+		c := dialAs(t, e.Endpoints(), u)
+		for _, key := range []string{prefix + "/policy-x", prefix + "/policyx", prefix + "/policy/x", prefix + "/policy-history"} {
+			if _, err := c.Put(ctx, key, "{}"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+				t.Errorf("%s put %s: %v, want permission denied", u, key, err)
+			}
+		}
+	}
+
 	opCli := dialAs(t, e.Endpoints(), "portcullis-operator")
 	for _, key := range []string{prefix + "/events/" + suffix, prefix + "/events-by/ops-alice/" + suffix, prefix + "/events-by/" + user + "/" + suffix} {
 		if _, err := opCli.Put(ctx, key, "{}"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
@@ -189,19 +201,22 @@ func TestEtcdRolesPolicyPushJobWritesOnlyItsPush(t *testing.T) {
 // Job's script (through its ctl wrappers).
 var revokeLine = regexp.MustCompile(`(?m)^\s*\S+ role revoke-permission (\S+) (\S+) --prefix\s*$`)
 
-// upgradeRoles gives portcullis-operator the whole prefix, as the roles
-// Job did before it had a policy push user, then runs the script's
-// revocations as root: a cluster set up then, the Job run again.
+// upgradeRoles gives each role what the script's revocations take back
+// (portcullis-operator the whole prefix, as the roles Job did before it
+// had a policy push user; every person $P/policy --prefix), then runs
+// those revocations as root: a cluster set up then, the Job run again.
 func upgradeRoles(t *testing.T, ctx context.Context, root *clientv3.Client, prefix string) {
 	t.Helper()
-	old := prefix + "/"
-	if _, err := root.RoleGrantPermission(ctx, "portcullis-operator", old, clientv3.GetPrefixRangeEnd(old), clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range revokeLine.FindAllStringSubmatch(rolesScript(t), -1) {
-		key := strings.ReplaceAll(m[2], "$P", prefix)
-		if _, err := root.RoleRevokePermission(ctx, m[1], key, clientv3.GetPrefixRangeEnd(key)); err != nil {
-			t.Fatalf("the roles Job's revoke-permission %s %s: %v", m[1], key, err)
+	script := rolesScript(t)
+	for _, m := range revokeLine.FindAllStringSubmatch(script, -1) {
+		for _, rk := range scriptRoles(script, m[1], strings.ReplaceAll(m[2], "$P", prefix)) {
+			role, key := rk[0], rk[1]
+			if _, err := root.RoleGrantPermission(ctx, role, key, clientv3.GetPrefixRangeEnd(key), clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := root.RoleRevokePermission(ctx, role, key, clientv3.GetPrefixRangeEnd(key)); err != nil {
+				t.Fatalf("the roles Job's revoke-permission %s %s: %v", role, key, err)
+			}
 		}
 	}
 }

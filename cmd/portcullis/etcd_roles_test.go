@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,9 +26,13 @@ import (
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
-// grantLine is one `ctl role grant-permission ROLE PERM KEY --prefix` of
-// the etcd roles Job's script.
-var grantLine = regexp.MustCompile(`(?m)^\s*ctl role grant-permission (\S+) (read|write|readwrite) (\S+) --prefix\s*$`)
+// grantLine is one `ctl role grant-permission ROLE PERM KEY [--prefix]`
+// of the etcd roles Job's script.
+var grantLine = regexp.MustCompile(`(?m)^\s*ctl role grant-permission (\S+) (read|write|readwrite) (\S+)( --prefix)?\s*$`)
+
+// roleGrant is one permission of a role: its type, key and range end
+// (that of key's prefix, or "" for key alone).
+type roleGrant [3]string
 
 // testOperators are the people the roles Job's OPERATORS names in the
 // tests: a per-person role each (roleGrants).
@@ -43,28 +48,43 @@ var personLoop = regexp.MustCompile(`(?m)^\s*for u in ((?:\S+ )*)\$OPERATORS; do
 // per-person grants ("$u", for each name of OPERATORS) made for each of
 // testOperators and for the script's own names its loop gives them
 // (portcullis-operator).
-func roleGrants(t *testing.T, prefix string) map[string][][2]string {
+func roleGrants(t *testing.T, prefix string) map[string][]roleGrant {
 	t.Helper()
 	script := rolesScript(t)
 	if !strings.Contains(script, "P="+prefix+"\n") || !strings.Contains(script, "auth enable") {
 		t.Fatalf("the roles script does not set P=%s or enable auth:\n%s", prefix, script)
 	}
-	people := testOperators
-	for _, m := range personLoop.FindAllStringSubmatch(script, -1) {
-		people = append(strings.Fields(m[1]), people...)
-	}
-	grants := map[string][][2]string{}
+	grants := map[string][]roleGrant{}
 	for _, m := range grantLine.FindAllStringSubmatch(script, -1) {
-		key := strings.ReplaceAll(m[3], "$P", prefix)
-		if m[1] != `"$u"` {
-			grants[m[1]] = append(grants[m[1]], [2]string{m[2], key})
-			continue
-		}
-		for _, u := range people {
-			grants[u] = append(grants[u], [2]string{m[2], strings.ReplaceAll(key, `"$u"`, u)})
+		for _, rk := range scriptRoles(script, m[1], strings.ReplaceAll(m[3], "$P", prefix)) {
+			end := ""
+			if m[4] != "" {
+				end = clientv3.GetPrefixRangeEnd(rk[1])
+			}
+			grants[rk[0]] = append(grants[rk[0]], roleGrant{m[2], rk[1], end})
 		}
 	}
 	return grants
+}
+
+// scriptRoles returns the roles and keys a line of the roles script
+// naming role and key means: role alone, or for "$u" each user its
+// person loop names (testOperators for $OPERATORS), with key made that
+// user's.
+func scriptRoles(script, role, key string) [][2]string {
+	if role != `"$u"` {
+		return [][2]string{{role, key}}
+	}
+	people := slices.Clone(testOperators)
+	for _, m := range personLoop.FindAllStringSubmatch(script, -1) {
+		people = append(people, strings.Fields(m[1])...)
+	}
+	slices.Sort(people)
+	var out [][2]string
+	for _, u := range slices.Compact(people) {
+		out = append(out, [2]string{u, strings.ReplaceAll(key, `"$u"`, u)})
+	}
+	return out
 }
 
 // rolesScript returns the shell script of the roles Job,
@@ -203,7 +223,7 @@ func newRolesRig(t *testing.T, prefix string) *rolesRig {
 	return r
 }
 
-func setupAuth(t *testing.T, ctx context.Context, root *clientv3.Client, grants map[string][][2]string) {
+func setupAuth(t *testing.T, ctx context.Context, root *clientv3.Client, grants map[string][]roleGrant) {
 	t.Helper()
 	must := func(_ any, err error) {
 		t.Helper()
@@ -219,7 +239,7 @@ func setupAuth(t *testing.T, ctx context.Context, root *clientv3.Client, grants 
 		must(root.UserAdd(ctx, role, "pw-"+role))
 		must(root.UserGrantRole(ctx, role, role))
 		for _, g := range gs {
-			must(root.RoleGrantPermission(ctx, role, g[1], clientv3.GetPrefixRangeEnd(g[1]), clientv3.PermissionType(perms[g[0]])))
+			must(root.RoleGrantPermission(ctx, role, g[1], g[2], clientv3.PermissionType(perms[g[0]])))
 		}
 	}
 	must(root.AuthEnable(ctx))

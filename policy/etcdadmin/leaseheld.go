@@ -52,10 +52,15 @@ type leaseAsk struct {
 	answers  map[int64]leaseAnswer
 }
 
-// newLeaseAsk returns the leaseAsk of one watch response, its budget
-// starting now (the wall clock: a.now is the follower's judged clock).
+// newLeaseAsk returns the leaseAsk of one watch response. Its budget
+// starts with its first question (the wall clock: a.now is the
+// follower's judged clock), not now: the response's other work (each
+// event's verification) is not the lease questions', and before, a
+// response with many events spent the budget before etcd was asked, so
+// every lease's end in it was stored unchecked
+// (TestLeaseBudgetStartsWithTheFirstQuestion).
 func (a *Admin) newLeaseAsk(ctx context.Context) *leaseAsk {
-	return &leaseAsk{a: a, ctx: ctx, deadline: time.Now().Add(leaseBudget)}
+	return &leaseAsk{a: a, ctx: ctx}
 }
 
 // held reports whether etcd still holds lease, that of a record
@@ -76,6 +81,9 @@ func (a *Admin) newLeaseAsk(ctx context.Context) *leaseAsk {
 func (q *leaseAsk) held(lease int64) leaseAnswer {
 	if ans, ok := q.answers[lease]; ok {
 		return ans
+	}
+	if q.deadline.IsZero() {
+		q.deadline = time.Now().Add(leaseBudget)
 	}
 	ans := leaseUnknown
 	for try := 0; try < 2 && ans == leaseUnknown && q.ctx.Err() == nil; try++ {

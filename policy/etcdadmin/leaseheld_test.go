@@ -62,3 +62,27 @@ func TestLeaseHeldInItsLastSecond(t *testing.T) {
 		return
 	}
 }
+
+// The lease questions of one watch response share leaseBudget, which
+// bounds how long etcd holds the follower answering them; the rest of
+// the response's work (each event's verification, a lookup a user's
+// directory under events-by/) is not theirs. The budget started as the
+// response arrived, so a response with many events to verify (a person
+// writing many events under her own directory) spent it before the
+// first lease question: etcd was never asked, and every lease's end in
+// the response, a real one too, was stored lease.unchecked ("etcd did
+// not answer"), a delete by hand with its lease held likewise.
+func TestLeaseBudgetStartsWithTheFirstQuestion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	lease, err := a.cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := a.newLeaseAsk(ctx)
+	time.Sleep(leaseBudget + 100*time.Millisecond) // the response's other work, before its first lease question
+	if got := q.held(int64(lease.ID)); got != leaseHeld {
+		t.Errorf("lease %x held for a minute, asked first after the response's other work: %v, want leaseHeld (%v)", lease.ID, got, leaseHeld)
+	}
+}
