@@ -37,6 +37,22 @@ func (s *Store) Load() *Snapshot { return s.cur.Load() }
 // Snapshot. Swaps are serialised, so preparers see Snapshots in the order
 // they are installed.
 func (s *Store) Swap(snap *Snapshot) {
+	s.swap(snap, true, 0)
+}
+
+// SwapHeard is Swap for a Snapshot its source confirmed at heard (unix
+// nanoseconds, as Heard takes it), not now: a last-known-good file's,
+// installed while etcd does not answer. Swap counts the Snapshot as
+// confirmed now; the file's own time, set after it, left a window in
+// which a policy etcd had not confirmed for an hour read as confirmed
+// microseconds ago (TestLastKnownGoodFromTheFutureIsStale failed so).
+func (s *Store) SwapHeard(snap *Snapshot, heard int64) {
+	s.swap(snap, false, heard)
+}
+
+// swap installs snap, counted as confirmed now when fresh, else at heard,
+// set before snap is in force.
+func (s *Store) swap(snap *Snapshot, fresh bool, heard int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range s.preparers {
@@ -44,10 +60,15 @@ func (s *Store) Swap(snap *Snapshot) {
 	}
 	t := time.Now()
 	now := t.UnixNano()
+	if !fresh {
+		s.Heard(heard)
+	}
 	s.cur.Store(snap)
 	s.loadedAt.Store(now)
-	s.heardAt.Store(now)
-	s.heardMono.Store(int64(t.Sub(monoStart)))
+	if fresh {
+		s.heardAt.Store(now)
+		s.heardMono.Store(int64(t.Sub(monoStart)))
+	}
 }
 
 // monoStart anchors the monotonic readings of HeardTime.

@@ -49,3 +49,33 @@ func TestHeardSlightlyAheadCounts(t *testing.T) {
 		t.Error("heard an hour ahead of the clock: confirmed; want none")
 	}
 }
+
+// SwapHeard installs a Snapshot counted as confirmed when its source said
+// (a last-known-good file's save), never now: Swap counted it confirmed
+// now, and the file's own time, set after, left a window in which a
+// policy unconfirmed for an hour read as fresh
+// (TestLastKnownGoodFromTheFutureIsStale failed so in CI). A time ahead
+// of the clock counts as no confirmation, as Heard has it.
+func TestSwapHeardCountsTheSourcesTime(t *testing.T) {
+	t.Parallel()
+	var s Store
+	saved := time.Now().Add(-time.Hour).UnixNano()
+	s.SwapHeard(&Snapshot{Revision: 1}, saved)
+	if got := s.HeardAt(); got != saved {
+		t.Errorf("HeardAt after SwapHeard = %d, want the source's time %d", got, saved)
+	}
+	if d, ok := s.HeardAge(time.Now().UnixNano(), time.Now()); !ok || d < 59*time.Minute {
+		t.Errorf("HeardAge after SwapHeard an hour back = %v, %v; want about an hour", d, ok)
+	}
+	s.SwapHeard(&Snapshot{Revision: 2}, time.Now().Add(time.Hour).UnixNano())
+	if got := s.HeardAt(); got != 0 {
+		t.Errorf("HeardAt after SwapHeard an hour ahead = %d, want 0: no confirmation", got)
+	}
+	if s.Load().Revision != 2 || s.LoadedAt().IsZero() {
+		t.Errorf("SwapHeard did not install the snapshot: %+v loaded %v", s.Load(), s.LoadedAt())
+	}
+	s.Swap(&Snapshot{Revision: 3})
+	if d, ok := s.HeardAge(time.Now().UnixNano(), time.Now()); !ok || d > time.Minute {
+		t.Errorf("HeardAge after Swap = %v, %v; want confirmed now", d, ok)
+	}
+}

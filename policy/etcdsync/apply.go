@@ -49,7 +49,11 @@ func (s *Syncer) apply(save bool) {
 		return // the fallback compiled what is already in force
 	}
 	s.reportInvalid(append(s.invalid, snap.SkippedKeys...), snap.Revision)
-	s.store.Swap(snap)
+	if save {
+		s.store.Swap(snap)
+	} else {
+		s.store.SwapHeard(snap, s.lkgSaved) // the last-known-good file's, not confirmed now
+	}
 	s.ready.Store(true)
 	s.lastApply.Store(time.Now().UnixNano())
 	if s.cfg.StateDir != "" { // a copy of 100,000 key records is milliseconds

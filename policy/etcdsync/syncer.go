@@ -62,10 +62,11 @@ type Syncer struct {
 	back  chan struct{} // confirm to the watch: etcd answered below the revision applied; capacity 1
 
 	// Run's own state; only the goroutine in Run touches it.
-	st      *State           // the state applied, nil before the first read
-	goodDoc *policy.Document // the last document that compiled
-	goodSrc string           // its text, which the last-known-good file holds while a later one is refused
-	docSrc  string           // parse cache: the text of doc
+	st       *State           // the state applied, nil before the first read
+	goodDoc  *policy.Document // the last document that compiled
+	goodSrc  string           // its text, which the last-known-good file holds while a later one is refused
+	lkgSaved int64            // unix nanoseconds the last-known-good file installed was saved: when it was confirmed
+	docSrc   string           // parse cache: the text of doc
 	// warnedRev and warnedSrc are the policy revision and text whose
 	// push-rule problems warnPush logged last.
 	warnedRev int64
@@ -284,9 +285,10 @@ func (s *Syncer) loadLKG(cause error) {
 		log.Err(err).Msg("etcd unreachable and no last-known-good policy: serving nothing until it answers")
 		return
 	}
+	// The file is as current as when it was saved, and no more: apply
+	// installs its snapshot confirmed then (policy.Store.SwapHeard).
+	s.lkgSaved = l.Saved.UnixNano()
 	s.install(l.State, false)
-	// The file is as current as when it was saved, and no more.
-	s.store.Heard(l.Saved.UnixNano())
 	log.Int64("revision", l.State.Revision).Time("saved", l.Saved).Msg("etcd unreachable: serving the last-known-good policy")
 }
 
