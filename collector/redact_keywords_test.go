@@ -23,12 +23,17 @@ func TestForeignKeyNameWordsRedacted(t *testing.T) {
 		attribute.String("app.e", "connect.sid connectsidword"),
 		attribute.String("app.f", "bearer huntsix"),
 		attribute.String("app.g", "x-xsrf Hunterfive"),
+		attribute.String("app.h", "otp otpword"),
+		attribute.String("app.i", "pin pinword"),
+		attribute.String("app.j", "jwt jwtword"),
+		attribute.String("app.k", "tokens tokensword"),
+		attribute.String("app.l", "enter the TOTP totpword now"),
 	)
 	if want := "login with csrf " + Redacted + " failed"; got.Body != want {
 		t.Errorf("body stored as %q, want %q", got.Body, want)
 	}
 	storeHoldsNone(t, dir, "hunterone", "huntertwo", "hunterthree", "hunterfour", "sidword", "connectsidword",
-		"huntsix", "Hunterfive")
+		"huntsix", "Hunterfive", "otpword", "pinword", "jwtword", "tokensword", "totpword")
 }
 
 // harmlessKeyTexts are texts the rule above must keep: a status, a thing
@@ -45,18 +50,34 @@ var harmlessKeyTexts = []string{
 	"the bearer of the token", "api key tier", "xsrf header set",
 }
 
-// TestHarmlessKeyTextsKept: harmlessKeyTexts, posted by a foreign OTLP
-// client over loopback, are stored as sent.
+// harmlessShortNameTexts are texts the rules of a one-time code's, a
+// PIN's, a JWT's and "tokens"' words must keep (a thing of theirs, a
+// version pin, a count of tokens), and a private key's adjective and an
+// Oracle SID, which were cleared.
+var harmlessShortNameTexts = []string{
+	"private key unreadable", "private key inaccessible", "Oracle SID orcl", "SID orcl", "connect to SID orcl failed",
+	"pin the version", "pinned", "PIN pad", "pin pad", "pin entry", "pin code required", "PIN number", "pin it",
+	"pin them", "pin down", "pin numpy to 1.24", "pin openssl at 3.0", "otp sent", "otp code expired", "otp via sms",
+	"otp app", "OTP resend", "otp verification failed", "TOTP seed rotated", "jwt expired", "jwt library",
+	"jwt verification failed", "JWT claims", "jwt decode", "tokens used", "tokens 1500", "tokens 1,500",
+	"tokens per second", "tokens remaining", "input tokens 1200", "tokens left", "max tokens 4096", "tokens total",
+	"private key corrupt", "otp code sent", "pin code is required",
+}
+
+// TestHarmlessKeyTextsKept: harmlessKeyTexts and harmlessShortNameTexts,
+// posted by a foreign OTLP client over loopback, are stored as sent.
 func TestHarmlessKeyTextsKept(t *testing.T) {
 	t.Parallel()
-	var attrs []attribute.KeyValue
-	for i, v := range harmlessKeyTexts {
-		attrs = append(attrs, attribute.String(fmt.Sprintf("app.kept%d", i), v))
-	}
-	got, _ := storeForeignTexts(t, "harmless", attrs...)
-	for i, v := range harmlessKeyTexts {
-		if k := fmt.Sprintf("app.kept%d", i); got.Attributes[k] != v {
-			t.Errorf("%q stored as %q", v, got.Attributes[k])
+	for _, texts := range [][]string{harmlessKeyTexts, harmlessShortNameTexts} {
+		var attrs []attribute.KeyValue
+		for i, v := range texts {
+			attrs = append(attrs, attribute.String(fmt.Sprintf("app.kept%d", i), v))
+		}
+		got, _ := storeForeignTexts(t, "harmless", attrs...)
+		for i, v := range texts {
+			if k := fmt.Sprintf("app.kept%d", i); got.Attributes[k] != v {
+				t.Errorf("%q stored as %q", v, got.Attributes[k])
+			}
 		}
 	}
 }
@@ -71,34 +92,57 @@ func TestHarmlessKeyTextsKept(t *testing.T) {
 // SID orcl" and "bearer bonds" were cleared.
 func TestRedactKeyWordEdges(t *testing.T) {
 	for in, want := range map[string]string{
-		"csrf hunter":          "csrf " + Redacted,
-		"csrf token hunter":    "csrf token " + Redacted,
-		"Bearer hunter":        "Bearer " + Redacted,
-		"api key Hunter":       "api key " + Redacted,
-		"api_key 3 of 5":       "api_key 3 of 5",
-		"sid is hunter":        "sid is " + Redacted,
-		"sid hunter2":          "sid " + Redacted,
-		"xsid hunter":          "xsid hunter",
-		"csrf Missing.":        "csrf Missing.",
-		"api keys hunter":      "api keys " + Redacted,
-		"credential hunter":    "credential " + Redacted,
-		"private key hunter":   "private key " + Redacted,
-		"pwd hunter":           "pwd " + Redacted,
-		"Authorization hunter": "Authorization " + Redacted,
-		"auth hunter":          "auth " + Redacted,
-		"AUTH hunter2":         "AUTH " + Redacted,
-		"auth_time hunter":     "auth_time hunter",
-		"oauth hunter":         "oauth hunter",
-		"passwords hunter":     "passwords " + Redacted,
-		"passwords hunter2":    "passwords " + Redacted,
-		"passwords stored":     "passwords stored",
-		"token Balance":        "token Balance",
-		"Oracle SID orcl":      "Oracle SID orcl",
-		"Oracle SID is orcl":   "Oracle SID is " + Redacted,
-		"SID orcl":             "SID " + Redacted,
-		"bearer bonds":         "bearer bonds",
-		"x-api-key hunter":     "x-api-key " + Redacted,
-		"connect.sid hunter":   "connect.sid " + Redacted,
+		"csrf hunter":            "csrf " + Redacted,
+		"csrf token hunter":      "csrf token " + Redacted,
+		"Bearer hunter":          "Bearer " + Redacted,
+		"api key Hunter":         "api key " + Redacted,
+		"api_key 3 of 5":         "api_key 3 of 5",
+		"sid is hunter":          "sid is " + Redacted,
+		"sid hunter2":            "sid " + Redacted,
+		"xsid hunter":            "xsid hunter",
+		"csrf Missing.":          "csrf Missing.",
+		"api keys hunter":        "api keys " + Redacted,
+		"credential hunter":      "credential " + Redacted,
+		"private key hunter":     "private key " + Redacted,
+		"pwd hunter":             "pwd " + Redacted,
+		"Authorization hunter":   "Authorization " + Redacted,
+		"auth hunter":            "auth " + Redacted,
+		"AUTH hunter2":           "AUTH " + Redacted,
+		"auth_time hunter":       "auth_time hunter",
+		"oauth hunter":           "oauth hunter",
+		"passwords hunter":       "passwords " + Redacted,
+		"passwords hunter2":      "passwords " + Redacted,
+		"passwords stored":       "passwords stored",
+		"token Balance":          "token Balance",
+		"Oracle SID orcl":        "Oracle SID orcl",
+		"Oracle SID is orcl":     "Oracle SID is " + Redacted,
+		"SID orcl":               "SID orcl",
+		"SID hunter2":            "SID " + Redacted,
+		"sid orcl":               "sid " + Redacted,
+		"otp hunter":             "otp " + Redacted,
+		"OTP hunter":             "OTP " + Redacted,
+		"pin hunter":             "pin " + Redacted,
+		"PIN hunter":             "PIN " + Redacted,
+		"pin 1234":               "pin " + Redacted,
+		"jwt hunter":             "jwt " + Redacted,
+		"x-otp hunter":           "x-otp " + Redacted,
+		"tokens hunter":          "tokens " + Redacted,
+		"tokens hunter2":         "tokens " + Redacted,
+		"tokens 1500":            "tokens 1500",
+		"input_tokens 1500":      "input_tokens 1500",
+		"pin hunter to unlock":   "pin " + Redacted + " to unlock",
+		"pin numpy to 1.24":      "pin numpy to 1.24",
+		"pinned hunter":          "pinned hunter",
+		"spin hunter":            "spin hunter",
+		"private key unusable":   "private key unusable",
+		"the otp code is 123456": "the otp code is " + Redacted,
+		"PIN number is 1234":     "PIN number is " + Redacted,
+		"pin code 1234":          "pin code " + Redacted,
+		"otp code 123456":        "otp code " + Redacted,
+		"error code 1234":        "error code 1234",
+		"bearer bonds":           "bearer bonds",
+		"x-api-key hunter":       "x-api-key " + Redacted,
+		"connect.sid hunter":     "connect.sid " + Redacted,
 	} {
 		if got := RedactText(in); got != want {
 			t.Errorf("RedactText(%q) = %q, want %q", in, got, want)

@@ -58,6 +58,12 @@ func redactProse(s string) string {
 		switch {
 		case credentialKey(name):
 			from, to = proseValue(s, e, start, name)
+		case tokensWord(name):
+			// "tokens hunter": "tokens" alone names no credential as a
+			// key ("max_tokens=256", "input_tokens" are counts), but a
+			// word right after it in prose is read as after an API
+			// key's name, a number being a count.
+			from, to = proseWord(s, proseSpaces(s, e), afterTokens)
 		case authWord(name):
 			// "auth hunter", a Redis AUTH: "auth" alone names no
 			// credential as a key ("auth_time", "auth: bob" are kept),
@@ -112,16 +118,23 @@ func wordsBefore(s string, w, e int) int {
 	return w
 }
 
-// nameSecondWord reports whether w, in any case, is "key", "keys" or
-// "id": the last word of a name of two ("API key", "api keys", "session
-// ID") that wordsBefore reads whole.
+// nameSecondWord reports whether w, in any case, is "key", "keys", "id"
+// or "code": the last word of a name of two ("API key", "api keys",
+// "session ID", "pin code", "OTP code") that wordsBefore reads whole.
+// "pin code 1234" was stored as sent, "code" kept as a thing of a PIN's
+// (TestRedactKeyWordEdges); "error code 42" names no credential.
 func nameSecondWord(w string) bool {
-	return strings.EqualFold(w, "key") || strings.EqualFold(w, "keys") || strings.EqualFold(w, "id")
+	return strings.EqualFold(w, "key") || strings.EqualFold(w, "keys") || strings.EqualFold(w, "id") || strings.EqualFold(w, "code")
 }
 
 // authWord reports whether name is the word "auth" alone, in any case
 // (redactProse).
 func authWord(name string) bool { return strings.EqualFold(name, "auth") }
+
+// tokensWord reports whether name is the word "tokens" alone, in any
+// case (redactProse): "tokens hunter" was stored as sent
+// (TestForeignKeyNameWordsRedacted).
+func tokensWord(name string) bool { return strings.EqualFold(name, "tokens") }
 
 // secondScriptWord reports whether w is the last word of a password's
 // name of two in a script other than Latin whose last word alone names
@@ -172,8 +185,9 @@ func proseValue(s string, i, start int, name string) (from, to int) {
 // names ("passwords hunter", "secrets hunter": TestForeignOtherNameWordsRedacted)
 // the key's, whose kept words hold a verb's forms ("passwords stored",
 // the password's own rule clearing any word but its list). An Oracle
-// database's SID ("Oracle SID orcl", its system identifier, which the
-// key's rule cleared) is read by the rule of any credential's name.
+// database's SID (oracleSID: "Oracle SID orcl", "SID orcl", its system
+// identifier, which the key's rule cleared) is read by the rule of any
+// credential's name.
 func nameMode(before, name string) proseMode {
 	switch {
 	case passwordName(name):
@@ -186,7 +200,7 @@ func nameMode(before, name string) proseMode {
 	case sessionName(name):
 		return afterSession
 	case keyName(name):
-		if strings.EqualFold(name, "sid") && len(before) >= len("oracle ") && strings.EqualFold(before[len(before)-len("oracle "):], "oracle ") {
+		if oracleSID(before, name) {
 			return afterName
 		}
 		return afterKey
@@ -195,6 +209,19 @@ func nameMode(before, name string) proseMode {
 		return afterKey
 	}
 	return afterName
+}
+
+// oracleSID reports whether name, a credential's, is an Oracle
+// database's SID: "sid" after "Oracle ", or "SID" in capitals, as Oracle
+// writes it ("connect to SID orcl", whose "orcl" the key's rule cleared:
+// TestHarmlessKeyTextsKept); a session's id is "sid" ("sid hunter",
+// cleared), and one that reads as no word is cleared after "SID" too
+// (afterName: "SID hunter2").
+func oracleSID(before, name string) bool {
+	if name == "SID" {
+		return true
+	}
+	return strings.EqualFold(name, "sid") && len(before) >= len("oracle ") && strings.EqualFold(before[len(before)-len("oracle "):], "oracle ")
 }
 
 // pluralName reports whether singular, a credential's name without a
@@ -229,6 +256,7 @@ const (
 	afterToken
 	afterSession
 	afterKey
+	afterTokens
 	afterVerb
 	afterScriptVerb
 	afterSeparator
@@ -314,19 +342,45 @@ func proseSecret(w, rest string, mode proseMode) bool {
 		return !keptWord(w) && wordLetters(w, false) && !scriptKeptWord(w)
 	case afterPassword, afterScriptPassword:
 		return !keptWord(w) && !passwordWord(w) && !gapWord(w) && !linkingVerb(w) && !count(w, rest) && wordLetters(w, mode == afterScriptPassword)
+	case afterTokens:
+		return !number(w) && proseSecret(w, rest, afterKey) // "tokens 1500": a count
 	case afterToken, afterSession, afterKey:
 		if secretLike(w) {
 			return !count(w, rest)
 		}
 		if mode == afterKey {
 			return plainWord(w) && !keptWord(w) && !passwordWord(w) && !tokenWord(w) && !sessionWord(w) && !keyWord(w) &&
-				!gapWord(w) && !linkingVerb(w) && !authScheme(w) && !credentialKey(w)
+				!gapWord(w) && !linkingVerb(w) && !authScheme(w) && !credentialKey(w) && !versionAfter(rest)
 		}
 		// A scheme's name alone ("secret Negotiate") is none.
 		return plainWord(w) && !keptWord(w) && !passwordWord(w) && !tokenWord(w) && (mode == afterToken || !sessionWord(w)) &&
 			!gapWord(w) && !linkingVerb(w) && !authScheme(w)
 	}
 	return secretLike(w) && !count(w, rest)
+}
+
+// number reports whether w is a number: digits, maybe grouped or with a
+// fraction ("1,500", "1.5"), maybe ending in k or M ("4k").
+func number(w string) bool {
+	if n := len(w); n > 1 && (w[n-1] == 'k' || w[n-1] == 'K' || w[n-1] == 'M') {
+		w = w[:n-1]
+	}
+	return w != "" && '0' <= w[0] && w[0] <= '9' && run(w, func(c byte) bool { return '0' <= c && c <= '9' || c == ',' || c == '.' }) == len(w)
+}
+
+// versionAfter reports whether rest, what follows a word after a key's
+// name, starts with " to " or " at " and a version ("1.24", "v2"): the
+// word is a package a PIN's name, a verb there, pins ("pin numpy to
+// 1.24", whose "numpy" the key's rule cleared: TestHarmlessKeyTextsKept).
+func versionAfter(rest string) bool {
+	if !strings.HasPrefix(rest, " to ") && !strings.HasPrefix(rest, " at ") {
+		return false
+	}
+	rest = rest[len(" to "):]
+	if rest != "" && (rest[0] == 'v' || rest[0] == 'V') {
+		rest = rest[1:]
+	}
+	return rest != "" && '0' <= rest[0] && rest[0] <= '9'
 }
 
 // wordLetters reports whether w holds a letter or a digit, in ASCII
@@ -427,12 +481,13 @@ var relativeWords = map[string]bool{
 // linking verb or a ':', make what follows the name's value
 // (proseLink): prepositions, pronouns and determiners ("password for
 // bob is", "the password you asked for:", "password of the day:"), and
-// words that name the secret itself ("token value is").
+// words that name the secret itself ("token value is", "the otp code is",
+// "PIN number is", whose code was stored as sent: TestRedactKeyWordEdges).
 var gapWords = map[string]bool{
 	"for": true, "of": true, "to": true, "from": true, "you": true, "we": true, "they": true, "i": true, "he": true, "she": true,
 	"it": true, "that": true, "which": true, "the": true, "a": true, "an": true, "this": true, "your": true, "my": true,
 	"our": true, "his": true, "her": true, "their": true, "its": true, "user": true, "account": true, "value": true,
-	"string": true, "itself": true, "now": true, "here": true, "today": true, "then": true, "just": true,
+	"string": true, "code": true, "number": true, "itself": true, "now": true, "here": true, "today": true, "then": true, "just": true,
 	"für": true, "von": true, "de": true, "pour": true, "para": true, "del": true, "du": true,
 }
 
@@ -588,7 +643,10 @@ func keyName(name string) bool {
 // credential's, a private key's, a shell's "pwd" and an Authorization
 // header's: "credential hunter", "private key hunter", "pwd hunter",
 // "Authorization hunter" and "api keys hunter" were stored as sent
-// (TestForeignOtherNameWordsRedacted).
+// (TestForeignOtherNameWordsRedacted). A one-time code's, a PIN's and a
+// JWT's as whole words ("otp", "x-otp", "totp", "pin", "card.pin", "jwt";
+// not "hotp", "spin"): "otp hunter", "pin hunter", "jwt hunter" were
+// stored as sent (TestForeignKeyNameWordsRedacted).
 var keyNames = [...]struct {
 	name  string
 	whole bool
@@ -596,6 +654,7 @@ var keyNames = [...]struct {
 	{"csrf", false}, {"xsrf", false}, {"api_key", false}, {"apikey", false}, {"api_keys", false}, {"apikeys", false},
 	{"sid", true}, {"bearer", true}, {"pwd", true}, {"credential", false}, {"credentials", false},
 	{"private_key", false}, {"privatekey", false}, {"private_keys", false}, {"authorization", false},
+	{"otp", true}, {"totp", true}, {"pin", true}, {"jwt", true},
 }
 
 // keyWords are the words right after a CSRF token's, an API key's, a
@@ -604,16 +663,23 @@ var keyNames = [...]struct {
 // words: a thing of it ("bearer realm", "csrf exempt", "api key tier")
 // or what it does ("api key lacks scope", "sid differs"), a credential's,
 // an Authorization header's, "auth"'s or "pwd"'s ("credential helper",
-// "authorization code", "auth plugin", "pwd output"), and a bearer bond's
-// ("bearer bonds", cleared before: TestHarmlessNameTextsKept). A plural or
-// a verb's third person is read as its singular.
+// "authorization code", "auth plugin", "pwd output"), a bearer bond's
+// ("bearer bonds", cleared before: TestHarmlessNameTextsKept), a one-time
+// code's, a PIN's and a JWT's ("otp app", "PIN pad", "pin entry", "jwt
+// decode"), and what pinning a version pins ("pin dependencies", "pin
+// them", "pin down"), and a count of tokens' ("tokens left", "tokens
+// total"). A plural or a verb's third person is read as its
+// singular.
 var keyWords = func() map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(`
 		token realm scheme exempt origin trusted tier plan label role owner hint auth
 		belong lack require differ exist work allow permit grant expire
 		helper chain process theft code model logic decision result bypass permission command output
-		plugin method module library success return bond instrument cheque`) {
+		plugin method module library success return bond instrument cheque
+		pad entry number digit app device sms seed backup resend enroll retry tries factor challenge
+		authenticator version dependency package tab message post comment issue them down point
+		decode encode sign parse debugger support spec lib left total max min avg corrupt`) {
 		m[w] = true
 	}
 	return m
@@ -683,8 +749,10 @@ var tokenWords = func() map[string]bool {
 
 // tokenWord reports whether w, in lower case, is one of tokenWords, or
 // ends as a verb's form or a noun made of one does ("-ed", "-ing",
-// "-tion", "-sion", "-ment", "-ly"), or is the plural of such a word
-// ("token embeddings").
+// "-tion", "-sion", "-ment", "-ly") or as an adjective made of a verb
+// ("-able", "-ible": "private key unreadable", cleared before:
+// TestHarmlessKeyTextsKept), or is the plural of such a word ("token
+// embeddings").
 func tokenWord(w string) bool {
 	if lowerIn(w, tokenWords) {
 		return true
@@ -695,7 +763,7 @@ func tokenWord(w string) bool {
 			return true
 		}
 	}
-	for _, end := range [...]string{"ed", "ing", "tion", "sion", "ment", "ly"} {
+	for _, end := range [...]string{"ed", "ing", "tion", "sion", "ment", "ly", "able", "ible"} {
 		if len(w) > len(end)+2 && strings.HasSuffix(w, end) {
 			return true
 		}

@@ -137,8 +137,9 @@ var copulas = [...]string{"です", "でした", "でしょう", "である", "�
 
 // copulaAt reports whether s[i:] starts with one of copulas, with だ not
 // followed by け, with で (the copula's conjunctive form) ending its
-// phrase ("パスワードをhunter2で", "...で、"), or with だけ (only) ending its
-// phrase or before one of these ("パスワードをhunter2だけ", "...だけです"):
+// phrase ("パスワードをhunter2で", "...で、"), or with だけ (only, or one of
+// onlyParticles) ending its phrase or before one of these
+// ("パスワードをhunter2だけ", "...だけです"):
 // each was stored as sent (TestForeignValueBeforeConjunctiveRedacted). で
 // before a word of the script is a particle of means, the ASCII before it
 // the verb's ("パスワードをSHA256でハッシュ", "パスワードをASCIIだけで作る").
@@ -151,15 +152,22 @@ func copulaAt(s string, i int) bool {
 			return true
 		}
 	}
-	switch {
-	case strings.HasPrefix(s[i:], "だけ"):
-		j := i + len("だけ")
-		return valueEndAt(s, j) || copulaAt(s, j)
-	case strings.HasPrefix(s[i:], "で"):
+	for _, o := range onlyParticles {
+		if strings.HasPrefix(s[i:], o) {
+			j := i + len(o)
+			return valueEndAt(s, j) || copulaAt(s, j)
+		}
+	}
+	if strings.HasPrefix(s[i:], "で") {
 		return valueEndAt(s, i+len("で"))
 	}
 	return strings.HasPrefix(s[i:], "だ")
 }
+
+// onlyParticles are the particles meaning "only" that copulaAt reads as
+// it reads だけ: Japanese だけ and のみ, Korean 만. "パスワードをhunter2のみ" and
+// "비밀번호를hunter2만" were stored as sent (TestForeignValueEndingAfterObjectParticleRedacted).
+var onlyParticles = [...]string{"だけ", "のみ", "만"}
 
 // toParticles are the particles of direction that end a value after one
 // of objectParticles: Japanese に, へ, と (to, into, as), Korean 로 and 으로.

@@ -36,11 +36,13 @@ func TestForeignValueEndingAfterObjectParticleRedacted(t *testing.T) {
 		attribute.String("app.a", "パスワードをjaspace9 です"),
 		attribute.String("app.b", "비밀번호를koend9。"),
 		attribute.String("app.c", "새 비밀번호을komark9, 확인"),
+		attribute.String("app.d", "パスワードをjaonly9のみ"),
+		attribute.String("app.e", "비밀번호를koonly9만"),
 	)
 	if want := "パスワードを" + Redacted; got.Body != want {
 		t.Errorf("body stored as %q, want %q", got.Body, want)
 	}
-	storeHoldsNone(t, dir, "jaend9", "jaspace9", "koend9", "komark9")
+	storeHoldsNone(t, dir, "jaend9", "jaspace9", "koend9", "komark9", "jaonly9", "koonly9")
 }
 
 // TestForeignCapitalisedWordsAfterTokenRedacted: a value written with a
@@ -82,6 +84,9 @@ var logLinesAfterPassphrase = map[string]string{
 	"password: correct horse battery\nConnection refused by peer": "password: " + Redacted + "\nConnection refused by peer",
 	"passphrase: violet kettle\nRetrying in 5s":                   "passphrase: " + Redacted + "\nRetrying in 5s",
 	"password: red fox\nServer started":                           "password: " + Redacted + "\nServer started",
+	"password: red fox\nDisk spun down":                           "password: " + Redacted + "\nDisk spun down",
+	"password: red fox\nLink down":                                "password: " + Redacted + "\nLink down",
+	"password: red fox\nWorker froze":                             "password: " + Redacted + "\nWorker froze",
 }
 
 // TestHarmlessWordTextsKept: harmlessWordTexts, posted by a foreign OTLP
@@ -143,6 +148,11 @@ func TestRedactWordEdges(t *testing.T) {
 		"パスワードをhunter2で":                       "パスワードを" + Redacted + "で",
 		"パスワードをhunter2だけ":                      "パスワードを" + Redacted + "だけ",
 		"パスワードをhunter2だけです":                    "パスワードを" + Redacted + "だけです",
+		"パスワードをhunter2のみ":                      "パスワードを" + Redacted + "のみ",
+		"パスワードをhunter2のみです":                    "パスワードを" + Redacted + "のみです",
+		"パスワードをASCIIのみで作る":                     "パスワードをASCIIのみで作る",
+		"비밀번호를hunter2만":                        "비밀번호를" + Redacted + "만",
+		"비밀번호를hunter2만 사용":                     "비밀번호를" + Redacted + "만 사용",
 		"パスワードをASCIIだけで作る":                     "パスワードをASCIIだけで作る",
 		"비밀번호를hunter2예요":                       "비밀번호를" + Redacted + "예요",
 		"비밀번호를hunter2이에요":                      "비밀번호를" + Redacted + "이에요",
