@@ -3,6 +3,7 @@ package dataplane
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"runtime"
@@ -157,8 +158,23 @@ func (c *conn) Read(p []byte) (int, error) {
 			return n, errTrailerEnd
 		}
 	}
+	if err == io.EOF && c.headIn {
+		return n, errBodyCut
+	}
 	return n, err
 }
+
+// errBodyCut is what Read returns for the client's close in the middle of
+// a request's body (its head received: headIn). fasthttp's chunk reader
+// hands on io.EOF where a chunk size should begin (after the head, after a
+// whole chunk), which its server takes for a client closing between
+// requests: the request went unanswered and unaudited, and the answers to
+// the requests pipelined before it, still in fasthttp's write buffer, were
+// dropped unsent though their records said they were sent
+// (TestChunkedBodyCutAtChunkBoundaryAnswered). Any other error has the
+// body answered 400 and recorded (errorHandler), as a cut inside a chunk
+// or a declared body already was.
+var errBodyCut = io.ErrUnexpectedEOF
 
 // Write writes to the client and then yields the processor to the other
 // runnable goroutines (issue 18). The serving goroutine's next step after
