@@ -73,7 +73,7 @@ func (s *Store) publishOnLocked(ctx context.Context, a HeadAnchor, st *anchorSta
 	var err error
 	for range 3 { // one more try after each head of this store's found there
 		var written []byte
-		if written, err = s.replaceAt(ctx, a, st.last, head); err == nil {
+		if written, err = s.replaceAt(ctx, a, st, st.last, head); err == nil {
 			s.publishedLocked(st, written)
 			return nil
 		}
