@@ -1,10 +1,15 @@
 package collector
 
 import (
+	"crypto/ed25519"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
 // deleteAndPutBack restores r's store from the rig's copy made at seq 4,
@@ -123,4 +128,74 @@ func TestStartRefusesHeadPutBackAtKeyCreatedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStartRefused(t, r, "names seq 4", "created again")
+}
+
+// TestStartRefusesDeletedKeyItPublishedAt: the store is restored from the
+// copy made at seq 4, after its first publication in etcd, and the key
+// deleted (and etcd compacted): nothing is left in etcd, the start
+// published a first head of the rolled-back store there, and from then
+// on etcd's count agreed with it. The store's head and entries record
+// that it published numbered heads there: the start refuses the key
+// gone; --accept-rollback records it in the chain and publishes again.
+func TestStartRefusesDeletedKeyItPublishedAt(t *testing.T) {
+	t.Parallel()
+	r := newAnchorRig(t)
+	restore(t, r.backup, r.dir)
+	del, err := r.cli.Delete(t.Context(), "/anchor-test/audit/head")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.cli.Compact(t.Context(), del.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	wantStartRefused(t, r, "holds no head", "published its heads there")
+
+	st := r.open(t, 100, 0)
+	accepted, err := st.CheckAnchors(t.Context(), []HeadPublisher{r.etcd}, 5*time.Second, true)
+	if err != nil || len(accepted) != 1 {
+		st.Close()
+		t.Fatalf("CheckAnchors with acceptRollback = %v, %v; want the deleted key accepted", accepted, err)
+	}
+	r.pubs = []HeadPublisher{r.etcd}
+	r.publish(t, st)
+	if s := st.Stats(); s.Breaks != 1 {
+		t.Errorf("breaks recorded = %d, want 1 naming the deleted key", s.Breaks)
+	}
+	st.Close()
+	st = r.open(t, 200, 0)
+	defer st.Close()
+	if _, err := st.CheckAnchors(t.Context(), r.pubs, 5*time.Second, false); err != nil {
+		t.Errorf("CheckAnchors after the accepted rollback: %v", err)
+	}
+}
+
+// TestEntriesRememberCountedPublication: the store published numbered
+// heads in etcd and stored batches since; its head.json is swapped for
+// the one signed before that publication (at the same seq, which a crash
+// that lost the newer heads' renames leaves too) and the key deleted. The
+// entries stored since record the publication: the start refuses the
+// key gone all the same.
+func TestEntriesRememberCountedPublication(t *testing.T) {
+	t.Parallel()
+	cli := etcdClient(t)
+	r := &anchorRig{dir: t.TempDir(), key: newTestKey(t), etcd: etcdadmin.New(cli, "/anchor-test"), cli: cli}
+	r.pub = r.key.Public().(ed25519.PublicKey)
+	r.pubs = []HeadPublisher{r.etcd}
+	st := r.open(t, 0, 4)
+	doc, err := st.SignHead(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PublishChecked(t.Context(), doc, 5*time.Second, r.pubs); err != nil {
+		t.Fatal(err)
+	}
+	appendBatches(t, st, 4, 2)
+	st.Close()
+	if err := os.WriteFile(filepath.Join(r.dir, headFile), doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.cli.Delete(t.Context(), "/anchor-test/audit/head"); err != nil {
+		t.Fatal(err)
+	}
+	wantStartRefused(t, r, "holds no head")
 }
