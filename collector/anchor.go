@@ -85,6 +85,9 @@ type anchorState struct {
 	unsure [][]byte
 	// withheld is why heads are not published there; nil when they are.
 	withheld error
+	// accepted says a rollback recorded in the chain (CheckAnchors with
+	// acceptRollback) names the head there, or its absence.
+	accepted bool
 }
 
 // anchorLocked returns p's state, adding it; s.amu is held.
@@ -136,7 +139,7 @@ func (s *Store) checkAnchor(ctx context.Context, a HeadAnchor) ([]byte, error) {
 		return nil, fmt.Errorf("collector: cannot read the head published at %s to check it before publishing there: %w", a.Where(), err)
 	}
 	if doc == nil {
-		return nil, nil
+		return nil, s.countedGone(a)
 	}
 	if err := s.holdsHead(a.Where(), doc, true); err != nil {
 		return doc, err
@@ -167,7 +170,23 @@ func (s *Store) countedHead(where string, doc []byte, count func(*PublishedHead)
 	tip := s.seq
 	s.mu.Unlock()
 	return &AnchorError{Where: where, Published: p, StoreSeq: tip, Reason: "it " + why +
-		" (if this store is known to hold every entry, check it with audit verify --expect-head against a head kept elsewhere, then delete the key for this collector to publish there again)"}
+		" (if this store is known to hold every entry, check it with audit verify --expect-head against a head kept elsewhere, then start the collector with --accept-rollback, which records this in the chain)"}
+}
+
+// countedGone returns an *AnchorError when a, which holds no head, is a
+// CountedAnchor the store published numbered heads at (Store.counted):
+// the key was deleted, and a first head published there now would start
+// its count again and agree with a store rolled back beside it.
+func (s *Store) countedGone(a HeadAnchor) error {
+	if _, ok := a.(CountedAnchor); !ok || !s.counted.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	tip := s.seq
+	s.mu.Unlock()
+	return &AnchorError{Where: a.Where(), StoreSeq: tip, Reason: "holds no head, but this store's head and entries record that it published its heads there, numbered with the key's count: " +
+		"the key was deleted, and a first head published there now would start its count again, so a store rolled back beside it would not be found " +
+		"(if the key was deleted on purpose or etcd replaced, check the store with audit verify --expect-head against a head kept elsewhere, then start the collector with --accept-rollback, which records this in the chain)"}
 }
 
 // holdsHead returns nil when doc, the head published at where, verifies
@@ -232,7 +251,7 @@ func (s *Store) CheckAnchors(ctx context.Context, pubs []HeadPublisher, timeout 
 			st.checked, st.last = true, doc
 			s.withholdLocked(st, nil)
 		case errors.As(err, &ae) && acceptRollback:
-			st.last = doc
+			st.last, st.accepted = doc, true
 			accepted = append(accepted, ae)
 		case errors.As(err, &ae):
 			s.withholdLocked(st, err)
@@ -249,7 +268,7 @@ func (s *Store) CheckAnchors(ctx context.Context, pubs []HeadPublisher, timeout 
 	}
 	for _, p := range pubs {
 		if st := s.anchorLocked(p); !st.checked {
-			if _, ok := p.(HeadAnchor); ok && st.last != nil {
+			if _, ok := p.(HeadAnchor); ok && (st.last != nil || st.accepted) {
 				st.checked = true // the next publication replaces the head the break names
 				s.withholdLocked(st, nil)
 			}
@@ -478,7 +497,7 @@ func (s *Store) appendHeadLocked() error {
 func (s *Store) installHeadLocked(now time.Time, write func(dir, name string, data []byte) error) ([]byte, error) {
 	ret := int64(s.cfg.Retention / time.Second)
 	doc, _, err := signDoc(s.cfg.SigningKey, domainHead, storeHead{Segment: s.segNum, Seq: s.seq,
-		Hash: hex.EncodeToString(s.prev[:]), Time: now.UTC(), RetentionSeconds: &ret, Sealed: s.sealedLocked()})
+		Hash: hex.EncodeToString(s.prev[:]), Time: now.UTC(), RetentionSeconds: &ret, Sealed: s.sealedLocked(), Counted: s.counted.Load()})
 	if err != nil {
 		return nil, err
 	}

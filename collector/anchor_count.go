@@ -34,26 +34,33 @@ type CountedAnchor interface {
 var _ CountedAnchor = (*etcdadmin.Admin)(nil)
 
 // CheckCount compares h, the head read at where, with n, the count its
-// key had when it was read. It returns problem, non-empty when h was not
-// the newest head put there (put back over later puts, or at a key
-// deleted and created again since), or unchecked, non-empty when h
-// carries no count to compare (signed before collectors numbered the
-// heads they publish to etcd, or put there by something else): what is
-// then not checked. audit verify, evidence pack and the collector's start
-// all check with it.
-func CheckCount(where string, h *PublishedHead, n etcdadmin.HeadCount) (problem, unchecked string) {
+// key had when it was read. It returns problem, non-nil when h was not
+// the newest head put there (ProblemRolledBack: put back over later puts,
+// or at a key deleted and created again since) or cannot be shown to be
+// (ProblemUnchecked: the key's first put, which a collector never leaves
+// there, firstPut), or unchecked, non-empty when h carries no count to
+// compare (signed before collectors numbered the heads they publish to
+// etcd, or put there by something else): what is then not checked, which
+// passes. audit verify, evidence pack and the collector's start all check
+// with it.
+func CheckCount(where string, h *PublishedHead, n etcdadmin.HeadCount) (problem *Problem, unchecked string) {
 	if h.Publication == 0 {
-		return "", fmt.Sprintf("the head at %s (seq %d) carries no publication count (signed by a collector that did not number the heads it puts in etcd yet): "+
+		return nil, fmt.Sprintf("the head at %s (seq %d) carries no publication count (signed by a collector that did not number the heads it puts in etcd yet): "+
 			"an older head put back there after etcd compacted the newer ones away, or one signed at the same instant as a newer head or later, is not told from the newest", where, h.Seq)
 	}
-	if why := countMismatch(h, n); why != "" {
-		return fmt.Sprintf("the head at %s (seq %d, signed %s) %s", where, h.Seq, h.Time.UTC().Format(time.RFC3339), why), ""
+	what := ProblemRolledBack
+	why := countMismatch(h, n)
+	if why == "" {
+		what, why = ProblemUnchecked, firstPut(h)
 	}
-	return "", ""
+	if why == "" {
+		return nil, ""
+	}
+	return &Problem{Entry: -1, Seq: h.Seq, What: what, Detail: fmt.Sprintf("the head at %s (seq %d, signed %s) %s", where, h.Seq, h.Time.UTC().Format(time.RFC3339), why)}, ""
 }
 
 // countMismatch says why h, numbered, is not the newest head put at the
-// key counted n; "" when it is.
+// key counted n; "" when it is, or cannot be told (firstPut).
 func countMismatch(h *PublishedHead, n etcdadmin.HeadCount) string {
 	switch {
 	case h.Publication == 0:
@@ -66,6 +73,22 @@ func countMismatch(h *PublishedHead, n etcdadmin.HeadCount) string {
 			"it was deleted, created again and the head put back", h.KeyCreated, n.Created)
 	}
 	return ""
+}
+
+// firstPut says why h cannot be shown to be the newest head put at its
+// key when it is the key's first put (publication 1, no create revision):
+// a collector puts such a head again at once, signed with the key's create
+// revision (Store.replaceAt), so one left there is either put back after
+// the key was deleted (etcd's count starts again at 1, and nothing is left
+// to contradict it once etcd is compacted) or the collector stopped
+// between the two puts. "" for any other head.
+func firstPut(h *PublishedHead) string {
+	if h.Publication != 1 || h.KeyCreated != 0 {
+		return ""
+	}
+	return "is the first put of that key (signed as put 1, without the key's create revision), which a collector never leaves there: it puts its head again at once, signed with the key's create revision. " +
+		"Either the key was deleted and this head, once its first put, put back (etcd's count starts again at a delete, and a compaction leaves nothing to contradict it), " +
+		"or the collector stopped between those two puts: the store cannot be shown to hold the newest head"
 }
 
 // numberHead signs head again with n, the count of the etcd key it is
@@ -90,13 +113,24 @@ func (s *Store) numberHead(head []byte, n etcdadmin.HeadCount) ([]byte, error) {
 }
 
 // replaceAt writes head at a in place of old; at a CountedAnchor, head
-// numbered for the put (numberHead). It returns the document written or
-// tried, nil when none was.
-func (s *Store) replaceAt(ctx context.Context, a HeadAnchor, old, head []byte) ([]byte, error) {
-	if c, ok := a.(CountedAnchor); ok {
-		return c.ReplaceCountedHead(ctx, old, func(n etcdadmin.HeadCount) ([]byte, error) { return s.numberHead(head, n) })
+// numbered for the put (numberHead), and put once more, numbered with
+// the key's create revision, when that put created the key (firstPut): a
+// head left at the key's first put cannot be told from one put back after
+// a delete. It returns the document written or tried, nil when none was;
+// a first put applied is noted in st (st.noteUnsure) before the second is
+// tried, so that a failed second put leaves it known as this store's own.
+func (s *Store) replaceAt(ctx context.Context, a HeadAnchor, st *anchorState, old, head []byte) ([]byte, error) {
+	c, ok := a.(CountedAnchor)
+	if !ok {
+		return head, a.ReplaceHead(ctx, old, head)
 	}
-	return head, a.ReplaceHead(ctx, old, head)
+	sign := func(n etcdadmin.HeadCount) ([]byte, error) { return s.numberHead(head, n) }
+	doc, err := c.ReplaceCountedHead(ctx, old, sign)
+	if err != nil || unverifiedHead(doc).Publication != 1 {
+		return doc, err
+	}
+	st.noteUnsure(doc)
+	return c.ReplaceCountedHead(ctx, doc, sign)
 }
 
 // readAnchor reads the head published at a and returns the check of
@@ -109,5 +143,10 @@ func readAnchor(ctx context.Context, a HeadAnchor) (doc []byte, count func(*Publ
 		return doc, func(*PublishedHead) string { return "" }, err
 	}
 	doc, n, err := c.CountedHead(ctx)
-	return doc, func(h *PublishedHead) string { return countMismatch(h, n) }, err
+	return doc, func(h *PublishedHead) string {
+		if why := countMismatch(h, n); why != "" {
+			return why
+		}
+		return firstPut(h)
+	}, err
 }

@@ -29,7 +29,7 @@ func putBackAndCompact(t *testing.T, r *anchorRig, older []byte, compact bool) {
 }
 
 // wantPutBackRefused checks that the start refuses r's store against
-// etcd, naming the head put back as put 1 of a key put 3 times.
+// etcd, naming the head put back as put 2 of a key put 4 times.
 func wantPutBackRefused(t *testing.T, r *anchorRig) {
 	t.Helper()
 	st := r.open(t, 100, 0)
@@ -39,7 +39,7 @@ func wantPutBackRefused(t *testing.T, r *anchorRig) {
 	if !errors.Is(err, ErrAnchorNotHeld) || !errors.As(err, &ae) {
 		t.Fatalf("CheckAnchors on a store rolled back with an older head put back = %v, want ErrAnchorNotHeld", err)
 	}
-	for _, want := range []string{"names seq 4", "signed as put 1 of that key", "etcd counts 3 puts"} {
+	for _, want := range []string{"names seq 4", "signed as put 2 of that key", "etcd counts 4 puts"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("refusal %q does not say %q", err, want)
 		}
@@ -52,16 +52,16 @@ func wantPutBackRefused(t *testing.T, r *anchorRig) {
 // and etcd is compacted past the seq 8 head: its history holds only the
 // head put back, which the store holds, and the start said OK. The heads
 // the collector puts in etcd carry the key's count of puts, signed, and
-// etcd counts three puts of the key where the head there says it was
-// the first: the start refuses.
+// etcd counts four puts of the key where the head there says it was
+// the second: the start refuses.
 func TestStartRefusesHeadPutBackAfterCompaction(t *testing.T) {
 	t.Parallel()
 	r := newAnchorRig(t)
 	puts, err := r.etcd.PublishedHeads(t.Context())
-	if err != nil || len(puts) != 2 {
-		t.Fatalf("etcd's history of the head: %d puts, %v; want 2", len(puts), err)
+	if err != nil || len(puts) != 3 {
+		t.Fatalf("etcd's history of the head: %d puts, %v; want 3 (seq 4 put twice, then seq 8)", len(puts), err)
 	}
-	putBackAndCompact(t, r, puts[0].Doc, true)
+	putBackAndCompact(t, r, puts[1].Doc, true)
 	if after, err := r.etcd.PublishedHeads(t.Context()); err != nil || len(after) != 1 {
 		t.Fatalf("etcd's history after the compaction: %d puts, %v; want only the head put back", len(after), err)
 	}
@@ -72,7 +72,7 @@ func TestStartRefusesHeadPutBackAfterCompaction(t *testing.T) {
 	// and a later start finds nothing to refuse.
 	st := r.open(t, 100, 0)
 	accepted, err := st.CheckAnchors(t.Context(), []HeadPublisher{r.etcd}, 5*time.Second, true)
-	if err != nil || len(accepted) != 1 || !strings.Contains(accepted[0].Error(), "etcd counts 3 puts") {
+	if err != nil || len(accepted) != 1 || !strings.Contains(accepted[0].Error(), "etcd counts 4 puts") {
 		st.Close()
 		t.Fatalf("CheckAnchors with acceptRollback = %v, %v; want the head put back accepted", accepted, err)
 	}
@@ -87,8 +87,8 @@ func TestStartRefusesHeadPutBackAfterCompaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if problem, unchecked := CheckCount(r.etcd.Where(), h, n); problem != "" || unchecked != "" || h.Publication != 4 {
-		t.Errorf("head published after the accepted rollback: count %d, problem %q, unchecked %q; want put 4 and none", h.Publication, problem, unchecked)
+	if problem, unchecked := CheckCount(r.etcd.Where(), h, n); problem != nil || unchecked != "" || h.Publication != 5 {
+		t.Errorf("head published after the accepted rollback: count %d, problem %q, unchecked %q; want put 5 and none", h.Publication, problem, unchecked)
 	}
 	st = r.open(t, 200, 0)
 	defer st.Close()
@@ -128,10 +128,10 @@ func TestStartRefusesHeadPutBackSignedLater(t *testing.T) {
 	publishAt(st, now)
 	st.Close()
 	puts, err := r.etcd.PublishedHeads(t.Context())
-	if err != nil || len(puts) != 2 {
-		t.Fatalf("etcd's history of the head: %d puts, %v; want 2", len(puts), err)
+	if err != nil || len(puts) != 3 {
+		t.Fatalf("etcd's history of the head: %d puts, %v; want 3", len(puts), err)
 	}
-	putBackAndCompact(t, r, puts[0].Doc, false)
+	putBackAndCompact(t, r, puts[1].Doc, false)
 	wantPutBackRefused(t, r)
 }
 

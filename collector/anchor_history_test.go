@@ -27,15 +27,15 @@ func TestStartRefusesStoreRolledBackWithHeadPutBack(t *testing.T) {
 	t.Parallel()
 	r := newAnchorRig(t)
 	puts, err := r.etcd.PublishedHeads(t.Context())
-	if err != nil || len(puts) != 2 {
-		t.Fatalf("etcd's history of the head: %d puts, %v; want 2", len(puts), err)
+	if err != nil || len(puts) != 3 {
+		t.Fatalf("etcd's history of the head: %d puts, %v; want 3 (seq 4 put twice, then seq 8)", len(puts), err)
 	}
-	newer, err := OpenHead(puts[1].Doc, r.pub)
+	newer, err := OpenHead(puts[2].Doc, r.pub)
 	if err != nil || newer.Seq != 8 {
 		t.Fatalf("second head put: %+v, %v; want seq 8", newer, err)
 	}
 	restore(t, r.backup, r.dir)
-	older := puts[0].Doc // seq 4, put back by hand beside the store's copy
+	older := puts[1].Doc // seq 4, put back by hand beside the store's copy
 	if _, err := r.cli.Put(t.Context(), "/anchor-test/audit/head", string(older)); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestStartRefusesStoreRolledBackWithHeadPutBack(t *testing.T) {
 		st.Close()
 		t.Fatalf("CheckAnchors on a store rolled back with its heads put back = %v, want ErrAnchorNotHeld naming seq 8", err)
 	}
-	for _, want := range []string{"names seq 8", newer.Hash[:16], fmt.Sprintf("at revision %d", puts[1].Revision), "chain ends at seq 4", "behind its anchor"} {
+	for _, want := range []string{"names seq 8", newer.Hash[:16], fmt.Sprintf("at revision %d", puts[2].Revision), "chain ends at seq 4", "behind its anchor"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("refusal %q does not say %q", err, want)
 		}
@@ -118,11 +118,11 @@ func TestUnreadableHeadHistoryWithholdsTheHead(t *testing.T) {
 	t.Parallel()
 	r := newAnchorRig(t)
 	puts, err := r.etcd.PublishedHeads(t.Context())
-	if err != nil || len(puts) != 2 {
-		t.Fatalf("etcd's history of the head: %d puts, %v; want 2", len(puts), err)
+	if err != nil || len(puts) != 3 {
+		t.Fatalf("etcd's history of the head: %d puts, %v; want 3", len(puts), err)
 	}
 	restore(t, r.backup, r.dir)
-	older := puts[0].Doc
+	older := puts[1].Doc
 	if _, err := r.cli.Put(t.Context(), "/anchor-test/audit/head", string(older)); err != nil {
 		t.Fatal(err)
 	}

@@ -73,9 +73,9 @@ func (s *Store) publishOnLocked(ctx context.Context, a HeadAnchor, st *anchorSta
 	var err error
 	for range 3 { // one more try after each head of this store's found there
 		var written []byte
-		if written, err = s.replaceAt(ctx, a, st.last, head); err == nil {
+		if written, err = s.replaceAt(ctx, a, st, st.last, head); err == nil {
 			s.publishedLocked(st, written)
-			return nil
+			return s.noteCounted(written)
 		}
 		if written == nil {
 			written = head
@@ -151,6 +151,22 @@ func (s *Store) refuseLocked(a HeadAnchor, st *anchorState, head, cur []byte) er
 	s.headConflicts.Add(1)
 	s.withholdLocked(st, err)
 	return err
+}
+
+// noteCounted records, the first time a head numbered with its etcd
+// key's create revision was written (numberHead), that the store
+// publishes counted heads (Store.counted), and signs head.json again at
+// once to keep it: entries record it only once the next is stored.
+func (s *Store) noteCounted(written []byte) error {
+	if unverifiedHead(written).KeyCreated == 0 || s.counted.Swap(true) {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.signHeadLocked(s.cfg.Now()); err != nil {
+		return fmt.Errorf("collector: cannot record in head.json that heads are published numbered: %w", err)
+	}
+	return nil
 }
 
 // publishedLocked records head as written at st's anchor; s.amu is held.

@@ -155,6 +155,9 @@ type storeHead struct {
 	// KeyCreated is that key's create revision; 0 in the put that
 	// created it, and wherever Publication is 0.
 	KeyCreated int64 `json:"key_created,omitempty"`
+	// Counted says the store had published a head numbered with its
+	// etcd key's count when this head was signed (Store.counted).
+	Counted bool `json:"counted,omitempty"`
 }
 
 // signedDoc is the on-disk form of a digest or head: the exact payload

@@ -105,6 +105,9 @@ func (s *Store) recover() error {
 		if w.durable > s.durableHead {
 			s.durableHead, s.durableFrom = w.durable, w.durableFrom
 		}
+		if w.counted {
+			s.counted.Store(true)
+		}
 	}
 	if err := s.expiredAccounted(segs, digests, checked); err != nil {
 		return err
@@ -191,6 +194,9 @@ func (b *badHead) whyNoCrash() string {
 func (s *Store) noteDurable(h *entryHeader) {
 	if h.DurableHead > s.durableHead {
 		s.durableHead, s.durableFrom = h.DurableHead, h.Seq
+	}
+	if h.Counted {
+		s.counted.Store(true)
 	}
 }
 
@@ -619,7 +625,7 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 			return io.EOF
 		}
 		seq, prev = h.Seq, hash
-		ids = append(ids, entryHeader{Seq: h.Seq, Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, DurableHead: h.DurableHead, retentionSeconds: h.retentionSeconds, records: h.records, counts: s.entryCounts(h, line)})
+		ids = append(ids, entryHeader{Seq: h.Seq, Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, DurableHead: h.DurableHead, Counted: h.Counted, retentionSeconds: h.retentionSeconds, records: h.records, counts: s.entryCounts(h, line)})
 		reached = seq == d.LastSeq && prev == last
 		return nil
 	})
@@ -682,6 +688,8 @@ type openWalk struct {
 	// durable is the newest durable head the trusted entries record
 	// (entryHeader.DurableHead), durableFrom the entry that records it.
 	durable, durableFrom uint64
+	// counted says a trusted entry records Store.counted.
+	counted bool
 }
 
 // recoverOpen checks every entry of the open segment n: each must link to
@@ -706,6 +714,7 @@ func (s *Store) walkOpen(path string, n uint64) (*openWalk, error) {
 	w := &openWalk{seq: s.seq, hash: s.prev}
 	seq, prev := s.seq, s.prev
 	var durable struct{ head, from uint64 } // the newest durable head an entry walked records, and that entry
+	counted := false                        // an entry walked records Store.counted
 	headAt := func(seq uint64, h [32]byte) bool {
 		return headErr == nil && head.Seq == seq && head.Hash == hex.EncodeToString(h[:])
 	}
@@ -744,9 +753,11 @@ func (s *Store) walkOpen(path string, n uint64) (*openWalk, error) {
 		if h.DurableHead > durable.head {
 			durable.head, durable.from = h.DurableHead, h.Seq
 		}
+		counted = counted || h.Counted
 		if signed || headAt(seq, prev) {
 			w.trusted, w.seq, w.hash = w.entries, seq, prev
 			w.durable, w.durableFrom = durable.head, durable.from
+			w.counted = counted
 		}
 	}
 	if w.brk == "" && w.trusted < w.entries {
@@ -982,6 +993,9 @@ func (s *Store) checkHead() error {
 			reason += "; " + s.headAccepted
 		}
 		return s.recordBreak(s.breakSegment(), 0, reason)
+	}
+	if head.Counted {
+		s.counted.Store(true)
 	}
 	if s.headLagged {
 		if err := s.recordBreak(s.breakSegment(), 0, s.headAccepted); err != nil {

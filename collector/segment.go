@@ -147,6 +147,9 @@ type entryHeader struct {
 	// entry stands (Store.durableHead). 0 (omitted): none yet, or an
 	// entry of a collector before the field.
 	DurableHead uint64 `json:"durable_head,omitempty"`
+	// Counted says the collector had published a head numbered with
+	// its etcd key's count before this entry (Store.counted).
+	Counted bool `json:"counted,omitempty"`
 
 	// records is a batch's number of records; recovery alone counts them
 	// (chainLinkOf), for the answer to a duplicate (dedup.records).

@@ -232,6 +232,14 @@ type Store struct {
 	// headLagged says headAccepted is a valid head.json older than the
 	// chain records (checkHeadLag), for checkHead's break.
 	headLagged bool
+	// counted says the store published a head numbered with its etcd
+	// key's count (CountedAnchor) there: every head.json and entry
+	// written since records it ("counted"), so that a start that finds
+	// no head at the key knows it was deleted (checkAnchor) rather than
+	// publishing a first head there again, which would start the key's
+	// count anew beside a store rolled back. A store rolled back to
+	// before that publication does not know it.
+	counted atomic.Bool
 
 	stats StoreStats
 	buf   []byte // the body being encoded, reused
@@ -565,6 +573,9 @@ func (s *Store) bodyHeaderAt(buf []byte, kind string, now time.Time) []byte {
 	buf = append(buf, '"')
 	if s.durableHead > 0 {
 		buf = strconv.AppendUint(append(buf, `,"durable_head":`...), s.durableHead, 10)
+	}
+	if s.counted.Load() {
+		buf = append(buf, `,"counted":true`...)
 	}
 	return buf
 }

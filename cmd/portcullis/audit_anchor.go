@@ -150,8 +150,8 @@ func (a *anchorFlags) readHeads(dir string, pub ed25519.PublicKey, requireEtcd b
 // count (collector.CheckCount).
 func (r *readAnchors) checkCount(where string, cur *collector.PublishedHead, count etcdadmin.HeadCount) {
 	problem, unchecked := collector.CheckCount(where, cur, count)
-	if problem != "" {
-		r.problems = append(r.problems, collector.Problem{Entry: -1, Seq: cur.Seq, What: collector.ProblemRolledBack, Detail: problem})
+	if problem != nil {
+		r.problems = append(r.problems, *problem)
 	}
 	if unchecked != "" {
 		r.unchecked = append(r.unchecked, unchecked)

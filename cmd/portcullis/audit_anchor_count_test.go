@@ -14,6 +14,7 @@ import (
 	"github.com/portcullis/portcullis/evidence"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // putBackStore is a store whose collector published head A, then head B,
@@ -22,6 +23,7 @@ import (
 type putBackStore struct {
 	endpoints, prefix, keyPath, data string
 	now                              time.Time
+	cli                              *clientv3.Client
 }
 
 // newPutBackStore builds it; with compact, etcd is compacted past B
@@ -33,7 +35,7 @@ func newPutBackStore(t *testing.T, compact, aheadA bool) *putBackStore {
 	endpoints, cli, ctx := etcdWithPolicy(t, prefix)
 	admin := etcdadmin.New(cli, prefix)
 	tmp := t.TempDir()
-	s := &putBackStore{endpoints: endpoints, prefix: prefix, keyPath: filepath.Join(tmp, "collector.key"), data: filepath.Join(tmp, "data"), now: time.Now().UTC()}
+	s := &putBackStore{endpoints: endpoints, prefix: prefix, keyPath: filepath.Join(tmp, "collector.key"), data: filepath.Join(tmp, "data"), now: time.Now().UTC(), cli: cli}
 	backup := filepath.Join(tmp, "backup")
 	if err := collector.GenerateKey(s.keyPath); err != nil {
 		t.Fatal(err)
@@ -119,11 +121,11 @@ func (s *putBackStore) pack(t *testing.T) string {
 func wantPutBackFound(t *testing.T, s *putBackStore) {
 	t.Helper()
 	r := s.verify(t)
-	if r.code != 1 || !strings.Contains(r.stdout, "signed as put 1 of that key, but etcd counts 3 puts") {
+	if r.code != 1 || !strings.Contains(r.stdout, "signed as put 2 of that key, but etcd counts 4 puts") {
 		t.Errorf("audit verify of a store rolled back with an older head put back = exit %d, want 1 naming the count\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	proof := s.pack(t)
-	for _, want := range []string{"Result: FAILED", collector.ProblemRolledBack, "signed as put 1 of that key"} {
+	for _, want := range []string{"Result: FAILED", collector.ProblemRolledBack, "signed as put 2 of that key"} {
 		if !strings.Contains(proof, want) {
 			t.Errorf("integrity proof of a store rolled back with an older head put back lacks %q:\n%s", want, proof)
 		}
@@ -194,4 +196,41 @@ func TestVerifyHeadHistoryUnreadableIsNotOK(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantUnchecked("evidence pack's anchor", rep)
+}
+
+// TestVerifyFindsFirstPutBack: the key deleted, etcd compacted, and head
+// A's first put (publication 1, no create revision) put back beside the
+// store rolled back to A: etcd counts one put again and verify and the
+// pack said OK. A collector never leaves a key's first put there, so it
+// is a check that cannot be made, which fails.
+func TestVerifyFindsFirstPutBack(t *testing.T) {
+	t.Parallel()
+	s := newPutBackStore(t, false, false)
+	cli := s.cli
+	admin := etcdadmin.New(cli, s.prefix)
+	puts, err := admin.PublishedHeads(t.Context())
+	if err != nil || len(puts) == 0 {
+		t.Fatalf("etcd's history of the head: %d puts, %v", len(puts), err)
+	}
+	key := etcdsync.NewLayout(s.prefix).AuditHead()
+	del, err := cli.Delete(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(t.Context(), del.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(t.Context(), key, string(puts[0].Doc)); err != nil {
+		t.Fatal(err)
+	}
+	r := s.verify(t)
+	if r.code != 1 || !strings.Contains(r.stdout, "NOT CHECKED (fails)") || !strings.Contains(r.stdout, "first put of that key") {
+		t.Errorf("audit verify of a store rolled back with the key's first put put back = exit %d, want 1 naming the first put\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	proof := s.pack(t)
+	for _, want := range []string{"Result: FAILED", collector.ProblemUnchecked, "first put of that key"} {
+		if !strings.Contains(proof, want) {
+			t.Errorf("integrity proof of a store rolled back with the key's first put put back lacks %q:\n%s", want, proof)
+		}
+	}
 }
