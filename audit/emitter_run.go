@@ -463,7 +463,7 @@ func (e *Emitter) lostWithDirectory(f spoolFile) {
 	}
 	e.alarm.failed(FailSpool, strconv.Itoa(f.records)+" records of a spooled batch went with the deleted spool directory, dropped")
 	e.droppedSpool.Add(uint64(f.records))
-	e.sp.noteLost(f.name)
+	e.sp.noteLost(f)
 }
 
 // dropUnreadable removes a batch read failed to read (why) in the
@@ -483,7 +483,7 @@ func (e *Emitter) dropUnreadable(f spoolFile, gen uint64, why error) (dropped bo
 			e.droppedSpool.Add(uint64(f.records))
 		}
 		if errors.Is(why, fs.ErrNotExist) {
-			e.sp.noteLost(f.name) // gone, as with its directory: put back, it is restored
+			e.sp.noteLost(f) // gone, as with its directory: put back, it is restored
 		}
 	}
 	return listed

@@ -79,44 +79,32 @@ type spool struct {
 	// replay's outcome decides (release).
 	replaying     string
 	replayingGone bool
-	// lost are the names of this process's batches counted lost with a
-	// deleted directory (remake, lostWithDirectory), maxLostNames at most:
-	// one put back by hand is taken as restored (markRestoredLocked).
-	lost map[string]struct{}
+	// lost are the sequences of this process's batches counted lost with
+	// a deleted directory (remake, lostWithDirectory): one put back by
+	// hand is taken as restored (markRestoredLocked).
+	lost lostSeqs
 }
 
-// maxLostNames is how many names of batches counted lost the spool
-// remembers: a spool of 4096 batches lost with its directory and put back
-// is counted exactly; past that, a batch put back counts replayed as well
-// as dropped.
-const maxLostNames = 4096
-
-// noteLostLocked remembers that batch name was counted lost. s.mu held.
-func (s *spool) noteLostLocked(name string) {
-	if s.lost == nil {
-		s.lost = map[string]struct{}{}
-	}
-	if len(s.lost) < maxLostNames {
-		s.lost[name] = struct{}{}
-	}
+// noteLostLocked remembers that batch f was counted lost. s.mu held.
+func (s *spool) noteLostLocked(f spoolFile) {
+	s.lost.add(f.seq)
 }
 
 // noteLost is noteLostLocked taking s.mu.
-func (s *spool) noteLost(name string) {
+func (s *spool) noteLost(f spoolFile) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.noteLostLocked(name)
+	s.noteLostLocked(f)
 }
 
 // markRestoredLocked marks f restored when it is a batch of this
 // process's counted lost with a deleted directory, found again under its
-// name: its records were counted dropped, and an operator put it back.
-// Before, it was counted replayed too, and the records written to the
-// spool were fewer than their fates (TestSpoolBatchLostThenRestoredCountedOnce).
-// s.mu held.
+// sequence: its records were counted dropped, and an operator put it
+// back. Before, it was counted replayed too, and the records written to
+// the spool were fewer than their fates
+// (TestSpoolBatchLostThenRestoredCountedOnce). s.mu held.
 func (s *spool) markRestoredLocked(f *spoolFile) {
-	if _, ok := s.lost[f.name]; ok && f.ours {
-		delete(s.lost, f.name)
+	if f.ours && s.lost.take(f.seq) {
 		f.restored = true
 	}
 }

@@ -99,7 +99,7 @@ func (s *spool) remake() error {
 			s.replayingGone = true // the replay's to count (release)
 		default:
 			lost += f.records
-			s.noteLostLocked(f.name)
+			s.noteLostLocked(f)
 		}
 	}
 	s.mu.Unlock()
