@@ -420,6 +420,8 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 	case sendRejected:
 		if !f.restored { // else in DroppedSpool already
 			e.rejected.Add(uint64(f.records))
+		} else {
+			e.sp.forgetLost(f)
 		}
 	case sendSlow:
 		e.retries.Add(1)
@@ -448,6 +450,7 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 func (e *Emitter) countReplayed(f spoolFile, n int) {
 	if f.restored {
 		e.restored.Add(uint64(n))
+		e.sp.forgetLost(f)
 		return
 	}
 	e.replayed.Add(uint64(n))

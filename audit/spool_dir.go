@@ -21,6 +21,11 @@ func (s *spool) deleted() bool {
 	}
 	s.dirMu.RLock()
 	defer s.dirMu.RUnlock()
+	return s.deletedLocked()
+}
+
+// deletedLocked is deleted with dirMu held.
+func (s *spool) deletedLocked() bool {
 	if s.d == nil {
 		return false
 	}
@@ -103,6 +108,9 @@ func (s *spool) remake() error {
 		}
 	}
 	s.mu.Unlock()
+	// Not saved, the count holds in this run, and the next save (a batch
+	// lost or taken) writes it: the directory is the spool's all the same.
+	_ = s.saveLost()
 	if s.remade != nil {
 		s.remade(lost)
 	}

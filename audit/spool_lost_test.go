@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -41,5 +43,38 @@ func TestLostSeqsRuns(t *testing.T) {
 	l.take(7)
 	if want := []seqRun{{8, 8}, {20, 20}}; !slices.Equal(l.runs, want) {
 		t.Fatalf("cut past the cap: runs %v, want %v", l.runs, want)
+	}
+}
+
+// TestLostFileReadAtStart: the runs lostFile holds are read at start,
+// and the next batch is numbered past them, so that a new batch is never
+// taken for one counted lost put back; a file that is none of encode's
+// counts nothing lost.
+func TestLostFileReadAtStart(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		file string
+		next uint64
+	}{
+		{"1 5\n9 9\n", 10},
+		{"", 1},
+		{"5 1\n", 1},                   // backwards
+		{"1 5\n6 9\n", 1},              // touching: encode merges them
+		{"1 9223372036854775808\n", 1}, // at maxSpoolSeq
+		{"1 5\n9 9", 10},               // no last newline
+		{"1 5\nx\n", 1},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, lostFile), []byte(c.file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := openSpool(dir, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.nextSeq(); got != c.next {
+			t.Errorf("lost file %q: next sequence %d, want %d", c.file, got, c.next)
+		}
+		s.close()
 	}
 }
