@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -179,5 +180,42 @@ func TestSecondBeforeRestartHorizonNotBelievedAgain(t *testing.T) {
 	if want := int64(MaxSenderRequestsPerSecond + 2); requests != want || flagged[FlagCountOutsideSenderWindow] != 1 {
 		t.Errorf("stored records stand for %d requests, flagged %v; want %d (the ceiling, the record with no count, the fold after the restart one), one flagged %s",
 			requests, flagged, want, FlagCountOutsideSenderWindow)
+	}
+}
+
+// TestCertSenderWithCountsHoldsItsPlace pins a bound, documented in
+// docs/audit.md: a certificate sender that sent a count is forgotten at
+// --cert-sender-idle after its last batch or 4,096 s after the newest
+// second it summed, whichever is later (TestForgottenCertSenderSumsKept),
+// so with an idle time below 68 minutes it holds its --max-cert-senders
+// place longer than that, and a new sender is refused ErrTooManySenders
+// meanwhile (the sidecar keeps the batch); one that sent no count is
+// forgotten at the idle time.
+func TestCertSenderWithCountsHoldsItsPlace(t *testing.T) {
+	t.Parallel()
+	var clock atomic.Int64
+	start := time.Now().Truncate(time.Second)
+	clock.Store(start.UnixNano())
+	st, err := OpenStore(t.TempDir(), StoreConfig{SigningKey: newTestKey(t), SenderIdle: time.Minute, MaxCertSenders: 1,
+		Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	plain := []StoredRecord{{Time: start, Tenant: "acme", Decision: "allowed", Status: 200}}
+	if err := st.AppendBatch(&Batch{ID: "a-1", Sender: "cert:pod-1", Records: plain}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(int64(2 * time.Minute))
+	if err := st.AppendBatch(&Batch{ID: "b-1", Sender: "cert:pod-2", Records: []StoredRecord{fullFold(time.Unix(0, clock.Load()))}}); err != nil {
+		t.Fatalf("pod-2 after pod-1, with no count, was idle past SenderIdle: %v, want it stored", err)
+	}
+	clock.Add(int64(2 * time.Minute))
+	if err := st.AppendBatch(&Batch{ID: "c-1", Sender: "cert:pod-3", Records: plain}); !errors.Is(err, ErrTooManySenders) {
+		t.Fatalf("pod-3 while pod-2's sums can be charged: %v, want %v", err, ErrTooManySenders)
+	}
+	clock.Add(int64(ceilingSeconds * time.Second))
+	if err := st.AppendBatch(&Batch{ID: "c-2", Sender: "cert:pod-3", Records: plain}); err != nil {
+		t.Fatalf("pod-3 once pod-2's sums are of no use: %v, want it stored", err)
 	}
 }
