@@ -78,3 +78,28 @@ func TestLostFileReadAtStart(t *testing.T) {
 		s.close()
 	}
 }
+
+// FuzzParseLost: whatever lostFile holds, parseLost takes only runs in
+// order, apart and below maxSpoolSeq, and what encode writes of them
+// reads back the same.
+func FuzzParseLost(f *testing.F) {
+	for _, seed := range []string{"", "1 5\n9 9\n", "5 1\n", "1 5\n6 9\n", "1 9223372036854775807\n", "x\n", "1 5\n9 9"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		runs, ok := parseLost(data)
+		if !ok {
+			return
+		}
+		for i, r := range runs {
+			if r.lo > r.hi || r.hi >= maxSpoolSeq || i > 0 && r.lo <= runs[i-1].hi+1 {
+				t.Fatalf("parseLost(%q) took runs %v", data, runs)
+			}
+		}
+		l := lostSeqs{runs: runs}
+		again, ok := parseLost(l.encode())
+		if !ok || !slices.Equal(again, runs) {
+			t.Fatalf("runs %v encoded read back as %v, %v", runs, again, ok)
+		}
+	})
+}
