@@ -104,7 +104,7 @@ type EmitterStats struct {
 	Delivered    uint64 // captured records the collector acknowledged directly
 	Spooled      uint64 // records written to the spool
 	Replayed     uint64 // spooled records (from any run) acknowledged later
-	Restored     uint64 // spooled records counted in DroppedSpool, then put back by hand and acknowledged
+	Restored     uint64 // spooled records counted in DroppedSpool (by this run or one before), then put back by hand and acknowledged
 	Dropped      uint64 // DroppedFull + DroppedSpool + Rejected
 	DroppedFull  uint64 // records Emit refused: all slots busy, or closed
 	DroppedSpool uint64 // captured records lost because the spool was full

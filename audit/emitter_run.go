@@ -420,6 +420,8 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 	case sendRejected:
 		if !f.restored { // else in DroppedSpool already
 			e.rejected.Add(uint64(f.records))
+		} else {
+			e.sp.forgetLost(f)
 		}
 	case sendSlow:
 		e.retries.Add(1)
@@ -448,6 +450,7 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 func (e *Emitter) countReplayed(f spoolFile, n int) {
 	if f.restored {
 		e.restored.Add(uint64(n))
+		e.sp.forgetLost(f)
 		return
 	}
 	e.replayed.Add(uint64(n))
@@ -463,7 +466,7 @@ func (e *Emitter) lostWithDirectory(f spoolFile) {
 	}
 	e.alarm.failed(FailSpool, strconv.Itoa(f.records)+" records of a spooled batch went with the deleted spool directory, dropped")
 	e.droppedSpool.Add(uint64(f.records))
-	e.sp.noteLost(f.name)
+	e.sp.noteLost(f)
 }
 
 // dropUnreadable removes a batch read failed to read (why) in the
@@ -483,7 +486,7 @@ func (e *Emitter) dropUnreadable(f spoolFile, gen uint64, why error) (dropped bo
 			e.droppedSpool.Add(uint64(f.records))
 		}
 		if errors.Is(why, fs.ErrNotExist) {
-			e.sp.noteLost(f.name) // gone, as with its directory: put back, it is restored
+			e.sp.noteLost(f) // gone, as with its directory: put back, it is restored
 		}
 	}
 	return listed

@@ -420,6 +420,11 @@ func (e *Emitter) splitSpooled(f spoolFile, data []byte, held int) bool {
 	}
 	e.removeSpooled(f)
 	e.countReplayed(f, max(held, 0))
+	if f.restored { // its halves are, a run later too
+		for _, w := range ws {
+			e.sp.noteLost(w.f)
+		}
+	}
 	if len(ws) > 1 {
 		e.splits.Add(1)
 	}

@@ -106,3 +106,11 @@ func Twin(t *testing.T, data []byte) []byte {
 
 // Foldable is foldable: whether the emitter folds r while aggregating.
 var Foldable = foldable
+
+// SetLostCap has e's spool remember at most n runs of lost batches (a
+// test's stand-in for maxLostRuns, which takes thousands of batches).
+func SetLostCap(e *Emitter, n int) {
+	e.sp.mu.Lock()
+	defer e.sp.mu.Unlock()
+	e.sp.lost.cap = n
+}

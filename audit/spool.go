@@ -79,44 +79,36 @@ type spool struct {
 	// replay's outcome decides (release).
 	replaying     string
 	replayingGone bool
-	// lost are the names of this process's batches counted lost with a
-	// deleted directory (remake, lostWithDirectory), maxLostNames at most:
-	// one put back by hand is taken as restored (markRestoredLocked).
-	lost map[string]struct{}
+	// lost are the sequences of the sidecar's batches counted lost with
+	// a deleted directory (remake, lostWithDirectory), by this run or one
+	// before it (lostFile): one put back by hand is taken as restored
+	// (markRestoredLocked) until the collector takes it (forgetLost).
+	lost lostSeqs
 }
 
-// maxLostNames is how many names of batches counted lost the spool
-// remembers: a spool of 4096 batches lost with its directory and put back
-// is counted exactly; past that, a batch put back counts replayed as well
-// as dropped.
-const maxLostNames = 4096
-
-// noteLostLocked remembers that batch name was counted lost. s.mu held.
-func (s *spool) noteLostLocked(name string) {
-	if s.lost == nil {
-		s.lost = map[string]struct{}{}
-	}
-	if len(s.lost) < maxLostNames {
-		s.lost[name] = struct{}{}
-	}
+// noteLostLocked remembers that batch f was counted lost. s.mu held.
+func (s *spool) noteLostLocked(f spoolFile) {
+	s.lost.add(f.seq)
 }
 
-// noteLost is noteLostLocked taking s.mu.
-func (s *spool) noteLost(name string) {
+// noteLost is noteLostLocked taking s.mu. It is saved (lostFile) at the
+// next remake or close, not now: a batch counted lost as its
+// file went is one an operator's rm -r is removing, and a file written
+// into the directory then fails the removal of the directory.
+func (s *spool) noteLost(f spoolFile) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.noteLostLocked(name)
+	s.noteLostLocked(f)
 }
 
 // markRestoredLocked marks f restored when it is a batch of this
 // process's counted lost with a deleted directory, found again under its
-// name: its records were counted dropped, and an operator put it back.
-// Before, it was counted replayed too, and the records written to the
-// spool were fewer than their fates (TestSpoolBatchLostThenRestoredCountedOnce).
-// s.mu held.
+// sequence: its records were counted dropped, and an operator put it
+// back. Before, it was counted replayed too, and the records written to
+// the spool were fewer than their fates
+// (TestSpoolBatchLostThenRestoredCountedOnce). s.mu held.
 func (s *spool) markRestoredLocked(f *spoolFile) {
-	if _, ok := s.lost[f.name]; ok && f.ours {
-		delete(s.lost, f.name)
+	if f.ours && s.lost.has(f.seq) {
 		f.restored = true
 	}
 }
@@ -152,6 +144,7 @@ func openSpool(dir string, max int64) (*spool, error) {
 	// In name order, so by sequence (File.ReadDir does not sort, as
 	// os.ReadDir does): nextSeq and the replay take the files in order.
 	slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	s.loadLost()
 	for _, e := range ents {
 		s.adoptLocked(e) // no other user of s yet
 	}
@@ -195,6 +188,9 @@ func lockSpool(dfd int, dir string) (*os.File, error) {
 func (s *spool) close() {
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
+	if s.d != nil && !s.deletedLocked() {
+		_ = s.saveLost() // as remake's: the counts of this run hold without it
+	}
 	if s.lock != nil {
 		s.lock.Close()
 		s.lock = nil
@@ -286,12 +282,18 @@ func (s *spool) nextSeq() uint64 {
 
 // nextSeqLocked is nextSeq with s.mu held.
 func (s *spool) nextSeqLocked() uint64 {
+	// Past the batches counted lost too: a new batch numbered as one of
+	// them would be taken for it put back, by the next run.
+	next := uint64(1)
+	if n := len(s.lost.runs); n > 0 {
+		next = s.lost.runs[n-1].hi + 1
+	}
 	for _, f := range slices.Backward(s.files) {
 		if f.ours {
-			return f.seq + 1
+			return max(next, f.seq+1)
 		}
 	}
-	return 1
+	return next
 }
 
 // reserve takes room for a batch of n bytes on its way into the spool: the

@@ -21,6 +21,11 @@ func (s *spool) deleted() bool {
 	}
 	s.dirMu.RLock()
 	defer s.dirMu.RUnlock()
+	return s.deletedLocked()
+}
+
+// deletedLocked is deleted with dirMu held.
+func (s *spool) deletedLocked() bool {
 	if s.d == nil {
 		return false
 	}
@@ -99,10 +104,13 @@ func (s *spool) remake() error {
 			s.replayingGone = true // the replay's to count (release)
 		default:
 			lost += f.records
-			s.noteLostLocked(f.name)
+			s.noteLostLocked(f)
 		}
 	}
 	s.mu.Unlock()
+	// Not saved, the count holds in this run, and the next save (a batch
+	// lost or taken) writes it: the directory is the spool's all the same.
+	_ = s.saveLost()
 	if s.remade != nil {
 		s.remade(lost)
 	}

@@ -57,9 +57,17 @@ func collectorOn(t *testing.T, addr, dir string, key ed25519.PrivateKey) {
 // spool at spool, logging into logs.
 func spoolingToNothing(t *testing.T, addr, spool string, logs *logBuffer) *Emitter {
 	t.Helper()
+	return spoolingToNothingCfg(t, addr, spool, logs, func(*EmitterConfig) {})
+}
+
+// spoolingToNothingCfg is spoolingToNothing with the configuration
+// changed by set.
+func spoolingToNothingCfg(t *testing.T, addr, spool string, logs *logBuffer, set func(*EmitterConfig)) *Emitter {
+	t.Helper()
 	log := zerolog.New(logs)
 	cfg := FastConfig("http://"+addr, spool)
 	cfg.Token, cfg.LogInterval, cfg.Log = testToken, time.Hour, &log
+	set(&cfg)
 	e, err := NewEmitter(cfg)
 	if err != nil {
 		t.Fatal(err)

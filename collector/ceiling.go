@@ -40,8 +40,9 @@ const FlagCountPastSenderCeiling = "count_past_sender_ceiling"
 // FlagCountOutsideSenderWindow marks a record whose count the store did
 // not believe because its second lies outside the seconds the store
 // holds its sender's sums for: ceilingSeconds or more before the newest
-// second its sender's counts were summed in. It counts one request
-// (Requests). The bound is deliberate: the sums of a
+// second its sender's counts were summed in, or, after a restart, before
+// the first second recovery summed again (restore.go). It counts one
+// request (Requests). The bound is deliberate: the sums of a
 // sender are kept for ceilingSeconds seconds (16 KiB at most), and a
 // second whose sum is gone cannot be summed afresh, or a sender could
 // have each of its past seconds believed up to the ceiling again. Before,
@@ -243,11 +244,21 @@ func (s *Store) holdSenderCountsLocked(b *Batch, at time.Time) *secondSums {
 			work = &s.sumsScratch
 			work.load(s.seen.sumsOf(b.Sender))
 		}
-		if flag := work.charge(countedSecond(r, at), n); flag != "" {
+		if flag := s.chargeLocked(work, countedSecond(r, at), n); flag != "" {
 			r.Flags = append(slices.Clip(r.Flags), flag)
 		}
 	}
 	return work
+}
+
+// chargeLocked is work.charge, with the seconds before the store's
+// sumsFloor outside the window: their sums were not summed again at the
+// restart (restore.go).
+func (s *Store) chargeLocked(work *secondSums, sec, n int64) string {
+	if sec < s.sumsFloor {
+		return FlagCountOutsideSenderWindow
+	}
+	return work.charge(sec, n)
 }
 
 // keepSenderSumsLocked makes work, from holdSenderCountsLocked, sender's

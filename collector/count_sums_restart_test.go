@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,5 +130,92 @@ func TestForgottenCertSenderSumsKept(t *testing.T) {
 	}
 	if st.seen.certs != 1 {
 		t.Errorf("%d certificate senders live, want 1 (pod-2)", st.seen.certs)
+	}
+}
+
+// TestSecondBeforeRestartHorizonNotBelievedAgain: recovery sums again the
+// counts of the batches stored in the ceilingSeconds before the store
+// last stored (sumsHorizon), so a second before that horizon, still in
+// its sender's window (the sender's newest counts older than the
+// store's last batch), started again from nothing after a restart, and a
+// fold of it dated 70 minutes before it arrived was believed past a
+// second already at the ceiling. A count of a second before the horizon
+// is now flagged count_outside_sender_window after a restart: its sum
+// was not summed again, so it cannot be summed afresh. Over real files
+// and loopback.
+func TestSecondBeforeRestartHorizonNotBelievedAgain(t *testing.T) {
+	t.Parallel()
+	dir, key := t.TempDir(), newTestKey(t)
+	var clock atomic.Int64
+	start := time.Now().Truncate(time.Second)
+	clock.Store(start.UnixNano())
+	cfg := StoreConfig{Now: func() time.Time { return time.Unix(0, clock.Load()) }}
+	refusal := func(i int) audit.Record {
+		r := tenantRecord(i, "acme")
+		r.Client, r.Status, r.Decision, r.Limit, r.Count, r.Time = "acme-crm", 429, audit.RateLimited, audit.LimitKey, audit.MaxFoldCount, start.UnixNano()
+		return r
+	}
+	srv, st := startCollector(t, dir, key, cfg)
+	full := make([]audit.Record, policy.MaxGlobalSidecars)
+	for i := range full {
+		full[i] = refusal(i)
+	}
+	if got := post(t, srv.URL, testToken, encodeBatch("s-1", full...), true); got != 200 {
+		t.Fatalf("the sender's %d full folds of one second: status %d, want 200", len(full), got)
+	}
+	clock.Add(int64(70 * time.Minute)) // the second still in the sender's window: its newest
+	if got := post(t, srv.URL, testToken, encodeBatch("s-2", tenantRecord(0, "acme")), false); got != 200 {
+		t.Fatalf("a batch of one record, no count, 70 minutes on: status %d, want 200", got)
+	}
+	srv.Close()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	srv, _ = startCollector(t, dir, key, cfg)
+	if got := post(t, srv.URL, testToken, encodeBatch("s-3", refusal(len(full))), false); got != 200 {
+		t.Fatalf("one more full fold of the second after the restart: status %d, want 200 (stored, counted one)", got)
+	}
+	requests, flagged := sumFlags(t, dir)
+	if want := int64(MaxSenderRequestsPerSecond + 2); requests != want || flagged[FlagCountOutsideSenderWindow] != 1 {
+		t.Errorf("stored records stand for %d requests, flagged %v; want %d (the ceiling, the record with no count, the fold after the restart one), one flagged %s",
+			requests, flagged, want, FlagCountOutsideSenderWindow)
+	}
+}
+
+// TestCertSenderWithCountsHoldsItsPlace pins a bound, documented in
+// docs/audit.md: a certificate sender that sent a count is forgotten at
+// --cert-sender-idle after its last batch or 4,096 s after the newest
+// second it summed, whichever is later (TestForgottenCertSenderSumsKept),
+// so with an idle time below 68 minutes it holds its --max-cert-senders
+// place longer than that, and a new sender is refused ErrTooManySenders
+// meanwhile (the sidecar keeps the batch); one that sent no count is
+// forgotten at the idle time.
+func TestCertSenderWithCountsHoldsItsPlace(t *testing.T) {
+	t.Parallel()
+	var clock atomic.Int64
+	start := time.Now().Truncate(time.Second)
+	clock.Store(start.UnixNano())
+	st, err := OpenStore(t.TempDir(), StoreConfig{SigningKey: newTestKey(t), SenderIdle: time.Minute, MaxCertSenders: 1,
+		Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	plain := []StoredRecord{{Time: start, Tenant: "acme", Decision: "allowed", Status: 200}}
+	if err := st.AppendBatch(&Batch{ID: "a-1", Sender: "cert:pod-1", Records: plain}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(int64(2 * time.Minute))
+	if err := st.AppendBatch(&Batch{ID: "b-1", Sender: "cert:pod-2", Records: []StoredRecord{fullFold(time.Unix(0, clock.Load()))}}); err != nil {
+		t.Fatalf("pod-2 after pod-1, with no count, was idle past SenderIdle: %v, want it stored", err)
+	}
+	clock.Add(int64(2 * time.Minute))
+	if err := st.AppendBatch(&Batch{ID: "c-1", Sender: "cert:pod-3", Records: plain}); !errors.Is(err, ErrTooManySenders) {
+		t.Fatalf("pod-3 while pod-2's sums can be charged: %v, want %v", err, ErrTooManySenders)
+	}
+	clock.Add(int64(ceilingSeconds * time.Second))
+	if err := st.AppendBatch(&Batch{ID: "c-2", Sender: "cert:pod-3", Records: plain}); err != nil {
+		t.Fatalf("pod-3 once pod-2's sums are of no use: %v, want it stored", err)
 	}
 }

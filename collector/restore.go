@@ -25,6 +25,17 @@ import (
 // records of about 68 minutes of batches are decoded at start, not the
 // trail's.
 
+// A second before sumsHorizon is not summed again, and a sender whose
+// newest counts were older than the store's last batch could still
+// charge it: after a restart it started from nothing, and a fold of it
+// (dated more than ceilingSeconds before it arrived) was believed past a
+// second already at the ceiling
+// (TestSecondBeforeRestartHorizonNotBelievedAgain). Such a second is
+// outside every sender's window after a restart (Store.sumsFloor), as one
+// whose sum was dropped is: a count of it is flagged
+// FlagCountOutsideSenderWindow. A store that held no batch stored before
+// the horizon has no floor: nothing was left out.
+
 // sumsHorizon is the time from which recovery sums the batch entries'
 // counts again: ceilingSeconds before the store last stored, as far as
 // the start knows before it walks the trail: the newer of the signed
@@ -52,7 +63,14 @@ func (s *Store) sumsHorizon(sealed *segmentDigest) time.Time {
 // and h was stored from sumsFrom on; nil otherwise, or when the body does
 // not decode (it is then no batch a sender is charged for).
 func (s *Store) entryCounts(h *entryHeader, line []byte) []secondSum {
-	if s.sumsFrom.IsZero() || h.Kind != KindBatch || h.Time.Before(s.sumsFrom) || !bytes.Contains(line, countKey) {
+	if s.sumsFrom.IsZero() || h.Kind != KindBatch {
+		return nil
+	}
+	if h.Time.Before(s.sumsFrom) {
+		s.sumsFloor = s.sumsFrom.Unix() // its counts, if any, not summed again
+		return nil
+	}
+	if !bytes.Contains(line, countKey) {
 		return nil
 	}
 	var l entryLine

@@ -203,6 +203,10 @@ type Store struct {
 	// read have their believed counts summed again (restore.go); zero
 	// after it.
 	sumsFrom time.Time
+	// sumsFloor is, after recovery, the first second recovery summed
+	// again, when a batch was stored before it: a count of an earlier
+	// second is not believed (restore.go). 0 when none.
+	sumsFloor int64
 	// sumsRead are the batch entries whose counts recovery summed again.
 	sumsRead int
 	// sumsBuf are the buffers recovery decodes those entries' records in.

@@ -1,0 +1,215 @@
+package audit
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// seqRun is a run of consecutive batch sequences, lo to hi inclusive.
+type seqRun struct{ lo, hi uint64 }
+
+// lostSeqs are the sequences of this sidecar's batches counted lost, as
+// sorted runs of consecutive sequences that neither overlap nor touch. A
+// directory lost whole is one run, or a few: the batches in it are the
+// spool's sequences from its oldest, less those cut in two. Before, it
+// was a set of names that kept 4096, and a batch put back past them was
+// counted replayed as well as dropped
+// (TestSpoolManyBatchesLostThenRestoredCountedOnce). The zero value is
+// empty.
+type lostSeqs struct {
+	runs []seqRun
+	cap  int // runs kept at most; 0 means maxLostRuns
+}
+
+// maxLostRuns is how many runs of lost sequences the spool remembers
+// (16 bytes each): the lowest goes past it, and a batch of it put back
+// counts replayed as well as dropped.
+const maxLostRuns = 4096
+
+// find returns the index of the first run ending at or after seq.
+func (l *lostSeqs) find(seq uint64) int {
+	i, _ := slices.BinarySearchFunc(l.runs, seq, func(r seqRun, seq uint64) int { return cmp.Compare(r.hi, seq) })
+	return i
+}
+
+// has reports whether seq was counted lost.
+func (l *lostSeqs) has(seq uint64) bool {
+	i := l.find(seq)
+	return i < len(l.runs) && l.runs[i].lo <= seq
+}
+
+// add notes seq counted lost.
+func (l *lostSeqs) add(seq uint64) {
+	i := l.find(seq)
+	switch {
+	case i < len(l.runs) && l.runs[i].lo <= seq:
+		return
+	case i > 0 && l.runs[i-1].hi+1 == seq && i < len(l.runs) && l.runs[i].lo == seq+1:
+		l.runs[i-1].hi = l.runs[i].hi
+		l.runs = slices.Delete(l.runs, i, i+1)
+	case i > 0 && l.runs[i-1].hi+1 == seq:
+		l.runs[i-1].hi = seq
+	case i < len(l.runs) && l.runs[i].lo == seq+1:
+		l.runs[i].lo = seq
+	default:
+		l.runs = slices.Insert(l.runs, i, seqRun{seq, seq})
+		l.trim()
+	}
+}
+
+// take forgets seq and reports whether it was counted lost.
+func (l *lostSeqs) take(seq uint64) bool {
+	i := l.find(seq)
+	if i == len(l.runs) || l.runs[i].lo > seq {
+		return false
+	}
+	switch r := l.runs[i]; {
+	case r.lo == r.hi:
+		l.runs = slices.Delete(l.runs, i, i+1)
+	case seq == r.lo:
+		l.runs[i].lo++
+	case seq == r.hi:
+		l.runs[i].hi--
+	default:
+		l.runs[i].hi = seq - 1
+		l.runs = slices.Insert(l.runs, i+1, seqRun{seq + 1, r.hi})
+		l.trim()
+	}
+	return true
+}
+
+// trim drops the lowest runs past the cap.
+func (l *lostSeqs) trim() {
+	if n := len(l.runs) - cmp.Or(l.cap, maxLostRuns); n > 0 {
+		l.runs = slices.Delete(l.runs, 0, n)
+	}
+}
+
+// lostFile is the file in the spool directory that keeps lostSeqs
+// across a restart: a batch counted lost by one run and put back after
+// it restarted was counted replayed by the next, and over the two runs
+// the replayed and the dropped were more than the records spooled
+// (TestSpoolBatchLostThenRestoredAfterRestartCountedOnce). One line a
+// run, "lo hi" in decimal, lowest first.
+const lostFile = ".lost"
+
+// maxLostFileBytes bounds the lostFile read at start: maxLostRuns lines
+// of two 20-digit numbers take 172,032 bytes.
+const maxLostFileBytes = 1 << 20
+
+// encode returns l as lostFile holds it.
+func (l *lostSeqs) encode() []byte {
+	var b []byte
+	for _, r := range l.runs {
+		b = strconv.AppendUint(b, r.lo, 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, r.hi, 10)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// parseLost reads the runs lostFile holds, in order and apart, each
+// below maxSpoolSeq (a planted number does not set the next sequence:
+// nextSeq), and reports whether data is such a file.
+func parseLost(data []byte) ([]seqRun, bool) {
+	var runs []seqRun
+	for line := range strings.Lines(string(data)) {
+		loText, hiText, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+		lo, err1 := strconv.ParseUint(loText, 10, 64)
+		hi, err2 := strconv.ParseUint(hiText, 10, 64)
+		if !ok || err1 != nil || err2 != nil || lo > hi || hi >= maxSpoolSeq ||
+			len(runs) > 0 && lo <= runs[len(runs)-1].hi+1 || len(runs) == maxLostRuns {
+			return nil, false
+		}
+		runs = append(runs, seqRun{lo, hi})
+	}
+	return runs, true
+}
+
+// loadLost reads lostFile in the spool's directory at start. Only a
+// regular file of this process's user, through no symbolic link and not
+// larger than maxLostFileBytes, is read; anything else there counts no
+// batch lost, as does a file that is none of encode's.
+func (s *spool) loadLost() {
+	fd, err := unix.Openat(s.dfd, lostFile, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	fh := os.NewFile(uintptr(fd), filepath.Join(s.dir, lostFile))
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil || !info.Mode().IsRegular() || !ownedByUs(info) || info.Size() > maxLostFileBytes {
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(fh, maxLostFileBytes))
+	if err != nil {
+		return
+	}
+	if runs, ok := parseLost(data); ok {
+		s.lost.runs = runs
+	}
+}
+
+// saveLost writes the sequences counted lost to lostFile (removes it when
+// there are none), fsync'd and renamed into place, the directory fsync'd:
+// when the directory is made again (remake) and when the spool closes.
+// dirMu held for writing, so no other write meanwhile.
+func (s *spool) saveLost() error {
+	s.mu.Lock()
+	data := s.lost.encode()
+	s.mu.Unlock()
+	if len(data) == 0 {
+		if err := unix.Unlinkat(s.dfd, lostFile, 0); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				return nil
+			}
+			return fmt.Errorf("audit: cannot remove %q: %w", filepath.Join(s.dir, lostFile), err)
+		}
+		return s.syncDir()
+	}
+	f, err := s.createTemp(lostFile)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = fsync(int(f.Fd()))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = unix.Renameat(s.dfd, tempName(lostFile), s.dfd, lostFile)
+	}
+	if err != nil {
+		unix.Unlinkat(s.dfd, tempName(lostFile), 0)
+		return fmt.Errorf("audit: cannot write %q: %w", filepath.Join(s.dir, lostFile), err)
+	}
+	return s.syncDir()
+}
+
+// syncDir fsyncs the spool's directory. dirMu held.
+func (s *spool) syncDir() error {
+	if err := fsync(s.dfd); err != nil {
+		return fmt.Errorf("audit: cannot sync the spool directory %q: %w", s.dir, err)
+	}
+	return nil
+}
+
+// forgetLost forgets batch f counted lost, once the collector took it
+// (or refused it for good). Saved as noteLost's is.
+func (s *spool) forgetLost(f spoolFile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lost.take(f.seq)
+}

@@ -1,0 +1,105 @@
+package audit
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// TestLostSeqsRuns: sequences counted lost are kept as runs, merged when
+// they touch and cut when one is taken from the middle; past the cap the
+// lowest run goes.
+func TestLostSeqsRuns(t *testing.T) {
+	t.Parallel()
+	var l lostSeqs
+	for _, seq := range []uint64{5, 3, 4, 9, 7, 8, 1} {
+		l.add(seq)
+	}
+	if want := []seqRun{{1, 1}, {3, 5}, {7, 9}}; !slices.Equal(l.runs, want) {
+		t.Fatalf("runs %v, want %v", l.runs, want)
+	}
+	l.add(6)
+	l.add(2)
+	if want := []seqRun{{1, 9}}; !slices.Equal(l.runs, want) {
+		t.Fatalf("runs %v, want %v", l.runs, want)
+	}
+	if !l.take(5) || l.take(5) || !l.take(1) || !l.take(9) || l.take(10) {
+		t.Fatalf("take: runs %v", l.runs)
+	}
+	if want := []seqRun{{2, 4}, {6, 8}}; !slices.Equal(l.runs, want) {
+		t.Fatalf("runs %v, want %v", l.runs, want)
+	}
+	for seq, want := range map[uint64]bool{1: false, 2: true, 4: true, 5: false, 6: true, 8: true, 9: false} {
+		if l.has(seq) != want {
+			t.Errorf("has(%d) = %v, want %v", seq, !want, want)
+		}
+	}
+	l.cap = 2
+	l.add(20)
+	if want := []seqRun{{6, 8}, {20, 20}}; !slices.Equal(l.runs, want) {
+		t.Fatalf("past the cap: runs %v, want %v", l.runs, want)
+	}
+	l.take(7)
+	if want := []seqRun{{8, 8}, {20, 20}}; !slices.Equal(l.runs, want) {
+		t.Fatalf("cut past the cap: runs %v, want %v", l.runs, want)
+	}
+}
+
+// TestLostFileReadAtStart: the runs lostFile holds are read at start,
+// and the next batch is numbered past them, so that a new batch is never
+// taken for one counted lost put back; a file that is none of encode's
+// counts nothing lost.
+func TestLostFileReadAtStart(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		file string
+		next uint64
+	}{
+		{"1 5\n9 9\n", 10},
+		{"", 1},
+		{"5 1\n", 1},                   // backwards
+		{"1 5\n6 9\n", 1},              // touching: encode merges them
+		{"1 9223372036854775808\n", 1}, // at maxSpoolSeq
+		{"1 5\n9 9", 10},               // no last newline
+		{"1 5\nx\n", 1},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, lostFile), []byte(c.file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := openSpool(dir, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.nextSeq(); got != c.next {
+			t.Errorf("lost file %q: next sequence %d, want %d", c.file, got, c.next)
+		}
+		s.close()
+	}
+}
+
+// FuzzParseLost: whatever lostFile holds, parseLost takes only runs in
+// order, apart and below maxSpoolSeq, and what encode writes of them
+// reads back the same.
+func FuzzParseLost(f *testing.F) {
+	for _, seed := range []string{"", "1 5\n9 9\n", "5 1\n", "1 5\n6 9\n", "1 9223372036854775807\n", "x\n", "1 5\n9 9"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		runs, ok := parseLost(data)
+		if !ok {
+			return
+		}
+		for i, r := range runs {
+			if r.lo > r.hi || r.hi >= maxSpoolSeq || i > 0 && r.lo <= runs[i-1].hi+1 {
+				t.Fatalf("parseLost(%q) took runs %v", data, runs)
+			}
+		}
+		l := lostSeqs{runs: runs}
+		again, ok := parseLost(l.encode())
+		if !ok || !slices.Equal(again, runs) {
+			t.Fatalf("runs %v encoded read back as %v, %v", runs, again, ok)
+		}
+	})
+}
