@@ -119,11 +119,11 @@ func TestConnectionExchange(t *testing.T) {
 	m := newInmem(t, false)
 	c := m.ctx.Conn().(*conn)
 	x := m.srv.beginAt(&m.ctx, 0, 0)
-	m.srv.settled(&m.ctx, x)
+	m.srv.ready(&m.ctx, x)
 	if y := m.srv.beginAt(&m.ctx, 0, 0); y != x || c.x != x || x.conn != c {
 		t.Fatalf("second request got exchange %p, want the connection's %p", y, x)
 	}
-	m.srv.settled(&m.ctx, x)
+	m.srv.ready(&m.ctx, x)
 	m.srv.connState(c, fasthttp.StateIdle)
 	if c.x != x {
 		t.Fatal("an idle connection lost its exchange")

@@ -39,7 +39,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		}
 	}
 	x := s.begin(ctx)
-	defer s.finish(ctx, x) // records, under the request path's recover
+	defer s.finishError(ctx, x) // records, under the request path's recover
 	// ctx.Time() is not set for a request that failed to parse (it may be
 	// the previous request's), so the clock is read, under the recover
 	// (TestClockPanicKeepsServing).

@@ -77,6 +77,7 @@ type exchange struct {
 	streamed int64         // bytes of a streamed response body sent
 	cut      bool          // a streamed response broke before a byte of it was written: the client got no status (stream.go)
 	early    bool          // answered by errorHandler: a panic recording it keeps its answer (settled)
+	settling bool          // end is settling it: a panic is recording's (finish)
 	spent    string        // the route (policy.Approval.Route) whose approval the request spent (approval.go)
 	spentBy  string        // the client (policy.Client.ID) it spent it as
 	held     string        // the route whose approval x.hold holds a use of
@@ -147,7 +148,7 @@ func (x *exchange) reset() {
 	x.out.lines = x.out.lines[:0]
 	x.undo.host = x.undo.host[:0]
 	x.clientID, x.out.n, x.undo.credAt, x.undo.hostSet = false, 0, 0, false
-	x.streamed, x.cut, x.early = 0, false, false
+	x.streamed, x.cut, x.early, x.settling = 0, false, false, false
 	x.rec.Reset()
 }
 
@@ -157,41 +158,94 @@ func (x *exchange) reset() {
 // the process keeps serving.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	x := s.begin(ctx)
-	defer s.finish(ctx, x) // 8. record.go, after a panic too
+	defer s.finish(ctx, x) // a panic: answered, then recorded (record.go)
 	s.arrive(ctx, x)       // the clock, under finish's recover: Config.Clock may panic
 	if d := s.decide(ctx, x); d != audit.Allowed {
 		s.deny(ctx, x, d)
-		return
+	} else {
+		s.forward(ctx, x) // 7. forward.go, then upstream.go and stream.go
 	}
-	s.forward(ctx, x) // 7. forward.go, then upstream.go and stream.go
+	s.end(ctx, x) // 8. record.go, under finish's recover
 }
 
-// finish recovers a panic of decide or forward, then settles the request,
-// unless its response body is streaming: then the stream's Close settles
-// it, when the body is out. It runs deferred, so it also runs when the
-// handler panics.
-func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
-	if p := recover(); p != nil {
-		if x.body != nil {
-			x.body.detach() // a body started or streaming: its connection is closed
-		}
-		if x.mono == 0 {
-			// Reading the clock panicked (Config.Clock): the request
-			// is recorded at the real time, taking no time.
-			x.mono, x.wall = limiter.Now(), time.Now().UnixNano()
-			x.at = x.wall
-		}
-		s.panicked(ctx, x, p)
-	}
+// end settles a request the handler answered without a panic, unless its
+// response body is streaming: then the stream's Close settles it, when
+// the body is out. It runs in the handler's body, not deferred, so that
+// finish's recover covers it: settling needs no defer and recover of its
+// own on this path, which cost the decision about 50 instructions
+// (issue 18: BenchmarkDecide; docs/performance.md). A panic in it (a
+// sink's Swap, the metrics) is recordPanicked's, by x.settling.
+func (s *Server) end(ctx *fasthttp.RequestCtx, x *exchange) {
 	if x.hdr.close {
-		// The client listed "close" in a spelling fasthttp does not heed
-		// ("Close", "close, x-a", or before a "keep-alive" line): the
-		// connection ends with this answer, and nothing pipelined after
-		// it is read as a request (RFC 9112 section 9.6,
-		// TestClientConnectionCloseAnySpelling). Here, after the answer
-		// is in ctx, a streamed one too, and before fasthttp reads the
-		// mark.
-		ctx.SetConnectionClose()
+		connClose(ctx)
+	}
+	if x.body != nil && x.body.armed {
+		return
+	}
+	x.settling = true
+	s.release(ctx, x)
+}
+
+// connClose ends the connection of a client that listed "close" in a
+// spelling fasthttp does not heed ("Close", "close, x-a", or before a
+// "keep-alive" line) with this answer, so that nothing pipelined after it
+// is read as a request (RFC 9112 section 9.6,
+// TestClientConnectionCloseAnySpelling). It is called once the answer is
+// in ctx, a streamed one too, and before fasthttp reads the mark.
+func connClose(ctx *fasthttp.RequestCtx) {
+	ctx.SetConnectionClose()
+}
+
+// finish recovers a panic of the handler. With none, end has settled the
+// request (x may be another request's by now) or its stream will: it
+// touches nothing. A panic of end's settling (x.settling) is recorded as
+// settled records one; any other, of decide or forward, is answered 500
+// and the request then settled, unless its response body is streaming.
+func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if x.settling {
+		s.recordPanicked(ctx, x, p)
+		s.ready(ctx, x)
+		return
+	}
+	s.answerPanic(ctx, x, p)
+	s.afterAnswer(ctx, x)
+}
+
+// finishError is finish for errorHandler, whose body does not call end:
+// it recovers a panic of the body, then settles the request.
+func (s *Server) finishError(ctx *fasthttp.RequestCtx, x *exchange) {
+	if p := recover(); p != nil {
+		s.answerPanic(ctx, x, p)
+	}
+	s.afterAnswer(ctx, x)
+}
+
+// answerPanic answers 500 for x, whose decision or forwarding panicked
+// with p.
+func (s *Server) answerPanic(ctx *fasthttp.RequestCtx, x *exchange, p any) {
+	if x.body != nil {
+		x.body.detach() // a body started or streaming: its connection is closed
+	}
+	if x.mono == 0 {
+		// Reading the clock panicked (Config.Clock): the request
+		// is recorded at the real time, taking no time.
+		x.mono, x.wall = limiter.Now(), time.Now().UnixNano()
+		x.at = x.wall
+	}
+	s.panicked(ctx, x, p)
+}
+
+// afterAnswer settles x, answered by errorHandler or after a panic,
+// unless its response body is streaming: then the stream's Close settles
+// it. Deferred, so it runs when the handler panicked too; settle recovers
+// a panic of its own.
+func (s *Server) afterAnswer(ctx *fasthttp.RequestCtx, x *exchange) {
+	if x.hdr.close {
+		connClose(ctx)
 	}
 	if x.body != nil && x.body.armed {
 		return
@@ -200,11 +254,18 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
 }
 
 // settle frees the concurrency slot, writes the audit record and counts
-// the request. A panic here (a sink's Swap, the metrics) is answered like
-// one in decide or forward: fasthttp recovers nothing, and a panic that
-// leaves the handler ends the process (issue 13, item 1).
+// the request, for a caller outside the handler's recover (a stream's
+// Close, afterAnswer). A panic here (a sink's Swap, the metrics) is
+// answered like one in decide or forward: fasthttp recovers nothing, and
+// a panic that leaves the handler ends the process (issue 13, item 1).
 func (s *Server) settle(ctx *fasthttp.RequestCtx, x *exchange) {
 	defer s.settled(ctx, x)
+	s.release(ctx, x)
+}
+
+// release frees the request's slots, writes its record and readies x
+// for its next request: settle and end, without the recover.
+func (s *Server) release(ctx *fasthttp.RequestCtx, x *exchange) {
 	if s.stopping.Load() {
 		// Draining: a kept-alive client moves to a new connection, which
 		// the load balancer sends elsewhere; kube-proxy keeps an
@@ -225,25 +286,47 @@ func (s *Server) settle(ctx *fasthttp.RequestCtx, x *exchange) {
 	}
 	s.unhold(x) // roundTrip ends every hold; this is for one that panicked holding it
 	s.record(ctx, x)
+	// ready's body, written out to save the call (issue 18:
+	// BenchmarkDecide): a panic above skips it, and the recover calls
+	// ready.
+	dropBigBody(&ctx.Request, x) // prebody.go
+	if cap(x.path) > maxPooled || cap(x.uri) > maxPooled || cap(x.buf) > maxPooled || cap(x.delKey) > maxPooled {
+		x.path, x.uri, x.buf, x.delKey = nil, nil, nil, nil
+	}
+	x.reset()
+	if x.conn == nil {
+		s.pool.Put(x)
+	}
 }
 
-// settled recovers a panic of settle and readies x for its next request:
-// reset for its connection, or back to the pool. The record that was
+// settled recovers a panic of settle and readies x for its next request
+// (ready), which release did when there was none.
+func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
+	if p := recover(); p != nil {
+		s.recordPanicked(ctx, x, p)
+		s.ready(ctx, x)
+	}
+}
+
+// recordPanicked handles a panic p of settling x. The record that was
 // being handed over may be the sink's by now, so x gets a new one. A
 // request errorHandler answered (x.early) keeps its answer, a 4xx decided
 // and in ctx already: its record's panic turned it into a 500
 // (TestErrorHandlerRecordPanicKeepsItsAnswer).
-func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
-	if p := recover(); p != nil {
-		x.rec = new(audit.Record)
-		s.metrics.auditDropped.Add(1)
-		if x.early {
-			s.metrics.panics.Add(1)
-			logPanic(&s.log, p, "recording a refused request panicked; its answer kept", x.logRequestID)
-		} else {
-			s.panicked(ctx, x, p)
-		}
+func (s *Server) recordPanicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
+	x.rec = new(audit.Record)
+	s.metrics.auditDropped.Add(1)
+	if x.early {
+		s.metrics.panics.Add(1)
+		logPanic(&s.log, p, "recording a refused request panicked; its answer kept", x.logRequestID)
+	} else {
+		s.panicked(ctx, x, p)
 	}
+}
+
+// ready readies a settled x for its next request: reset for its
+// connection, or back to the pool.
+func (s *Server) ready(ctx *fasthttp.RequestCtx, x *exchange) {
 	dropBigBody(&ctx.Request, x) // prebody.go
 	// Buffers a huge request grew are dropped, so they do not pin memory
 	// for the life of a connection or the pool. Here, not in a function of

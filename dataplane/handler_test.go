@@ -202,6 +202,63 @@ func TestPanicInRecordAnswers500AndKeepsServing(t *testing.T) {
 	}
 }
 
+// swapPanicOnceSink is a memSink whose first Swap panics. A fake for a
+// broken sink, as panicSink is.
+type swapPanicOnceSink struct {
+	memSink
+	swaps atomic.Int64
+}
+
+func (p *swapPanicOnceSink) Swap(r *audit.Record) (*audit.Record, bool) {
+	if p.swaps.Add(1) == 1 {
+		panic("sink exploded once")
+	}
+	return p.memSink.Swap(r)
+}
+
+// A panic recording a request on a kept-alive connection readies the
+// connection's exchange all the same: the next request on it carries
+// nothing of the one whose record panicked (its API key above all) and
+// is recorded as itself. The handler settles a request in its body, under
+// finish's recover (end), which then readies the exchange (ready).
+func TestRecordPanicReadiesTheConnectionsExchange(t *testing.T) {
+	sink := &swapPanicOnceSink{}
+	st := startStack(t, func(c *Config) { c.Audit = sink })
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	send := func(hdrs string) int {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET /v1/users/1 HTTP/1.1\r\nHost: svc\r\n"+hdrs+"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := send("X-API-Key: " + hrisKey + "\r\nX-Request-ID: first\r\n"); got != 500 {
+		t.Fatalf("request whose record panicked: %d, want 500", got)
+	}
+	if got := send("X-Request-ID: second\r\n"); got != 401 {
+		t.Errorf("next request on the connection, without a credential: %d, want 401", got)
+	}
+	rec := sink.withRequestID(t, "second")
+	if rec.Decision != audit.Unauthenticated || rec.Client != "" {
+		t.Errorf("next request's record: decision %v, client %q; want unauthenticated, no client", rec.Decision, rec.Client)
+	}
+	if body := scrape(t, st.srv); !strings.Contains(body, "portcullis_panics_total 1\n") || !strings.Contains(body, "portcullis_audit_dropped_total 1\n") {
+		t.Errorf("metrics: want one panic and one dropped record")
+	}
+}
+
 // After a request, reset leaves every field of the exchange zero except
 // the pooled buffers (emptied), limited (written before read), the
 // exchange's block of request ids, its stream state (reused, set afresh

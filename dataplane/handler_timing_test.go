@@ -41,7 +41,7 @@ func benchDecideOn(b *testing.B, m *inmem, raw []byte) {
 		if d := m.srv.decide(&m.ctx, x); d != audit.Allowed {
 			b.Fatalf("decision %v", d)
 		}
-		m.srv.settle(&m.ctx, x) // frees the slots decide took, records, ends
+		m.srv.end(&m.ctx, x) // frees the slots decide took, records, readies x, as the handler does
 		mono, wall = mono+m.sink.last.Duration, wall+m.sink.last.Duration
 	}
 }

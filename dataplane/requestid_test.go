@@ -21,7 +21,7 @@ func TestGeneratedRequestIDDigits(t *testing.T) {
 		if got, want := string(x.reqID), fmt.Sprintf("%s%016x", m.srv.reqPrefix[:], n); got != want {
 			t.Errorf("id %#x = %q, want %q", n, got, want)
 		}
-		m.srv.settled(&ctx, x)
+		m.srv.ready(&ctx, x)
 	}
 }
 
@@ -41,7 +41,7 @@ func TestGeneratedRequestIDsUnique(t *testing.T) {
 				x := m.srv.beginAt(&ctx, 0, 0)
 				m.srv.requestID(x)
 				ids[w] = append(ids[w], string(x.reqID))
-				m.srv.settled(&ctx, x)
+				m.srv.ready(&ctx, x)
 			}
 		}()
 	}

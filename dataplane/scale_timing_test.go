@@ -105,7 +105,7 @@ func (sb *scaleBench) decide(tb testing.TB, ctx *fasthttp.RequestCtx, mono, wall
 	if d := sb.srv.decide(ctx, x); d != audit.Allowed {
 		tb.Fatalf("decision %v", d)
 	}
-	sb.srv.settle(ctx, x) // frees the slots decide took, records, ends
+	sb.srv.end(ctx, x) // frees the slots decide took, records, readies x, as the handler does
 	return int64(sb.sink.last.Duration)
 }
 
