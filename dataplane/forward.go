@@ -220,16 +220,16 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 func (s *Server) identify(req *fasthttp.Request, x *exchange) {
 	h := &req.Header
 	if x.hdr.creds {
-		name := ro("Authorization") // scanHeaders refused both at once, and a trailer of either name is gone
+		cred := credAuthorization // scanHeaders refused both at once, and a trailer of either name is gone
 		if x.hdr.keyHdr {
-			name = ro("X-API-Key")
+			cred = credAPIKey
 		}
 		switch fwd := x.forwardToken(); {
 		case !fwd && x.undo.credAt == 0:
-			x.undo.credAt = cutHeader(h, name, x) + 1
+			x.undo.credAt = cutHeader(h, cred) + 1
 		case fwd && x.undo.credAt != 0:
-			if v, ok := rawValue(h.RawHeaders(), name); ok {
-				pasteHeader(h, name, v, x.undo.credAt-1)
+			if v, ok := rawValue(h.RawHeaders(), cred.name); ok {
+				pasteHeader(h, cred.name, v, x.undo.credAt-1)
 			}
 			x.undo.credAt = 0
 		}

@@ -1,9 +1,13 @@
 package dataplane
 
 import (
+	"bytes"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/valyala/fasthttp"
 )
 
 // BenchmarkDecide is the decision without I/O: route, key, scopes, limits
@@ -74,4 +78,55 @@ func benchHandler(b *testing.B, pipe bool) {
 // key: the issue's goal is within 1.5x of BenchmarkDecide in the same run.
 func BenchmarkDecideJWT(b *testing.B) {
 	benchDecide(b, request("GET", "/v1/users/42", "", "Authorization: Bearer "+mint(b, demoClaims("acme-hris", "acme", "read:users"))))
+}
+
+// BenchmarkBareProxy is BenchmarkHandler's request through the bench
+// harness's bare proxy (bench/harness, runBareProxy: hop-by-hop headers
+// deleted, HostClient.Do) to the same in-memory upstream, on a context
+// parsed the same way: the floor the sidecar's per-request cost is
+// compared with (issue 18; docs/performance.md, "Beyond the bare proxy").
+func BenchmarkBareProxy(b *testing.B) {
+	m := newInmem(b, false)
+	body := bytes.Repeat([]byte("x"), 1024)
+	hc := &fasthttp.HostClient{
+		Addr:                          "inmem:80",
+		Dial:                          func(string) (net.Conn, error) { return newMemConn(body), nil },
+		MaxConns:                      1024,
+		ReadTimeout:                   30 * time.Second,
+		WriteTimeout:                  30 * time.Second,
+		MaxIdleConnDuration:           60 * time.Second,
+		MaxResponseBodySize:           64 << 20,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+	}
+	serve := func(raw []byte) int {
+		m.ctx.Request.Reset()
+		m.ctx.Response.Reset()
+		m.src.Reset(raw)
+		m.br.Reset(m.src)
+		if err := m.ctx.Request.Read(m.br); err != nil {
+			b.Fatalf("cannot parse request: %v", err)
+		}
+		for _, h := range hopByHop {
+			m.ctx.Request.Header.Del(h)
+		}
+		if err := hc.Do(&m.ctx.Request, &m.ctx.Response); err != nil {
+			b.Fatal(err)
+		}
+		for _, h := range hopByHop {
+			m.ctx.Response.Header.Del(h)
+		}
+		return m.ctx.Response.StatusCode()
+	}
+	raw := request("GET", "/v1/users/42", hrisKey)
+	serve(raw)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if serve(raw) != 200 {
+			b.Fatal("not 200")
+		}
+	}
 }
