@@ -126,12 +126,14 @@ func (d *detection) after() {
 func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Admin, where, dir string, store *collector.Store, log *zerolog.Logger) error {
 	var doc *policy.Document
 	var err error
+	lister := "portcullis policy validate " + file
 	if file == "" && admin != nil {
 		doc, err = waitDetectionPolicy(ctx, admin, where, log)
+		lister = "portcullis policy get | portcullis policy validate -"
 	} else {
 		doc, err = detectionPolicy(ctx, file, admin)
 	}
-	if err != nil || doc == nil {
+	if err = boundRefusal(err, lister); err != nil || doc == nil {
 		return err
 	}
 	logNotes(doc, log)

@@ -259,6 +259,27 @@ func approvalUseDenied(err error, f *etcdFlags, a *etcdadmin.Admin, approval str
 		approval, etcdsync.NewLayout(a.Prefix()).ApprovalUsesDir(), f.etcd.conn.User())}
 }
 
+// refusedErr is a policy refused at start, its text cut as
+// etcdsync.RefusalText cuts a refused reload's: the error that stops a
+// start is logged whole, and a document with a problem on every line made
+// a log line of megabytes (TestFirstPolicyLoadRefusalBounded).
+type refusedErr struct {
+	err    error
+	lister string // the command that lists every problem
+}
+
+func (e *refusedErr) Error() string { return etcdsync.RefusalText(e.err.Error(), e.lister) }
+func (e *refusedErr) Unwrap() error { return e.err }
+
+// boundRefusal returns err, a policy load's at start, with its text cut
+// (refusedErr) naming lister for the rest; nil for nil.
+func boundRefusal(err error, lister string) error {
+	if err == nil {
+		return nil
+	}
+	return &refusedErr{err: err, lister: lister}
+}
+
 func policyGetCmd() etcdCmd {
 	return etcdCmd{run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 		doc, rev, err := a.GetPolicy(ctx)
