@@ -92,11 +92,15 @@ func (s *authSeen) kept() AuthMark {
 
 // unbound returns why an event written at etcd revision rev and read now
 // under events-by/ binds no etcd user, or "" when etcd's authentication
-// is on and has been since before rev.
+// is on and has been since before rev, up to a read at rev or past it
+// (a failed read leaves the last one, which proves nothing of later
+// revisions).
 func (s *authSeen) unbound(rev int64) string {
 	switch {
-	case s.read && s.on && rev > s.mark.After:
+	case s.read && s.on && rev > s.mark.After && rev <= s.at:
 		return ""
+	case s.read && s.on && rev > s.at:
+		return fmt.Sprintf("etcd's authentication status could not be read at revision %d, which the event was written at (last read at revision %d)", rev, s.at)
 	case s.read && s.on:
 		return fmt.Sprintf("etcd authentication, on now, is not proven on at revision %d, which the event was written at (the follower found it on since revision %d only)", rev, s.mark.After)
 	case s.read:
