@@ -61,7 +61,7 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 		told = w
 		return nil
 	}
-	ws := etcdadmin.Witnesses{Last: store.Witness(), Confirmed: told.Confirmed, First: told.First}
+	ws := etcdadmin.Witnesses{Last: store.Witness(), Confirmed: told.Confirmed, First: told.First, Auth: told.Auth}
 	return admin.FollowEventsAfter(ctx, from, ws, keep, func(evs []etcdadmin.Event) error {
 		out, err := EtcdEvents(evs)
 		if err != nil {
@@ -120,7 +120,7 @@ func authWarner(ctx context.Context, admin *etcdadmin.Admin, log zerolog.Logger)
 	return func(evs []Event) {
 		for i := range evs {
 			if strings.Contains(evs[i].Unverified, etcdadmin.FlagAuthOff) {
-				warn("an event read under events-by/ while authentication was off")
+				warn("an event read under events-by/ written while authentication was off or not proven on")
 				return
 			}
 		}

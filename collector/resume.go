@@ -59,6 +59,13 @@ type witnessFile struct {
 	Key      string       `json:"key"`
 	Revision int64        `json:"revision"`
 	First    *witnessFile `json:"first,omitempty"` // its own First is never written
+	Auth     *authFile    `json:"auth,omitempty"`  // absent: nothing proven
+}
+
+// authFile is the JSON of an etcdadmin.AuthMark in the witness file.
+type authFile struct {
+	Revision uint64 `json:"auth_revision"`
+	After    int64  `json:"on_after_revision"`
 }
 
 // ReadConfirmedWitness reads the witness WriteConfirmedWitness recorded.
@@ -82,12 +89,15 @@ func ReadWitnesses(path string) (etcdadmin.Witnesses, error) {
 	}
 	var w witnessFile
 	bad := func(key string, rev int64) bool { return rev < 0 || (rev > 0) != (key != "") }
-	if err := json.Unmarshal(b, &w); err != nil || bad(w.Key, w.Revision) || w.First != nil && bad(w.First.Key, w.First.Revision) {
+	if err := json.Unmarshal(b, &w); err != nil || bad(w.Key, w.Revision) || w.First != nil && bad(w.First.Key, w.First.Revision) || w.Auth != nil && w.Auth.After < 0 {
 		return etcdadmin.Witnesses{}, fmt.Errorf("collector: confirmed witness file %q holds %q, not a key and a revision; delete it to check the last event stored instead", path, truncate(string(b), 32))
 	}
 	ws := etcdadmin.Witnesses{Confirmed: etcdadmin.Witness{Key: w.Key, Revision: w.Revision}}
 	if w.First != nil {
 		ws.First = etcdadmin.Witness{Key: w.First.Key, Revision: w.First.Revision}
+	}
+	if w.Auth != nil {
+		ws.Auth = etcdadmin.AuthMark{Revision: w.Auth.Revision, After: w.Auth.After}
 	}
 	return ws, nil
 }
@@ -97,12 +107,16 @@ func WriteConfirmedWitness(path string, w etcdadmin.Witness) error {
 	return WriteWitnesses(path, etcdadmin.Witnesses{Confirmed: w})
 }
 
-// WriteWitnesses records the Confirmed and First witnesses of ws durably,
+// WriteWitnesses records the Confirmed and First witnesses of ws and its
+// Auth mark (what the follower proved of etcd's authentication) durably,
 // as WriteResumeRevision does.
 func WriteWitnesses(path string, ws etcdadmin.Witnesses) error {
 	w := witnessFile{Key: ws.Confirmed.Key, Revision: ws.Confirmed.Revision}
 	if ws.First.Revision > 0 {
 		w.First = &witnessFile{Key: ws.First.Key, Revision: ws.First.Revision}
+	}
+	if ws.Auth.Revision != 0 {
+		w.Auth = &authFile{Revision: ws.Auth.Revision, After: ws.Auth.After}
 	}
 	b, err := json.Marshal(w)
 	if err != nil {

@@ -42,7 +42,16 @@ func TestConfirmedWitnessFile(t *testing.T) {
 	if got, err := ReadWitnesses(path); err != nil || got != ws {
 		t.Fatalf("read back %+v, %v; want %+v", got, err, ws)
 	}
-	for _, bad := range []string{"", "42\n", `{"key":"/p/events/x","revision":-1}`, `{"key":"","revision":9}`, `{"key":"/p/events/x","revision":0}`, `{"key":"/p/e` + "\n", `{"key":"/p/events/x","revision":9,"first":{"key":"","revision":10}}`} {
+	// With what the follower proved of etcd's authentication
+	// (TestFollowRestartedBindsOnlyWhileAuthStayedOn).
+	ws.Auth = etcdadmin.AuthMark{Revision: 7, After: 40}
+	if err := WriteWitnesses(path, ws); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadWitnesses(path); err != nil || got != ws {
+		t.Fatalf("read back %+v, %v; want %+v", got, err, ws)
+	}
+	for _, bad := range []string{"", "42\n", `{"key":"/p/events/x","revision":-1}`, `{"key":"","revision":9}`, `{"key":"/p/events/x","revision":0}`, `{"key":"/p/e` + "\n", `{"key":"/p/events/x","revision":9,"first":{"key":"","revision":10}}`, `{"key":"","revision":0,"auth":{"auth_revision":7,"on_after_revision":-1}}`} {
 		if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 			t.Fatal(err)
 		}

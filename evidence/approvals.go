@@ -117,12 +117,12 @@ func (b *builder) approvals() (map[string]*approvalSample, []string) {
 	}
 	for i := range b.approvalsBefore {
 		if s := samples[b.approvalsBefore[i].Target]; s != nil {
-			s.add(&b.approvalsBefore[i])
+			s.add(&b.approvalsBefore[i], b.cfg.Prefix)
 		}
 	}
 	for i := range b.events {
 		if ev := &b.events[i]; strings.HasPrefix(ev.Action, "approval.") {
-			samples[ev.Target].add(ev)
+			samples[ev.Target].add(ev, b.cfg.Prefix)
 		}
 	}
 	return samples, order
@@ -143,8 +143,9 @@ func decisionsBefore(all []collector.Event, p Period) []collector.Event {
 	return out
 }
 
-// add applies one approval event to s.
-func (s *approvalSample) add(ev *collector.Event) {
+// add applies one approval event to s, of the deployment under prefix
+// (Config.Prefix: the directory that binds its etcd user, etcduser.go).
+func (s *approvalSample) add(ev *collector.Event, prefix string) {
 	var d map[string]string
 	json.Unmarshal(ev.Details, &d) // a malformed detail leaves the columns empty
 	s.client, s.route = first(s.client, d["client"]), first(s.route, d["route"])
@@ -159,12 +160,12 @@ func (s *approvalSample) add(ev *collector.Event) {
 	switch ev.Action {
 	case etcdsync.ActionApprovalRequest:
 		s.requested, s.reason = ev.Time, ev.Reason
-		s.requestUser, s.requestUserCell = eventUser(ev, d), etcdUserCell(ev, d) // etcduser.go
+		s.requestUser, s.requestUserCell = eventUser(ev, d, prefix), etcdUserCell(ev, d, prefix) // etcduser.go
 		s.policyRevision, s.requestRev = d["policy_revision"], ev.Revision
 		s.weakensDigest = d["weakens_sha256"]
 	case etcdsync.ActionApprovalGrant:
 		s.state, s.decided, s.approver, s.note, s.expires = etcdsync.ApprovalGranted, ev.Time, d["approver"], d["note"], d["expires"]
-		s.grantActor, s.grantUser, s.grantUserCell = ev.Actor, eventUser(ev, d), etcdUserCell(ev, d)
+		s.grantActor, s.grantUser, s.grantUserCell = ev.Actor, eventUser(ev, d, prefix), etcdUserCell(ev, d, prefix)
 	case etcdsync.ActionApprovalDeny:
 		s.state, s.decided, s.approver, s.note = etcdsync.ApprovalDenied, ev.Time, ev.Actor, ev.Reason
 	case etcdsync.ActionApprovalUse:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // eventsByDir is the part of an event's etcd key that puts it under an
@@ -18,13 +19,27 @@ const eventsByDir = "/events-by/"
 // events/, which binds no person.
 const eventsDir = "/events/"
 
-// underEventsBy reports whether key lies in events-by/: the first of the
-// two event directories it names is that one. The rest of a key is its
-// writer's to choose, so a key under events/ may name "/events-by/"
-// further on (and one under a user's directory "/events/").
-func underEventsBy(key string) bool {
-	by, plain := strings.Index(key, eventsByDir), strings.Index(key, eventsDir)
-	return by >= 0 && (plain < 0 || by < plain)
+// eventsByUser returns the etcd user whose directory holds key:
+// <prefix>/events-by/<user>/<rest>, exactly as etcdsync.Layout.EventsBy
+// makes it (the user escaped as it escapes, rest not empty); ok is false
+// for any other key, one naming "/events-by/" anywhere else among them
+// (under events/, or under another directory: the rest of a key is its
+// writer's to choose, and no role is granted such a range). A pack built
+// with no prefix takes the part of key before its first "/events-by/" for
+// it, when that part names no "/events/" directory.
+func eventsByUser(key, prefix string) (user string, ok bool) {
+	if prefix == "" {
+		i := strings.Index(key, eventsByDir)
+		if i <= 0 || strings.Contains(key[:i+1], eventsDir) {
+			return "", false
+		}
+		prefix = key[:i]
+	}
+	k := etcdsync.NewLayout(prefix)
+	if user, ok = k.EventWriter(key); !ok || len(key) == len(k.EventsBy(user)) {
+		return "", false
+	}
+	return user, true
 }
 
 // unboundUser is how the pack names the etcd user of an event under
@@ -62,11 +77,13 @@ func (b *builder) authOffWarning() string {
 // etcdUsers returns the etcd user the key of ev binds (the follower sets
 // it from the key of an event under events-by/, etcdadmin's bindEvent),
 // and the one its value only claims: an event under events/ binds none,
-// and one stored before the follower told them apart names its claim as
+// nor one whose key lies in no user's directory directly under prefix
+// (eventsByUser) or in another directory than the user it names, and one
+// stored before the follower told them apart names its claim as
 // etcd_user.
-func etcdUsers(ev *collector.Event, d map[string]string) (bound, claimed string) {
-	if underEventsBy(ev.Key) {
-		return d[etcdadmin.DetailEtcdUser], d[etcdadmin.DetailClaimedEtcdUser]
+func etcdUsers(ev *collector.Event, d map[string]string, prefix string) (bound, claimed string) {
+	if user, ok := eventsByUser(ev.Key, prefix); ok && d[etcdadmin.DetailEtcdUser] == user {
+		return user, d[etcdadmin.DetailClaimedEtcdUser]
 	}
 	return "", cmp.Or(d[etcdadmin.DetailClaimedEtcdUser], d[etcdadmin.DetailEtcdUser])
 }
@@ -75,8 +92,8 @@ func etcdUsers(ev *collector.Event, d map[string]string) (bound, claimed string)
 // key binds, or, for an event under events/, unboundUser with what it
 // claims; "" for an event the follower made (a change by hand), whose
 // key is the record's.
-func etcdUserCell(ev *collector.Event, d map[string]string) string {
-	bound, claimed := etcdUsers(ev, d)
+func etcdUserCell(ev *collector.Event, d map[string]string, prefix string) string {
+	bound, claimed := etcdUsers(ev, d, prefix)
 	switch {
 	case authOff(ev):
 		return authOffUser + " (claims " + cmp.Or(bound, claimed) + ")"
@@ -93,7 +110,7 @@ func etcdUserCell(ev *collector.Event, d map[string]string) string {
 // eventUser is the etcd user ev names, bound or only claimed: the
 // two-person check (selfApproved) flags a grant naming the request's
 // either way.
-func eventUser(ev *collector.Event, d map[string]string) string {
-	bound, claimed := etcdUsers(ev, d)
+func eventUser(ev *collector.Event, d map[string]string, prefix string) string {
+	bound, claimed := etcdUsers(ev, d, prefix)
 	return cmp.Or(bound, claimed)
 }

@@ -104,3 +104,43 @@ func TestPackSaysEtcdUsersAreUnprovenWithoutEtcdAuth(t *testing.T) {
 		t.Errorf("warnings %q; want one saying the period's events-by/ etcd users are unproven", res.Warnings)
 	}
 }
+
+// An event binds the etcd user of its key only when the key lies in that
+// user's directory directly under the deployment's prefix,
+// <prefix>/events-by/<user>/...: a key naming "/events-by/<user>/" under
+// another directory (a record's, which the follower's own events keep),
+// under another prefix, or in another user's directory than the one the
+// event names binds no one. Before, "/events-by/" anywhere in the key
+// (before any "/events/") bound the user the event named.
+func TestPackBindsOnlyTheDirectoryUnderThePrefix(t *testing.T) {
+	t.Parallel()
+	ev := func(rev int64, target, key, user string) collector.Event {
+		e := mayEvent(rev, 5, 10, "key.create", target, "mallory", map[string]string{"client": "acme-hris", "etcd_user": user})
+		e.Key = key
+		return e
+	}
+	want := map[string]string{
+		"acmekey4": "bound to no person (claims ops-bob)",
+		"acmekey5": "bound to no person (claims ops-bob)",
+		"acmekey6": "bound to no person (claims ops-bob)",
+		"acmekey7": "bound to no person (claims ops-bob)",
+		"acmekey8": "ops-alice",
+	}
+	res, p := packMayUnder(t, "/p", nil,
+		ev(40, "acmekey4", "/p/keys/x/events-by/ops-bob/00000000000000000001-x", "ops-bob"),
+		ev(41, "acmekey5", "/q/events-by/ops-bob/00000000000000000002-x", "ops-bob"),
+		ev(42, "acmekey6", "/p/events-by/ops-alice/00000000000000000003-x", "ops-bob"),
+		ev(43, "acmekey7", "/p/events-by/ops-bob/", "ops-bob"),
+		ev(44, "acmekey8", "/p/events-by/ops-alice/00000000000000000004-x", "ops-alice"))
+	got := map[string]string{}
+	for _, r := range readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv")))[1:] {
+		if r[1] == "key.create" {
+			got[r[2]] = r[len(r)-1]
+		}
+	}
+	for target, w := range want {
+		if got[target] != w {
+			t.Errorf("lifecycle log etcd user of %s %q; want %q", target, got[target], w)
+		}
+	}
+}

@@ -61,6 +61,13 @@ func packMayEvents(t *testing.T, evs ...collector.Event) (*Result, Period) {
 // sidecar, stored before the events.
 func packMayRecords(t *testing.T, recs []collector.StoredRecord, evs ...collector.Event) (*Result, Period) {
 	t.Helper()
+	return packMayUnder(t, "", recs, evs...)
+}
+
+// packMayUnder is packMayRecords with the deployment's etcd prefix set to
+// prefix (Config.Prefix).
+func packMayUnder(t *testing.T, prefix string, recs []collector.StoredRecord, evs ...collector.Event) (*Result, Period) {
+	t.Helper()
 	data, key := t.TempDir(), newKey(t)
 	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Now: sinceQ2})
 	if err != nil {
@@ -83,7 +90,7 @@ func packMayRecords(t *testing.T, recs []collector.StoredRecord, evs ...collecto
 		t.Fatal(err)
 	}
 	p, _ := ParsePeriod("2026-05")
-	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d"})
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d", Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}

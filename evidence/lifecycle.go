@@ -62,7 +62,7 @@ func (b *builder) tokenLifecycle() ([]byte, error) {
 		var d map[string]string
 		json.Unmarshal(ev.Details, &d) // a malformed detail leaves the cell empty
 		w.Write(csvCells(rfc(ev.Time), ev.Action, ev.Target, ev.Actor, ev.Ticket, ev.Reason,
-			strconv.FormatInt(ev.Revision, 10), ev.Unverified, flag, approval, etcdUserCell(ev, d))) // etcduser.go
+			strconv.FormatInt(ev.Revision, 10), ev.Unverified, flag, approval, etcdUserCell(ev, d, b.cfg.Prefix))) // etcduser.go
 	}
 	for _, wp := range b.weakeningPushes() { // weakening.go
 		e := wp.entry

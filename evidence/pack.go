@@ -75,7 +75,10 @@ type Config struct {
 	// record, Members) may store no batch before the pack says its
 	// records of that span may be missing; 0 means DefaultSilence.
 	Silence time.Duration
-	// Etcd and Prefix name the deployment in the runbook's commands.
+	// Etcd and Prefix name the deployment in the runbook's commands. An
+	// event binds the etcd user of its key only in that user's directory
+	// directly under Prefix, <Prefix>/events-by/<user>/ (etcduser.go;
+	// "": the part of each key before its first "/events-by/").
 	Etcd, Prefix string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

@@ -221,7 +221,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	det := detection{key: key, previous: prevKey}
+	det := detection{key: key, previous: prevKey, etcdUser: c.etcd.conn.User()}
 	store, err := collector.OpenStore(c.data, collector.StoreConfig{SigningKey: key, PreviousKey: prevKey, SegmentMaxBytes: c.segmentMaxBytes,
 		SegmentMaxAge: c.segmentMaxAge, MaxCertSenders: c.maxCertSenders, SenderIdle: c.certSenderIdle, Retention: retention, Detection: det.hooks(),
 		AcceptMissingHead: c.head.acceptedBy(),

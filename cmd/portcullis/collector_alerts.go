@@ -36,6 +36,11 @@ type detection struct {
 	// previous is --previous-signing-key: the store's key until a
 	// rotation, which signed the snapshot of the start before it.
 	previous ed25519.PrivateKey
+	// etcdUser is the collector's etcd user (its certificate's common
+	// name, or --etcd-user), "" without one: containment writes its
+	// events under events-by/<etcdUser>/, which the Job's
+	// portcullis-collector role may write, never events/.
+	etcdUser string
 
 	// box is the ticket outbox, nil without ticket sinks; set by start
 	// before the collector serves /metrics.
@@ -121,12 +126,14 @@ func (d *detection) after() {
 func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Admin, where, dir string, store *collector.Store, log *zerolog.Logger) error {
 	var doc *policy.Document
 	var err error
+	lister := "portcullis policy validate " + file
 	if file == "" && admin != nil {
 		doc, err = waitDetectionPolicy(ctx, admin, where, log)
+		lister = "portcullis policy get | portcullis policy validate -"
 	} else {
 		doc, err = detectionPolicy(ctx, file, admin)
 	}
-	if err != nil || doc == nil {
+	if err = boundRefusal(err, lister); err != nil || doc == nil {
 		return err
 	}
 	logNotes(doc, log)
@@ -202,7 +209,7 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 		d.box = box
 	}
 	if admin != nil {
-		cont = newContainer(etcdActions(admin, "portcullis-collector", ""), eng, log)
+		cont = newContainer(etcdActions(admin, "portcullis-collector", d.etcdUser), eng, log)
 	}
 	d.engine, d.store = eng, store
 	if file == "" && admin != nil {

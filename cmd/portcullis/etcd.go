@@ -265,11 +265,23 @@ func withAdmin(ef *etcdFlags, fn func(ctx context.Context, a *etcdadmin.Admin) e
 	return etcdHint(fn(ctx, a), ef)
 }
 
+// fixedErr is an error a command gave its fix to, more precise than
+// etcdHint's: etcdHint passes it on as it is.
+type fixedErr struct {
+	err error
+	fix string
+}
+
+func (e *fixedErr) Error() string { return e.err.Error() + ": " + e.fix }
+func (e *fixedErr) Unwrap() error { return e.err }
+
 // etcdHint adds the fix to the etcd errors an operator can fix with a
 // flag or the environment, and to a write whose answer was lost how to
 // find out whether it was applied.
 func etcdHint(err error, ef *etcdFlags) error {
 	switch {
+	case errors.As(err, new(*fixedErr)):
+		return err // says its fix already
 	case errors.Is(err, etcdadmin.ErrWriteUnknown):
 		return fmt.Errorf("%w; check with portcullis events list (and keys list or policy history) before running it again", err)
 	case errors.Is(err, context.DeadlineExceeded):

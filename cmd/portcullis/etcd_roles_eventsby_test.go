@@ -61,11 +61,12 @@ func TestEtcdRolesPersonBindsHerEvents(t *testing.T) {
 	}
 	forgedRev := tx.Header.Revision
 
-	collector := etcdadmin.New(dialAs(t, r.e.Endpoints(), "portcullis-collector"), prefix)
+	collectorCli := dialAs(t, r.e.Endpoints(), "portcullis-collector")
+	collector := etcdadmin.New(collectorCli, prefix)
 	var got []etcdadmin.Event
 	fctx, stop := context.WithTimeout(ctx, time.Minute)
 	defer stop()
-	err = collector.FollowEvents(fctx, 0, func(evs []etcdadmin.Event) error {
+	err = collector.FollowEventsAfter(fctx, 0, authOnSinceSetup(t, collectorCli), nil, func(evs []etcdadmin.Event) error {
 		got = append(got, evs...)
 		if evs[len(evs)-1].Revision >= forgedRev {
 			return context.Canceled
@@ -97,4 +98,17 @@ func TestEtcdRolesPersonBindsHerEvents(t *testing.T) {
 	if !created || !push {
 		t.Errorf("followed key.create %v, forged policy.push %v; want both: %+v", created, push, got)
 	}
+}
+
+// authOnSinceSetup is what a follower started as the rig's etcd turned
+// its authentication on, before any write, would keep of it
+// (etcdadmin.AuthMark): the events under events-by/ bind their users only
+// when authentication is proven on since before they were written.
+func authOnSinceSetup(t *testing.T, cli *clientv3.Client) etcdadmin.Witnesses {
+	t.Helper()
+	resp, err := cli.AuthStatus(context.Background())
+	if err != nil || !resp.Enabled {
+		t.Fatalf("AuthStatus: %v, %v; want authentication on", resp, err)
+	}
+	return etcdadmin.Witnesses{Auth: etcdadmin.AuthMark{Revision: resp.AuthRevision}}
 }

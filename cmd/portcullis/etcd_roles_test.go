@@ -181,7 +181,7 @@ func TestEtcdRolesJob(t *testing.T) {
 	}
 
 	colCli := dialAs(t, e.Endpoints(), "portcullis-collector")
-	if _, err := etcdadmin.New(colCli, prefix).Suspend(ctx, "acme-hris", time.Minute, etcdadmin.Meta{Actor: "collector", Reason: "roles", Ticket: "T-1"}); err != nil {
+	if _, err := etcdadmin.New(colCli, prefix).Suspend(ctx, "acme-hris", time.Minute, etcdadmin.Meta{Actor: "collector", Reason: "roles", Ticket: "T-1", EtcdUser: "portcullis-collector"}); err != nil {
 		t.Errorf("collector suspending a client (detection action): %v", err)
 	}
 	if _, err := colCli.Put(ctx, prefix+"/audit/head", "{}"); err != nil {

@@ -13,10 +13,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // policyCommands are the subcommands of portcullis policy: validate checks
@@ -226,6 +229,9 @@ func policyPushCmd() etcdCmd {
 			meta := f.meta()
 			meta.Approval = approval
 			rev, err := a.PushPolicy(ctx, doc, expect, meta)
+			if approval != "" && errors.Is(err, rpctypes.ErrPermissionDenied) {
+				return approvalUseDenied(err, f, a, approval)
+			}
 			if perr := (*policy.Error)(nil); errors.As(err, &perr) {
 				perr.File = name
 				return fmt.Errorf("policy refused:\n%w", perr)
@@ -240,6 +246,38 @@ func policyPushCmd() etcdCmd {
 			return err
 		},
 	}
+}
+
+// approvalUseDenied explains err, etcd refusing a push that spends
+// approval: the push puts a use of it under approval-uses/, which the
+// roles Job grants people's roles but not the policy push Job's user
+// (portcullis-policy-push, whose Job never passes --approval) nor the
+// collector's. The generic hint (etcdHint) named the whole prefix
+// (TestEtcdRolesPolicyPushApprovalNamesTheMissingGrant).
+func approvalUseDenied(err error, f *etcdFlags, a *etcdadmin.Admin, approval string) error {
+	return &fixedErr{err: err, fix: fmt.Sprintf("policy push --approval %s spends a use of the approval, a write under %s, which etcd user %q's role may not make (the roles Job grants it to each person's role, not to portcullis-policy-push, whose Job never spends an approval): push a document that needs an approval as a person's etcd user",
+		approval, etcdsync.NewLayout(a.Prefix()).ApprovalUsesDir(), f.etcd.conn.User())}
+}
+
+// refusedErr is a policy refused at start, its text cut as
+// etcdsync.RefusalText cuts a refused reload's: the error that stops a
+// start is logged whole, and a document with a problem on every line made
+// a log line of megabytes (TestFirstPolicyLoadRefusalBounded).
+type refusedErr struct {
+	err    error
+	lister string // the command that lists every problem
+}
+
+func (e *refusedErr) Error() string { return etcdsync.RefusalText(e.err.Error(), e.lister) }
+func (e *refusedErr) Unwrap() error { return e.err }
+
+// boundRefusal returns err, a policy load's at start, with its text cut
+// (refusedErr) naming lister for the rest; nil for nil.
+func boundRefusal(err error, lister string) error {
+	if err == nil {
+		return nil
+	}
+	return &refusedErr{err: err, lister: lister}
 }
 
 func policyGetCmd() etcdCmd {

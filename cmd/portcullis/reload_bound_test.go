@@ -55,3 +55,36 @@ func TestReloadRefusalLogBounded(t *testing.T) {
 		}
 	}
 }
+
+// A policy refused at the first load, before anything is served, stops
+// the start with an error that is logged whole ("sidecar failed", the
+// collector's start): it is cut as a refused reload's is, naming the
+// first problem, how much more there was and the command that lists it.
+// Before, a file with a problem on every line made an error, and a log
+// line, of megabytes.
+func TestFirstPolicyLoadRefusalBounded(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("version: 1\n")
+	for i := range 20_000 {
+		b.WriteString("unknown" + strings.Repeat("x", i%7) + strconv.Itoa(i) + ": 1\n")
+	}
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const most = 16 << 10
+	check := func(who string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("%s: the policy was taken; want it refused", who)
+		}
+		if msg := err.Error(); len(msg) > most || !strings.Contains(msg, "unknown0") || !strings.Contains(msg, "more lines") || !strings.Contains(msg, "portcullis policy validate "+path) {
+			t.Errorf("%s: a refusal of %d bytes, want at most %d naming the first problem, that more follow and how to list them: %.300q", who, len(msg), most, msg)
+		}
+	}
+	_, err := watchPolicyFile(context.Background(), path, make(chan os.Signal, 1), &policy.Store{}, zerolog.Nop())
+	check("the sidecar's first load", err)
+	log := zerolog.Nop()
+	check("the collector's start", (&detection{}).start(context.Background(), path, nil, "", t.TempDir(), nil, &log))
+}

@@ -327,7 +327,7 @@ func watchPolicyFile(ctx context.Context, path string, hup chan os.Signal, store
 		return nil
 	}
 	if err := load(); err != nil {
-		return nil, err
+		return nil, boundRefusal(err, "portcullis policy validate "+path) // as a refused reload's below
 	}
 	stopHup := func() {} // a caller's hup is the caller's to stop
 	if hup == nil {

@@ -166,7 +166,8 @@ func TestFollowEventsCLIUse(t *testing.T) {
 	var got []Event
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go a.FollowEvents(fctx, 0, func(evs []Event) error { mu.Lock(); got = append(got, evs...); mu.Unlock(); return nil })
+	onSinceStart := Witnesses{Auth: authOnSinceStart(t, a)} // authEtcd's
+	go a.FollowEventsAfter(fctx, 0, onSinceStart, nil, func(evs []Event) error { mu.Lock(); got = append(got, evs...); mu.Unlock(); return nil })
 	waitFor(t, 20*time.Second, "push, request, grant and two uses", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 5 })
 	mu.Lock()
 	defer mu.Unlock()

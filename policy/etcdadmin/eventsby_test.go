@@ -45,10 +45,12 @@ func forgePushClaiming(t *testing.T, a *Admin, key string, doc []byte, claim str
 	return tx.Header.Revision
 }
 
-// followedAt follows a from 0 until rev and returns its events at rev.
+// followedAt follows a from 0 until rev and returns its events at rev, as
+// a follower that found etcd's authentication on before its first write
+// (authOnSinceStart) would.
 func followedAt(t *testing.T, a *Admin, rev int64) []Event {
 	t.Helper()
-	f := follow(t, a, 0)
+	f := followFrom(t, a, 0, Witnesses{Auth: authOnSinceStart(t, a)}, nil) // authEtcd's: on since its start
 	f.waitAt(t, rev)
 	f.stop()
 	var out []Event
@@ -225,7 +227,7 @@ func TestFollowFlagsADeletedOrRewrittenEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := follow(t, a, 0)
+	f := followFrom(t, a, 0, Witnesses{Auth: authOnSinceStart(t, a)}, nil) // authEtcd's: on since its start
 	f.waitAt(t, delPlain.Header.Revision)
 	f.stop()
 	var rewritten, deleted, deletedPlain bool

@@ -87,6 +87,11 @@ type Witness struct {
 // moves on (the zero Witness: none).
 type Witnesses struct {
 	Last, Confirmed, First Witness
+	// Auth is what the follower proved of etcd's authentication
+	// (authstatus.go), kept so that a restart binds the events under
+	// events-by/ written while it was down only when authentication
+	// stayed on.
+	Auth AuthMark
 }
 
 // Witnessable reports whether an event of action is a key etcd held at
@@ -133,9 +138,17 @@ func Witnessable(action string) bool {
 // restored etcd read the confirmed event, which the backup holds, and
 // that one, and the events stored between, which the restore lost, were
 // never read: TestForwardEventsRestartedKeepsTheFirstEventSinceTheCheck).
+//
+// w.Auth is what the follower before proved of etcd's authentication
+// (AuthMark), passed to keep with the witnesses: an event under
+// events-by/ binds its directory's user only when it was written after
+// the revision authentication is proven on since. Without it (the first
+// start), every event written before the first read that finds
+// authentication on is unproven (FlagAuthOff): the follower cannot tell
+// whether authentication was off when it was written.
 func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, keep func(Witnesses) error, fn func([]Event) error) error {
-	auth := &authSeen{} // authstatus.go: events-by/ binds no one without etcd authentication
-	fn = a.authFlagged(auth, fn)
+	auth := &authSeen{seed: w.Auth} // authstatus.go: events-by/ binds no one without etcd authentication
+	fn = a.authFlagged(ctx, auth, fn)
 	g := followGuard{witness: w.Last, keep: keep, events: a.k.EventsDir(), byDir: a.k.EventsByDir(), auth: auth, admin: a}
 	if w.Confirmed.Revision > 0 {
 		g.witness, g.first, g.next = w.Confirmed, w.First, w.Last
@@ -412,7 +425,7 @@ func (g *followGuard) kept() error {
 	if g.keep == nil {
 		return nil
 	}
-	return g.keep(Witnesses{Confirmed: g.witness, First: g.first})
+	return g.keep(Witnesses{Confirmed: g.witness, First: g.first, Auth: g.auth.kept()})
 }
 
 // lost reports whether held, what etcd's history holds of w, is etcd gone

@@ -27,11 +27,18 @@ type follower struct {
 
 func follow(t *testing.T, a *Admin, from int64) *follower {
 	t.Helper()
+	return followFrom(t, a, from, Witnesses{}, nil)
+}
+
+// followFrom is follow through FollowEventsAfter, with the witnesses w
+// kept from before and keep told what to keep.
+func followFrom(t *testing.T, a *Admin, from int64, w Witnesses, keep func(Witnesses) error) *follower {
+	t.Helper()
 	f := &follower{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- a.FollowEvents(ctx, from, func(evs []Event) error {
+		done <- a.FollowEventsAfter(ctx, from, w, keep, func(evs []Event) error {
 			f.mu.Lock()
 			f.got = append(f.got, evs...)
 			f.mu.Unlock()

@@ -118,3 +118,42 @@ func BenchmarkLedgerPutBurst(b *testing.B) {
 	}
 	b.ReportMetric(float64(copied)/float64(b.N), "entries-copied/op")
 }
+
+// BenchmarkLedgerPutStream: a steady stream of single approvals, each put
+// and applied before the next (no response waits for another), on a
+// ledger already holding 1,000: the time from a put to the ledger holding
+// it, and the state entries each apply copies. Each response is applied
+// alone, so each put copies the whole state (about 1,000 entries per
+// approval and counter); TestLedgerAppliesWaitingResponsesInOneCopy
+// covers only responses that wait. Measured, not changed (trail701).
+func BenchmarkLedgerPutStream(b *testing.B) {
+	const held = 1_000
+	cli := dial(b, shared)
+	prefix := newPrefix(b)
+	k := etcdsync.NewLayout(prefix)
+	expires := time.Now().Add(time.Hour)
+	for i := range held {
+		putApproval(b, cli, k, etcdsync.Approval{ID: fmt.Sprintf("apr_%d", i), Client: "c1", Route: "POST /x", State: etcdsync.ApprovalGranted, MaxUses: 1, Expires: expires})
+	}
+	l := etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: prefix})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for !l.Ready() || l.TrackedCounters() != held {
+		time.Sleep(time.Millisecond)
+	}
+	_, before := l.Copies()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		id := fmt.Sprintf("apr_s%d", i)
+		putApproval(b, cli, k, etcdsync.Approval{ID: id, Client: "c1", Route: "POST /x", State: etcdsync.ApprovalGranted, MaxUses: 1, Expires: expires})
+		for !l.Tracks(id) {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	b.StopTimer()
+	_, after := l.Copies()
+	b.ReportMetric(float64(after-before)/float64(b.N), "entries-copied/op")
+}
