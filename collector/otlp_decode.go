@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -309,6 +310,14 @@ func setOnce(dst *string, v anyValue, limit int) {
 	}
 }
 
+// recordTime is the time of a record dated ns nanoseconds after the epoch
+// (OTLP's unsigned count), saturating at the latest time an int64 of
+// nanoseconds holds (2262): int64(ns) wrapped a date past it to one
+// before 1970 (TestRecordTimePastInt64Saturates).
+func recordTime(ns uint64) time.Time {
+	return time.Unix(0, int64(min(ns, math.MaxInt64))).UTC()
+}
+
 // decodeLogRecord maps one OTLP log record onto a StoredRecord.
 func decodeLogRecord(lr *logspb.LogRecord) StoredRecord {
 	var s StoredRecord
@@ -316,7 +325,7 @@ func decodeLogRecord(lr *logspb.LogRecord) StoredRecord {
 	if ns == 0 {
 		ns = lr.GetObservedTimeUnixNano()
 	}
-	s.Time = time.Unix(0, int64(ns)).UTC()
+	s.Time = recordTime(ns)
 	for _, kv := range lr.GetAttributes() {
 		s.setAttr(kv.GetKey(), pbAnyValue(kv.GetValue()))
 	}

@@ -3,7 +3,6 @@ package collector
 import (
 	"bytes"
 	"strings"
-	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -142,7 +141,7 @@ func (d *wireDecoder) wireLogRecord(msg []byte, s *StoredRecord) error {
 	if t == 0 {
 		t = observed
 	}
-	s.Time = time.Unix(0, int64(t)).UTC()
+	s.Time = recordTime(t)
 	if body.n > 0 {
 		v, err := wireAnyValue(body.b)
 		if err != nil {

@@ -25,14 +25,14 @@ func ParsePeriod(s string) (Period, error) {
 			return Period{}, fmt.Errorf("period %q is not a quarter like 2026-Q2", s)
 		}
 		from := time.Date(year, time.Month(3*int(q[0]-'1')+1), 1, 0, 0, 0, 0, time.UTC)
-		return Period{Name: s, From: from, To: from.AddDate(0, 3, 0)}, nil
+		return Period{Name: s, From: from, To: from.AddDate(0, 3, 0)}.namable(s)
 	}
 	if t, err := time.Parse("2006-01", s); err == nil {
-		return Period{Name: s, From: t, To: t.AddDate(0, 1, 0)}, nil
+		return Period{Name: s, From: t, To: t.AddDate(0, 1, 0)}.namable(s)
 	}
 	if year, err := parseYear(s); err == nil {
 		from := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
-		return Period{Name: s, From: from, To: from.AddDate(1, 0, 0)}, nil
+		return Period{Name: s, From: from, To: from.AddDate(1, 0, 0)}.namable(s)
 	}
 	return Period{}, fmt.Errorf("period %q is not a quarter (2026-Q2), a month (2026-05) or a year (2026)", s)
 }
@@ -61,7 +61,21 @@ func ParseRange(from, to string) (Period, error) {
 	if !f.Before(t) {
 		return Period{}, fmt.Errorf("period from %q is not before to %q", from, to)
 	}
-	return Period{Name: boundName(f, false) + "_" + boundName(t, true), From: f, To: t}, nil
+	return Period{Name: boundName(f, false) + "_" + boundName(t, true), From: f, To: t}.namable(from + " to " + to)
+}
+
+// namable returns p when both its bounds lie in the years 0 to 9999, the
+// times RFC 3339 (and so the pack's JSON files) can name; else an error
+// naming what. A period ending 10000-01-01 (9999-12, or --to 9999-12-31)
+// was taken and failed the pack once it had begun, leaving an empty
+// folder (TestPeriodEndsWithinRFC3339).
+func (p Period) namable(what string) (Period, error) {
+	for _, b := range []time.Time{p.From, p.To} {
+		if y := b.Year(); y < 0 || y > 9999 {
+			return Period{}, fmt.Errorf("period %q has a bound in year %d: a period's bounds lie in the years 0 to 9999 (its end is exclusive, so the last day a period can cover is 9999-12-30)", what, y)
+		}
+	}
+	return p, nil
 }
 
 // boundName names a bound of a range: a midnight (UTC) by its date, the

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -132,8 +133,30 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 		if d, err := os.Stat(filepath.Dir(f)); err != nil || !d.IsDir() {
 			return c, usagef(os.Stderr, fs.Name(), "--publish-head %s: directory %s does not exist (the head file is written there; create it or mount it first)", f, filepath.Dir(f)), false
 		}
+		if inDirectory(filepath.Dir(f), c.data) {
+			return c, usagef(os.Stderr, fs.Name(), "--publish-head %s: it is in the store's --data directory %s, which whoever can cut the store writes too: publish the head on another mount or host", f, c.data), false
+		}
 	}
 	return c, 0, true
+}
+
+// inDirectory reports whether dir is root or lies under it, each with its
+// links resolved (root may not exist yet: the collector creates it). A
+// --publish-head in the store's own directory was taken, and the anchor
+// was then the adversary's to write (TestCollectorPublishHeadOutsideTheStore).
+func inDirectory(dir, root string) bool {
+	resolve := func(p string) string {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		if a, err := filepath.Abs(p); err == nil {
+			p = a
+		}
+		return filepath.Clean(p)
+	}
+	d, r := resolve(dir), resolve(root)
+	rel, err := filepath.Rel(r, d)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // checkCollectorNumbers refuses numbers the collector would otherwise
