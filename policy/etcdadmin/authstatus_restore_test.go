@@ -3,7 +3,9 @@ package etcdadmin
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -22,6 +24,24 @@ import (
 // bound the event to ops-alice.
 func TestFollowUnprovenForAnEventWrittenOnARestoredEtcdWithAuthOff(t *testing.T) {
 	t.Parallel()
+	followRestoredAuthOff(t, false)
+}
+
+// A collector down while etcd is restored from a backup taken with its
+// authentication off, written past the revision followed while it was
+// off and authentication turned on again, starts with the AuthMark it
+// kept at the same auth revision: its first check finds etcd's history
+// forked (the confirmed witness gone), and the events of the restored
+// etcd it follows again bind no one. Before, the kept mark bound
+// events-by/ops-alice/ written while authentication was off.
+func TestFollowRestartedUnprovenOnARestoredEtcdWithAuthOff(t *testing.T) {
+	t.Parallel()
+	followRestoredAuthOff(t, true)
+}
+
+// followRestoredAuthOff runs TestFollowUnprovenForAnEventWrittenOnARestoredEtcdWithAuthOff,
+// or, restarted, TestFollowRestartedUnprovenOnARestoredEtcdWithAuthOff.
+func followRestoredAuthOff(t *testing.T, restarted bool) {
 	ctx := context.Background()
 	edir := t.TempDir()
 	e, err := devetcd.Start(edir)
@@ -52,13 +72,24 @@ func TestFollowUnprovenForAnEventWrittenOnARestoredEtcdWithAuthOff(t *testing.T)
 	t.Cleanup(func() { root.Close() })
 	a := New(root, prefix)
 	first := writeKeyCreate(t, a, "root")
-	f := follow(t, a, 0)
+	var mu sync.Mutex
+	var kept Witnesses
+	keep := func(w Witnesses) error { mu.Lock(); kept = w; mu.Unlock(); return nil }
+	f := followFrom(t, a, 0, Witnesses{}, keep)
 	f.waitAt(t, first)
 	last := first
 	for range 8 { // the follower reads etcd well past the revision it found authentication on at
 		last = writeKeyCreate(t, a, "root")
 	}
 	f.waitAt(t, last)
+	if restarted {
+		waitFor(t, 20*time.Second, "a confirmed witness and an AuthMark kept", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return kept.Confirmed.Revision > first && kept.Auth.Revision != 0
+		})
+		f.stop()
+	}
 
 	proxy.Pause() // the follower reads nothing while etcd is restored, written and its authentication turned on
 	e.Stop()
@@ -71,18 +102,24 @@ func TestFollowUnprovenForAnEventWrittenOnARestoredEtcdWithAuthOff(t *testing.T)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.Header.Revision >= first {
+		if resp.Header.Revision >= first && (!restarted || resp.Header.Revision > last) {
 			break
 		}
 	}
 	forged := writeKeyCreate(t, open, "ops-alice")
-	if forged >= last {
+	if !restarted && forged >= last {
 		t.Fatalf("the event written on the restored etcd is at revision %d, not below %d, the revision followed before", forged, last)
 	}
 	setAuth(t, cli, true)
 	proxy.Resume()
+	if restarted {
+		mu.Lock()
+		w := kept
+		mu.Unlock()
+		f = followFrom(t, a, last, w, nil)
+	}
 
-	waitFor(t, 30*1e9, "the key.create written on the restored etcd", func() bool {
+	waitFor(t, 30*time.Second, "the key.create written on the restored etcd", func() bool {
 		for _, ev := range f.events() {
 			if ev.Action == ActionKeyCreate && ev.Revision == forged && ev.Details[DetailClaimedEtcdUser]+ev.Details[DetailEtcdUser] == "ops-alice" {
 				return true
