@@ -24,7 +24,7 @@ import (
 // bound the event to ops-alice.
 func TestFollowUnprovenForAnEventWrittenOnARestoredEtcdWithAuthOff(t *testing.T) {
 	t.Parallel()
-	followRestoredAuthOff(t, false)
+	followRestoredAuthOff(t, false, false)
 }
 
 // A collector down while etcd is restored from a backup taken with its
@@ -36,12 +36,25 @@ func TestFollowUnprovenForAnEventWrittenOnARestoredEtcdWithAuthOff(t *testing.T)
 // events-by/ops-alice/ written while authentication was off.
 func TestFollowRestartedUnprovenOnARestoredEtcdWithAuthOff(t *testing.T) {
 	t.Parallel()
-	followRestoredAuthOff(t, true)
+	followRestoredAuthOff(t, true, true)
+}
+
+// A follower running while etcd is restored from a backup taken with its
+// authentication off, written past the revision followed while it was
+// off and authentication turned on again, passes an event of the
+// restored etcd on only once a check of etcd's history (which finds the
+// fork) ran: it binds no one then. Before, the watch passed it on, bound
+// by the mark proven on the history etcd went back from, before the
+// next check found the fork.
+func TestFollowUnprovenForAnEventWrittenPastOnARestoredEtcdWithAuthOff(t *testing.T) {
+	t.Parallel()
+	followRestoredAuthOff(t, false, true)
 }
 
 // followRestoredAuthOff runs TestFollowUnprovenForAnEventWrittenOnARestoredEtcdWithAuthOff,
-// or, restarted, TestFollowRestartedUnprovenOnARestoredEtcdWithAuthOff.
-func followRestoredAuthOff(t *testing.T, restarted bool) {
+// or, restarted, TestFollowRestartedUnprovenOnARestoredEtcdWithAuthOff,
+// or, past, TestFollowUnprovenForAnEventWrittenPastOnARestoredEtcdWithAuthOff.
+func followRestoredAuthOff(t *testing.T, restarted, past bool) {
 	ctx := context.Background()
 	edir := t.TempDir()
 	e, err := devetcd.Start(edir)
@@ -82,12 +95,14 @@ func followRestoredAuthOff(t *testing.T, restarted bool) {
 		last = writeKeyCreate(t, a, "root")
 	}
 	f.waitAt(t, last)
-	if restarted {
+	if past {
 		waitFor(t, 20*time.Second, "a confirmed witness and an AuthMark kept", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return kept.Confirmed.Revision > first && kept.Auth.Revision != 0
 		})
+	}
+	if restarted {
 		f.stop()
 	}
 
@@ -102,12 +117,12 @@ func followRestoredAuthOff(t *testing.T, restarted bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.Header.Revision >= first && (!restarted || resp.Header.Revision > last) {
+		if resp.Header.Revision >= first && (!past || resp.Header.Revision > last) {
 			break
 		}
 	}
 	forged := writeKeyCreate(t, open, "ops-alice")
-	if !restarted && forged >= last {
+	if !past && forged >= last {
 		t.Fatalf("the event written on the restored etcd is at revision %d, not below %d, the revision followed before", forged, last)
 	}
 	setAuth(t, cli, true)

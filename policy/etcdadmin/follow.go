@@ -268,6 +268,17 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 			// a caller resuming from its last batch reads it again.
 			return 0, err
 		}
+		if g.auth != nil && a.bindsPast(batch, g.auth.at) {
+			// Read etcd's history (and its authentication) before such an
+			// event binds: the auth revision cannot tell an etcd restored
+			// from a backup taken with authentication off, written past
+			// and turned on again, from the history the follower proved
+			// it on in; the fork can
+			// (TestFollowUnprovenForAnEventWrittenPastOnARestoredEtcdWithAuthOff).
+			if err := g.check(ctx, a.cli, a.k.EventsDir()); err != nil {
+				return 0, err
+			}
+		}
 		if err := emit(batch, fn); err != nil {
 			return 0, err
 		}
