@@ -199,3 +199,52 @@ func TestEntriesRememberCountedPublication(t *testing.T) {
 	}
 	wantStartRefused(t, r, "holds no head")
 }
+
+// TestStartAfterStopBetweenTheTwoPutsNeedsAcceptRollback: a collector
+// stopped between the put that created the key and the one that numbers
+// its head with the key's create revision leaves its own head as the
+// key's first put, which nothing tells from one put back after a delete:
+// the start refuses it, and --accept-rollback records it in the chain and
+// publishes a counted head over it, after which a start passes.
+func TestStartAfterStopBetweenTheTwoPutsNeedsAcceptRollback(t *testing.T) {
+	t.Parallel()
+	cli := etcdClient(t)
+	r := &anchorRig{dir: t.TempDir(), key: newTestKey(t), etcd: etcdadmin.New(cli, "/anchor-test"), cli: cli}
+	r.pub = r.key.Public().(ed25519.PublicKey)
+	r.pubs = []HeadPublisher{r.etcd}
+	st := r.open(t, 0, 4)
+	firstPut, err := st.numberHead(signed(t, st), etcdadmin.HeadCount{Puts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.cli.Put(t.Context(), "/anchor-test/audit/head", string(firstPut)); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	wantStartRefused(t, r, "first put of that key")
+
+	st = r.open(t, 100, 0)
+	accepted, err := st.CheckAnchors(t.Context(), r.pubs, 5*time.Second, true)
+	if err != nil || len(accepted) != 1 {
+		st.Close()
+		t.Fatalf("CheckAnchors with acceptRollback = %v, %v; want the first put accepted", accepted, err)
+	}
+	r.publish(t, st)
+	st.Close()
+	doc, n, err := r.etcd.CountedHead(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := OpenHead(doc, r.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problem, unchecked := CheckCount(r.etcd.Where(), h, n); problem != nil || unchecked != "" || h.KeyCreated == 0 {
+		t.Errorf("head published after --accept-rollback: %+v, CheckCount %v %q; want one numbered with the key's create revision", h, problem, unchecked)
+	}
+	st = r.open(t, 200, 0)
+	defer st.Close()
+	if _, err := st.CheckAnchors(t.Context(), r.pubs, 5*time.Second, false); err != nil {
+		t.Errorf("CheckAnchors after the accepted first put: %v", err)
+	}
+}

@@ -164,6 +164,11 @@ func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, 
 					return err
 				}
 			}
+			// What the follower proved of etcd's authentication is of the
+			// history etcd went back from: a backup taken while it was off
+			// holds the auth revision it was turned on at
+			// (TestFollowUnprovenForAnEventWrittenOnARestoredEtcdWithAuthOff).
+			*auth = authSeen{}
 			from, g = 0, followGuard{keep: keep, events: a.k.EventsDir(), byDir: a.k.EventsByDir(), auth: auth, admin: a}
 			continue
 		}
@@ -262,6 +267,17 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 			// unchecked (leaseAsk), so the response is not passed on;
 			// a caller resuming from its last batch reads it again.
 			return 0, err
+		}
+		if g.auth != nil && a.bindsPast(batch, g.auth.at) {
+			// Read etcd's history (and its authentication) before such an
+			// event binds: the auth revision cannot tell an etcd restored
+			// from a backup taken with authentication off, written past
+			// and turned on again, from the history the follower proved
+			// it on in; the fork can
+			// (TestFollowUnprovenForAnEventWrittenPastOnARestoredEtcdWithAuthOff).
+			if err := g.check(ctx, a.cli, a.k.EventsDir()); err != nil {
+				return 0, err
+			}
 		}
 		if err := emit(batch, fn); err != nil {
 			return 0, err
