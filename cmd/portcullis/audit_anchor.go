@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -114,6 +115,12 @@ func (a *anchorFlags) readHeads(dir string, pub ed25519.PublicKey, requireEtcd b
 		return nil
 	}
 	if a.headFile != "" {
+		if inDirectory(filepath.Dir(a.headFile), dir) {
+			// The store's own head.json, or a copy beside it, is the
+			// store's adversary's to write with it: checked against it, a
+			// store cut back read as intact (TestPublishedHeadInsideTheStoreRefused).
+			return readAnchors{}, fmt.Errorf("--published-head %s is in the store's directory %s, which whoever can cut the store writes too: give the head the collector published outside it (its --publish-head)", a.headFile, dir)
+		}
 		// A FIFO there is refused, not waited on; a head is under 1 KiB,
 		// and a larger file is not read whole.
 		doc, err := durable.ReadRegularMax(a.headFile, collector.MaxKeyFileBytes)
