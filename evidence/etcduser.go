@@ -48,12 +48,15 @@ func eventsByUser(key, prefix string) (user string, ok bool) {
 const unboundUser = "bound to no person"
 
 // authOffUser is how the pack names the etcd user of an event the
-// follower read under events-by/ while etcd's authentication was off
-// (etcdadmin.FlagAuthOff): any client could write any directory then.
-const authOffUser = "unproven, etcd authentication was off"
+// follower read under events-by/ written while etcd's authentication was
+// off, or not shown on since before its revision (etcdadmin.FlagAuthOff:
+// a collector's first start, a user or role changed, etcd restored): any
+// client could have written any directory then. It said "authentication
+// was off" of all of them, which an auditor would take for a fact.
+const authOffUser = "unproven, etcd authentication off or not shown on when written"
 
-// authOff reports whether ev was read under events-by/ while etcd's
-// authentication was off.
+// authOff reports whether ev was read under events-by/ written while
+// etcd's authentication was off or not shown on (authOffUser).
 func authOff(ev *collector.Event) bool {
 	return strings.Contains(ev.Unverified, etcdadmin.FlagAuthOff)
 }
@@ -70,7 +73,7 @@ func (b *builder) authOffWarning() string {
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%d events of the period were read from etcd under events-by/ while etcd authentication was off (%s): any client could write any user's directory, so the etcd users they name are unproven (their etcd_user cells say %q)",
+	return fmt.Sprintf("%d events of the period were read from etcd under events-by/ written while etcd authentication was off or not shown on since before them (%s: authentication off, the collector's first start, an etcd user or role changed, or etcd restored): any client could have written any user's directory then, so the etcd users they name are unproven (their etcd_user cells say %q)",
 		n, etcdadmin.FlagAuthOff, authOffUser)
 }
 
