@@ -72,6 +72,11 @@ func decodeBatchFields(d *fastDecoder, b *entryBody) bool {
 			n, ok := d.int()
 			b.DurableHead = uint64(n)
 			return ok && n >= 0
+		case "counted":
+			// Every entry after the store's first counted publication
+			// holds it: unread, each went to encoding/json
+			// (TestDecodeBatchBodyTakesCounted).
+			return d.boolean(&b.Counted)
 		case "time":
 			return d.time(&b.Time)
 		case "batch_id":
@@ -216,6 +221,22 @@ func (d *fastDecoder) next(c byte) bool {
 func (d *fastDecoder) peek(c byte) bool {
 	d.ws()
 	return d.pos < len(d.buf) && d.buf[d.pos] == c
+}
+
+// boolean reads true or false into dst.
+func (d *fastDecoder) boolean(dst *bool) bool {
+	d.ws()
+	switch rest := d.buf[d.pos:]; {
+	case len(rest) >= 4 && string(rest[:4]) == "true":
+		d.pos += 4
+		*dst = true
+	case len(rest) >= 5 && string(rest[:5]) == "false":
+		d.pos += 5
+		*dst = false
+	default:
+		return false
+	}
+	return true
 }
 
 func (d *fastDecoder) end() bool {
