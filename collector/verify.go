@@ -67,6 +67,13 @@ type VerifyOptions struct {
 	// checked for (a head that carries no count of its etcd key): the
 	// report carries it (VerifyReport.Unchecked) and still passes.
 	AnchorUnchecked []string
+	// AnchorAbsent names each counted anchor read that held no head (an
+	// etcd key, "etcd <key>"): a store whose signed head or entries
+	// record that it published heads numbered with the key's count
+	// ("counted") is then reported rolled back, as the collector's start
+	// refuses it (Store.countedGone): the key was deleted, and a store
+	// rolled back beside it would otherwise go unseen.
+	AnchorAbsent []string
 	// Now is the clock for AllowUnsignedTail and retention entries (a
 	// deletion not yet due by it is bad: RetentionFutureSkew); zero means
 	// time.Now.
@@ -133,10 +140,13 @@ func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 
 // verifier walks the chain segment by segment.
 type verifier struct {
-	dir         string
-	keys        *keyRing // the store's keys by segment (keyring.go)
-	opts        VerifyOptions
-	rep         VerifyReport
+	dir  string
+	keys *keyRing // the store's keys by segment (keyring.go)
+	opts VerifyOptions
+	rep  VerifyReport
+	// counted says the signed head or an entry records that the store
+	// published counted heads in etcd (VerifyOptions.AnchorAbsent).
+	counted     bool
 	digests     map[uint64]*segmentDigest
 	sigs        map[uint64]string
 	chainCursor // the entry before (checkEntry)
@@ -676,6 +686,7 @@ type verifyBody struct {
 
 func (v *verifier) count(n uint64, i int, b *verifyBody) {
 	v.checkRetentionClock(n, i, b)
+	v.counted = v.counted || b.Counted
 	switch b.Kind {
 	case KindBatch:
 		v.rep.Batches++
@@ -932,6 +943,12 @@ func (v *verifier) lastSignedTime() time.Time {
 func (v *verifier) checkPublished() {
 	v.rep.Problems = append(v.rep.Problems, v.opts.AnchorProblems...)
 	v.rep.Unchecked = v.opts.AnchorUnchecked
+	if v.counted || v.head != nil && v.head.Counted {
+		for _, where := range v.opts.AnchorAbsent {
+			v.problem(0, -1, 0, ProblemRolledBack, "%s holds no head, but this store's signed head or entries record that it published its heads there, numbered with the key's count: "+
+				"the key was deleted, so a store rolled back beside it is not found there (the collector's start refuses the same until --accept-rollback records it)", where)
+		}
+	}
 	for _, p := range append([]*PublishedHead{v.opts.Published}, v.opts.OtherPublished...) {
 		if p != nil {
 			v.expectAt(p.Seq, p.Hash, fmt.Sprintf("the head published at %s", p.Time.UTC().Format(time.RFC3339)))

@@ -105,6 +105,9 @@ type Anchor struct {
 	// Missing names each anchor looked for and not found (etcd with no
 	// head under the prefix), for the proof and the warnings.
 	Missing []string
+	// Absent names the counted anchors among Missing (etcd):
+	// collector.VerifyOptions.AnchorAbsent.
+	Absent []string
 	// Problems are the heads found put back and the checks of them that
 	// could not be made (collector.VerifyOptions.AnchorProblems): the
 	// integrity proof fails with each.

@@ -76,8 +76,9 @@ func (a *anchorFlags) options(dir string, pub ed25519.PublicKey) (collector.Veri
 // readAnchors is what readHeads read of the anchors.
 type readAnchors struct {
 	heads []publishedHead
-	// missing names each anchor with no head (evidence pack's etcd).
-	missing []string
+	// missing names each anchor with no head (evidence pack's etcd), and
+	// absent the counted ones among them (collector.VerifyOptions.AnchorAbsent).
+	missing, absent []string
 	// problems are the heads found put back, and the checks that could
 	// not be made (collector.VerifyOptions.AnchorProblems).
 	problems []collector.Problem
@@ -137,6 +138,7 @@ func (a *anchorFlags) readHeads(dir string, pub ed25519.PublicKey, requireEtcd b
 		switch {
 		case err != nil && !requireEtcd && errors.Is(err, etcdadmin.ErrNotFound):
 			r.missing = append(r.missing, fmt.Sprintf("etcd holds no head at %s (a collector started with --etcd and this --prefix publishes one)", key))
+			r.absent = append(r.absent, "etcd "+key)
 		case err != nil:
 			return readAnchors{}, err
 		default:

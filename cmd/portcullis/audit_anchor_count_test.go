@@ -234,3 +234,28 @@ func TestVerifyFindsFirstPutBack(t *testing.T) {
 		}
 	}
 }
+
+// TestPackFailsAStoreThatPublishedCountedHeadsWhereNoneIs: a store that
+// records it published counted heads at the etcd key (its head.json and
+// entries say "counted") is checked by the pack against that key; with
+// the key deleted, the pack fails it as the collector's start refuses it.
+// Before, the pack said the head was not found and the rollback not
+// checked, for a store rolled back beside a deleted key.
+func TestPackFailsAStoreThatPublishedCountedHeadsWhereNoneIs(t *testing.T) {
+	t.Parallel()
+	s := newPutBackStore(t, false, false)
+	key := etcdsync.NewLayout(s.prefix).AuditHead()
+	del, err := s.cli.Delete(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.cli.Compact(t.Context(), del.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	proof := s.pack(t)
+	for _, want := range []string{"Result: FAILED", collector.ProblemRolledBack, "etcd " + key + " holds no head, but this store's signed head or entries record"} {
+		if !strings.Contains(proof, want) {
+			t.Errorf("integrity proof of a store that published counted heads at a key since deleted lacks %q:\n%s", want, proof)
+		}
+	}
+}
