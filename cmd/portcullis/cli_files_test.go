@@ -229,7 +229,9 @@ func TestPolicyAndKeyFilesAreCapped(t *testing.T) {
 			"--collector", "http://127.0.0.1:1", "--collector-token-file", bigTokens}, bigTokens, "1 MiB"},
 		// These three were still read whole: a published head, the
 		// policy of a pack made without etcd, and a worksheet.
-		{[]string{"audit", "verify", "--data", dir, "--public-key", key + ".pub", "--published-head", bigKey}, bigKey, "1 MiB"},
+		// (The head outside the store's directory: one inside it is
+		// refused before it is read, TestPublishedHeadInsideTheStoreRefused.)
+		{[]string{"audit", "verify", "--data", t.TempDir(), "--public-key", key + ".pub", "--published-head", bigKey}, bigKey, "1 MiB"},
 		{[]string{"evidence", "pack", "--period", "2026-Q2", "--data", dir, "--policy", huge, "--out", dir}, huge, "64 MiB"},
 		{append([]string{"review", "sign", "--kind", "access", "--period", "2026-Q2", "--worksheet", huge, "--reviewer", "rita",
 			"--decision", "approved", "--note", "n"}, etcd...), huge, "64 MiB"},
