@@ -550,7 +550,9 @@ func TestAuditErrorsNameTheCommand(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"audit", "query", "--data", dir},
-		{"audit", "verify", "--data", dir, "--public-key", keyFile + ".pub", "--published-head", filepath.Join(dir, "missing-head.json")},
+		// The head outside the store's directory, so that its read's error
+		// is the one named (one inside is refused before it is read).
+		{"audit", "verify", "--data", dir, "--public-key", keyFile + ".pub", "--published-head", filepath.Join(t.TempDir(), "missing-head.json")},
 	} {
 		r := portcullis(t, "", nil, args...)
 		prefix := "portcullis " + args[0] + " " + args[1] + ": "
