@@ -115,6 +115,7 @@ func writeReport(s settings, m machine, rs []*result) error {
 	}
 	fmt.Fprintf(&b, "Settings: %s. Request `GET %s` with `X-API-Key`, 1 KiB response. Saturation: closed loop, %d connections, %v per target (Go generator, then wrk, %v each) after %v warm-up. Fixed rate: open loop over %d connections, latency from the intended send time (HDR histogram, coordinated omission corrected), %v per target at %d rps (the CPU window)%s. All targets run side by side; each target's windows are cut into %d rounds interleaved with the other targets' (rotating order), so a burst of other work on the machine is spread over the targets. Throughput is the median of the rounds; latency merges all rounds.\n\n",
 		pin, s.path, s.satConns, s.satDur, s.satDur, s.warmup, s.rateConns, s.rateDur, s.rate, latencyWindow(s), s.rounds)
+	b.WriteString(generatorNote(s, rs) + "\n\n")
 	if m.idle != "" {
 		b.WriteString(m.idle + "\n\n")
 	}
@@ -379,4 +380,21 @@ func rounds(vs []float64) string {
 		parts = append(parts, fmt.Sprintf("%.0f", v))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// generatorNote is the report's sentence on how the fixed-rate generator
+// kept its schedule: its threads' scheduling class, or why it was not set.
+func generatorNote(s settings, rs []*result) string {
+	const gc = " Its garbage collector runs once before each fixed-rate window and is off during it."
+	if s.rt <= 0 {
+		return "Fixed-rate windows: the generator at the default scheduling class (--rt 0): woken at a due time it waits for the core behind the upstream and any other work there, which is schedule lag." + gc
+	}
+	for _, r := range rs {
+		for _, why := range []string{r.rate.NotRealTime, r.lat.NotRealTime} {
+			if why != "" {
+				return "Fixed-rate windows: real-time scheduling of the generator NOT applied (" + why + "): woken at a due time it waits for the core behind the upstream and any other work there, which is schedule lag." + gc
+			}
+		}
+	}
+	return fmt.Sprintf("Fixed-rate windows: every thread of the generator at SCHED_FIFO %d (back to niceness %d between them), so at a due time it preempts the upstream, the collector and any other work on the load core instead of waiting for a time slice.", s.rt, niceness) + gc
 }
