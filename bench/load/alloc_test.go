@@ -1,3 +1,5 @@
+//go:build !race
+
 package load
 
 import (
@@ -54,7 +56,8 @@ func serveCanned(t *testing.T) string {
 
 // The fixed-rate worker's send path (send, count, record latency and lag)
 // allocates nothing per request: the generator's allocations would bring
-// collections, and a collection during the window is schedule lag.
+// collections, and a collection during the window is schedule lag. Not
+// under the race detector, which allocates.
 func TestConstantSendAllocatesNothing(t *testing.T) {
 	c := Config{Addr: serveCanned(t), Path: "/x", Header: map[string]string{"X-API-Key": "k"}, Conns: 1}
 	cl := c.client()
