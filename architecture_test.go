@@ -157,6 +157,7 @@ func TestArchitecture(t *testing.T) {
 		"bench/slowreaders":   {},
 		"bench/load":          {},
 		"bench/harness":       {"bench/load", "examples/upstream"},
+		"bench/lagprobe":      {"bench/load"},
 		"inject":              {"internal/durable", "limiter"},
 	}
 	for path, allowed := range arrows {

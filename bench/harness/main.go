@@ -51,6 +51,7 @@ type settings struct {
 	wrk                     bool
 	rounds                  int
 	quietWait               time.Duration
+	rt                      int // SCHED_FIFO priority of the generator in the fixed-rate windows (0: none)
 }
 
 func main() {
@@ -91,6 +92,7 @@ func runHarness(args []string) error {
 	fs.IntVar(&s.rate, "rate", 2000, "constant rate of the CPU windows, requests per second")
 	fs.IntVar(&s.latRate, "lat-rate", 1000, "constant rate of the latency windows, requests per second (0: no latency windows)")
 	fs.StringVar(&s.idleDevice, "idle-device", cpuDMALatency, "PM QoS `device` held at 0 during the latency windows so idle CPUs poll (empty: do not)")
+	fs.IntVar(&s.rt, "rt", 50, "SCHED_FIFO `priority` of the load generator during the fixed-rate windows, so it keeps its schedule (0: none; needs root)")
 	fs.StringVar(&s.path, "path", "/v1/users/42", "request path")
 	fs.StringVar(&s.key, "key", demoKeys[0].key, "API key sent as X-API-Key")
 	fs.IntVar(&s.rounds, "rounds", 5, "rounds: each target's windows are split into this many slices, interleaved with the other targets'")

@@ -115,6 +115,7 @@ func writeReport(s settings, m machine, rs []*result) error {
 	}
 	fmt.Fprintf(&b, "Settings: %s. Request `GET %s` with `X-API-Key`, 1 KiB response. Saturation: closed loop, %d connections, %v per target (Go generator, then wrk, %v each) after %v warm-up. Fixed rate: open loop over %d connections, latency from the intended send time (HDR histogram, coordinated omission corrected), %v per target at %d rps (the CPU window)%s. All targets run side by side; each target's windows are cut into %d rounds interleaved with the other targets' (rotating order), so a burst of other work on the machine is spread over the targets. Throughput is the median of the rounds; latency merges all rounds.\n\n",
 		pin, s.path, s.satConns, s.satDur, s.satDur, s.warmup, s.rateConns, s.rateDur, s.rate, latencyWindow(s), s.rounds)
+	b.WriteString(generatorNote(s, rs) + "\n\n")
 	if m.idle != "" {
 		b.WriteString(m.idle + "\n\n")
 	}
@@ -140,7 +141,7 @@ func writeReport(s settings, m machine, rs []*result) error {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "\nColumns: *vs* columns are saturation throughput ratios. *proxy CPU at saturation* near 1.00 means the proxy's core was the bottleneck; well below 1.00 means the load core (generator + upstream) was, and the proxy's throughput is a lower bound. *CPU s per 1k req* is the proxy's utime+stime (/proc/<pid>/stat) over the fixed-rate window per 1,000 requests, which equals vCPU per 1,000 rps. *peak RSS* is VmHWM. *wrk rps* is a second saturation measurement with wrk (C, one thread, same connections and duration), cheaper on the load core than the Go generator. *other load on proxy core* is the busy time of CPU 0 (/proc/stat) not spent by the proxy during its Go-generator windows (the other, idle, proxies count as other load): anything above a few percent means other work competed with the proxy and its numbers are pessimistic. *errors* counts transport errors and non-2xx answers in all of the target's Go windows. Latency tables: *schedule lag* is the generator's own lateness (how late a request went out that had a free connection at its due time), at p99 and at worst; *longest wait for a connection* is how long a due request waited because all connections were busy with the target (counted as latency); *other load* is the busy time (user, system, steal) of the proxy core and of the load core during those windows not used by the proxy, resp. the generator, upstream and collector; *validity*: `invalid` when the largest schedule lag exceeds the p99 (the p99 may measure the generator), `noisy` when other load exceeded %d%% on either core (the figures include other work's), `valid` otherwise; only valid rows are to be quoted. Load average at the end: %s.\n", noisyPercent, loadavg())
+	fmt.Fprintf(&b, "\nColumns: *vs* columns are saturation throughput ratios. *proxy CPU at saturation* near 1.00 means the proxy's core was the bottleneck; well below 1.00 means the load core (generator + upstream) was, and the proxy's throughput is a lower bound. *CPU s per 1k req* is the proxy's utime+stime (/proc/<pid>/stat) over the fixed-rate window per 1,000 requests, which equals vCPU per 1,000 rps. *peak RSS* is VmHWM. *wrk rps* is a second saturation measurement with wrk (C, one thread, same connections and duration), cheaper on the load core than the Go generator. *other load on proxy core* is the busy time of CPU 0 (/proc/stat) not spent by the proxy during its Go-generator windows (the other, idle, proxies count as other load): anything above a few percent means other work competed with the proxy and its numbers are pessimistic. *errors* counts transport errors and non-2xx answers in all of the target's Go windows. Latency tables: *schedule lag* is the generator's own lateness (how late a request went out that had a free connection at its due time), at p99, p99.9 and at worst; *longest wait for a connection* is how long a due request waited because all connections were busy with the target (counted as latency); *other load* is the busy time (user, system, steal) of the proxy core and of the load core during those windows not used by the proxy, resp. the generator, upstream and collector; *validity*: `invalid` when the schedule lag's p99.9 exceeds half the p99 (more than 1 request in 1,000 went out later than half the p99 after its due time, so the p99 may measure the generator; the largest lag, set by a few stalls of the host, is not the test), `noisy` when other load exceeded %d%% on either core (the figures include other work's), `valid` otherwise; only valid rows are to be quoted. Load average at the end: %s.\n", noisyPercent, loadavg())
 
 	if err := os.MkdirAll(s.out, 0o755); err != nil {
 		return err
@@ -304,7 +305,7 @@ func writeLatency(b *strings.Builder, rs []*result, title string, pick func(*res
 	}
 	directInvalid := direct != nil && lagInvalid(*direct)
 	fmt.Fprintf(b, "\n## %s\n\n", title)
-	b.WriteString("| target | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p50 added over direct ms | p99 added over direct ms | schedule lag p99 / max ms | longest wait for a connection ms | other load, proxy / load core | validity | errors |\n")
+	b.WriteString("| target | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p50 added over direct ms | p99 added over direct ms | schedule lag p99 / p99.9 / max ms | longest wait for a connection ms | other load, proxy / load core | validity | errors |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|\n")
 	for _, r := range rs {
 		if r.skipped != "" {
@@ -317,16 +318,16 @@ func writeLatency(b *strings.Builder, rs []*result, title string, pick func(*res
 			add99 = ms(w.Quantile(99) - direct.Quantile(99))
 		}
 		if lagInvalid(w) {
-			p99 = "invalid: lag > p99 (" + p99 + ")"
+			p99 = "invalid: lag > p99/2 (" + p99 + ")"
 		}
 		if add99 != "–" && (lagInvalid(w) || directInvalid) {
 			add99 = "invalid"
 		}
 		o0, o1 := otherPercent(other[0], w.Elapsed), otherPercent(other[1], w.Elapsed)
 		errs := r.sat.Errors + r.sat.Non2xx + r.rate.Errors + r.rate.Non2xx + r.lat.Errors + r.lat.Non2xx
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %.0f%% / %.0f%% | %s | %d |\n", r.target.name,
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %.0f%% / %.0f%% | %s | %d |\n", r.target.name,
 			ms(w.Quantile(50)), ms(w.Quantile(90)), p99, ms(w.Quantile(99.9)), ms(w.Max()),
-			add50, add99, ms(w.LagQuantile(99)), ms(w.MaxLag), ms(w.MaxWait), o0, o1, validity(w, o0, o1), errs)
+			add50, add99, ms(w.LagQuantile(99)), ms(w.LagQuantile(lagQuantile)), ms(w.MaxLag), ms(w.MaxWait), o0, o1, validity(w, o0, o1), errs)
 	}
 }
 
@@ -344,18 +345,30 @@ func otherPercent(other, wall time.Duration) float64 {
 func validity(w load.Result, other0, other1 float64) string {
 	switch {
 	case lagInvalid(w):
-		return "invalid: lag > p99"
+		return "invalid: lag > p99/2"
 	case other0 > noisyPercent || other1 > noisyPercent:
 		return "noisy: other load"
 	}
 	return "valid"
 }
 
-// lagInvalid reports whether the generator fell further behind its
-// schedule, at worst, than the p99 it measured: then the p99 measures the
-// generator (or the load core), not the target, and is not to be quoted
-// (issue 18).
-func lagInvalid(w load.Result) bool { return w.MaxLag > w.Quantile(99) }
+// lagInvalid reports whether more than one request in a thousand went out
+// later after its due time than half the p99 measured (the lag's p99.9
+// above p99/2): such a request is above the p99, or near it, mostly by the
+// generator's lateness (its latency includes its lag), and when they are a
+// tenth of the 1% of requests above the p99, the p99 measures the generator
+// (or the load core), not the target, and is not to be quoted (issue 18).
+// Half, not the whole p99: a latency is never below its lag, so a
+// generator late on more than 1% of its requests makes the p99 about its
+// lag, which "lag > p99" would pass. The largest lag alone is not the test:
+// it is set by a few stalls of the host (a 4 ms stall makes about 4 of
+// 10,000 requests late at 1,000 rps), which cannot make a p99 by
+// themselves; docs/performance.md, "Schedule lag of the fixed-rate
+// generator".
+func lagInvalid(w load.Result) bool { return 2*w.LagQuantile(lagQuantile) > w.Quantile(99) }
+
+// lagQuantile is the percentile of the schedule lag compared with the p99.
+const lagQuantile = 99.9
 
 // writeCollectorRow writes the row of the audit collector r's proxy sent
 // to: its CPU on the load core over the proxy's saturation windows and per
@@ -379,4 +392,21 @@ func rounds(vs []float64) string {
 		parts = append(parts, fmt.Sprintf("%.0f", v))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// generatorNote is the report's sentence on how the fixed-rate generator
+// kept its schedule: its threads' scheduling class, or why it was not set.
+func generatorNote(s settings, rs []*result) string {
+	const gc = " Its garbage collector runs once before each fixed-rate window and is off during it."
+	if s.rt <= 0 {
+		return "Fixed-rate windows: the generator at the default scheduling class (--rt 0): woken at a due time it waits for the core behind the upstream and any other work there, which is schedule lag." + gc
+	}
+	for _, r := range rs {
+		for _, why := range []string{r.rate.NotRealTime, r.lat.NotRealTime} {
+			if why != "" {
+				return "Fixed-rate windows: real-time scheduling of the generator NOT applied (" + why + "): woken at a due time it waits for the core behind the upstream and any other work there, which is schedule lag." + gc
+			}
+		}
+	}
+	return fmt.Sprintf("Fixed-rate windows: every thread of the generator at SCHED_FIFO %d (back to niceness %d between them), so at a due time it preempts the upstream, the collector and any other work on the load core instead of waiting for a time slice.", s.rt, niceness) + gc
 }

@@ -12,16 +12,63 @@ import (
 )
 
 // fixedRate returns a fixed-rate result whose latencies are lat and whose
-// generator fell lag behind its schedule at worst.
+// generator fell lag behind its schedule on every request.
 func fixedRate(t *testing.T, lag time.Duration, lat ...time.Duration) load.Result {
 	t.Helper()
-	h := hdrhistogram.New(1000, int64(60*time.Second), 3)
+	h, lags := hdrhistogram.New(1000, int64(60*time.Second), 3), hdrhistogram.New(1000, int64(60*time.Second), 3)
 	for _, l := range lat {
 		if err := h.RecordValue(int64(l)); err != nil {
 			t.Fatal(err)
 		}
+		if err := lags.RecordValue(max(int64(lag), 1000)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return load.Result{Requests: uint64(len(lat)), Elapsed: time.Second, Latency: h, MaxLag: lag}
+	return load.Result{Requests: uint64(len(lat)), Elapsed: time.Second, Latency: h, MaxLag: lag, Lag: lags}
+}
+
+// stalled returns r with n more requests answered at lat that went out
+// stall late (a stall of the host: the lag and the latency both).
+func stalled(t *testing.T, r load.Result, n int, stall time.Duration) load.Result {
+	t.Helper()
+	for range n {
+		if err := r.Latency.RecordValue(int64(stall)); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Lag.RecordValue(int64(stall)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Requests += uint64(n)
+	r.MaxLag = max(r.MaxLag, stall)
+	return r
+}
+
+// A few requests sent late by a stall of the host (4 of 10,000: under one
+// in a thousand) do not make a p99, and do not mark the row invalid; the
+// largest lag is still shown. Before, any lag above the p99 did, so every
+// row of a run on this VM was invalid (bench/results at 1f1d79b2). A
+// generator late on more than 1% of its requests makes the p99 about its
+// lag: that row is invalid although its lag is not above its p99.
+func TestLatencyTableRareStallIsNotInvalid(t *testing.T) {
+	lat := make([]time.Duration, 9996)
+	for i := range lat {
+		lat[i] = 100*time.Microsecond + time.Duration(i%100)*time.Microsecond
+	}
+	rs := []*result{{target: target{name: "direct"}, rate: stalled(t, fixedRate(t, 50*time.Microsecond, lat...), 4, 4*time.Millisecond)}}
+	var b strings.Builder
+	writeTables(&b, rs, 1000, 0)
+	got := tableRows(b.String(), "## Latency")["direct"]
+	if !strings.Contains(got, "| 0.199 |") || !strings.Contains(got, "| 0.050 / 0.050 / 4.000 |") || !strings.Contains(got, "| valid |") {
+		t.Errorf("4 of 10,000 requests 4 ms late: %s; want the p99 (0.199) quoted, lag 0.050 / 0.050 / 4.000, valid", got)
+	}
+	// Eleven of 1,000 late by 4 ms: the p99 is the stall, invalid.
+	rs[0].rate = stalled(t, fixedRate(t, 50*time.Microsecond, lat[:989]...), 11, 4*time.Millisecond)
+	b.Reset()
+	writeTables(&b, rs, 1000, 0)
+	if got := tableRows(b.String(), "## Latency")["direct"]; !strings.Contains(got, "| invalid: lag > p99/2 |") {
+		t.Errorf("11 of 1,000 requests 4 ms late: %s; want invalid", got)
+	}
 }
 
 // A target whose generator fell further behind schedule than the p99 it
@@ -37,10 +84,10 @@ func TestLatencyTableMarksLag(t *testing.T) {
 	var b strings.Builder
 	writeTables(&b, rs, 1000, 0)
 	rows := tableRows(b.String(), "## Latency")
-	if got, want := rows["portcullis-file"], "| portcullis-file | 0.200 | 0.500 | 0.500 | 0.500 | 0.500 | 0.100 | 0.300 | 0.000 / 0.100 | 0.000 | 0% / 0% | valid | 0 |"; got != want {
+	if got, want := rows["portcullis-file"], "| portcullis-file | 0.200 | 0.500 | 0.500 | 0.500 | 0.500 | 0.100 | 0.300 | 0.100 / 0.100 / 0.100 | 0.000 | 0% / 0% | valid | 0 |"; got != want {
 		t.Errorf("a run within its schedule:\n got %s\nwant %s", got, want)
 	}
-	if got := rows["nginx"]; !strings.Contains(got, "| invalid: lag > p99 (0.500) |") || !strings.Contains(got, "| invalid | 0.000 / 9.000 |") || !strings.Contains(got, "| invalid: lag > p99 |") {
+	if got := rows["nginx"]; !strings.Contains(got, "| invalid: lag > p99/2 (0.500) |") || !strings.Contains(got, "| invalid | 9.003 / 9.003 / 9.000 |") || !strings.Contains(got, "| invalid: lag > p99/2 |") {
 		t.Errorf("a run 9 ms behind schedule with a p99 of 0.5 ms: %s; want its p99 and p99 added marked invalid", got)
 	}
 }
@@ -89,10 +136,10 @@ func TestLatencyTablesMarkOtherLoad(t *testing.T) {
 	writeTables(&b, rs, 2000, 1000)
 	doc := b.String()
 	lat := tableRows(doc, "## Latency at 1000 rps, idle CPUs polling")
-	if got, want := lat["direct"], "| direct | 0.100 | 0.200 | 0.200 | 0.200 | 0.200 | – | – | 0.000 / 0.010 | 0.000 | 0% / 0% | valid | 0 |"; got != want {
+	if got, want := lat["direct"], "| direct | 0.100 | 0.200 | 0.200 | 0.200 | 0.200 | – | – | 0.010 / 0.010 / 0.010 | 0.000 | 0% / 0% | valid | 0 |"; got != want {
 		t.Errorf("direct, quiet latency window:\n got %s\nwant %s", got, want)
 	}
-	if got, want := lat["nginx"], "| nginx | 0.200 | 0.500 | 0.500 | 0.500 | 0.500 | 0.100 | 0.300 | 0.000 / 0.010 | 0.000 | 0% / 12% | noisy: other load | 0 |"; got != want {
+	if got, want := lat["nginx"], "| nginx | 0.200 | 0.500 | 0.500 | 0.500 | 0.500 | 0.100 | 0.300 | 0.010 / 0.010 / 0.010 | 0.000 | 0% / 12% | noisy: other load | 0 |"; got != want {
 		t.Errorf("nginx, 120 ms of other load on the load core over 1 s:\n got %s\nwant %s", got, want)
 	}
 	cpu := tableRows(doc, "## Latency at 2000 rps, idle CPUs as deployed")

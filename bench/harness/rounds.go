@@ -105,7 +105,7 @@ func (r *result) phase(s settings, fixed bool, d time.Duration) load.Config {
 	c.Duration = d
 	c.Conns = s.satConns
 	if fixed {
-		c.Conns, c.Rate = s.rateConns, s.rate
+		c.Conns, c.Rate, c.RealTime = s.rateConns, s.rate, s.rt
 	}
 	return c
 }

@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,14 @@ type Config struct {
 	Duration time.Duration     // measured window
 	Rate     int               // requests per second (Constant only)
 	Timeout  time.Duration     // per request (5s when zero)
+	// RealTime, when above 0, is the SCHED_FIFO priority the process's
+	// threads run at during Constant (see realtime; needs root). 0 leaves
+	// the scheduling alone.
+	RealTime int
+	// KeepGC leaves the garbage collector on during Constant, which
+	// otherwise collects once before the window and is off during it
+	// (the generator's pauses are schedule lag). For measuring that.
+	KeepGC bool
 }
 
 // Result is what one run measured.
@@ -63,6 +72,9 @@ type Result struct {
 	// was busy with the target (Constant only). The wait is counted in the
 	// request's latency, as a real client at that rate would see it.
 	MaxWait time.Duration
+	// NotRealTime says why Config.RealTime was not applied (Constant only;
+	// empty when it was, or was not asked for).
+	NotRealTime string
 }
 
 // RPS is the rate of 2xx answers over the measured window.
@@ -266,14 +278,27 @@ func Constant(ctx context.Context, c Config) Result {
 		runtime.GOMAXPROCS(2)
 		defer runtime.GOMAXPROCS(prev)
 	}
+	if !c.KeepGC {
+		gcOff()
+		defer gcOn()
+	}
+	var notRT string
+	if c.RealTime > 0 {
+		if err := rtOn(c.RealTime); err != nil {
+			notRT = err.Error()
+		} else {
+			defer rtOff()
+		}
+	}
 	interval := time.Second / time.Duration(c.Rate)
 	s := newSchedule(interval, int(c.Duration/interval), max(c.Conns, 1))
 	go s.pace(ctx)
-	return run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h, lag *hdrhistogram.Histogram, n *counters) {
+	r := run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h, lag *hdrhistogram.Histogram, n *counters) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
 		c.fill(req)
+		w := sender{cl: cl, req: req, resp: resp, h: h, lag: lag, n: n}
 		for {
 			s.idle.Add(1)
 			i, ok := <-s.due
@@ -281,18 +306,92 @@ func Constant(ctx context.Context, c Config) Result {
 			if !ok || ctx.Err() != nil {
 				return
 			}
-			due := s.at(i)
-			late := time.Since(due)
-			n.sent(late, s.queued[i])
-			if !s.queued[i] {
-				lag.RecordValue(max(int64(late), 1000))
-			}
-			err := cl.Do(req, resp)
-			if n.count(resp, err) {
-				h.RecordValue(int64(time.Since(due)))
-			}
+			w.send(s.at(i), s.queued[i])
 		}
 	})
+	r.NotRealTime = notRT
+	return r
+}
+
+// sender is one fixed-rate worker's send path: its connection's request
+// and response, and where it records.
+type sender struct {
+	cl     *fasthttp.HostClient
+	req    *fasthttp.Request
+	resp   *fasthttp.Response
+	h, lag *hdrhistogram.Histogram
+	n      *counters
+}
+
+// send sends the request due at due and records its schedule lag (unless
+// queued: every connection was busy at due) and its latency from due. It
+// allocates nothing (TestConstantSendAllocatesNothing).
+func (w *sender) send(due time.Time, queued bool) {
+	late := time.Since(due)
+	w.n.sent(late, queued)
+	if !queued {
+		w.lag.RecordValue(max(int64(late), 1000))
+	}
+	err := w.cl.Do(w.req, w.resp)
+	if w.n.count(w.resp, err) {
+		w.h.RecordValue(int64(time.Since(due)))
+	}
+}
+
+// quiet is what Constant changes in the whole process for the length of a
+// run (the garbage collector, the threads' scheduling): the first of
+// overlapping runs changes it, the last restores it.
+var quiet struct {
+	sync.Mutex
+	gcRuns, rtRuns int
+	gcPercent      int
+	rtRestore      func()
+}
+
+// gcOff collects once and turns the garbage collector off: a collection
+// during the window stops or slows the pacer and the workers, which is
+// schedule lag. The generator allocates almost nothing per request, so the
+// heap grows by little meanwhile.
+func gcOff() {
+	quiet.Lock()
+	defer quiet.Unlock()
+	if quiet.gcRuns++; quiet.gcRuns == 1 {
+		runtime.GC()
+		quiet.gcPercent = debug.SetGCPercent(-1)
+	}
+}
+
+func gcOn() {
+	quiet.Lock()
+	defer quiet.Unlock()
+	if quiet.gcRuns--; quiet.gcRuns == 0 {
+		debug.SetGCPercent(quiet.gcPercent)
+	}
+}
+
+// rtOn moves the process to SCHED_FIFO prio (realtime) unless an
+// overlapping run did; rtOff undoes it after the last one.
+func rtOn(prio int) error {
+	quiet.Lock()
+	defer quiet.Unlock()
+	if quiet.rtRuns == 0 {
+		restore, err := realtime(prio)
+		if err != nil {
+			return err
+		}
+		quiet.rtRestore = restore
+	}
+	quiet.rtRuns++
+	return nil
+}
+
+func rtOff() {
+	quiet.Lock()
+	defer quiet.Unlock()
+	if quiet.rtRuns--; quiet.rtRuns == 0 {
+		quiet.rtRestore()
+		quiet.rtRestore = nil
+	}
 }
 
 // schedule is the open loop's timetable: the pacer releases request i on
@@ -351,6 +450,9 @@ func (r *Result) Add(o Result) {
 	r.Elapsed += o.Elapsed
 	r.MaxLag = max(r.MaxLag, o.MaxLag)
 	r.MaxWait = max(r.MaxWait, o.MaxWait)
+	if r.NotRealTime == "" {
+		r.NotRealTime = o.NotRealTime
+	}
 	r.Latency = merge(r.Latency, o.Latency)
 	r.Lag = merge(r.Lag, o.Lag)
 }
