@@ -96,7 +96,9 @@ type EmitterConfig struct {
 // in Spooled and again in DroppedSpool. A batch counted lost with a
 // deleted spool directory and put back in the directory made again by an
 // operator is counted in Restored when the collector acknowledges it, not
-// in Replayed: Spooled is Replayed plus the spooled records dropped and
+// in Replayed, once: put back again (with an older copy of the spool's
+// .lost) and answered as a duplicate the collector held before, it counts
+// in neither (heldBefore). Spooled is Replayed plus the spooled records dropped and
 // rejected plus what the spool holds, and DroppedSpool - Restored were
 // lost for good.
 type EmitterStats struct {
@@ -173,6 +175,11 @@ type Emitter struct {
 
 	held      []*outBatch // sender goroutine only: Strict batches that fit nowhere yet
 	replayBuf []byte      // sender goroutine only: the spooled batch being replayed
+	// replayUnsettled is the name of the spooled batch the replay's last
+	// attempt left unsettled (no answer, a late one, a read that failed):
+	// a duplicate answer to its next attempt may be of that one
+	// (heldBefore); sender goroutine only.
+	replayUnsettled string
 	// retryAfter is the last answer's Retry-After (0: none); sender
 	// goroutine only. backoff waits at least that long.
 	retryAfter time.Duration

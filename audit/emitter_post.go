@@ -37,6 +37,9 @@ type poster struct {
 	timeout time.Duration
 	req     fasthttp.Request
 	resp    fasthttp.Response
+	// resent says the last post sent its batch a second time (retryOnce):
+	// an answer that it is a duplicate may be of the first.
+	resent bool
 }
 
 // urlProblem says what is wrong with a URL that did not parse without
@@ -87,9 +90,9 @@ func newPoster(rawURL, token string, tlsCfg *tls.Config, timeout time.Duration) 
 		ReadTimeout:   timeout, WriteTimeout: timeout,
 		MaxResponseBodySize:       maxAnswer,
 		MaxIdemponentCallAttempts: 2,
-		RetryIfErr:                retryOnce,
 		SecureErrorLogMessage:     true, // a parse error must not quote our headers (the token)
 	}}
+	p.hc.RetryIfErr = p.retryOnce
 	p.req.Header.SetMethod(fasthttp.MethodPost)
 	p.req.Header.SetContentType(contentTypeProtobuf)
 	p.req.SetRequestURI(u.Scheme + "://" + u.Host + u.EscapedPath() + "/v1/logs")
@@ -107,8 +110,10 @@ func newPoster(rawURL, token string, tlsCfg *tls.Config, timeout time.Duration) 
 // reading the answer failed, which is how a kept-alive connection the
 // collector closed while idle shows (net/http retries those the same
 // way). A batch is idempotent: the collector stores a batch id once.
-func retryOnce(_ *fasthttp.Request, attempts int, _ error) (resetTimeout, retry bool) {
-	return false, attempts < 2
+func (p *poster) retryOnce(_ *fasthttp.Request, attempts int, _ error) (resetTimeout, retry bool) {
+	retry = attempts < 2
+	p.resent = p.resent || retry
+	return false, retry
 }
 
 // post sends data and returns the answer's status and (at most
@@ -116,6 +121,7 @@ func retryOnce(_ *fasthttp.Request, attempts int, _ error) (resetTimeout, retry 
 // whose body exceeds maxAnswer still counts by its status.
 func (p *poster) post(data []byte) (int, []byte, error) {
 	p.req.SetBodyRaw(data)
+	p.resent = false
 	err := p.hc.DoTimeout(&p.req, &p.resp, p.timeout)
 	p.req.SetBodyRaw(nil) // keep no reference to the batch buffer
 	// ErrBodyTooLarge comes only after the status line and headers were

@@ -379,6 +379,10 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 	}
 	e.sp.hold(f)
 	ok, settled := e.replayFile(f)
+	e.replayUnsettled = ""
+	if !settled {
+		e.replayUnsettled = f.name
+	}
 	if e.sp.release() && !settled {
 		e.lostWithDirectory(f)
 	}
@@ -409,6 +413,11 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 		return true, e.dropUnreadable(f, gen, err)
 	}
 	res := e.postN(data, f.records)
+	if e.heldBefore(f, res) {
+		e.sp.forgetLost(f)
+		e.removeSpooled(f)
+		return true, true
+	}
 	if held := e.heldPrefix(f.records); res == sendOK && held < f.records {
 		e.retries.Add(1)
 		split := e.splitSpooled(f, data, held)
@@ -454,6 +463,26 @@ func (e *Emitter) countReplayed(f spoolFile, n int) {
 		return
 	}
 	e.replayed.Add(uint64(n))
+}
+
+// heldBefore reports whether spooled batch f, counted lost and put back
+// (restored), was answered (res) as a duplicate of a batch the collector
+// held whole before this run's last attempt at f: it was counted restored
+// already, by this run or one before, and counts neither restored nor
+// replayed again. A .lost put back from an older copy of the spool
+// (before the batch was restored) marks it lost again, and a batch of it
+// put back again was counted restored again, more than were dropped
+// (TestSpoolBatchRestoredTwiceCountedOnce). Nothing in the spool's
+// directory can tell such a copy from the .lost it replaced; the
+// collector's memory of the batch ids it stored can. A duplicate of this
+// run's last attempt, or of the first sending of this post (fasthttp
+// sends a batch again when its answer could not be read: poster.resent),
+// stored, its answer lost or late, is the first restore and counts
+// restored (TestSpoolRestoredBatchAnswerLostCountedRestored). Sender
+// goroutine only.
+func (e *Emitter) heldBefore(f spoolFile, res sendResult) bool {
+	return f.restored && res == sendOK && e.dupRecords != notDup &&
+		e.heldPrefix(f.records) == f.records && e.replayUnsettled != f.name && !e.poster.resent
 }
 
 // lostWithDirectory counts the records of spooled batch f lost: the

@@ -84,17 +84,26 @@ type spool struct {
 	// before it (lostFile): one put back by hand is taken as restored
 	// (markRestoredLocked) until the collector takes it (forgetLost).
 	lost lostSeqs
+
+	// lostChanged says lost changed since lostFile was last written: a
+	// write reads it with no lock (saveLostChanged).
+	lostChanged atomic.Bool
+	// saveMu lets one saveLost run at a time with dirMu held for reading
+	// (saveLostChanged): they write the same temporary file.
+	saveMu sync.Mutex
 }
 
 // noteLostLocked remembers that batch f was counted lost. s.mu held.
 func (s *spool) noteLostLocked(f spoolFile) {
 	s.lost.add(f.seq)
+	s.lostChanged.Store(true)
 }
 
 // noteLost is noteLostLocked taking s.mu. It is saved (lostFile) at the
-// next remake or close, not now: a batch counted lost as its
-// file went is one an operator's rm -r is removing, and a file written
-// into the directory then fails the removal of the directory.
+// next batch spooled (saveLostChanged), remake or close, not now: a batch
+// counted lost as its file went is one an operator's rm -r is removing,
+// and a file written into the directory then fails the removal of the
+// directory.
 func (s *spool) noteLost(f spoolFile) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -41,6 +41,7 @@ type spoolWrite struct {
 // batch was dropped, counted, with the directory ready for it
 // (TestSpoolWriteRetriedInDirectoryMadeAgainMeanwhile).
 func (s *spool) write(group []spoolWrite) {
+	defer s.saveLostChanged() // lost runs changed since the last save, if any
 	gen := s.writeIn(group)
 	if !failed(group) {
 		return

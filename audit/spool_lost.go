@@ -162,12 +162,20 @@ func (s *spool) loadLost() {
 
 // saveLost writes the sequences counted lost to lostFile (removes it when
 // there are none), fsync'd and renamed into place, the directory fsync'd:
-// when the directory is made again (remake) and when the spool closes.
-// dirMu held for writing, so no other write meanwhile.
-func (s *spool) saveLost() error {
+// when the directory is made again (remake), when the spool closes, and
+// at the next batch spooled after they changed (saveLostChanged). dirMu
+// held for writing, or for reading with saveMu, so no other saveLost
+// meanwhile. When it fails, the runs stay changed, for the next occasion.
+func (s *spool) saveLost() (err error) {
 	s.mu.Lock()
 	data := s.lost.encode()
+	s.lostChanged.Store(false) // a change from now on is written at the next occasion
 	s.mu.Unlock()
+	defer func() {
+		if err != nil {
+			s.lostChanged.Store(true)
+		}
+	}()
 	if len(data) == 0 {
 		if err := unix.Unlinkat(s.dfd, lostFile, 0); err != nil {
 			if errors.Is(err, unix.ENOENT) {
@@ -198,6 +206,47 @@ func (s *spool) saveLost() error {
 	return s.syncDir()
 }
 
+// saveLostChanged writes lostFile when the runs counted lost changed since
+// it was last written (noteLost, forgetLost); a write of batches calls it
+// after them. Before, they were written only when the directory was made
+// again and when the spool closed, and a sidecar killed (SIGKILL) before
+// it stopped forgot the batches it counted lost as their files went: one
+// put back after the restart was counted replayed as well as dropped
+// (TestSpoolBatchLostThenRestoredAfterKillCountedOnce).
+//
+// Not at the loss itself: a batch found gone is one an operator's rm -r
+// is removing, and a file written into the directory then fails the
+// removal of the directory; a batch spooled writes one there anyway. Nor
+// when the directory was deleted (remake writes the runs into the one it
+// makes) or its lock file unlinked (an rm -r under way). A write that
+// fails (ENOENT: the directory went meanwhile) is tried again at the next
+// batch spooled. With no loss it costs one atomic load; a loss costs one
+// write of lostFile (two fsyncs, a rename and two fstats) at the next
+// group of batches written.
+func (s *spool) saveLostChanged() {
+	if !s.lostChanged.Load() {
+		return
+	}
+	s.dirMu.RLock()
+	defer s.dirMu.RUnlock()
+	if s.d == nil || s.deletedLocked() || s.lockUnlinked() {
+		return
+	}
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	_ = s.saveLost() // left changed when it fails: the next batch tries again
+}
+
+// lockUnlinked reports whether the spool's lock file (spoolLock) was
+// unlinked: the directory is being removed. dirMu held.
+func (s *spool) lockUnlinked() bool {
+	if s.lock == nil {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Fstat(int(s.lock.Fd()), &st) == nil && st.Nlink == 0
+}
+
 // syncDir fsyncs the spool's directory. dirMu held.
 func (s *spool) syncDir() error {
 	if err := fsync(s.dfd); err != nil {
@@ -211,5 +260,7 @@ func (s *spool) syncDir() error {
 func (s *spool) forgetLost(f spoolFile) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lost.take(f.seq)
+	if s.lost.take(f.seq) {
+		s.lostChanged.Store(true)
+	}
 }

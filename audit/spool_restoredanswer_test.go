@@ -1,0 +1,121 @@
+//go:build linux
+
+package audit_test
+
+import (
+	"bytes"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	. "github.com/portcullis/portcullis/audit"
+)
+
+// answerLostLink forwards connections to to, and for the first drops
+// POSTs closes the connection as the collector's answer comes back: the
+// collector stored the batch, and the sidecar never hears it.
+func answerLostLink(t *testing.T, to string, drops *atomic.Int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go carryAnswerLost(c, to, drops)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// carryAnswerLost forwards one connection of answerLostLink.
+func carryAnswerLost(c net.Conn, to string, drops *atomic.Int64) {
+	defer c.Close()
+	up, err := net.Dial("tcp", to)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	var post atomic.Bool // a POST carried since the collector last answered
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := up.Read(buf)
+			if n > 0 && post.Swap(false) && drops.Add(-1) >= 0 {
+				c.Close()
+				up.Close()
+				return
+			}
+			if n > 0 {
+				if _, werr := c.Write(buf[:n]); werr != nil {
+					c.Close()
+					return
+				}
+			}
+			if err != nil {
+				c.Close()
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if bytes.Contains(buf[:n], []byte("POST ")) {
+				post.Store(true)
+			}
+			up.Write(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// TestSpoolRestoredBatchAnswerLostCountedRestored: a batch counted lost
+// and put back (the sidecar down), stored by the collector at its first
+// replay but its answer lost, is answered a duplicate when fasthttp sends
+// it again (one answer lost: poster.resent), or at the replay's next
+// attempt (two: replayUnsettled). That is its first restore, counted
+// restored, not taken for one restored before (heldBefore).
+func TestSpoolRestoredBatchAnswerLostCountedRestored(t *testing.T) {
+	t.Parallel()
+	for _, lost := range []int64{1, 2} {
+		t.Run(strconv.FormatInt(lost, 10)+"_answers_lost", func(t *testing.T) {
+			t.Parallel()
+			addr := closedAddr(t)
+			var drops atomic.Int64
+			link := answerLostLink(t, addr, &drops)
+			spool := filepath.Join(t.TempDir(), "spool")
+			var logs logBuffer
+			first := spoolingToNothing(t, link, spool, &logs)
+			backup := loseSpool(t, first, spool, 200, 300)
+			if err := first.Close(); err != nil {
+				t.Fatal(err)
+			}
+			copyBatches(t, backup, spool) // the oldest batches: the first replayed
+
+			data, key := t.TempDir(), newTestKey(t)
+			collectorOn(t, addr, data, key)
+			drops.Store(lost)
+			second := spoolingToNothing(t, link, spool, &logs)
+			WaitFor(t, "the 300 spooled and 200 restored records stored", func() bool { return len(storedRecords(t, data)) == 500 })
+			WaitFor(t, "the spool emptied", func() bool { return second.Stats().SpoolFiles == 0 })
+			if err := second.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st := second.Stats()
+			if drops.Load() >= 0 || st.Replayed != 300 || st.Restored != 200 {
+				t.Errorf("%d answers left to lose; %d replayed, %d restored; want the answers lost, 300 replayed, the 200 put back restored (%+v)", max(drops.Load(), 0), st.Replayed, st.Restored, st)
+			}
+		})
+	}
+}
