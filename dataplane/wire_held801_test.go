@@ -256,3 +256,45 @@ func TestFailedBodyAfterServedRequestNamesNoCaller(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamConnectionListBounded: a response whose Connection lines
+// list more than maxConnectionNames names is a 502, as such a request is
+// a 400: the sidecar removes each name listed, and matching every header
+// against the whole list, then deleting each named one in a pass over
+// the header, was quadratic, so a service answering 1,200 headers all
+// listed in its Connection line cost the sidecar some 25 ms of CPU a
+// response, 17 times one that listed none (attack801). Up to the bound,
+// the names listed are removed and the answer goes on.
+func TestUpstreamConnectionListBounded(t *testing.T) {
+	t.Parallel()
+	up := startScripted(t)
+	st := startStack(t, func(c *Config) { c.Upstream = up.addr })
+	answer := func(n int) string {
+		var head, list strings.Builder
+		head.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n")
+		for i := range n {
+			name := "X-Hop-" + strconv.Itoa(i)
+			head.WriteString(name + ": v\r\n")
+			if i > 0 {
+				list.WriteString(", ")
+			}
+			list.WriteString(name)
+		}
+		return head.String() + "Connection: " + list.String() + "\r\n\r\nok"
+	}
+	up.script.Store(answer(maxConnectionNames))
+	r := do(t, st.addr, "GET", "/v1/users", key(hrisKey), "")
+	if r.status != 200 || r.body != "ok" {
+		t.Fatalf("%d names listed: %d %q, want 200 ok", maxConnectionNames, r.status, r.body)
+	}
+	for name := range r.header {
+		if strings.HasPrefix(name, "X-Hop-") {
+			t.Errorf("%d names listed: the client got %s", maxConnectionNames, name)
+		}
+	}
+	up.script.Store(answer(maxConnectionNames + 1))
+	r = do(t, st.addr, "GET", "/v1/users", key(hrisKey), "")
+	if r.status != 502 || r.errorBody(t).Error != "upstream_error" {
+		t.Fatalf("%d names listed: %d %q, want 502 upstream_error", maxConnectionNames+1, r.status, r.body)
+	}
+}
