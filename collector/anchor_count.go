@@ -119,12 +119,22 @@ func (s *Store) numberHead(head []byte, n etcdadmin.HeadCount) ([]byte, error) {
 // a delete. It returns the document written or tried, nil when none was;
 // a first put applied is noted in st (st.noteUnsure) before the second is
 // tried, so that a failed second put leaves it known as this store's own.
+// A head numbered with the key's create revision is put only once the
+// store has recorded durably that it publishes counted heads
+// (markCounted), so that a put whose answer is lost is remembered.
 func (s *Store) replaceAt(ctx context.Context, a HeadAnchor, st *anchorState, old, head []byte) ([]byte, error) {
 	c, ok := a.(CountedAnchor)
 	if !ok {
 		return head, a.ReplaceHead(ctx, old, head)
 	}
-	sign := func(n etcdadmin.HeadCount) ([]byte, error) { return s.numberHead(head, n) }
+	sign := func(n etcdadmin.HeadCount) ([]byte, error) {
+		if n.Created != 0 {
+			if err := s.markCounted(); err != nil {
+				return nil, err
+			}
+		}
+		return s.numberHead(head, n)
+	}
 	doc, err := c.ReplaceCountedHead(ctx, old, sign)
 	if err != nil || unverifiedHead(doc).Publication != 1 {
 		return doc, err
