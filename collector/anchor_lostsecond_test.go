@@ -3,6 +3,8 @@ package collector
 import (
 	"crypto/ed25519"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,4 +54,27 @@ func TestLostSecondPutAnswerIsRemembered(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStartRefused(t, r, "holds no head", "published its heads there")
+}
+
+// TestStartRefusesUncountedHeadOfCountedStore: the store, after its first
+// counted publication, is restored from the copy made then; its head.json
+// (the same seq, signed by the collector's key, but with no count of the
+// etcd key: head.json never carries one) is put at the key by hand and
+// etcd compacted past the newer heads. A head with no count was taken as
+// one a collector of a release before counted heads left, checked for
+// nothing but the entry it names, which the rolled-back store holds: the
+// start said OK. The store records that it publishes counted heads
+// there, so a head there without a count was not put by it: refused.
+func TestStartRefusesUncountedHeadOfCountedStore(t *testing.T) {
+	t.Parallel()
+	r := newAnchorRig(t)
+	doc, err := os.ReadFile(filepath.Join(r.backup, headFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := OpenHead(doc, r.pub); err != nil || h.Publication != 0 {
+		t.Fatalf("the copy's head.json: %+v, %v; want a head with no count", h, err)
+	}
+	deleteAndPutBack(t, r, doc)
+	wantStartRefused(t, r, "names seq 4", "carries no count")
 }
