@@ -149,23 +149,29 @@ func (s *Store) checkAnchor(ctx context.Context, a HeadAnchor) ([]byte, error) {
 			return doc, err
 		}
 	}
-	return doc, s.countedHead(a.Where(), doc, count)
+	return doc, s.countedHead(a, doc, count)
 }
 
-// countedHead returns an *AnchorError when doc, the head at where, is
-// not the newest put there by its key's count (CountedAnchor): an older
-// head was put back, and the newest, which etcd may have compacted away
-// (or which NewestPut does not take for newer: signed at the same instant
-// or before, the clock set back), cannot be compared with the store.
-func (s *Store) countedHead(where string, doc []byte, count func(*PublishedHead) string) error {
+// countedHead returns an *AnchorError when doc, the head at a, is not
+// the newest put there by its key's count (CountedAnchor): an older head
+// was put back, and the newest, which etcd may have compacted away (or
+// which NewestPut does not take for newer: signed at the same instant or
+// before, the clock set back), cannot be compared with the store; or
+// when doc carries no count at all while the store records that it
+// publishes counted heads there (uncounted).
+func (s *Store) countedHead(a HeadAnchor, doc []byte, count func(*PublishedHead) string) error {
 	p, err := (&KeyRing{s.keys}).OpenHead(doc)
 	if err != nil {
 		return nil // holdsHead refused it already
 	}
 	why := count(p)
+	if _, ok := a.(CountedAnchor); ok && why == "" && p.Publication == 0 && s.counted.Load() {
+		why = uncounted
+	}
 	if why == "" {
 		return nil
 	}
+	where := a.Where()
 	s.mu.Lock()
 	tip := s.seq
 	s.mu.Unlock()

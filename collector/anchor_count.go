@@ -41,8 +41,9 @@ var _ CountedAnchor = (*etcdadmin.Admin)(nil)
 // there, firstPut), or unchecked, non-empty when h carries no count to
 // compare (signed before collectors numbered the heads they publish to
 // etcd, or put there by something else): what is then not checked, which
-// passes. audit verify, evidence pack and the collector's start all check
-// with it.
+// passes, unless the store records that it publishes counted heads there
+// (uncounted: VerifyOptions.AnchorUncounted, Store.countedHead). audit
+// verify, evidence pack and the collector's start all check with it.
 func CheckCount(where string, h *PublishedHead, n etcdadmin.HeadCount) (problem *Problem, unchecked string) {
 	if h.Publication == 0 {
 		return nil, fmt.Sprintf("the head at %s (seq %d) carries no publication count (signed by a collector that did not number the heads it puts in etcd yet): "+
@@ -91,6 +92,16 @@ func firstPut(h *PublishedHead) string {
 		"or the collector stopped between those two puts: the store cannot be shown to hold the newest head"
 }
 
+// uncounted says why a head with no count of its etcd key, found there
+// by a store that records it publishes counted heads there (Store.counted,
+// a signed head or entry saying "counted"), cannot be shown to be the
+// newest: the collector puts only numbered heads there since, and
+// head.json and the --publish-head file, which a person who can write the
+// store reads, hold the same heads without a count.
+const uncounted = "carries no count of that key's puts, but this store records that it publishes its heads there numbered with the key's count: " +
+	"no collector put it there since, and a head with no count (a head.json or --publish-head file, which never carry one) put there by hand passes the count unchecked, " +
+	"so an older head put back cannot be told from the newest: the store cannot be shown to hold the newest head"
+
 // numberHead signs head again with n, the count of the etcd key it is
 // about to be put at, with the key that signed it.
 func (s *Store) numberHead(head []byte, n etcdadmin.HeadCount) ([]byte, error) {
@@ -119,12 +130,22 @@ func (s *Store) numberHead(head []byte, n etcdadmin.HeadCount) ([]byte, error) {
 // a delete. It returns the document written or tried, nil when none was;
 // a first put applied is noted in st (st.noteUnsure) before the second is
 // tried, so that a failed second put leaves it known as this store's own.
+// A head numbered with the key's create revision is put only once the
+// store has recorded durably that it publishes counted heads
+// (markCounted), so that a put whose answer is lost is remembered.
 func (s *Store) replaceAt(ctx context.Context, a HeadAnchor, st *anchorState, old, head []byte) ([]byte, error) {
 	c, ok := a.(CountedAnchor)
 	if !ok {
 		return head, a.ReplaceHead(ctx, old, head)
 	}
-	sign := func(n etcdadmin.HeadCount) ([]byte, error) { return s.numberHead(head, n) }
+	sign := func(n etcdadmin.HeadCount) ([]byte, error) {
+		if n.Created != 0 {
+			if err := s.markCounted(); err != nil {
+				return nil, err
+			}
+		}
+		return s.numberHead(head, n)
+	}
 	doc, err := c.ReplaceCountedHead(ctx, old, sign)
 	if err != nil || unverifiedHead(doc).Publication != 1 {
 		return doc, err

@@ -75,7 +75,7 @@ func (s *Store) publishOnLocked(ctx context.Context, a HeadAnchor, st *anchorSta
 		var written []byte
 		if written, err = s.replaceAt(ctx, a, st, st.last, head); err == nil {
 			s.publishedLocked(st, written)
-			return s.noteCounted(written)
+			return nil
 		}
 		if written == nil {
 			written = head
@@ -153,18 +153,23 @@ func (s *Store) refuseLocked(a HeadAnchor, st *anchorState, head, cur []byte) er
 	return err
 }
 
-// noteCounted records, the first time a head numbered with its etcd
-// key's create revision was written (numberHead), that the store
-// publishes counted heads (Store.counted), and signs head.json again at
-// once to keep it: entries record it only once the next is stored.
-func (s *Store) noteCounted(written []byte) error {
-	if unverifiedHead(written).KeyCreated == 0 || s.counted.Swap(true) {
+// markCounted records in head.json, signed again at once, that the store
+// publishes counted heads (Store.counted; entries record it only once the
+// next is stored), before the first head numbered with its etcd key's
+// create revision is put there (replaceAt): that put's answer may be
+// lost, and a collector that stops then must still refuse a start that
+// finds the key gone (countedGone). When head.json cannot be written the
+// store is not marked, and the put is not made.
+func (s *Store) markCounted() error {
+	if s.counted.Load() {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.counted.Store(true)
 	if _, err := s.signHeadLocked(s.cfg.Now()); err != nil {
-		return fmt.Errorf("collector: cannot record in head.json that heads are published numbered: %w", err)
+		s.counted.Store(false)
+		return fmt.Errorf("collector: cannot record in head.json that heads are published numbered, so not publishing one: %w", err)
 	}
 	return nil
 }

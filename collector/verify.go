@@ -74,6 +74,13 @@ type VerifyOptions struct {
 	// refuses it (Store.countedGone): the key was deleted, and a store
 	// rolled back beside it would otherwise go unseen.
 	AnchorAbsent []string
+	// AnchorUncounted names each counted anchor read whose head carries
+	// no count of its key ("etcd <key>"): a store whose signed head or
+	// entries say "counted" is then reported rolled back, as the
+	// collector's start refuses it (Store.countedHead): a collector puts
+	// only numbered heads there since, and head.json, which carries none,
+	// put there by hand beside a store rolled back to it passed unchecked.
+	AnchorUncounted []string
 	// Now is the clock for AllowUnsignedTail and retention entries (a
 	// deletion not yet due by it is bad: RetentionFutureSkew); zero means
 	// time.Now.
@@ -947,6 +954,9 @@ func (v *verifier) checkPublished() {
 		for _, where := range v.opts.AnchorAbsent {
 			v.problem(0, -1, 0, ProblemRolledBack, "%s holds no head, but this store's signed head or entries record that it published its heads there, numbered with the key's count: "+
 				"the key was deleted, so a store rolled back beside it is not found there (the collector's start refuses the same until --accept-rollback records it)", where)
+		}
+		for _, where := range v.opts.AnchorUncounted {
+			v.problem(0, -1, 0, ProblemRolledBack, "the head at %s %s (the collector's start refuses the same until --accept-rollback records it)", where, uncounted)
 		}
 	}
 	for _, p := range append([]*PublishedHead{v.opts.Published}, v.opts.OtherPublished...) {

@@ -108,6 +108,9 @@ type Anchor struct {
 	// Absent names the counted anchors among Missing (etcd):
 	// collector.VerifyOptions.AnchorAbsent.
 	Absent []string
+	// Uncounted names the counted anchors whose head carries no count:
+	// collector.VerifyOptions.AnchorUncounted.
+	Uncounted []string
 	// Problems are the heads found put back and the checks of them that
 	// could not be made (collector.VerifyOptions.AnchorProblems): the
 	// integrity proof fails with each.

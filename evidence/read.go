@@ -79,7 +79,7 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 		// a store rolled back behind a published head fails here as there.
 		pass.VerifyKey, pass.Verify = b.cfg.VerifyKey, collector.VerifyOptions{Now: b.cfg.Now(),
 			Published: b.cfg.Anchor.Published, OtherPublished: b.cfg.Anchor.Others, ExpectHead: b.cfg.Anchor.ExpectHead,
-			AnchorProblems: b.cfg.Anchor.Problems, AnchorUnchecked: b.cfg.Anchor.Unchecked, AnchorAbsent: b.cfg.Anchor.Absent}
+			AnchorProblems: b.cfg.Anchor.Problems, AnchorUnchecked: b.cfg.Anchor.Unchecked, AnchorAbsent: b.cfg.Anchor.Absent, AnchorUncounted: b.cfg.Anchor.Uncounted}
 		pass.MarkVerified = true
 	}
 	rep, err := collector.ReadStore(b.cfg.DataDir, pass)

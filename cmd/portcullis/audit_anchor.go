@@ -69,7 +69,7 @@ func (a *anchorFlags) options(dir string, pub ed25519.PublicKey) (collector.Veri
 	opts := collector.VerifyOptions{AllowUnsignedTail: a.allowTail, AllowEmpty: a.allowEmpty, ExpectHead: a.expectHead}
 	read, err := a.readHeads(dir, pub, true)
 	opts.Published, opts.OtherPublished = newestHead(read.heads)
-	opts.AnchorProblems, opts.AnchorUnchecked = read.problems, read.unchecked
+	opts.AnchorProblems, opts.AnchorUnchecked, opts.AnchorUncounted = read.problems, read.unchecked, read.uncounted
 	return opts, err
 }
 
@@ -83,8 +83,10 @@ type readAnchors struct {
 	// not be made (collector.VerifyOptions.AnchorProblems).
 	problems []collector.Problem
 	// unchecked says what a head could not be checked for
-	// (collector.VerifyOptions.AnchorUnchecked).
-	unchecked []string
+	// (collector.VerifyOptions.AnchorUnchecked), and uncounted names the
+	// counted anchors whose head carries no count
+	// (collector.VerifyOptions.AnchorUncounted).
+	unchecked, uncounted []string
 }
 
 // publishedHead is a head read back from where the collector published
@@ -164,6 +166,7 @@ func (r *readAnchors) checkCount(where string, cur *collector.PublishedHead, cou
 	}
 	if unchecked != "" {
 		r.unchecked = append(r.unchecked, unchecked)
+		r.uncounted = append(r.uncounted, where)
 	}
 }
 

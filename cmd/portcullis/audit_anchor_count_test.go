@@ -259,3 +259,36 @@ func TestPackFailsAStoreThatPublishedCountedHeadsWhereNoneIs(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyFindsUncountedHeadOfCountedStore: the store rolled back to
+// head A's copy, whose head.json (signed, seq A, but never numbered for
+// the etcd key) is put at <prefix>/audit/head by hand and etcd compacted
+// past it. A head with no count passed as one a collector of a release
+// before counted heads left ("NOT CHECKED:"), and verify and the pack
+// said OK. The store records that it published counted heads there, so
+// a head there with no count was put by hand: both fail it.
+func TestVerifyFindsUncountedHeadOfCountedStore(t *testing.T) {
+	t.Parallel()
+	s := newPutBackStore(t, false, false)
+	doc, err := os.ReadFile(filepath.Join(s.data, "head.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.cli.Put(t.Context(), etcdsync.NewLayout(s.prefix).AuditHead(), string(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.cli.Compact(t.Context(), resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	r := s.verify(t)
+	if r.code != 1 || !strings.Contains(r.stdout, "carries no count") {
+		t.Errorf("audit verify of a counted store with its head.json put at the key = exit %d, want 1 naming the head without a count\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	proof := s.pack(t)
+	for _, want := range []string{"Result: FAILED", collector.ProblemRolledBack, "carries no count"} {
+		if !strings.Contains(proof, want) {
+			t.Errorf("integrity proof of a counted store with its head.json put at the key lacks %q:\n%s", want, proof)
+		}
+	}
+}

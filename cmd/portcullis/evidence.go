@@ -322,7 +322,7 @@ func (f *packFlags) readAnchor(cfg *evidence.Config) error {
 		return err
 	}
 	newest, others := newestHead(read.heads)
-	cfg.Anchor = evidence.Anchor{Published: newest, Others: others, ExpectHead: f.anchor.expectHead, Missing: read.missing, Absent: read.absent,
+	cfg.Anchor = evidence.Anchor{Published: newest, Others: others, ExpectHead: f.anchor.expectHead, Missing: read.missing, Absent: read.absent, Uncounted: read.uncounted,
 		Problems: read.problems, Unchecked: read.unchecked}
 	for _, h := range read.heads {
 		cfg.Anchor.Checked = append(cfg.Anchor.Checked, h.from)
