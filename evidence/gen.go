@@ -420,7 +420,10 @@ func (b *builder) retention() ([]byte, error) {
 	fmt.Fprintf(&w, "Result: %s\n\n| segments | expired by retention | batches | records | events | head seq | head hash |\n|---|---|---|---|---|---|---|\n| %d | %d | %d | %d | %d | %d | %s |\n",
 		result, rep.Segments, rep.Expired, rep.Batches, rep.Records, rep.Events, rep.HeadSeq, rep.HeadHash)
 	for _, p := range rep.Problems {
-		fmt.Fprintf(&w, "- %s\n", p)
+		// A problem's detail can hold text from the store (a forged
+		// break entry's reason): one line of Markdown text, never markup
+		// (TestPackPrintsVerifyProblemsAsText).
+		fmt.Fprintf(&w, "- %s\n", mdText(p.String()))
 	}
 	if b.leftOut > 0 {
 		fmt.Fprintf(&w, "\n%d entries of the store failed their own checks (hash, link, seq or the collector's signature: edited, or written without its key): their records and events are left out of every file of this pack.\n", b.leftOut)
