@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // forgedBreakText is the reason of a break entry written into a store by
@@ -79,5 +81,33 @@ func TestAuditVerifyPrintsForgedEntryTextPlain(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "recorded_break") && !strings.Contains(r.stdout, "break") {
 		t.Errorf("audit verify does not report the forged break at all:\n%s", r.stdout)
+	}
+}
+
+// members list prints each live sidecar's pod name, which its member
+// record holds: every sidecar writes members/ as one etcd user, so a
+// stolen sidecar credential writes any record there. Before, the name was
+// printed as the record held it, and escape sequences in it cleared the
+// operator's terminal and printed a fleet of its own (attack802).
+func TestMembersListPrintsPodNamesPlain(t *testing.T) {
+	t.Parallel()
+	e := startEtcd(t)
+	const prefix = "/members-text"
+	r := etcdRunner{t: t, common: []string{"--etcd", strings.Join(e.Endpoints(), ","), "--prefix", prefix}}
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	rec := `{"pod":"pod-x\u001b[2J\u001b[HPOD  APPLIED REVISION\npod-a\u001b[8m","revision":1,"started":"2026-12-01T00:00:00Z","updated":"2026-12-01T00:00:00Z","policy_digest":"\u001b[2J\u001b[Hx"}`
+	if _, err := cli.Put(context.Background(), prefix+"/members/pod-x", rec); err != nil {
+		t.Fatal(err)
+	}
+	out := r.run(0, "members", "list")
+	if strings.ContainsAny(out, "\x1b") || strings.Contains(out, "\npod-a") {
+		t.Errorf("members list printed the record's pod name as it was:\n%q", out)
+	}
+	if !strings.Contains(out, "pod-x") {
+		t.Errorf("members list does not show the record at all:\n%q", out)
 	}
 }
