@@ -69,3 +69,44 @@ func TestPackPrintsVerifyProblemsAsText(t *testing.T) {
 		t.Errorf("the integrity proof holds the forged entry's markup or escape as it was:\n%q", text)
 	}
 }
+
+// TestPackQuotesAPlantedHeadInItsBlock: the integrity proof quotes
+// head.json in a code block, and head.json is a file whoever can edit the
+// store writes (verify then fails its signature). Before, it was quoted
+// in a fence of three backticks: a head holding a line of three closed
+// the block, and what followed it ("Result: OK", HTML) was the file's own
+// Markdown; escape sequences in it went in as they were (attack802).
+func TestPackQuotesAPlantedHeadInItsBlock(t *testing.T) {
+	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
+	activity(t, data, key)
+	planted := "{}\n```\n\n## Integrity proof\n\nResult: OK\n\n<img src=\"https://evil.example/x.png\">\x1b[8m\n````"
+	if err := os.WriteFile(filepath.Join(data, "head.json"), []byte(planted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := packMay(t, data, out, key)
+	ret, err := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-05.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(ret)
+	_, quoted, ok := strings.Cut(text, "## Signed head (head.json)\n\n")
+	if !ok {
+		t.Fatalf("the integrity proof does not quote head.json:\n%s", text)
+	}
+	lines := strings.Split(strings.TrimRight(quoted, "\n"), "\n")
+	open := strings.TrimSuffix(lines[0], "json")
+	if strings.Trim(open, "`") != "" || len(open) < 3 {
+		t.Fatalf("head.json is not quoted in a code block: first line %q\n%s", lines[0], quoted)
+	}
+	for i, l := range lines[1 : len(lines)-1] {
+		if strings.HasPrefix(strings.TrimLeft(l, " "), open) {
+			t.Errorf("line %d of the quoted head closes its block (fence %q): %q\n%s", i+1, open, l, quoted)
+		}
+	}
+	if last := lines[len(lines)-1]; last != open {
+		t.Errorf("the quoted head's block ends with %q, want its fence %q\n%s", last, open, quoted)
+	}
+	if strings.Contains(text, "\x1b") {
+		t.Errorf("the integrity proof holds the planted head's escape as it was:\n%q", quoted)
+	}
+}

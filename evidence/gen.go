@@ -434,11 +434,29 @@ func (b *builder) retention() ([]byte, error) {
 	// file of gigabytes was read whole (TestPackWithAPlantedHeadFIFO).
 	switch head, err := durable.ReadRegularMax(filepath.Join(b.cfg.DataDir, "head.json"), maxHeadBytes); {
 	case err == nil:
-		fmt.Fprintf(&w, "\n## Signed head (head.json)\n\n```json\n%s\n```\n", bytes.TrimSpace(head))
+		// head.json is any store editor's to write (verify then fails
+		// it): its text is quoted plain, in a block no line of it closes
+		// (TestPackQuotesAPlantedHeadInItsBlock).
+		fmt.Fprintf(&w, "\n## Signed head (head.json)\n\n%s", codeBlock("json", alert.PlainText(string(bytes.TrimSpace(head)))))
 	case !errors.Is(err, fs.ErrNotExist):
 		fmt.Fprintf(&w, "\nThe signed head (head.json) is not quoted here: %s.\n", err)
 	}
 	return w.Bytes(), nil
+}
+
+// codeBlock returns text as a Markdown code block of info string info,
+// fenced by more backticks than any run of them in text (CommonMark: the
+// block ends only at a fence at least as long as the opening one).
+func codeBlock(info, text string) string {
+	longest, run := 0, 0
+	for i := 0; i < len(text); i++ {
+		if run = run + 1; text[i] != '`' {
+			run = 0
+		}
+		longest = max(longest, run)
+	}
+	fence := strings.Repeat("`", max(3, longest+1))
+	return fence + info + "\n" + text + "\n" + fence + "\n"
 }
 
 // maxHeadBytes caps the head.json the retention file quotes, as the
