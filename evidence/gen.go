@@ -420,7 +420,10 @@ func (b *builder) retention() ([]byte, error) {
 	fmt.Fprintf(&w, "Result: %s\n\n| segments | expired by retention | batches | records | events | head seq | head hash |\n|---|---|---|---|---|---|---|\n| %d | %d | %d | %d | %d | %d | %s |\n",
 		result, rep.Segments, rep.Expired, rep.Batches, rep.Records, rep.Events, rep.HeadSeq, rep.HeadHash)
 	for _, p := range rep.Problems {
-		fmt.Fprintf(&w, "- %s\n", p)
+		// A problem's detail can hold text from the store (a forged
+		// break entry's reason): one line of Markdown text, never markup
+		// (TestPackPrintsVerifyProblemsAsText).
+		fmt.Fprintf(&w, "- %s\n", mdText(p.String()))
 	}
 	if b.leftOut > 0 {
 		fmt.Fprintf(&w, "\n%d entries of the store failed their own checks (hash, link, seq or the collector's signature: edited, or written without its key): their records and events are left out of every file of this pack.\n", b.leftOut)
@@ -431,11 +434,29 @@ func (b *builder) retention() ([]byte, error) {
 	// file of gigabytes was read whole (TestPackWithAPlantedHeadFIFO).
 	switch head, err := durable.ReadRegularMax(filepath.Join(b.cfg.DataDir, "head.json"), maxHeadBytes); {
 	case err == nil:
-		fmt.Fprintf(&w, "\n## Signed head (head.json)\n\n```json\n%s\n```\n", bytes.TrimSpace(head))
+		// head.json is any store editor's to write (verify then fails
+		// it): its text is quoted plain, in a block no line of it closes
+		// (TestPackQuotesAPlantedHeadInItsBlock).
+		fmt.Fprintf(&w, "\n## Signed head (head.json)\n\n%s", codeBlock("json", alert.PlainText(string(bytes.TrimSpace(head)))))
 	case !errors.Is(err, fs.ErrNotExist):
 		fmt.Fprintf(&w, "\nThe signed head (head.json) is not quoted here: %s.\n", err)
 	}
 	return w.Bytes(), nil
+}
+
+// codeBlock returns text as a Markdown code block of info string info,
+// fenced by more backticks than any run of them in text (CommonMark: the
+// block ends only at a fence at least as long as the opening one).
+func codeBlock(info, text string) string {
+	longest, run := 0, 0
+	for i := 0; i < len(text); i++ {
+		if run = run + 1; text[i] != '`' {
+			run = 0
+		}
+		longest = max(longest, run)
+	}
+	fence := strings.Repeat("`", max(3, longest+1))
+	return fence + info + "\n" + text + "\n" + fence + "\n"
 }
 
 // maxHeadBytes caps the head.json the retention file quotes, as the

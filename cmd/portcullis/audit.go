@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
 )
 
@@ -136,6 +137,12 @@ func auditVerify(args []string) int {
 	return 0
 }
 
+// printVerifyReport prints rep as text, or as JSON with asJSON. A
+// problem's detail can hold text from the store (a break entry's reason)
+// or from a head published outside it, which whoever edits them writes:
+// each line is printed through alert.PlainText, so it cannot move the
+// terminal's cursor, hide the lines after it or start a line of its own
+// (TestAuditVerifyPrintsForgedEntryTextPlain).
 func printVerifyReport(w io.Writer, rep *collector.VerifyReport, asJSON bool) {
 	if asJSON {
 		json.NewEncoder(w).Encode(rep)
@@ -146,10 +153,10 @@ func printVerifyReport(w io.Writer, rep *collector.VerifyReport, asJSON bool) {
 		if p.What == collector.ProblemUnchecked {
 			label = "NOT CHECKED (fails):"
 		}
-		fmt.Fprintln(w, label, p)
+		fmt.Fprintln(w, label, alert.PlainText(p.String()))
 	}
 	for _, u := range rep.Unchecked {
-		fmt.Fprintln(w, "NOT CHECKED:", u)
+		fmt.Fprintln(w, "NOT CHECKED:", alert.PlainText(u))
 	}
 	status := "intact"
 	if !rep.OK() {

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -30,7 +31,11 @@ func membersListCmd() etcdCmd {
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "POD\tAPPLIED REVISION\tPOLICY DIGEST\tPUSHED POLICY\tSTARTED\tUPDATED")
 		for _, m := range fl.Members {
-			fmt.Fprintf(tw, "%s\t%d\t%.12s\t%s\t%s\t%s\n", m.Pod, m.Revision, orDash(m.PolicyDigest), yesNo(m.Current),
+			// The record is any sidecar credential's to write (every
+			// sidecar writes members/ as one etcd user): its texts are
+			// cells, never escapes to the terminal
+			// (TestMembersListPrintsPodNamesPlain).
+			fmt.Fprintf(tw, "%s\t%d\t%.12s\t%s\t%s\t%s\n", collector.Cell(m.Pod), m.Revision, collector.Cell(m.PolicyDigest), yesNo(m.Current),
 				m.Started.Format(time.RFC3339), m.Updated.Format(time.RFC3339))
 		}
 		return errors.Join(tw.Flush(), invalidRecords(fl.Invalid))
