@@ -182,8 +182,11 @@ func (s *approvalSample) flag() string {
 	if len(s.uses) > 0 && s.state != etcdsync.ApprovalGranted {
 		f = append(f, "used without a grant in the period")
 	}
-	if s.selfApproved() {
+	switch {
+	case s.byRequester():
 		f = append(f, "approved by its requester")
+	case s.selfApproved():
+		f = append(f, "requested as etcd user "+strconv.Quote(s.requestUser)+" and granted as "+strconv.Quote(s.grantUser)+", one a shared etcd identity naming no person: no second person shown")
 	}
 	if etcdadmin.Blank(s.ticket) {
 		f = append(f, "no ticket")
@@ -199,10 +202,21 @@ func (s *approvalSample) flag() string {
 // refuses it): the approver or who ran the grant is the requester but for
 // case, spaces, invisible characters, Unicode form, accents and lookalike
 // letters (etcdadmin.SamePerson), or the grant was written as the
-// request's etcd user. The trail holds such a grant only when it was
-// written to etcd without the CLI. A requester withdrawing their own
-// request (a denial) is not one.
+// request's etcd user, or either was written as an etcd user naming no
+// person (etcdadmin.SharedEtcdUser: the operators' shared certificate).
+// The trail holds such a grant only when it was written to etcd without
+// the CLI. A requester withdrawing their own request (a denial) is not
+// one.
 func (s *approvalSample) selfApproved() bool {
+	if s.state != etcdsync.ApprovalGranted || s.requester == "" {
+		return false
+	}
+	return s.byRequester() || etcdadmin.SharedEtcdUser(s.requestUser) || etcdadmin.SharedEtcdUser(s.grantUser)
+}
+
+// byRequester reports whether the granted s names its requester as its
+// approver or grant's runner, or was granted as the request's etcd user.
+func (s *approvalSample) byRequester() bool {
 	if s.state != etcdsync.ApprovalGranted || s.requester == "" {
 		return false
 	}

@@ -43,6 +43,10 @@ func TestPackFlagsSelfApprovalAsTheCLIRefusesIt(t *testing.T) {
 		ev(at(7, 10), "approval.grant", "apr_nfd", "carol", map[string]string{"approver": "jos\u00e9"}),
 		ev(at(8, 9), "approval.request", "apr_cyrillic", "alice", nil),
 		ev(at(8, 10), "approval.grant", "apr_cyrillic", "\u0430lice", map[string]string{"approver": "bob"}),
+		// One side written as an identity naming no person (the shared
+		// operators' certificate): TestSharedEtcdUserIsNoSecondPerson.
+		ev(at(9, 9), "approval.request", "apr_shared", "alice", map[string]string{"etcd_user": "portcullis-operator"}),
+		ev(at(9, 10), "approval.grant", "apr_shared", "bob", map[string]string{"approver": "bob", "etcd_user": "op-alice"}),
 	}
 	if err := st.AppendEvents(evs); err != nil {
 		t.Fatal(err)
@@ -61,6 +65,9 @@ func TestPackFlagsSelfApprovalAsTheCLIRefusesIt(t *testing.T) {
 		if got := strings.Contains(flags[id], "approved by its requester"); got != want {
 			t.Errorf("%s flagged %q; want self-approval flagged: %t", id, flags[id], want)
 		}
+	}
+	if !strings.Contains(flags["apr_shared"], "shared etcd identity") {
+		t.Errorf("apr_shared, requested with the shared operators' certificate, flagged %q; want no second person shown", flags["apr_shared"])
 	}
 }
 

@@ -193,7 +193,7 @@ func readEvents(dir string, ef *etcdFlags, k *trailKey, filt eventFilter) ([]eve
 		evs, err := a.ListEvents(ctx, filt.since, time.Time{})
 		for _, e := range evs {
 			keep(eventRow{Time: e.Time, Action: e.Action, Target: e.Target, Actor: e.Actor, Reason: e.Reason, Ticket: e.Ticket, Details: e.Details, Revision: e.Revision,
-				Unverified: e.Unverified}) // from etcd: only an event.misattributed flag (ListEvents)
+				Unverified: e.Unverified}) // from etcd: only event.misattributed and event.etcd_auth_off flags (ListEvents)
 		}
 		return err
 	})

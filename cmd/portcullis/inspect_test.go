@@ -298,14 +298,14 @@ func TestEtcdAuthAndActor(t *testing.T) { // not parallel: it sets the environme
 	if account == "" {
 		t.Skip("the OS account has no name here")
 	}
-	for _, ev := range rows {
-		if ev.Actor != account || ev.Details[etcdadmin.DetailEtcdUser] != "root" {
-			t.Errorf("event %s: actor %q, etcd user %q; want %q and root", ev.Action, ev.Actor, ev.Details[etcdadmin.DetailEtcdUser], account)
+	for _, ev := range rows { // from etcd, one read proves no past write's authentication: claimed (etcdadmin.ListEvents)
+		if ev.Actor != account || ev.Details[etcdadmin.DetailClaimedEtcdUser] != "root" || !strings.HasPrefix(ev.Unverified, etcdadmin.FlagAuthOff) {
+			t.Errorf("event %s: actor %q, claimed etcd user %q, unverified %q; want %q, root claimed, flagged %s", ev.Action, ev.Actor, ev.Details[etcdadmin.DetailClaimedEtcdUser], ev.Unverified, account, etcdadmin.FlagAuthOff)
 		}
 	}
 	out.Reset()
 	eventsList([]string{"--etcd-user", "root"}, &out, &errOut, time.Now())
-	if !strings.Contains(out.String(), account+" (etcd user root)") {
+	if !strings.Contains(out.String(), account+" (claims etcd user root") {
 		t.Errorf("events list table = %q, want the actor with the etcd user", out.String())
 	}
 	if strings.Contains(out.String()+errOut.String(), "s3cret-pw") {

@@ -309,7 +309,9 @@ func unrewritten(ap etcdsync.Approval, rev, created int64) error {
 // run the grant (meta.Actor), whatever case, spaces, invisible
 // characters, Unicode form or lookalike letters tell the names apart
 // (SamePerson), and with etcd
-// authentication the grant cannot be written as the request's etcd user.
+// authentication the grant cannot be written as the request's etcd user,
+// nor either be written as an etcd user naming no person
+// (SharedEtcdUser).
 func grantable(ap etcdsync.Approval, approver string, meta Meta) error {
 	switch {
 	case ap.State != etcdsync.ApprovalPending:
@@ -322,8 +324,27 @@ func grantable(ap etcdsync.Approval, approver string, meta Meta) error {
 		return fmt.Errorf("approval %q was requested by %q, who cannot run its grant in another's name; ask %q to run it: %w", ap.ID, ap.Requester, approver, ErrSelfApproval)
 	case ap.RequesterEtcdUser != "" && meta.EtcdUser == ap.RequesterEtcdUser:
 		return fmt.Errorf("approval %q was requested as etcd user %q, and a grant written as the same etcd user is not a second person's; grant it with another etcd user: %w", ap.ID, meta.EtcdUser, ErrSelfApproval)
+	case SharedEtcdUser(ap.RequesterEtcdUser):
+		return fmt.Errorf("approval %q was requested as etcd user %q, a shared or program identity that names no person, so no grant can be shown to be a second person's; request it again with your own etcd user: %w", ap.ID, ap.RequesterEtcdUser, ErrSelfApproval)
+	case SharedEtcdUser(meta.EtcdUser):
+		return fmt.Errorf("etcd user %q is a shared or program identity that names no person, so a grant written as it is no second person's; grant approval %q with your own etcd user: %w", meta.EtcdUser, ap.ID, ErrSelfApproval)
 	}
 	return nil
+}
+
+// SharedEtcdUser reports whether the etcd user names no person: etcd's
+// root, or a portcullis- user, a program's (portcullis-collector,
+// portcullis-sidecar, portcullis-policy-push) or the operators' shared
+// certificate (portcullis-operator), whose holders deploy/kubernetes
+// does not tell apart (its roles Job refuses either name for a person).
+// The two-person checks count neither side of an approval written as
+// one as a person's: alice requesting with the shared certificate and
+// granting with her own, claiming another's name, wrote two etcd users
+// but is one person (TestSharedEtcdUserIsNoSecondPerson). It errs
+// towards shared: case is ignored.
+func SharedEtcdUser(user string) bool {
+	l := strings.ToLower(user)
+	return l == "root" || strings.HasPrefix(l, "portcullis-")
 }
 
 // SamePerson reports whether the names a and b are the same but for case,

@@ -102,7 +102,7 @@ func (s *authSeen) unbound(rev int64) string {
 	case s.read && s.on && rev > s.at:
 		return fmt.Sprintf("etcd's authentication status could not be read at revision %d, which the event was written at (last read at revision %d)", rev, s.at)
 	case s.read && s.on:
-		return fmt.Sprintf("etcd authentication, on now, is not proven on at revision %d, which the event was written at (the follower found it on since revision %d only)", rev, s.mark.After)
+		return fmt.Sprintf("etcd authentication, on now, is not proven on at revision %d, which the event was written at (found on since revision %d only: a reader proves it on from its first read, or from the mark it kept)", rev, s.mark.After)
 	case s.read:
 		return "etcd authentication is off"
 	case s.why != "":

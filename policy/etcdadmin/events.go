@@ -17,11 +17,29 @@ import (
 // its change. Zero times are open ends. The approval uses are among them,
 // as the collector records them (readUse), by the time of their use. The
 // audit collector and the evidence pack read them.
+//
+// An event under events-by/<user>/ binds its directory's etcd user only
+// when etcd's authentication is proven on since before it was written,
+// as the follower binds it (authstatus.go); otherwise the user is only
+// claimed and the event flagged FlagAuthOff. A single read proves
+// authentication on from that read only, so ListEvents, which keeps no
+// AuthMark, binds none of the events it lists: ListEventsAuth takes the
+// mark a follower kept (TestListEventsUnprovenForAnEventWrittenWhileAuthWasOff).
 func (a *Admin) ListEvents(ctx context.Context, from, to time.Time) ([]Event, error) {
+	return a.ListEventsAuth(ctx, from, to, AuthMark{})
+}
+
+// ListEventsAuth is ListEvents for a caller that kept mark, what a
+// follower proved of etcd's authentication (Witnesses.Auth): an event
+// under events-by/ written after mark.After binds its directory's user
+// when etcd's authentication is still on at mark's auth revision (it was
+// not turned off since).
+func (a *Admin) ListEventsAuth(ctx context.Context, from, to time.Time, mark AuthMark) ([]Event, error) {
 	out, err := a.storedEvents(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
+	a.unbindUnproven(ctx, out, mark)
 	uses, err := a.listUses(ctx, from, to)
 	if err != nil {
 		return nil, err
@@ -35,7 +53,9 @@ func (a *Admin) ListEvents(ctx context.Context, from, to time.Time) ([]Event, er
 
 // storedEvents returns the events under events/ and events-by/ from from
 // to to, in the order of their keys' times, each with the etcd user of
-// its key (bindEvent) and its flag, when it has one, in Unverified.
+// its key (bindEvent) and its flag, when it has one, in Unverified; the
+// etcd user is not checked against etcd's authentication (ListEventsAuth
+// does: unbindUnproven).
 func (a *Admin) storedEvents(ctx context.Context, from, to time.Time) ([]Event, error) {
 	end := clientv3.GetPrefixRangeEnd(a.k.EventsDir())
 	if !to.IsZero() {
@@ -68,6 +88,20 @@ func (a *Admin) storedEvents(ctx context.Context, from, to time.Time) ([]Event, 
 		return cmp.Compare(sx, sy)
 	})
 	return out, nil
+}
+
+// unbindUnproven unbinds (unbindAuthOff) the etcd user of every event of
+// evs under events-by/ that etcd's authentication is not proven on at, as
+// one read of its status, after the events were read, and mark, kept from
+// before, prove it (authSeen).
+func (a *Admin) unbindUnproven(ctx context.Context, evs []Event, mark AuthMark) {
+	s := &authSeen{seed: mark}
+	s.update(ctx, a)
+	for i := range evs {
+		if why := s.unbound(evs[i].Revision); why != "" {
+			a.unbindAuthOff(&evs[i], why)
+		}
+	}
 }
 
 // Members returns the member records of the sidecars that are up. A

@@ -73,7 +73,7 @@ func TestEventsByLookupsReadTheirOwnRanges(t *testing.T) {
 	}
 	found := map[string]string{}
 	for _, e := range evs {
-		found[e.Action] = e.Details[DetailEtcdUser]
+		found[e.Action] = eventUser(&e) // claimed: no etcd authentication here
 	}
 	if found[etcdsync.ActionApprovalRequest] != "ops-alice" || found[etcdsync.ActionApprovalGrant] != "ops-bob" {
 		t.Errorf("ListEvents of the last hour: %v, want the request by ops-alice and the grant by ops-bob", found)

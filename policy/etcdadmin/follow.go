@@ -283,12 +283,8 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 			return 0, err
 		}
 		if last.Revision > 0 {
-			g.next = last
-			if g.first.Revision == 0 {
-				g.first = first
-				if err := g.kept(); err != nil {
-					return 0, err
-				}
+			if err := g.stored(ctx, a, first, last); err != nil {
+				return 0, err
 			}
 		}
 	}
@@ -403,12 +399,19 @@ func (g *followGuard) check(ctx context.Context, cli *clientv3.Client, key strin
 // gone is etcd gone back, since nothing deletes one; when it cannot tell
 // (the key written since, or a use counter's gone), the witness moves on;
 // any other failure is no finding. Before it moves on, the first event
-// stored since is read the same way (followGuard.first).
+// stored since is read the same way (followGuard.first), in the
+// witness's place when there is none yet.
 func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcdserverpb.ResponseHeader) error {
 	w := g.witness
 	if w.Revision <= 0 {
-		g.witness, g.first = g.next, Witness{}
-		return g.kept()
+		// Nothing confirmed yet (a fresh follower): the first event stored
+		// is read in its place before the last stored becomes the witness,
+		// which may be an event of an etcd restored and written past since
+		// (TestFollowFreshFindsEtcdRestoredBeforeItsFirstCheck).
+		if w = g.first; w.Revision <= 0 {
+			g.witness, g.first = g.next, Witness{}
+			return g.kept()
+		}
 	}
 	if w.Revision > h.Revision {
 		// etcd below an event stored: gone back (a caller whose resume
@@ -433,6 +436,26 @@ func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcd
 		g.witness, g.first = g.next, Witness{}
 	}
 	g.forget()
+	return g.kept()
+}
+
+// stored notes first and last, the first and last witnessable events of
+// a batch the watch passed on. With no witness confirmed yet (a fresh
+// follower, or one that found etcd gone back), it checks etcd's history
+// at once (one read of it, confirm) rather than at the next FollowCheck,
+// so that last is confirmed while etcd's history holds it: an etcd
+// restored and written past before that check handed the follower its
+// own events, the last of which became the witness unread, and the fork
+// was never found (TestFollowFreshFindsEtcdRestoredBeforeItsFirstCheck).
+func (g *followGuard) stored(ctx context.Context, a *Admin, first, last Witness) error {
+	g.next = last
+	if g.first.Revision != 0 {
+		return nil
+	}
+	g.first = first
+	if g.witness.Revision == 0 {
+		return g.check(ctx, a.cli, a.k.EventsDir())
+	}
 	return g.kept()
 }
 
