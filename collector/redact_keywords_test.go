@@ -143,6 +143,17 @@ func TestRedactKeyWordEdges(t *testing.T) {
 		"bearer bonds":           "bearer bonds",
 		"x-api-key hunter":       "x-api-key " + Redacted,
 		"connect.sid hunter":     "connect.sid " + Redacted,
+		"we should pin numpy":    "we should pin numpy",
+		"to pin openssl":         "to pin openssl",
+		"you can pin hunter2":    "you can pin " + Redacted,
+		"your pin hunter":        "your pin " + Redacted,
+		"GPIO pin 13":            "GPIO pin 13",
+		"connect it to pin 7":    "connect it to pin 7",
+		"pin 4821":               "pin " + Redacted,
+		"card PIN 0042":          "card PIN " + Redacted,
+		"private key broken":     "private key broken",
+		"private key stolen":     "private key stolen",
+		"token hunter went":      "token " + Redacted + " went",
 	} {
 		if got := RedactText(in); got != want {
 			t.Errorf("RedactText(%q) = %q, want %q", in, got, want)

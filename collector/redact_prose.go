@@ -199,6 +199,11 @@ func nameMode(before, name string) proseMode {
 		return afterToken
 	case sessionName(name):
 		return afterSession
+	case pinName(name):
+		if pinVerb(before, name) {
+			return afterPinVerb
+		}
+		return afterPin
 	case keyName(name):
 		if oracleSID(before, name) {
 			return afterName
@@ -209,6 +214,50 @@ func nameMode(before, name string) proseMode {
 		return afterKey
 	}
 	return afterName
+}
+
+// pinName reports whether name, a credential's (credentialKey), ends
+// in "pin" as a whole word, in any case ("pin", "PIN", "card.pin"), whose
+// word after it proseWord reads as a key's is read (afterPin), a number
+// of one to three digits kept (pinNumber).
+func pinName(name string) bool {
+	n := len(name)
+	return n >= 3 && strings.EqualFold(name[n-3:], "pin") && (n == 3 || strings.IndexByte("_-. ", name[n-4]) >= 0)
+}
+
+// pinVerb reports whether name, the word "pin" alone, is a verb: the
+// word before it (before ending in a space) is one of pinVerbWords ("we
+// should pin numpy", "to pin openssl", whose word after it the key's
+// rule cleared: TestRedactKeyWordEdges). The word after such a "pin" is
+// read by the rule of any credential's name, which clears only a word
+// that reads as no word (afterPinVerb: "you can pin hunter2" is
+// cleared; so is "we should pin numpy==1.24").
+func pinVerb(before, name string) bool {
+	if len(name) != 3 {
+		return false
+	}
+	before = strings.TrimRight(before, " \t")
+	i := len(before)
+	for i > 0 && before[i-1] != ' ' && before[i-1] != '\t' {
+		i--
+	}
+	return lowerIn(before[i:], pinVerbWords)
+}
+
+// pinVerbWords are the words before "pin" that make it a verb (pinVerb):
+// "to", a modal or an auxiliary, and a subject's pronoun.
+var pinVerbWords = map[string]bool{
+	"to": true, "should": true, "must": true, "will": true, "would": true, "could": true, "can": true, "cannot": true,
+	"can't": true, "shall": true, "may": true, "might": true, "we": true, "they": true, "let's": true, "lets": true,
+	"don't": true, "didn't": true, "dont": true, "didnt": true, "also": true, "please": true,
+}
+
+// pinNumber reports whether w is a number of one to three digits: after
+// a PIN's name, a pin's number on a board or a connector ("GPIO pin 13",
+// "connect it to pin 7", whose number the key's rule cleared:
+// TestRedactKeyWordEdges), a PIN having four digits or more (ISO 9564).
+func pinNumber(w string) bool {
+	return len(w) >= 1 && len(w) <= 3 && run(w, func(c byte) bool { return '0' <= c && c <= '9' }) == len(w)
 }
 
 // oracleSID reports whether name, a credential's, is an Oracle
@@ -257,6 +306,8 @@ const (
 	afterSession
 	afterKey
 	afterTokens
+	afterPin
+	afterPinVerb
 	afterVerb
 	afterScriptVerb
 	afterSeparator
@@ -344,6 +395,10 @@ func proseSecret(w, rest string, mode proseMode) bool {
 		return !keptWord(w) && !passwordWord(w) && !gapWord(w) && !linkingVerb(w) && !count(w, rest) && wordLetters(w, mode == afterScriptPassword)
 	case afterTokens:
 		return !number(w) && proseSecret(w, rest, afterKey) // "tokens 1500": a count
+	case afterPin:
+		return !pinNumber(w) && proseSecret(w, rest, afterKey)
+	case afterPinVerb:
+		return !pinNumber(w) && proseSecret(w, rest, afterName)
 	case afterToken, afterSession, afterKey:
 		if secretLike(w) {
 			return !count(w, rest)
@@ -751,10 +806,12 @@ var tokenWords = func() map[string]bool {
 // ends as a verb's form or a noun made of one does ("-ed", "-ing",
 // "-tion", "-sion", "-ment", "-ly") or as an adjective made of a verb
 // ("-able", "-ible": "private key unreadable", cleared before:
-// TestHarmlessKeyTextsKept), or is the plural of such a word ("token
-// embeddings").
+// TestHarmlessKeyTextsKept), or is an irregular verb's past form, which
+// no ending marks (irregularPast: "private key broken", "private key
+// stolen", cleared before: TestRedactKeyWordEdges), or is the plural of
+// such a word ("token embeddings").
 func tokenWord(w string) bool {
-	if lowerIn(w, tokenWords) {
+	if lowerIn(w, tokenWords) || lowerIn(w, irregularPast) {
 		return true
 	}
 	if len(w) > 3 && w[len(w)-1] == 's' {
