@@ -118,13 +118,15 @@ func wordsBefore(s string, w, e int) int {
 	return w
 }
 
-// nameSecondWord reports whether w, in any case, is "key", "keys", "id"
-// or "code": the last word of a name of two ("API key", "api keys",
-// "session ID", "pin code", "OTP code") that wordsBefore reads whole.
+// nameSecondWord reports whether w, in any case, is "key", "keys", "id",
+// "code" or "seed": the last word of a name of two ("API key", "api keys",
+// "session ID", "pin code", "OTP code", "TOTP seed") that wordsBefore
+// reads whole.
 // "pin code 1234" was stored as sent, "code" kept as a thing of a PIN's
 // (TestRedactKeyWordEdges); "error code 42" names no credential.
 func nameSecondWord(w string) bool {
-	return strings.EqualFold(w, "key") || strings.EqualFold(w, "keys") || strings.EqualFold(w, "id") || strings.EqualFold(w, "code")
+	return strings.EqualFold(w, "key") || strings.EqualFold(w, "keys") || strings.EqualFold(w, "id") || strings.EqualFold(w, "code") ||
+		strings.EqualFold(w, "seed")
 }
 
 // authWord reports whether name is the word "auth" alone, in any case
@@ -701,7 +703,11 @@ func keyName(name string) bool {
 // (TestForeignOtherNameWordsRedacted). A one-time code's, a PIN's and a
 // JWT's as whole words ("otp", "x-otp", "totp", "pin", "card.pin", "jwt";
 // not "hotp", "spin"): "otp hunter", "pin hunter", "jwt hunter" were
-// stored as sent (TestForeignKeyNameWordsRedacted).
+// stored as sent (TestForeignKeyNameWordsRedacted). A one-time code's
+// seed ("otp_seed", "totp-seed", "TOTP seed"), the secret its codes are
+// made of: "otp_seed hunter" and "TOTP seed JBSWY3DPEHPK3PXP" were
+// stored as sent, "seed" kept as a thing of the code's
+// (TestRedactKeyWordEdges).
 var keyNames = [...]struct {
 	name  string
 	whole bool
@@ -709,7 +715,7 @@ var keyNames = [...]struct {
 	{"csrf", false}, {"xsrf", false}, {"api_key", false}, {"apikey", false}, {"api_keys", false}, {"apikeys", false},
 	{"sid", true}, {"bearer", true}, {"pwd", true}, {"credential", false}, {"credentials", false},
 	{"private_key", false}, {"privatekey", false}, {"private_keys", false}, {"authorization", false},
-	{"otp", true}, {"totp", true}, {"pin", true}, {"jwt", true},
+	{"otp", true}, {"totp", true}, {"pin", true}, {"jwt", true}, {"otp_seed", false},
 }
 
 // keyWords are the words right after a CSRF token's, an API key's, a
