@@ -556,7 +556,8 @@ func gapWord(w string) bool { return lowerIn(w, gapWords) }
 // adjective ("password is required", "token is expired", "password is
 // too short", "password is reset"), an article, a negation or an adverb
 // ("password is not set", "token is a JWT"), in English and, a few, in
-// German, French and Spanish. Any other word there is cleared
+// German, French, Spanish and Portuguese ("A senha é obrigatória").
+// Any other word there is cleared
 // (proseWord): a lost harmless word is cheaper than a leaked password.
 var keptWords = func() map[string]bool {
 	m := map[string]bool{}
@@ -575,7 +576,8 @@ var keptWords = func() map[string]bool {
 		falsch ungültig abgelaufen erforderlich leer nicht zu gesetzt geändert
 		incorrect invalide requis expiré vide trop pas obligatoire
 		incorrecta incorrecto inválida inválido requerida requerido vacía vacío caducada demasiado
-		obligatoria obligatorio`) {
+		obligatoria obligatorio
+		obrigatória obrigatório incorreta incorreto necessária vazia curta fraca forte expirada`) {
 		m[w] = true
 	}
 	return m
@@ -589,8 +591,11 @@ func keptWord(w string) bool { return lowerIn(w, keptWords) }
 // the password's ("password policy", "password hash", "password
 // manager", "password authentication failed"), a modal, an auxiliary or a
 // conjunction ("password must be...", "password does not match",
-// "password and username..."), and a few in German, French and Spanish
-// ("Passwort vergessen", "mot de passe oublié"). A plural is read as its
+// "password and username..."), and a few in German, French, Spanish and
+// Portuguese ("Passwort vergessen", "mot de passe oublié", and a modal or
+// a verb of a policy's, "le mot de passe doit ...", "La contraseña debe
+// ...", "... exige 12 caractères", whose verb was cleared:
+// TestRedactTextEdges). A plural is read as its
 // singular ("password attempts"). Any other word there is cleared:
 // "password hunter" was stored as sent
 // (TestForeignPasswordWordAndPassphraseRedacted).
@@ -608,7 +613,9 @@ var passwordWords = func() map[string]bool {
 		isn't wasn't aren't won't contains contain typed protected management encryption encoder encoding
 		storage credential provider service sync synced via using after before since until while during
 		successfully correctly incorrectly automatically manually securely
-		vergessen ändern zurücksetzen oublié oubliée perdu olvidada olvidado`) {
+		vergessen ändern zurücksetzen oublié oubliée perdu olvidada olvidado
+		doit doivent exige contient debe deben requiere contiene tiene caduca actualizada
+		actualizado cambiada cambiado deve precisa`) {
 		m[w] = true
 	}
 	return m
@@ -923,24 +930,27 @@ func lowerIn(w string, m map[string]bool) bool {
 const proseQuoted = 256
 
 // linkingVerb reports whether w joins a name to what it is in prose
-// ("password is ...", "token was ..."; German ist, war; French est;
-// Spanish es, era; Russian это, Greek είναι, Arabic هي, Hebrew היא and
-// הוא, Thai คือ).
+// ("password is ...", "token was ..."; German ist, war, and lautet, as
+// German gives a value, "Das Passwort lautet ..."; French est; Spanish
+// es, era; Portuguese é; Russian это, Greek είναι, Arabic هي, Hebrew היא
+// and הוא, Thai คือ). "Das Passwort lautet Sommer2024" and "A senha é
+// sol2024" had the verb cleared and the password stored as sent
+// (TestRedactTextEdges).
 func linkingVerb(w string) bool {
 	switch {
 	case w == "":
 		return false
 	case w[0] < utf8.RuneSelf:
-		if len(w) > 4 {
+		if len(w) > 7 {
 			return false
 		}
-		for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "est", "es", "era"} {
+		for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "lautet", "lauten", "lautete", "est", "es", "era"} {
 			if strings.EqualFold(w, v) {
 				return true
 			}
 		}
 	default:
-		for _, v := range [...]string{"это", "είναι", "هي", "היא", "הוא", "คือ"} {
+		for _, v := range [...]string{"é", "это", "είναι", "هي", "היא", "הוא", "คือ"} {
 			if strings.EqualFold(w, v) {
 				return true
 			}
