@@ -172,13 +172,55 @@ func proseValue(s string, i, start int, name string) (from, to int) {
 	if n := run(s[i:], pairNameByte); (i+n == len(s) || s[i+n] == ' ') && nameSecondWord(s[i:i+n]) {
 		return i, i
 	}
-	if from, to = proseWord(s, i, nameMode(s[:start], name)); from < to {
+	mode := nameMode(s[:start], name)
+	if from, to = proseWord(s, i, mode); from < to {
 		return from, to
+	}
+	if j := setTo(s, i, start); j > i {
+		return proseWord(s, j, mode)
 	}
 	if j, m := proseLink(s, i); j > i {
 		return proseWord(s, j, m)
 	}
 	return i, i
+}
+
+// setTo returns where the word after "to" at s[i] starts when a verb
+// that sets a credential (settingWords) stands within three words before
+// its name, which starts at s[start]: that word is the new value, read
+// as the word right after the name is ("set the password to hunter2",
+// "I changed my password to autumn", "changed the PIN to 4821" were
+// stored as sent: TestRedactTextEdges). Else i: "password to unlock the
+// vault" is prose. The cost is a word that only says what the value is
+// to be ("set the password to something stronger" loses "something").
+func setTo(s string, i, start int) int {
+	if len(s)-i < 4 || !strings.EqualFold(s[i:i+3], "to ") {
+		return i
+	}
+	j := start
+	for range 3 {
+		for j > 0 && (s[j-1] == ' ' || s[j-1] == '\t') {
+			j--
+		}
+		e := j
+		for j > 0 && s[j-1] != ' ' && s[j-1] != '\t' {
+			j--
+		}
+		if j == e {
+			return i
+		}
+		if lowerIn(s[j:e], settingWords) {
+			return proseSpaces(s, i+3)
+		}
+	}
+	return i
+}
+
+// settingWords are the verbs that give a credential a new value, in
+// their forms (setTo).
+var settingWords = map[string]bool{
+	"set": true, "sets": true, "setting": true, "change": true, "changed": true, "changes": true, "changing": true,
+	"reset": true, "resets": true, "resetting": true, "update": true, "updated": true, "updates": true, "updating": true,
 }
 
 // nameMode returns the mode of the word right after the credential's
@@ -475,8 +517,11 @@ func asciiAlnum(w string) bool {
 	return false
 }
 
-// proseGap is how many words proseLink reads past a credential's name.
-const proseGap = 4
+// proseGap is how many words proseLink reads past a credential's name:
+// a preposition, a determiner and a noun with two words before it ("PIN
+// for the office safe is 4821", "password for the new staging db is
+// Xy7pq" were stored as sent with four: TestRedactTextEdges).
+const proseGap = 6
 
 // proseLink returns where the word after a linking verb or a word ending
 // in ':' starts, and its mode (verbMode), when one stands within proseGap

@@ -224,6 +224,15 @@ func TestRedactTextEdges(t *testing.T) {
 		"La contraseña debe tener 12 caracteres":           "La contraseña debe tener 12 caracteres",
 		"política de contraseñas actualizada":              "política de contraseñas actualizada",
 		"contraseña sol2024":                               "contraseña " + Redacted,
+		"set the password to hunter2 please":               "set the password to " + Redacted + " please",
+		"I changed my password to autumn":                  "I changed my password to " + Redacted,
+		"changed the PIN to 4821":                          "changed the PIN to " + Redacted,
+		"reset the root password to the old one":           "reset the root password to the old one",
+		"password to unlock the vault":                     "password to unlock the vault",
+		"set the token to expire":                          "set the token to expire",
+		"set the password to something stronger":           "set the password to " + Redacted + " stronger",
+		"PIN for the office safe is 4821":                  "PIN for the office safe is " + Redacted,
+		"password for the new staging db is Xy7pq":         "password for the new staging db is " + Redacted,
 		// a value on the next line, unless that line starts a sentence
 		// (sentenceStart); a capital alone is no sentence
 		"Password:\nHunter2":                    "Password:\n" + Redacted,
