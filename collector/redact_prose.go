@@ -615,7 +615,7 @@ var keptWords = func() map[string]bool {
 		available unavailable compromised leaked insecure secure known unknown sensitive case-sensitive
 		mismatched blocked closed open pending done complete incomplete successful unsuccessful failed
 		created deleted removed issued refreshed renewed cleared ignored validated checked provided supplied
-		given entered applied ready out safe never always usually probably likely very just
+		given entered applied ready out safe never always usually probably likely very just reused shared exposed
 		here there in on at for of to from by with without under over about into your my his her their our
 		its this that these those what which whose where when how why
 		falsch ungültig abgelaufen erforderlich leer nicht zu gesetzt geändert
@@ -906,7 +906,7 @@ func plainWord(w string) bool {
 // "mot de passe", "пароль"). Not "pwd", a shell's working directory, nor
 // "pin", a short code with no spaces.
 var passwordNames = [...]string{"password", "passwd", "passphrase", "passcode", "passwort", "kennwort", "motdepasse", "contrasena",
-	"wachtwoord", "losenord", "passord", "adgangskode", "salasana", "mdp", "clave", "senha", "sifre"}
+	"wachtwoord", "losenord", "passord", "adgangskode", "salasana", "mdp", "clave", "senha", "sifre", "hasło"}
 
 // scriptPasswordNames are the names of a password in a script other than
 // Latin (scriptPasswords) without their spaces, read only for a name
@@ -977,7 +977,7 @@ const proseQuoted = 256
 // linkingVerb reports whether w joins a name to what it is in prose
 // ("password is ...", "token was ..."; German ist, war, and lautet, as
 // German gives a value, "Das Passwort lautet ..."; French est; Spanish
-// es, era; Portuguese é; Russian это, Greek είναι, Arabic هي, Hebrew היא
+// es, era; Portuguese é; Polish jest; Russian это, Greek είναι, Arabic هي, Hebrew היא
 // and הוא, Thai คือ). "Das Passwort lautet Sommer2024" and "A senha é
 // sol2024" had the verb cleared and the password stored as sent
 // (TestRedactTextEdges).
@@ -989,7 +989,7 @@ func linkingVerb(w string) bool {
 		if len(w) > 7 {
 			return false
 		}
-		for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "lautet", "lauten", "lautete", "est", "es", "era"} {
+		for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "lautet", "lauten", "lautete", "jest", "est", "es", "era"} {
 			if strings.EqualFold(w, v) {
 				return true
 			}

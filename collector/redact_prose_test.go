@@ -233,6 +233,12 @@ func TestRedactTextEdges(t *testing.T) {
 		"set the password to something stronger":           "set the password to " + Redacted + " stronger",
 		"PIN for the office safe is 4821":                  "PIN for the office safe is " + Redacted,
 		"password for the new staging db is Xy7pq":         "password for the new staging db is " + Redacted,
+		"the root pw is Tr0ub4dor":                         "the root pw is " + Redacted,
+		"pw: Tr0ub4dor":                                    "pw: " + Redacted,
+		"pwm=40 pwa: yes":                                  "pwm=40 pwa: yes",
+		"hasło: Lato2024":                                  "hasło: " + Redacted,
+		"Hasło jest Lato2024":                              "Hasło jest " + Redacted,
+		"the old password was reused":                      "the old password was reused",
 		// a value on the next line, unless that line starts a sentence
 		// (sentenceStart); a capital alone is no sentence
 		"Password:\nHunter2":                    "Password:\n" + Redacted,
