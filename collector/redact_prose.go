@@ -125,8 +125,15 @@ func wordsBefore(s string, w, e int) int {
 // "pin code 1234" was stored as sent, "code" kept as a thing of a PIN's
 // (TestRedactKeyWordEdges); "error code 42" names no credential.
 func nameSecondWord(w string) bool {
-	return strings.EqualFold(w, "key") || strings.EqualFold(w, "keys") || strings.EqualFold(w, "id") || strings.EqualFold(w, "code") ||
-		strings.EqualFold(w, "seed")
+	switch len(w) {
+	case 2:
+		return strings.EqualFold(w, "id")
+	case 3:
+		return strings.EqualFold(w, "key")
+	case 4:
+		return strings.EqualFold(w, "keys") || strings.EqualFold(w, "code") || strings.EqualFold(w, "seed")
+	}
+	return false
 }
 
 // authWord reports whether name is the word "auth" alone, in any case
@@ -990,7 +997,7 @@ func linkingVerb(w string) bool {
 			return false
 		}
 		for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "lautet", "lauten", "lautete", "jest", "est", "es", "era"} {
-			if strings.EqualFold(w, v) {
+			if len(v) == len(w) && strings.EqualFold(w, v) {
 				return true
 			}
 		}
