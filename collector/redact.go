@@ -151,12 +151,13 @@ func credentialKey(key string) bool {
 // Passwort and Kennwort, French motdepasse (mot de passe spelt with a
 // mark between its words is read as "pass word" is), Spanish contraseña
 // (contrasena once NFKD drops its tilde), Dutch wachtwoord, Swedish
-// lösenord, Norwegian passord, Danish adgangskode, Finnish salasana.
+// lösenord, Norwegian passord, Danish adgangskode, Finnish salasana,
+// Polish hasło ("hasło: Lato2024" was stored as sent: TestRedactTextEdges).
 // Their values were stored as sent (TestForeignNamesInOtherLanguagesRedacted).
 // The shorter names, which are parts of other words, are whole words
 // only (secretWord: mdp, clave, senha, sifre). Names in a script other
 // than Latin are scriptPasswords'.
-var foreignPasswords = [...]string{"passwort", "kennwort", "motdepasse", "contrasena", "wachtwoord", "losenord", "passord", "adgangskode", "salasana"}
+var foreignPasswords = [...]string{"passwort", "kennwort", "motdepasse", "contrasena", "wachtwoord", "losenord", "passord", "adgangskode", "salasana", "hasło"}
 
 // scriptPasswords are the names of a password in scripts other than
 // Latin, folded as foldName folds a name (so "ПАРОЛЬ", "ﾊﾟｽﾜｰﾄﾞ" in
@@ -206,7 +207,7 @@ func isASCII(s string) bool {
 // read it: key holds a character outside ASCII, a '%' or a '&' (an HTML
 // character reference: foldName), or, in any case, one of the fragments
 // each name it takes holds (auth, cook, pass, secr, api, priv, cred, srf,
-// oken, sid, sess, pwd, pin, otp, jwt, bearer, and those of
+// oken, sid, sess, pw, pin, otp, jwt, bearer, and those of
 // foreignPasswords and secretWord's other languages).
 // Most keys and the names before each '=' and ':' of a text hold none
 // ("http.request.method", "page").
@@ -231,7 +232,7 @@ func mayName(key string) bool {
 		case 'w':
 			frags = []string{"wacht"}
 		case 'p':
-			frags = []string{"pass", "priv", "pwd", "pin"}
+			frags = []string{"pass", "priv", "pw", "pin"}
 		case 's':
 			frags = []string{"secr", "sid", "sess", "srf", "senh", "salas", "sifr"}
 		case 'o':
@@ -275,18 +276,20 @@ func sessionID(part string) bool {
 }
 
 // secretWord reports whether a part of a key is a word that names a
-// secret by itself: a password's short names (pwd, passcode), a PIN, a
+// secret by itself: a password's short names (pwd, pw, passcode), a PIN, a
 // one-time code (otp, totp), a JWT or a bearer token. Only as a whole
 // word of the part, between '-' and '_' ("user.pin", "x-otp", "--pwd",
 // "pin_code"; not "pinned", "spin", "hotp_counter"): each was stored as
 // sent (TestForeignShortSecretNamesRedacted). So are a password's names
 // in other languages that are parts of other words: French mdp, Spanish
 // clave (not autoclave), Portuguese senha (not resenha), Turkish şifre
-// (TestForeignNamesInOtherLanguagesRedacted).
+// (TestForeignNamesInOtherLanguagesRedacted). "pw: Tr0ub4dor" and "root
+// pw is Tr0ub4dor" were stored as sent (TestRedactTextEdges); "pwm" and
+// "pwa" name nothing.
 func secretWord(part string) bool {
 	for w := range strings.FieldsFuncSeq(part, func(c rune) bool { return c == '-' || c == '_' }) {
 		switch w {
-		case "pwd", "passcode", "pin", "otp", "totp", "jwt", "bearer", "mdp", "clave", "senha", "sifre":
+		case "pwd", "pw", "passcode", "pin", "otp", "totp", "jwt", "bearer", "mdp", "clave", "senha", "sifre":
 			return true
 		}
 	}

@@ -118,13 +118,22 @@ func wordsBefore(s string, w, e int) int {
 	return w
 }
 
-// nameSecondWord reports whether w, in any case, is "key", "keys", "id"
-// or "code": the last word of a name of two ("API key", "api keys",
-// "session ID", "pin code", "OTP code") that wordsBefore reads whole.
+// nameSecondWord reports whether w, in any case, is "key", "keys", "id",
+// "code" or "seed": the last word of a name of two ("API key", "api keys",
+// "session ID", "pin code", "OTP code", "TOTP seed") that wordsBefore
+// reads whole.
 // "pin code 1234" was stored as sent, "code" kept as a thing of a PIN's
 // (TestRedactKeyWordEdges); "error code 42" names no credential.
 func nameSecondWord(w string) bool {
-	return strings.EqualFold(w, "key") || strings.EqualFold(w, "keys") || strings.EqualFold(w, "id") || strings.EqualFold(w, "code")
+	switch len(w) {
+	case 2:
+		return strings.EqualFold(w, "id")
+	case 3:
+		return strings.EqualFold(w, "key")
+	case 4:
+		return strings.EqualFold(w, "keys") || strings.EqualFold(w, "code") || strings.EqualFold(w, "seed")
+	}
+	return false
 }
 
 // authWord reports whether name is the word "auth" alone, in any case
@@ -170,13 +179,55 @@ func proseValue(s string, i, start int, name string) (from, to int) {
 	if n := run(s[i:], pairNameByte); (i+n == len(s) || s[i+n] == ' ') && nameSecondWord(s[i:i+n]) {
 		return i, i
 	}
-	if from, to = proseWord(s, i, nameMode(s[:start], name)); from < to {
+	mode := nameMode(s[:start], name)
+	if from, to = proseWord(s, i, mode); from < to {
 		return from, to
+	}
+	if j := setTo(s, i, start); j > i {
+		return proseWord(s, j, mode)
 	}
 	if j, m := proseLink(s, i); j > i {
 		return proseWord(s, j, m)
 	}
 	return i, i
+}
+
+// setTo returns where the word after "to" at s[i] starts when a verb
+// that sets a credential (settingWords) stands within three words before
+// its name, which starts at s[start]: that word is the new value, read
+// as the word right after the name is ("set the password to hunter2",
+// "I changed my password to autumn", "changed the PIN to 4821" were
+// stored as sent: TestRedactTextEdges). Else i: "password to unlock the
+// vault" is prose. The cost is a word that only says what the value is
+// to be ("set the password to something stronger" loses "something").
+func setTo(s string, i, start int) int {
+	if len(s)-i < 4 || !strings.EqualFold(s[i:i+3], "to ") {
+		return i
+	}
+	j := start
+	for range 3 {
+		for j > 0 && (s[j-1] == ' ' || s[j-1] == '\t') {
+			j--
+		}
+		e := j
+		for j > 0 && s[j-1] != ' ' && s[j-1] != '\t' {
+			j--
+		}
+		if j == e {
+			return i
+		}
+		if lowerIn(s[j:e], settingWords) {
+			return proseSpaces(s, i+3)
+		}
+	}
+	return i
+}
+
+// settingWords are the verbs that give a credential a new value, in
+// their forms (setTo).
+var settingWords = map[string]bool{
+	"set": true, "sets": true, "setting": true, "change": true, "changed": true, "changes": true, "changing": true,
+	"reset": true, "resets": true, "resetting": true, "update": true, "updated": true, "updates": true, "updating": true,
 }
 
 // nameMode returns the mode of the word right after the credential's
@@ -199,6 +250,11 @@ func nameMode(before, name string) proseMode {
 		return afterToken
 	case sessionName(name):
 		return afterSession
+	case pinName(name):
+		if pinVerb(before, name) {
+			return afterPinVerb
+		}
+		return afterPin
 	case keyName(name):
 		if oracleSID(before, name) {
 			return afterName
@@ -209,6 +265,50 @@ func nameMode(before, name string) proseMode {
 		return afterKey
 	}
 	return afterName
+}
+
+// pinName reports whether name, a credential's (credentialKey), ends
+// in "pin" as a whole word, in any case ("pin", "PIN", "card.pin"), whose
+// word after it proseWord reads as a key's is read (afterPin), a number
+// of one to three digits kept (pinNumber).
+func pinName(name string) bool {
+	n := len(name)
+	return n >= 3 && strings.EqualFold(name[n-3:], "pin") && (n == 3 || strings.IndexByte("_-. ", name[n-4]) >= 0)
+}
+
+// pinVerb reports whether name, the word "pin" alone, is a verb: the
+// word before it (before ending in a space) is one of pinVerbWords ("we
+// should pin numpy", "to pin openssl", whose word after it the key's
+// rule cleared: TestRedactKeyWordEdges). The word after such a "pin" is
+// read by the rule of any credential's name, which clears only a word
+// that reads as no word (afterPinVerb: "you can pin hunter2" is
+// cleared; so is "we should pin numpy==1.24").
+func pinVerb(before, name string) bool {
+	if len(name) != 3 {
+		return false
+	}
+	before = strings.TrimRight(before, " \t")
+	i := len(before)
+	for i > 0 && before[i-1] != ' ' && before[i-1] != '\t' {
+		i--
+	}
+	return lowerIn(before[i:], pinVerbWords)
+}
+
+// pinVerbWords are the words before "pin" that make it a verb (pinVerb):
+// "to", a modal or an auxiliary, and a subject's pronoun.
+var pinVerbWords = map[string]bool{
+	"to": true, "should": true, "must": true, "will": true, "would": true, "could": true, "can": true, "cannot": true,
+	"can't": true, "shall": true, "may": true, "might": true, "we": true, "they": true, "let's": true, "lets": true,
+	"don't": true, "didn't": true, "dont": true, "didnt": true, "also": true, "please": true,
+}
+
+// pinNumber reports whether w is a number of one to three digits: after
+// a PIN's name, a pin's number on a board or a connector ("GPIO pin 13",
+// "connect it to pin 7", whose number the key's rule cleared:
+// TestRedactKeyWordEdges), a PIN having four digits or more (ISO 9564).
+func pinNumber(w string) bool {
+	return len(w) >= 1 && len(w) <= 3 && run(w, func(c byte) bool { return '0' <= c && c <= '9' }) == len(w)
 }
 
 // oracleSID reports whether name, a credential's, is an Oracle
@@ -257,6 +357,8 @@ const (
 	afterSession
 	afterKey
 	afterTokens
+	afterPin
+	afterPinVerb
 	afterVerb
 	afterScriptVerb
 	afterSeparator
@@ -344,6 +446,10 @@ func proseSecret(w, rest string, mode proseMode) bool {
 		return !keptWord(w) && !passwordWord(w) && !gapWord(w) && !linkingVerb(w) && !count(w, rest) && wordLetters(w, mode == afterScriptPassword)
 	case afterTokens:
 		return !number(w) && proseSecret(w, rest, afterKey) // "tokens 1500": a count
+	case afterPin:
+		return !pinNumber(w) && proseSecret(w, rest, afterKey)
+	case afterPinVerb:
+		return !pinNumber(w) && proseSecret(w, rest, afterName)
 	case afterToken, afterSession, afterKey:
 		if secretLike(w) {
 			return !count(w, rest)
@@ -418,8 +524,11 @@ func asciiAlnum(w string) bool {
 	return false
 }
 
-// proseGap is how many words proseLink reads past a credential's name.
-const proseGap = 4
+// proseGap is how many words proseLink reads past a credential's name:
+// a preposition, a determiner and a noun with two words before it ("PIN
+// for the office safe is 4821", "password for the new staging db is
+// Xy7pq" were stored as sent with four: TestRedactTextEdges).
+const proseGap = 6
 
 // proseLink returns where the word after a linking verb or a word ending
 // in ':' starts, and its mode (verbMode), when one stands within proseGap
@@ -499,7 +608,8 @@ func gapWord(w string) bool { return lowerIn(w, gapWords) }
 // adjective ("password is required", "token is expired", "password is
 // too short", "password is reset"), an article, a negation or an adverb
 // ("password is not set", "token is a JWT"), in English and, a few, in
-// German, French and Spanish. Any other word there is cleared
+// German, French, Spanish and Portuguese ("A senha é obrigatória").
+// Any other word there is cleared
 // (proseWord): a lost harmless word is cheaper than a leaked password.
 var keptWords = func() map[string]bool {
 	m := map[string]bool{}
@@ -512,13 +622,14 @@ var keptWords = func() map[string]bool {
 		available unavailable compromised leaked insecure secure known unknown sensitive case-sensitive
 		mismatched blocked closed open pending done complete incomplete successful unsuccessful failed
 		created deleted removed issued refreshed renewed cleared ignored validated checked provided supplied
-		given entered applied ready out safe never always usually probably likely very just
+		given entered applied ready out safe never always usually probably likely very just reused shared exposed
 		here there in on at for of to from by with without under over about into your my his her their our
 		its this that these those what which whose where when how why
 		falsch ungültig abgelaufen erforderlich leer nicht zu gesetzt geändert
 		incorrect invalide requis expiré vide trop pas obligatoire
 		incorrecta incorrecto inválida inválido requerida requerido vacía vacío caducada demasiado
-		obligatoria obligatorio`) {
+		obligatoria obligatorio
+		obrigatória obrigatório incorreta incorreto necessária vazia curta fraca forte expirada`) {
 		m[w] = true
 	}
 	return m
@@ -532,8 +643,11 @@ func keptWord(w string) bool { return lowerIn(w, keptWords) }
 // the password's ("password policy", "password hash", "password
 // manager", "password authentication failed"), a modal, an auxiliary or a
 // conjunction ("password must be...", "password does not match",
-// "password and username..."), and a few in German, French and Spanish
-// ("Passwort vergessen", "mot de passe oublié"). A plural is read as its
+// "password and username..."), and a few in German, French, Spanish and
+// Portuguese ("Passwort vergessen", "mot de passe oublié", and a modal or
+// a verb of a policy's, "le mot de passe doit ...", "La contraseña debe
+// ...", "... exige 12 caractères", whose verb was cleared:
+// TestRedactTextEdges). A plural is read as its
 // singular ("password attempts"). Any other word there is cleared:
 // "password hunter" was stored as sent
 // (TestForeignPasswordWordAndPassphraseRedacted).
@@ -551,7 +665,9 @@ var passwordWords = func() map[string]bool {
 		isn't wasn't aren't won't contains contain typed protected management encryption encoder encoding
 		storage credential provider service sync synced via using after before since until while during
 		successfully correctly incorrectly automatically manually securely
-		vergessen ändern zurücksetzen oublié oubliée perdu olvidada olvidado`) {
+		vergessen ändern zurücksetzen oublié oubliée perdu olvidada olvidado
+		doit doivent exige contient debe deben requiere contiene tiene caduca actualizada
+		actualizado cambiada cambiado deve precisa`) {
 		m[w] = true
 	}
 	return m
@@ -646,7 +762,11 @@ func keyName(name string) bool {
 // (TestForeignOtherNameWordsRedacted). A one-time code's, a PIN's and a
 // JWT's as whole words ("otp", "x-otp", "totp", "pin", "card.pin", "jwt";
 // not "hotp", "spin"): "otp hunter", "pin hunter", "jwt hunter" were
-// stored as sent (TestForeignKeyNameWordsRedacted).
+// stored as sent (TestForeignKeyNameWordsRedacted). A one-time code's
+// seed ("otp_seed", "totp-seed", "TOTP seed"), the secret its codes are
+// made of: "otp_seed hunter" and "TOTP seed JBSWY3DPEHPK3PXP" were
+// stored as sent, "seed" kept as a thing of the code's
+// (TestRedactKeyWordEdges).
 var keyNames = [...]struct {
 	name  string
 	whole bool
@@ -654,7 +774,7 @@ var keyNames = [...]struct {
 	{"csrf", false}, {"xsrf", false}, {"api_key", false}, {"apikey", false}, {"api_keys", false}, {"apikeys", false},
 	{"sid", true}, {"bearer", true}, {"pwd", true}, {"credential", false}, {"credentials", false},
 	{"private_key", false}, {"privatekey", false}, {"private_keys", false}, {"authorization", false},
-	{"otp", true}, {"totp", true}, {"pin", true}, {"jwt", true},
+	{"otp", true}, {"totp", true}, {"pin", true}, {"jwt", true}, {"otp_seed", false},
 }
 
 // keyWords are the words right after a CSRF token's, an API key's, a
@@ -751,10 +871,12 @@ var tokenWords = func() map[string]bool {
 // ends as a verb's form or a noun made of one does ("-ed", "-ing",
 // "-tion", "-sion", "-ment", "-ly") or as an adjective made of a verb
 // ("-able", "-ible": "private key unreadable", cleared before:
-// TestHarmlessKeyTextsKept), or is the plural of such a word ("token
-// embeddings").
+// TestHarmlessKeyTextsKept), or is an irregular verb's past form, which
+// no ending marks (irregularPast: "private key broken", "private key
+// stolen", cleared before: TestRedactKeyWordEdges), or is the plural of
+// such a word ("token embeddings").
 func tokenWord(w string) bool {
-	if lowerIn(w, tokenWords) {
+	if lowerIn(w, tokenWords) || lowerIn(w, irregularPast) {
 		return true
 	}
 	if len(w) > 3 && w[len(w)-1] == 's' {
@@ -791,7 +913,7 @@ func plainWord(w string) bool {
 // "mot de passe", "пароль"). Not "pwd", a shell's working directory, nor
 // "pin", a short code with no spaces.
 var passwordNames = [...]string{"password", "passwd", "passphrase", "passcode", "passwort", "kennwort", "motdepasse", "contrasena",
-	"wachtwoord", "losenord", "passord", "adgangskode", "salasana", "mdp", "clave", "senha", "sifre"}
+	"wachtwoord", "losenord", "passord", "adgangskode", "salasana", "mdp", "clave", "senha", "sifre", "hasło"}
 
 // scriptPasswordNames are the names of a password in a script other than
 // Latin (scriptPasswords) without their spaces, read only for a name
@@ -860,24 +982,27 @@ func lowerIn(w string, m map[string]bool) bool {
 const proseQuoted = 256
 
 // linkingVerb reports whether w joins a name to what it is in prose
-// ("password is ...", "token was ..."; German ist, war; French est;
-// Spanish es, era; Russian это, Greek είναι, Arabic هي, Hebrew היא and
-// הוא, Thai คือ).
+// ("password is ...", "token was ..."; German ist, war, and lautet, as
+// German gives a value, "Das Passwort lautet ..."; French est; Spanish
+// es, era; Portuguese é; Polish jest; Russian это, Greek είναι, Arabic هي, Hebrew היא
+// and הוא, Thai คือ). "Das Passwort lautet Sommer2024" and "A senha é
+// sol2024" had the verb cleared and the password stored as sent
+// (TestRedactTextEdges).
 func linkingVerb(w string) bool {
 	switch {
 	case w == "":
 		return false
 	case w[0] < utf8.RuneSelf:
-		if len(w) > 4 {
+		if len(w) > 7 {
 			return false
 		}
-		for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "est", "es", "era"} {
-			if strings.EqualFold(w, v) {
+		for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "lautet", "lauten", "lautete", "jest", "est", "es", "era"} {
+			if len(v) == len(w) && strings.EqualFold(w, v) {
 				return true
 			}
 		}
 	default:
-		for _, v := range [...]string{"это", "είναι", "هي", "היא", "הוא", "คือ"} {
+		for _, v := range [...]string{"é", "это", "είναι", "هي", "היא", "הוא", "คือ"} {
 			if strings.EqualFold(w, v) {
 				return true
 			}

@@ -432,21 +432,27 @@ func phraseLine(line string, deeper, several bool) bool {
 // one of logWords (a level's word, a log's verb in its forms, a log's
 // word alone: "Connection refused", "Starting server", "Goodbye"), or a
 // preposition (logPrepositions) or one of gapWords with a digit
-// ("Timeout after 30s", "Sent to 10.0.0.2"). Such a line after a
-// passphrase of several words was cleared with it
-// (TestHarmlessWordTextsKept). A word that only ends as a verb's form
-// does ("Kettle boxed"), or a preposition with no digit ("Lemur in
-// kettle"), is a passphrase's, and the line was stored as sent
-// (TestForeignPassphraseVerbLineRedacted,
-// TestForeignPassphraseLogWordLineRedacted); the cost is a log's line
-// whose verb is regular and not listed ("password: red fox\nDisk parked"
-// loses its second line), and a passphrase's line holding a listed word
-// ("password: red fox\nKettle went", kept).
+// ("Timeout after 30s", "Sent to 10.0.0.2"), or it starts with a log's
+// subject (logSubject: "Disk parked", "Worker froze", "Disk spun
+// down"). Such a line after a passphrase of several words was cleared
+// with it (TestHarmlessWordTextsKept, TestRedactWordEdges). A word that
+// only ends as a verb's form does or an irregular verb's past form after
+// another word ("Kettle boxed", "Kettle went"), or a preposition with no
+// digit ("Lemur in kettle"), is a passphrase's, and the line was stored
+// as sent (TestForeignPassphraseVerbLineRedacted,
+// TestForeignPassphraseLogWordLineRedacted, TestRedactWordEdges: "Kettle
+// went" was, an irregular past form having made any line a log's); the
+// cost is a log's line whose subject is not one of logSubjects and
+// whose verb is not one of logWords ("password: red fox\nKettle
+// whistled" loses its second line).
 func logLine(line string) bool {
 	if nl := strings.IndexByte(line, '\n'); nl >= 0 {
 		line = line[:nl]
 	}
 	if strings.IndexByte(line, '=') >= 0 || strings.Contains(line, ": ") {
+		return true
+	}
+	if logSubject(line) {
 		return true
 	}
 	letter := func(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
@@ -467,12 +473,48 @@ func logLine(line string) bool {
 	return prep && strings.ContainsAny(line, "0123456789")
 }
 
+// logSubject reports whether line starts with one of logSubjects, a
+// space and a verb's form (verbForm): a log's subject and what it did
+// ("Disk parked", "Worker stalling", "Worker froze"). After another word
+// such a form is a passphrase's ("Kettle boxed", "Kettle went").
+func logSubject(line string) bool {
+	n := run(line, func(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' })
+	if n == 0 || n == len(line) || line[n] != ' ' || !lowerIn(line[:n], logSubjects) {
+		return false
+	}
+	m := run(line[n+1:], func(c byte) bool { return 'a' <= c && c <= 'z' })
+	return m > 0 && verbForm(line[n+1:n+1+m])
+}
+
+// verbForm reports whether w, in lower case, is a verb's past form or
+// participle: one of irregularPast, or a word ending in "-ed" or "-ing"
+// past two letters.
+func verbForm(w string) bool {
+	return lowerIn(w, irregularPast) || len(w) > 4 && strings.HasSuffix(w, "ed") || len(w) > 5 && strings.HasSuffix(w, "ing")
+}
+
+// logSubjects are the things a log's line names first, before what they
+// did (logSubject): a machine's, a program's and a network's parts.
+var logSubjects = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`
+		disk disks drive volume partition mount node nodes host server worker workers pod container job task
+		service process thread daemon agent link interface port connection socket client request queue cache
+		database db replica shard cluster leader follower backup upload download build deploy deployment
+		cron timer watchdog network route certificate cert lease lock file device controller sensor fan
+		pipeline runner scheduler listener proxy sidecar collector batch snapshot migration transaction
+		instance vm machine kernel system cpu memory raid array pump`) {
+		m[w] = true
+	}
+	return m
+}()
+
 // logWords are the words that make a line after a passphrase a log's
-// (logLine): a level's name, a log's common verbs in their forms, a
+// (logLine): a level's name, a log's common verbs in their forms, and a
 // log's words that stand alone on a line or end it ("Link down", "Node
-// up"), and the irregular past forms of English verbs, which no ending
-// marks ("Disk spun down", "Worker froze": the line was cleared with the
-// passphrase, TestHarmlessWordTextsKept).
+// up"). An irregular verb's past form (irregularPast) makes one only
+// after a log's subject (logSubject: "Worker froze"): "password: red
+// fox\nKettle went" kept its second line (TestRedactWordEdges).
 var logWords = func() map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(`
@@ -485,12 +527,26 @@ var logWords = func() map[string]bool {
 		expired logged succeeded processed processing scheduled queued cancelled canceled interrupted
 		throttled exceeded applied synced restored migrated deployed booted booting rebooting found missing
 		shutdown goodbye bye ok okay
-		down up offline online unreachable
+		down up offline online unreachable`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// irregularPast are the irregular past forms and participles of English
+// verbs, which no ending marks: a log's subject's verb (logSubject:
+// "Disk spun down", "Worker froze", cleared with the passphrase before:
+// TestHarmlessWordTextsKept), and a thing's state after a key's or a
+// token's name (tokenWord: "private key broken", whose word the key's
+// rule cleared: TestRedactKeyWordEdges).
+var irregularPast = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`
 		spun ran went came began begun broke broken fell fallen froze frozen got gotten gone hung held
 		kept left rose shut stuck stood took taken threw thrown woke woken wrote written became brought
 		built caught chose chosen drew drawn drove driven gave given grew grown hid hidden knew known
 		led lay meant overran overwritten paid quit rebuilt rewrote rewritten rang said saw seen sold
-		shook shone shot shown shrank sank slid split spoke spoken spread stole struck swept swung
+		shook shone shot shown shrank sank slid split spoke spoken spread stole stolen struck swept swung
 		taught tore torn told thought understood withdrew wound`) {
 		m[w] = true
 	}

@@ -164,6 +164,11 @@ func TestRedactWordEdges(t *testing.T) {
 		"password: red fox\nRetrying in 5s":    "password: " + Redacted + "\nRetrying in 5s",
 		"password: red fox\nTimeout after 30s": "password: " + Redacted + "\nTimeout after 30s",
 		"password: red fox\nGoodbye":           "password: " + Redacted + "\nGoodbye",
+		"password: red fox\nDisk parked":       "password: " + Redacted + "\nDisk parked",
+		"password: red fox\nWorker stalling":   "password: " + Redacted + "\nWorker stalling",
+		"password: red fox\nKettle went":       "password: " + Redacted,
+		"password: red fox\nLemur froze":       "password: " + Redacted,
+		"password: red fox\nKettle parked":     "password: " + Redacted,
 	} {
 		if got := RedactText(in); got != want {
 			t.Errorf("RedactText(%q) = %q, want %q", in, got, want)
