@@ -132,7 +132,7 @@ const maxIntern = 4096
 // clients, routes...), worth storing once per batch.
 func internable(key []byte) bool {
 	switch string(key) {
-	case "tenant", "client", "key_id", "auth_method", "issuer", "method", "route", "decision", "limit", "cut", "source_ip", "user_agent":
+	case "tenant", "client", "key_id", "auth_method", "issuer", "method", "route", "decision", "limit", "cut", "request_id_source", "source_ip", "user_agent":
 		return true
 	}
 	return false
@@ -529,6 +529,8 @@ func (r *StoredRecord) stringField(key []byte) *string {
 		return &r.Limit
 	case "cut":
 		return &r.Cut
+	case "request_id_source":
+		return &r.RequestIDSource
 	case "cert_serial":
 		return &r.CertSerial
 	case "cert_issuer":

@@ -371,6 +371,7 @@ const (
 	attrCertSerial
 	attrCertIssuer
 	attrCut
+	attrRequestIDSource
 	numTextAttrs // not a field: the text fields end here
 	attrStatus
 	attrBytesIn
@@ -440,6 +441,8 @@ func portcullisAttrFieldOf(key []byte) attrField {
 		return attrCertIssuer
 	case audit.AttrCut:
 		return attrCut
+	case audit.AttrRequestIDSource:
+		return attrRequestIDSource
 	}
 	return attrForeign
 }
@@ -483,6 +486,8 @@ func (s *StoredRecord) textField(f attrField) *string {
 		return &s.CertIssuer
 	case attrCut:
 		return &s.Cut
+	case attrRequestIDSource:
+		return &s.RequestIDSource
 	}
 	panic("BUG: collector: textField of a field that is not text")
 }

@@ -27,9 +27,10 @@ type StoredRecord struct {
 	Decision         string            `json:"decision"`
 	Limit            string            `json:"limit,omitempty"` // the limit that refused the request (audit.Limit: key, tenant, class, concurrency); "" for none, and in records of sidecars before it
 	RequestID        string            `json:"request_id"`
-	ApprovalID       string            `json:"approval_id,omitempty"` // the approval a privileged request named (issue 20)
-	CertSerial       string            `json:"cert_serial,omitempty"` // a client certificate refused at the TLS handshake: its serial, hex
-	CertIssuer       string            `json:"cert_issuer,omitempty"` // and the SHA-256 of its issuer's DER subject, hex
+	RequestIDSource  string            `json:"request_id_source,omitempty"` // audit.RequestIDFromClient: the request id is the client's X-Request-ID, kept; "" for one the sidecar made, and in records of sidecars before it
+	ApprovalID       string            `json:"approval_id,omitempty"`       // the approval a privileged request named (issue 20)
+	CertSerial       string            `json:"cert_serial,omitempty"`       // a client certificate refused at the TLS handshake: its serial, hex
+	CertIssuer       string            `json:"cert_issuer,omitempty"`       // and the SHA-256 of its issuer's DER subject, hex
 	SourceIP         string            `json:"source_ip"`
 	BytesIn          int64             `json:"bytes_in"`
 	BytesOut         int64             `json:"bytes_out"`
@@ -251,6 +252,9 @@ func (s *StoredRecord) AppendJSON(dst []byte) []byte {
 		dst = appendStringField(dst, `,"limit":`, s.Limit)
 	}
 	dst = appendStringField(dst, `,"request_id":`, s.RequestID)
+	if s.RequestIDSource != "" {
+		dst = appendStringField(dst, `,"request_id_source":`, s.RequestIDSource)
+	}
 	if s.ApprovalID != "" {
 		dst = appendStringField(dst, `,"approval_id":`, s.ApprovalID)
 	}
@@ -340,6 +344,9 @@ func Stored(r *audit.Record) StoredRecord {
 	}
 	if r.ClientCut {
 		s.Cut = audit.CutClient
+	}
+	if r.ClientRequestID {
+		s.RequestIDSource = audit.RequestIDFromClient
 	}
 	if r.SourceIP.IsValid() {
 		s.SourceIP = r.SourceIP.String()
