@@ -209,9 +209,13 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/logs":
 		c.ingest(w, r)
 	case "/healthz":
-		c.writeHealth(w, false)
+		if c.readOnly(w, r) {
+			c.writeHealth(w, false)
+		}
 	case "/readyz":
-		c.writeReady(w, false)
+		if c.readOnly(w, r) {
+			c.writeReady(w, false)
+		}
 	case "/metrics":
 		// Counts of batches, senders' rejects and refused connections
 		// are for the operator: the intake listener faces every sender
@@ -221,7 +225,9 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.unauthorized(w, r)
 			return
 		}
-		c.writeMetrics(w)
+		if c.readOnly(w, r) {
+			c.writeMetrics(w)
+		}
 	default:
 		c.fail(w, r, rejectNotFound, http.StatusNotFound, "not_found", "no such endpoint")
 	}
