@@ -250,9 +250,13 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, rejectMethod, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 		return
 	}
-	format, ok := batchFormat(r.Header.Get("Content-Type"))
+	format, charset, ok := batchFormat(r.Header.Get("Content-Type"))
 	if !ok {
-		c.fail(w, r, rejectMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/x-protobuf or application/json")
+		msg := "send application/x-protobuf or application/json"
+		if charset != "" {
+			msg = "charset " + strconv.Quote(cut(charset, 32)) + " is not supported: send UTF-8 (charset=utf-8, or none)"
+		}
+		c.fail(w, r, rejectMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", msg)
 		return
 	}
 	buf := ingestPool.Get().(*ingestBuffers)
