@@ -76,7 +76,7 @@ func TestEmitterToCollector(t *testing.T) {
 		if r.ClientCut && w.Cut != audit.CutClient {
 			t.Fatalf("Stored of a record the client cut: cut %q, want %q", w.Cut, audit.CutClient)
 		}
-		if src := map[bool]string{true: audit.RequestIDFromClient}[r.ClientRequestID]; w.RequestIDSource != src {
+		if src := map[bool]IDSource{true: IDFromClient}[r.ClientRequestID]; w.RequestIDSource != src {
 			t.Fatalf("Stored of a record with ClientRequestID %v: request_id_source %q, want %q", r.ClientRequestID, w.RequestIDSource, src)
 		}
 		w.Sender = "token:default"

@@ -5,8 +5,6 @@ import (
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/portcullis/portcullis/audit"
 )
 
 // seedBatchBody is a batch body as the store writes it, with every field
@@ -16,7 +14,7 @@ func seedBatchBody(t testing.TB) []byte {
 	b := &Batch{ID: "b-1", Sender: "token:sidecar-1", Service: "hr", Host: "node-1", Instance: "i-1", Pod: "pod-a", Records: []StoredRecord{
 		{Time: time.Date(2026, 5, 1, 9, 0, 0, 123456789, time.UTC), Tenant: "acme", Client: "acme-hris", KeyID: "acmehris1", AuthMethod: "api_key",
 			Issuer: "https://idp", TokenFingerprint: "ab12", Method: "GET", Route: "/v1/users/{id}", Path: "/v1/users/7", Status: 200,
-			Decision: "allowed", RequestID: "r-1", RequestIDSource: audit.RequestIDFromClient, SourceIP: "192.0.2.7", BytesIn: 10, BytesOut: 2048, DurationUS: 850, UserAgent: "sdk/1",
+			Decision: "allowed", RequestID: "r-1", RequestIDSource: IDFromClient, SourceIP: "192.0.2.7", BytesIn: 10, BytesOut: 2048, DurationUS: 850, UserAgent: "sdk/1",
 			PolicyRevision: 42, Count: 3, Body: "log body", ApprovalID: "ap-1", Attributes: map[string]string{"a": "1", "b": "2"}, Flags: []string{FlagTruncated}},
 		{Time: time.Date(2026, 5, 1, 9, 0, 1, 0, time.UTC), Tenant: "acme", Client: "acme-hris", Method: "GET", Route: "/v1/users", Status: 429,
 			Decision: "rate_limited", Limit: "tenant", UserAgent: "quote \" and é"},
@@ -113,8 +111,8 @@ func TestDecodeBatchBodyTakesRequestIDSource(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &slow); err != nil || !reflect.DeepEqual(fast, slow) {
 		t.Fatalf("fast %+v; encoding/json %+v, %v", fast, slow, err)
 	}
-	if got := [2]string{fast.Records[0].RequestIDSource, fast.Records[1].RequestIDSource}; got != [2]string{audit.RequestIDFromClient, ""} {
-		t.Errorf("request_id_source of the records = %q, want [client, \"\"]", got)
+	if got := [2]IDSource{fast.Records[0].RequestIDSource, fast.Records[1].RequestIDSource}; got != [2]IDSource{IDFromClient, 0} {
+		t.Errorf("request_id_source of the records = %v, want [IDFromClient, 0]", got)
 	}
 }
 

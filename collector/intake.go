@@ -71,7 +71,7 @@ var textCaps = [numTextAttrs]int{
 	attrKeyID: audit.MaxKeyID, attrAuthMethod: maxFieldBytes, attrDecision: maxFieldBytes,
 	attrRequestID: audit.MaxRequestID, attrIssuer: maxFieldBytes, attrTokenFingerprint: maxFieldBytes,
 	attrApprovalID: audit.MaxApproval, attrLimit: maxFieldBytes,
-	attrCertSerial: audit.MaxCertSerial, attrCertIssuer: 64, attrCut: 16, attrRequestIDSource: 16,
+	attrCertSerial: audit.MaxCertSerial, attrCertIssuer: 64, attrCut: 16,
 }
 
 // requestFields are the text fields of a record that the API's client

@@ -133,8 +133,8 @@ func appendOCSFUnmapped(dst []byte, r *StoredRecord) []byte {
 	if r.Cut != "" {
 		dst = appendStringField(dst, `,"cut":`, r.Cut)
 	}
-	if r.RequestIDSource != "" {
-		dst = appendStringField(dst, `,"request_id_source":`, r.RequestIDSource)
+	if r.RequestIDSource != 0 {
+		dst = appendStringField(dst, `,"request_id_source":`, r.RequestIDSource.String())
 	}
 	dst = appendStringField(dst, `,"key_id":`, r.KeyID)
 	dst = appendStringField(dst, `,"auth_method":`, r.AuthMethod)

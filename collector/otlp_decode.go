@@ -342,8 +342,18 @@ func (s *StoredRecord) setAttr(key string, v anyValue) {
 		s.setForeignAttr(key, v)
 	case f < numTextAttrs:
 		*s.textField(f) = v.foreignText(maxFieldBytes) // a nested value is a foreign one
+	case f == attrRequestIDSource:
+		s.setIDSource(key, v)
 	default:
 		s.setIntAttr(f, v)
+	}
+}
+
+// setIDSource stores the request_id_source attribute, v; a value no
+// sidecar sends is kept among the foreign attributes, as the sender's own.
+func (s *StoredRecord) setIDSource(key string, v anyValue) {
+	if s.RequestIDSource.UnmarshalText([]byte(v.foreignText(maxFieldBytes))) != nil {
+		s.setForeignAttr(key, v)
 	}
 }
 
@@ -371,7 +381,6 @@ const (
 	attrCertSerial
 	attrCertIssuer
 	attrCut
-	attrRequestIDSource
 	numTextAttrs // not a field: the text fields end here
 	attrStatus
 	attrBytesIn
@@ -379,6 +388,7 @@ const (
 	attrPolicyRevision
 	attrDuration
 	attrCount
+	attrRequestIDSource
 	attrForeign
 )
 
@@ -486,8 +496,6 @@ func (s *StoredRecord) textField(f attrField) *string {
 		return &s.CertIssuer
 	case attrCut:
 		return &s.Cut
-	case attrRequestIDSource:
-		return &s.RequestIDSource
 	}
 	panic("BUG: collector: textField of a field that is not text")
 }

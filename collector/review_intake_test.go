@@ -41,7 +41,7 @@ func TestEveryTextFieldCutAndFlagged(t *testing.T) {
 		attrDecision: audit.AttrDecision, attrRequestID: audit.AttrRequestID, attrIssuer: audit.AttrIssuer,
 		attrTokenFingerprint: audit.AttrTokenFingerprint, attrApprovalID: audit.AttrApprovalID,
 		attrLimit: audit.AttrLimit, attrCertSerial: audit.AttrCertSerial, attrCertIssuer: audit.AttrCertIssuer,
-		attrCut: audit.AttrCut, attrRequestIDSource: audit.AttrRequestIDSource,
+		attrCut: audit.AttrCut,
 	}
 	if len(names) != int(numTextAttrs) {
 		t.Fatalf("the test names %d text fields, the decoder has %d: name the new one", len(names), numTextAttrs)

@@ -80,7 +80,7 @@ func (b *builder) tokenLifecycle() ([]byte, error) {
 }
 
 // nRecordTexts is the number of string fields of a record.
-const nRecordTexts = 23
+const nRecordTexts = 22
 
 // recordTexts returns every string field of r, any of which a credential
 // could leak into and most of which the pack copies out (tenant, source
@@ -88,7 +88,7 @@ const nRecordTexts = 23
 // read apart. TestScanReadsEveryRecordText holds it to the struct.
 func recordTexts(r *collector.StoredRecord) [nRecordTexts]string {
 	return [...]string{r.Path, r.UserAgent, r.Body, r.Client, r.KeyID, r.Issuer, r.RequestID, r.Route,
-		r.Tenant, r.AuthMethod, r.TokenFingerprint, r.Method, r.Decision, r.Limit, r.ApprovalID, r.SourceIP, r.Sender, r.Pod, r.CertSerial, r.CertIssuer, r.BoundTenants, r.Cut, r.RequestIDSource}
+		r.Tenant, r.AuthMethod, r.TokenFingerprint, r.Method, r.Decision, r.Limit, r.ApprovalID, r.SourceIP, r.Sender, r.Pod, r.CertSerial, r.CertIssuer, r.BoundTenants, r.Cut}
 }
 
 // recordMatches reports whether some text of r matches re.
