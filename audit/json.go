@@ -14,7 +14,8 @@ import (
 // The fields, in order, are time (RFC 3339 with nanoseconds, UTC), tenant,
 // client, key_id, auth_method, issuer, token_fingerprint (hex, omitted when
 // zero), method, route, path, status, decision, limit (omitted for
-// NoLimit), request_id, source_ip,
+// NoLimit), request_id, request_id_source ("client" when the request id
+// is the client's X-Request-ID, omitted when the sidecar made it), source_ip,
 // approval_id (omitted when empty), cert_serial and cert_issuer (hex, of
 // a client certificate refused at the TLS handshake; omitted otherwise),
 // bytes_in, bytes_out, duration_us, user_agent, policy_revision and count
@@ -45,6 +46,9 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		dst = appendStringField(dst, `,"limit":`, r.Limit.String())
 	}
 	dst = appendBytesField(dst, `,"request_id":`, r.RequestID())
+	if r.ClientRequestID {
+		dst = appendStringField(dst, `,"request_id_source":`, RequestIDFromClient)
+	}
 	if r.aprLen > 0 {
 		dst = appendBytesField(dst, `,"approval_id":`, r.ApprovalID())
 	}

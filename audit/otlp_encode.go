@@ -48,6 +48,14 @@ const (
 	// subject, both in hex (sent only then).
 	AttrCertSerial = "portcullis.cert_serial"
 	AttrCertIssuer = "portcullis.cert_issuer"
+	// AttrRequestIDSource says who made the request id:
+	// RequestIDFromClient when it is the client's X-Request-ID, kept
+	// (Record.ClientRequestID; sent only then, so an id the sidecar made
+	// costs the record nothing).
+	AttrRequestIDSource = "portcullis.request_id_source"
+	// RequestIDFromClient is AttrRequestIDSource's value (and the JSON
+	// record's "request_id_source") for a request id the client sent.
+	RequestIDFromClient = "client"
 
 	// AttrBatchID is the resource attribute naming a batch uniquely
 	// (instance id, "-", sequence); the collector stores a batch id once.
@@ -238,6 +246,9 @@ func appendRecordAttrs(b []byte, r *Record) []byte {
 	}
 	b = appendKVInt(b, f, AttrPolicyRevision, r.PolicyRevision)
 	b = appendKVBytes(b, f, AttrRequestID, r.RequestID())
+	if r.ClientRequestID {
+		b = appendKVString(b, f, AttrRequestIDSource, RequestIDFromClient)
+	}
 	b = appendKVString(b, f, AttrIssuer, r.Issuer)
 	if r.TokenFingerprint != ([16]byte{}) {
 		var fp [32]byte

@@ -237,6 +237,13 @@ type Record struct {
 	// response read as whole (TestSlowReaderCutAudited).
 	ClientCut bool
 
+	// ClientRequestID says the request id is the client's X-Request-ID,
+	// kept, not one this sidecar made. A client may send an id of
+	// another sidecar's shape (services pass them on, and only this
+	// sidecar's own prefix is refused), so the id alone did not tell an
+	// auditor who made it (TestRequestIDSourceAudited).
+	ClientRequestID bool
+
 	method    [8]byte
 	methodLen uint8
 	keyIDLen  uint8
@@ -348,6 +355,7 @@ func (r *Record) CopyTo(dst *Record) {
 	dst.Status, dst.Decision, dst.AuthMethod, dst.Limit, dst.SourceIP = r.Status, r.Decision, r.AuthMethod, r.Limit, r.SourceIP
 	dst.Tenant, dst.Client, dst.Route, dst.Issuer = r.Tenant, r.Client, r.Route, r.Issuer
 	dst.TokenFingerprint, dst.Count, dst.CertIssuer, dst.ClientCut = r.TokenFingerprint, r.Count, r.CertIssuer, r.ClientCut
+	dst.ClientRequestID = r.ClientRequestID
 	dst.SetMethod(r.Method())
 	dst.SetKeyID(r.KeyID())
 	dst.SetPath(r.Path())
@@ -364,6 +372,6 @@ func (r *Record) Reset() {
 	r.Time, r.Duration, r.PolicyRevision, r.BytesIn, r.BytesOut = 0, 0, 0, 0, 0
 	r.Status, r.Decision, r.AuthMethod, r.Limit, r.SourceIP = 0, Allowed, AuthNone, NoLimit, netip.Addr{}
 	r.Tenant, r.Client, r.Route, r.Issuer = "", "", "", ""
-	r.TokenFingerprint, r.Count, r.CertIssuer, r.ClientCut = [16]byte{}, 0, [32]byte{}, false
+	r.TokenFingerprint, r.Count, r.CertIssuer, r.ClientCut, r.ClientRequestID = [16]byte{}, 0, [32]byte{}, false, false
 	r.methodLen, r.keyIDLen, r.pathLen, r.reqIDLen, r.uaLen, r.aprLen, r.serialLen = 0, 0, 0, 0, 0, 0, 0
 }

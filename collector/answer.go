@@ -20,6 +20,19 @@ func (c *Collector) unauthorized(w http.ResponseWriter, r *http.Request) {
 	BoundDrain(w)
 }
 
+// readOnly reports whether r's method is GET or HEAD, which /metrics,
+// /healthz and /readyz answer; any other it refuses 405 with "Allow: GET,
+// HEAD" (RFC 9110 section 15.5.6). A POST was answered as a GET
+// (TestProbesRefuseOtherMethods).
+func (c *Collector) readOnly(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	c.fail(w, r, rejectMethod, http.StatusMethodNotAllowed, "method_not_allowed", "use GET or HEAD")
+	return false
+}
+
 // writeExportResponse answers an empty ExportLogsServiceResponse (full
 // success) in the request's format.
 func writeExportResponse(w http.ResponseWriter, format string) {

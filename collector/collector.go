@@ -209,9 +209,13 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/logs":
 		c.ingest(w, r)
 	case "/healthz":
-		c.writeHealth(w, false)
+		if c.readOnly(w, r) {
+			c.writeHealth(w, false)
+		}
 	case "/readyz":
-		c.writeReady(w, false)
+		if c.readOnly(w, r) {
+			c.writeReady(w, false)
+		}
 	case "/metrics":
 		// Counts of batches, senders' rejects and refused connections
 		// are for the operator: the intake listener faces every sender
@@ -221,7 +225,9 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.unauthorized(w, r)
 			return
 		}
-		c.writeMetrics(w)
+		if c.readOnly(w, r) {
+			c.writeMetrics(w)
+		}
 	default:
 		c.fail(w, r, rejectNotFound, http.StatusNotFound, "not_found", "no such endpoint")
 	}
@@ -244,9 +250,13 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, rejectMethod, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 		return
 	}
-	format, ok := batchFormat(r.Header.Get("Content-Type"))
+	format, charset, ok := batchFormat(r.Header.Get("Content-Type"))
 	if !ok {
-		c.fail(w, r, rejectMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/x-protobuf or application/json")
+		msg := "send application/x-protobuf or application/json"
+		if charset != "" {
+			msg = "charset " + strconv.Quote(cut(charset, 32)) + " is not supported: send UTF-8 (charset=utf-8, or none)"
+		}
+		c.fail(w, r, rejectMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", msg)
 		return
 	}
 	buf := ingestPool.Get().(*ingestBuffers)

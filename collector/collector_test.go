@@ -69,11 +69,15 @@ func TestEmitterToCollector(t *testing.T) {
 		r := sampleRecord(i)
 		r.SetRequestID([]byte("req-" + itoa(i)))
 		r.Status = uint16(200 + i%5)
-		r.ClientCut = i%7 == 3 // a response the client's connection failed to take whole travels as "cut"
+		r.ClientCut = i%7 == 3       // a response the client's connection failed to take whole travels as "cut"
+		r.ClientRequestID = i%5 == 1 // a request id the client sent travels as "request_id_source"
 		r.Time = time.Now().UnixNano()
 		w := Stored(&r)
 		if r.ClientCut && w.Cut != audit.CutClient {
 			t.Fatalf("Stored of a record the client cut: cut %q, want %q", w.Cut, audit.CutClient)
+		}
+		if src := map[bool]IDSource{true: IDFromClient}[r.ClientRequestID]; w.RequestIDSource != src {
+			t.Fatalf("Stored of a record with ClientRequestID %v: request_id_source %q, want %q", r.ClientRequestID, w.RequestIDSource, src)
 		}
 		w.Sender = "token:default"
 		want["req-"+itoa(i)] = w

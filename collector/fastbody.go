@@ -456,6 +456,9 @@ func (d *fastDecoder) recordTimes() bool {
 				return !d.peek('n') && d.stringMap(func([]byte) bool { _, ok := d.raw(); return ok })
 			case string(key) == "flags":
 				return !d.peek('n') && d.array(func() bool { _, ok := d.raw(); return ok })
+			case string(key) == "request_id_source":
+				var s IDSource
+				return d.idSource(&s)
 			}
 			return false
 		})
@@ -482,6 +485,8 @@ func (d *fastDecoder) record(r *StoredRecord) bool {
 			return d.time(&r.Time)
 		case "attributes":
 			return d.attributes(&r.Attributes)
+		case "request_id_source":
+			return d.idSource(&r.RequestIDSource)
 		case "flags":
 			return d.flags(&r.Flags)
 		}
@@ -583,4 +588,11 @@ func (d *fastDecoder) flags(dst *[]string) bool {
 	})
 	*dst = out
 	return ok
+}
+
+// idSource reads a record's request_id_source (IDSource.UnmarshalText);
+// a value it does not take is left to encoding/json, which refuses it.
+func (d *fastDecoder) idSource(dst *IDSource) bool {
+	s, ok := d.raw()
+	return ok && dst.UnmarshalText(s) == nil
 }

@@ -14,7 +14,7 @@ func seedBatchBody(t testing.TB) []byte {
 	b := &Batch{ID: "b-1", Sender: "token:sidecar-1", Service: "hr", Host: "node-1", Instance: "i-1", Pod: "pod-a", Records: []StoredRecord{
 		{Time: time.Date(2026, 5, 1, 9, 0, 0, 123456789, time.UTC), Tenant: "acme", Client: "acme-hris", KeyID: "acmehris1", AuthMethod: "api_key",
 			Issuer: "https://idp", TokenFingerprint: "ab12", Method: "GET", Route: "/v1/users/{id}", Path: "/v1/users/7", Status: 200,
-			Decision: "allowed", RequestID: "r-1", SourceIP: "192.0.2.7", BytesIn: 10, BytesOut: 2048, DurationUS: 850, UserAgent: "sdk/1",
+			Decision: "allowed", RequestID: "r-1", RequestIDSource: IDFromClient, SourceIP: "192.0.2.7", BytesIn: 10, BytesOut: 2048, DurationUS: 850, UserAgent: "sdk/1",
 			PolicyRevision: 42, Count: 3, Body: "log body", ApprovalID: "ap-1", Attributes: map[string]string{"a": "1", "b": "2"}, Flags: []string{FlagTruncated}},
 		{Time: time.Date(2026, 5, 1, 9, 0, 1, 0, time.UTC), Tenant: "acme", Client: "acme-hris", Method: "GET", Route: "/v1/users", Status: 429,
 			Decision: "rate_limited", Limit: "tenant", UserAgent: "quote \" and é"},
@@ -93,6 +93,26 @@ func TestDecodeBatchBodyTakesCounted(t *testing.T) {
 		if decodeBatchBody([]byte(bad), &fast) {
 			t.Errorf("decodeBatchBody took %s", bad)
 		}
+	}
+}
+
+// TestDecodeBatchBodyTakesRequestIDSource: a record whose request id the
+// client sent holds "request_id_source":"client"; the fast decoders read
+// it, rather than leave every batch holding one to encoding/json.
+func TestDecodeBatchBodyTakesRequestIDSource(t *testing.T) {
+	body := `{"seq":7,"kind":"batch","time":"2026-05-01T09:00:00Z","batch_id":"b","sender":"s","records":[` +
+		`{"time":"2026-05-01T09:00:00Z","request_id":"0123abcd-0000000000000001","request_id_source":"client","status":200},` +
+		`{"time":"2026-05-01T09:00:01Z","request_id":"9f8e7d6c-0000000000000002","status":200}]}`
+	var fast, timed, slow entryBody
+	var times []time.Time
+	if !decodeBatchBody([]byte(body), &fast) || !decodeBatchTimes([]byte(body), &timed, &times) {
+		t.Fatalf("the fast decoders left %s to encoding/json", body)
+	}
+	if err := json.Unmarshal([]byte(body), &slow); err != nil || !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("fast %+v; encoding/json %+v, %v", fast, slow, err)
+	}
+	if got := [2]IDSource{fast.Records[0].RequestIDSource, fast.Records[1].RequestIDSource}; got != [2]IDSource{IDFromClient, 0} {
+		t.Errorf("request_id_source of the records = %v, want [IDFromClient, 0]", got)
 	}
 }
 

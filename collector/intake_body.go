@@ -14,18 +14,26 @@ import (
 // Reading a batch's body: its format, its bytes within the in-flight
 // budget, a body cut short told apart.
 
-func batchFormat(contentType string) (string, bool) {
-	mt, _, err := mime.ParseMediaType(contentType)
+// batchFormat returns the OTLP format a Content-Type names, or ok false.
+// charset is the charset it names when that is not UTF-8 (in any case,
+// quoted or not), which refuses the batch: OTLP/JSON and protobuf's
+// strings are UTF-8, and a batch declared utf-16 was decoded as UTF-8
+// (TestBatchCharsetOtherThanUTF8Refused).
+func batchFormat(contentType string) (format, charset string, ok bool) {
+	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
-		return "", false
+		return "", "", false
+	}
+	if cs, named := params["charset"]; named && !strings.EqualFold(cs, "utf-8") {
+		return "", cs, false
 	}
 	switch mt {
 	case FormatProtobuf, "application/protobuf":
-		return FormatProtobuf, true
+		return FormatProtobuf, "", true
 	case FormatJSON:
-		return FormatJSON, true
+		return FormatJSON, "", true
 	}
-	return "", false
+	return "", "", false
 }
 
 // readBody reads the (possibly gzip) body up to MaxBodyBytes into buf's

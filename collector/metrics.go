@@ -11,6 +11,12 @@ import (
 func (c *Collector) MetricsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
+		case "/metrics", "/healthz", "/readyz":
+			if !c.readOnly(w, r) {
+				return
+			}
+		}
+		switch r.URL.Path {
 		case "/metrics":
 			c.writeMetrics(w)
 		case "/healthz":

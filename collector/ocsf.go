@@ -133,6 +133,9 @@ func appendOCSFUnmapped(dst []byte, r *StoredRecord) []byte {
 	if r.Cut != "" {
 		dst = appendStringField(dst, `,"cut":`, r.Cut)
 	}
+	if r.RequestIDSource != 0 {
+		dst = appendStringField(dst, `,"request_id_source":`, r.RequestIDSource.String())
+	}
 	dst = appendStringField(dst, `,"key_id":`, r.KeyID)
 	dst = appendStringField(dst, `,"auth_method":`, r.AuthMethod)
 	dst = appendStringField(dst, `,"issuer":`, r.Issuer)

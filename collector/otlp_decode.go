@@ -342,8 +342,18 @@ func (s *StoredRecord) setAttr(key string, v anyValue) {
 		s.setForeignAttr(key, v)
 	case f < numTextAttrs:
 		*s.textField(f) = v.foreignText(maxFieldBytes) // a nested value is a foreign one
+	case f == attrRequestIDSource:
+		s.setIDSource(key, v)
 	default:
 		s.setIntAttr(f, v)
+	}
+}
+
+// setIDSource stores the request_id_source attribute, v; a value no
+// sidecar sends is kept among the foreign attributes, as the sender's own.
+func (s *StoredRecord) setIDSource(key string, v anyValue) {
+	if s.RequestIDSource.UnmarshalText([]byte(v.foreignText(maxFieldBytes))) != nil {
+		s.setForeignAttr(key, v)
 	}
 }
 
@@ -378,6 +388,7 @@ const (
 	attrPolicyRevision
 	attrDuration
 	attrCount
+	attrRequestIDSource
 	attrForeign
 )
 
@@ -440,6 +451,8 @@ func portcullisAttrFieldOf(key []byte) attrField {
 		return attrCertIssuer
 	case audit.AttrCut:
 		return attrCut
+	case audit.AttrRequestIDSource:
+		return attrRequestIDSource
 	}
 	return attrForeign
 }

@@ -177,6 +177,8 @@ func (t *recordText) set(s *StoredRecord, key []byte, v anyValue) {
 	case f < numTextAttrs:
 		t.has &^= 1 << f
 		*s.textField(f) = v.foreignText(maxFieldBytes) // a nested value is a foreign one
+	case f == attrRequestIDSource:
+		s.setIDSource(string(key), v)
 	default:
 		s.setIntAttr(f, v)
 	}

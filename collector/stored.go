@@ -1,11 +1,13 @@
 package collector
 
 import (
-	"github.com/portcullis/portcullis/audit"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portcullis/portcullis/audit"
 )
 
 // StoredRecord is an audit record as the collector stores and queries it.
@@ -58,6 +60,15 @@ type StoredRecord struct {
 	// them (Entry.BoundTenants), filled like Sender; false means the
 	// tenant is the sender's claim alone.
 	SenderBound bool `json:"-"`
+
+	// RequestIDSource is IDFromClient when the request id is the client's
+	// X-Request-ID, kept (audit.RequestIDFromClient, "request_id_source"
+	// in JSON); zero for one the sidecar made, and in records of sidecars
+	// before it. One byte, in the padding after SenderBound: a string
+	// grew every decoded record by 16 bytes, past the decoded-bytes
+	// limit for a body limit's worth of a sidecar's emptiest records
+	// (TestDecodedBytesLimit).
+	RequestIDSource IDSource `json:"request_id_source,omitempty"`
 	// BoundTenants are the tenants the batch's sender was bound to,
 	// sorted and comma-separated (Entry.BoundTenants), "" when it was
 	// bound to none; filled like SenderBound, and by the store for
@@ -251,6 +262,9 @@ func (s *StoredRecord) AppendJSON(dst []byte) []byte {
 		dst = appendStringField(dst, `,"limit":`, s.Limit)
 	}
 	dst = appendStringField(dst, `,"request_id":`, s.RequestID)
+	if s.RequestIDSource != 0 {
+		dst = appendStringField(dst, `,"request_id_source":`, s.RequestIDSource.String())
+	}
 	if s.ApprovalID != "" {
 		dst = appendStringField(dst, `,"approval_id":`, s.ApprovalID)
 	}
@@ -341,6 +355,9 @@ func Stored(r *audit.Record) StoredRecord {
 	if r.ClientCut {
 		s.Cut = audit.CutClient
 	}
+	if r.ClientRequestID {
+		s.RequestIDSource = IDFromClient
+	}
 	if r.SourceIP.IsValid() {
 		s.SourceIP = r.SourceIP.String()
 	}
@@ -348,4 +365,36 @@ func Stored(r *audit.Record) StoredRecord {
 		s.TokenFingerprint = hexString(r.TokenFingerprint[:])
 	}
 	return s
+}
+
+// IDSource says who made a record's request id: zero for the sidecar
+// that recorded it, IDFromClient for its client.
+type IDSource uint8
+
+// IDFromClient is the IDSource of a request id kept from the client's
+// X-Request-ID.
+const IDFromClient IDSource = 1
+
+// String returns audit.RequestIDFromClient for IDFromClient, else "".
+func (s IDSource) String() string {
+	if s == IDFromClient {
+		return audit.RequestIDFromClient
+	}
+	return ""
+}
+
+// MarshalText writes s as String does.
+func (s IDSource) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText takes audit.RequestIDFromClient, and "" for zero.
+func (s *IDSource) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case audit.RequestIDFromClient:
+		*s = IDFromClient
+	case "":
+		*s = 0
+	default:
+		return fmt.Errorf("unknown request_id_source %q", b)
+	}
+	return nil
 }

@@ -55,6 +55,15 @@ type Check struct {
 func (a *Admin) Handler(ctx *fasthttp.RequestCtx) {
 	defer a.recover(ctx)
 	switch string(ctx.Path()) {
+	case "/healthz", "/readyz", "/metrics":
+		if !ctx.IsGet() && !ctx.IsHead() {
+			// Answered as a GET before (TestAdminProbesRefuseOtherMethods).
+			ctx.Response.Header.Set("Allow", "GET, HEAD")
+			a.fail(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "use GET or HEAD")
+			return
+		}
+	}
+	switch string(ctx.Path()) {
 	case "/healthz":
 		ctx.SetBodyString("ok\n")
 	case "/readyz":

@@ -34,6 +34,7 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 	tc := s.metrics.countTenant(x)
 	r.SetMethod(h.Method())
 	r.SetRequestID(x.reqID)
+	r.ClientRequestID = x.clientID
 	r.SetUserAgent(h.UserAgent())
 	// Only the normalised path is recorded: a raw target may carry
 	// userinfo or anything else the request was refused for.

@@ -365,6 +365,10 @@ func TestCollectorRefusesOutOfRangeNumbers(t *testing.T) {
 	}{
 		{[]string{"--sign-every", "0s"}, "--sign-every 0s: want more than 0s"},
 		{[]string{"--sign-every", "-1s"}, "--sign-every -1s: negative; a duration is 0s or more"},
+		// 1ns was taken, and an idle collector signed and wrote its head
+		// in a loop (about 17% of a core).
+		{[]string{"--sign-every", "1ns"}, "--sign-every 1ns: want at least 100ms"},
+		{[]string{"--sign-every", "99ms"}, "--sign-every 99ms: want at least 100ms"},
 		{[]string{"--max-batch-bytes", "-1"}, "--max-batch-bytes -1: want at least 1"},
 		{[]string{"--max-batch-records", "-1"}, "--max-batch-records -1: want at least 1"},
 		{[]string{"--max-record-bytes", "-1"}, "--max-record-bytes -1: want at least 1"},

@@ -159,6 +159,13 @@ func inDirectory(dir, root string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
+// minSignEvery is the shortest --sign-every taken. Each interval signs
+// the head, writes and syncs head.json and publishes it, idle or not:
+// 1ns was taken and an idle collector did that in a loop (about 17% of a
+// core). A tenth of a second is the shortest the tests use to see heads
+// move; an operator has no use for fresher heads than that.
+const minSignEvery = 100 * time.Millisecond
+
 // checkCollectorNumbers refuses numbers the collector would otherwise
 // replace with its defaults without a word.
 func checkCollectorNumbers(c collectorFlags) error {
@@ -169,6 +176,9 @@ func checkCollectorNumbers(c collectorFlags) error {
 		if d.v <= 0 {
 			return fmt.Errorf("--%s %s: want more than 0s", d.name, d.v)
 		}
+	}
+	if c.head.every < minSignEvery {
+		return fmt.Errorf("--sign-every %s: want at least %s", c.head.every, minSignEvery)
 	}
 	for _, n := range []struct {
 		name string

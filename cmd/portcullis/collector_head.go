@@ -27,7 +27,7 @@ type headFlags struct {
 }
 
 func (h *headFlags) register(fs *flag.FlagSet) {
-	fs.DurationVar(&h.every, "sign-every", time.Minute, "sign and publish the store's head this often, even when idle")
+	fs.DurationVar(&h.every, "sign-every", time.Minute, "sign and publish the store's head this often, even when idle (at least 100ms)")
 	fs.StringVar(&h.file, "publish-head", "", "also publish each signed head to this `file` (best on another host or mount)")
 	fs.BoolVar(&h.acceptRollback, "accept-rollback", false, "continue on a store that does not hold the head published in etcd or --publish-head (a backup restored on purpose): record the rollback as a break in the chain, which audit verify keeps reporting, and move the anchors on")
 	fs.BoolVar(&h.acceptMissingHead, "accept-missing-head", false, "continue on a store whose head.json is missing or invalid (gone, empty, garbled or not signed by the store's key: no crash leaves that, but a collector older than the head's fsync could leave it empty), or older than the newest head its entries record as written durably (an older copy put back): record it as a break in the chain, naming this flag, the user and the host, which audit verify keeps reporting; drop the flag once started: while it is given, a head deleted or garbled later is taken too")
