@@ -74,6 +74,12 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 	if visible(meta.Actor) == "" {
 		return etcdsync.Approval{}, fmt.Errorf("an approval request needs its requester's name (--actor), not %q: the two-person rule compares it with the approver's", meta.Actor)
 	}
+	if SharedEtcdUser(meta.EtcdUser) {
+		// grantable refuses every grant of such a request: stored, it
+		// would wait for a grant that cannot come
+		// (TestSharedEtcdUserIsNoSecondPerson).
+		return etcdsync.Approval{}, fmt.Errorf("etcd user %q is a shared or program identity that names no person, so no grant of a request written as it could be shown to be a second person's; request it with your own etcd user: %w", meta.EtcdUser, ErrSelfApproval)
+	}
 	st, doc, err := a.current(ctx)
 	if err != nil {
 		return etcdsync.Approval{}, err
