@@ -412,6 +412,9 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 		}
 		return true, e.dropUnreadable(f, gen, err)
 	}
+	if f.restored {
+		f.records = restoredRecords(data, f.records)
+	}
 	res := e.postN(data, f.records)
 	if e.heldBefore(f, res) {
 		e.sp.forgetLost(f)
@@ -449,6 +452,22 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 	}
 	e.removeSpooled(f)
 	return true, true
+}
+
+// restoredRecords returns how many records restored batch data counts
+// (Restored): the number its file name says, named, or the records it
+// holds when fewer. A batch put back under a lost sequence with a name
+// saying more records than it holds counted the name's, and
+// DroppedSpool - Restored, the records lost for good, hid other batches
+// lost (TestSpoolRestoredBatchCountsItsRecordsNotItsName). A body that
+// does not parse as one batch, which the emitter never writes, counts
+// none.
+func restoredRecords(data []byte, named int) int {
+	p, err := parseBatch(data)
+	if err != nil {
+		return 0
+	}
+	return min(named, len(p.recs))
 }
 
 // countReplayed counts n records of spooled batch f delivered: Replayed,
