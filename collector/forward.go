@@ -99,7 +99,7 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 // store's event stores them; those between stored already are skipped as
 // such. It logs an error line naming both revisions when it does.
 func resumeNoLaterThanTheTrail(ctx context.Context, admin *etcdadmin.Admin, store *Store, from int64, revFile string, log zerolog.Logger) (int64, error) {
-	last := store.Witness().Revision
+	last := store.LastEventRevision()
 	if last <= 0 || last >= from {
 		return from, nil
 	}

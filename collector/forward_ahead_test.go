@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,7 +38,13 @@ func TestForwardEventsResumeFileAheadOfTheTrailLosesNoEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An event under events/ naming an action of the follower's own is
+	// stored, but is no witness: the resume revision past it is no edit.
+	if _, err := cli.Put(ctx, "/events-ahead-test/events/00000000000000000009-odd", `{"action":"events.gap","actor":"bob"}`); err != nil {
+		t.Fatal(err)
+	}
 	dir, key := t.TempDir(), newTestKey(t)
+	var logs logLines
 	revFile := filepath.Join(dir, "events.rev")
 	run := func(what string, done func([]Event) bool) {
 		t.Helper()
@@ -48,7 +55,7 @@ func TestForwardEventsResumeFileAheadOfTheTrailLosesNoEvent(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		wg.Add(1)
-		go func() { defer wg.Done(); ForwardEvents(cctx, admin, st, revFile, zerolog.Nop()) }()
+		go func() { defer wg.Done(); ForwardEvents(cctx, admin, st, revFile, zerolog.New(&logs)) }()
 		waitFor(t, what, func() bool { return done(storedEvents(t, dir)) })
 		cancel()
 		wg.Wait()
@@ -64,7 +71,22 @@ func TestForwardEventsResumeFileAheadOfTheTrailLosesNoEvent(t *testing.T) {
 			return false
 		}
 	}
-	run("the key's creation stored", has(etcdadmin.ActionKeyCreate))
+	run("the key's creation stored", has(etcdadmin.ActionEventsGap))
+	if _, _, err := admin.CreateKey(ctx, "acme-hris", 0, meta); err != nil {
+		t.Fatal(err)
+	}
+	run("a second key's creation stored after a restart", func(evs []Event) bool {
+		n := 0
+		for _, e := range evs {
+			if e.Action == etcdadmin.ActionKeyCreate {
+				n++
+			}
+		}
+		return n == 2
+	})
+	if strings.Contains(logs.String(), "resume revision is past") {
+		t.Errorf("an untouched resume file read as edited: %s", logs.String())
+	}
 
 	// The collector is down: the key is revoked, and the resume file moved
 	// to etcd's revision past the revocation.
@@ -81,6 +103,9 @@ func TestForwardEventsResumeFileAheadOfTheTrailLosesNoEvent(t *testing.T) {
 	run("the suspension after the edited resume revision stored", has(etcdadmin.ActionClientSuspend))
 	if !has(etcdadmin.ActionKeyRevoke)(storedEvents(t, dir)) {
 		t.Errorf("the revocation at revision %d is not in the trail: the follower resumed from the edited events.rev (%s)", rev, strconv.FormatInt(rev, 10))
+	}
+	if !strings.Contains(logs.String(), "resume revision is past") {
+		t.Errorf("the edited resume file followed from the trail without an error line: %s", logs.String())
 	}
 	counts := map[string]int{}
 	for _, e := range storedEvents(t, dir) {
