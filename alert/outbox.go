@@ -591,8 +591,9 @@ func (o *Outbox) deliverOne(name string) error {
 
 // checkPlanted replaces the alert of the delivery q, read from file p,
 // with the engine's (the one the trail opened), and removes and reports a
-// delivery of an alert the engine does not hold, or the closure or growth
-// of a ticket that is not the alert's at q's sink: whoever can write the
+// delivery of an alert the engine does not hold, the closure or growth
+// of a ticket that is not the alert's at q's sink, or a closure of an
+// alert that is open: whoever can write the
 // data directory planted such files, and the outbox sent them under the
 // sink's credential and recorded them in the trail (attack805).
 func (o *Outbox) checkPlanted(name, p string, q *queued) error {
@@ -603,6 +604,8 @@ func (o *Outbox) checkPlanted(name, p string, q *queued) error {
 		why = "names an alert the trail never opened"
 	case key != "" && !ownTicket(&a, q.Sink, key):
 		why = fmt.Sprintf("names ticket %q, which is not the alert's at the sink", key)
+	case q.Close != "" && a.Status != StatusClosed:
+		why = "closes the ticket of an alert that is open"
 	}
 	if why == "" {
 		fold := q.Alert.Folded

@@ -18,7 +18,8 @@ import (
 // under the collector's sink credential and recorded in the trail: an
 // alert the trail never opened, with the planter's tenant and text; the
 // closure of a ticket that is not the alert's; and, for a real alert,
-// its queued opening rewritten to another tenant and client (attack805).
+// its queued opening rewritten to another tenant and client; the
+// closure of its own ticket while it is open (attack805).
 // The outbox now sends only alerts the engine holds, as the engine holds
 // them, and tells only the alert's own tickets of a closure; a planted
 // delivery is reported and removed.
@@ -82,6 +83,12 @@ func TestOutboxSendsOnlyTheEnginesAlerts(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	waitFor(t, "the real alert's ticket", func() bool { a, _ := r.eng.Alert(real.ID); return hasTicket(&a, "secops") })
 	waitFor(t, "the outbox empty", func() bool { return o.Pending() == 0 })
+	// The real alert is still open: a closure of its own ticket is none
+	// the engine queued, and closed the incident's ticket at the sink.
+	opened, _ := r.eng.Alert(real.ID)
+	plant(real.ID+"~secops~close-own.json", queued{Alert: opened, Sink: "secops", Close: opened.Tickets[0].Key})
+	o.poke()
+	waitFor(t, "the outbox empty again", func() bool { return o.Pending() == 0 })
 	rcv.mu.Lock()
 	got := map[string]int{}
 	for id, n := range rcv.got {
