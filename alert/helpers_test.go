@@ -262,3 +262,14 @@ func enqueueInto(t *testing.T, box *atomic.Pointer[Outbox]) func(Alert) {
 		}
 	}
 }
+
+// hold puts a in eng's alerts, as if the trail had opened it, for a test
+// that enqueues alerts of its own: the outbox sends only the alerts the
+// engine holds (TestOutboxSendsOnlyTheEnginesAlerts).
+func hold(eng *Engine, a Alert) Alert {
+	eng.mu.Lock()
+	defer eng.mu.Unlock()
+	c := a
+	eng.alerts[a.ID] = &c
+	return a
+}

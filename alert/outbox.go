@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -549,6 +550,9 @@ func (o *Outbox) deliverOne(name string) error {
 	if sink == nil {
 		return fmt.Errorf("queued delivery %q names sink %q, which the policy no longer has", p, q.Sink)
 	}
+	if err := o.checkPlanted(name, p, &q); err != nil {
+		return err
+	}
 	if key, ok := o.remembered(o.sent, name, q.Sent); ok {
 		o.mu.Lock()
 		if f, ok := o.sentFold[name]; ok { // what the update told, not what its file was queued with
@@ -583,6 +587,48 @@ func (o *Outbox) deliverOne(name string) error {
 		return err
 	}
 	return o.record(name, p, &q, key)
+}
+
+// checkPlanted replaces the alert of the delivery q, read from file p,
+// with the engine's (the one the trail opened), and removes and reports a
+// delivery of an alert the engine does not hold, the closure or growth
+// of a ticket that is not the alert's at q's sink, or a closure of an
+// alert that is open: whoever can write the
+// data directory planted such files, and the outbox sent them under the
+// sink's credential and recorded them in the trail (attack805).
+func (o *Outbox) checkPlanted(name, p string, q *queued) error {
+	a, ok := o.cfg.Engine.Alert(q.Alert.ID)
+	why := ""
+	switch key := cmp.Or(q.Close, q.Fold); {
+	case !ok:
+		why = "names an alert the trail never opened"
+	case key != "" && !ownTicket(&a, q.Sink, key):
+		why = fmt.Sprintf("names ticket %q, which is not the alert's at the sink", key)
+	case q.Close != "" && a.Status != StatusClosed:
+		why = "closes the ticket of an alert that is open"
+	}
+	if why == "" {
+		fold := q.Alert.Folded
+		q.Alert = a
+		if q.Fold != "" {
+			q.Alert.Folded = fold // as the update fell due (foldticket.go)
+		}
+		return nil
+	}
+	if err := o.done(name, p); err != nil {
+		return err
+	}
+	return fmt.Errorf("queued delivery %q %s: not sent, removed (a file planted in the outbox)", p, why)
+}
+
+// ownTicket reports whether a holds ticket key of sink.
+func ownTicket(a *Alert, sink, key string) bool {
+	for _, t := range a.Tickets {
+		if t.Sink == sink && t.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // tried reports whether a create of the delivery failed before, in this

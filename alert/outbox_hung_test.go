@@ -47,7 +47,7 @@ func TestOutboxHungSinkDelaysNoOther(t *testing.T) {
 	const n = 8
 	for i := range n {
 		a := Alert{ID: "alert-20261201T0900" + itoa(10+i) + "Z-0000000" + itoa(i), Rule: "token-guessing-source", Group: "source", Key: "203.0.113." + itoa(i)}
-		if err := o.Enqueue(a); err != nil {
+		if err := o.Enqueue(hold(r.eng, a)); err != nil {
 			t.Fatal(err)
 		}
 	}

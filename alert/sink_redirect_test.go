@@ -39,7 +39,7 @@ func TestSinkRedirectNotFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := Alert{ID: "alert-20261201T090000Z-0000000000000002", Rule: "token-guessing-source", Group: "source", Key: "203.0.113.1"}
-	if err := o.Enqueue(a); err != nil {
+	if err := o.Enqueue(hold(r.eng, a)); err != nil {
 		t.Fatal(err)
 	}
 	o.deliverDue(context.Background())

@@ -54,7 +54,7 @@ func TestSinkErrorsNameNoURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := o.Enqueue(Alert{ID: "alert-20261201T090000Z-0000000000000001", Rule: "token-guessing-source", Group: "source", Key: "203.0.113.1"}); err != nil {
+	if err := o.Enqueue(hold(r.eng, Alert{ID: "alert-20261201T090000Z-0000000000000001", Rule: "token-guessing-source", Group: "source", Key: "203.0.113.1"})); err != nil {
 		t.Fatal(err)
 	}
 	o.deliverDue(context.Background())

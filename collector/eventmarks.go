@@ -68,6 +68,23 @@ func (s *Store) Witness() etcdadmin.Witness {
 	return etcdadmin.Witness{Key: w.Key, Revision: w.Revision}
 }
 
+// LastEventRevision returns the newest etcd revision of the events the
+// store holds from the cluster of its witness (Witness), whatever their
+// action (one a writer of events/ names like the follower's own is no
+// witness, and is stored all the same), or 0 when it has no witness.
+func (s *Store) LastEventRevision() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.seenEvents.witness
+	if w.Revision <= 0 {
+		return 0
+	}
+	if c := s.seenEvents.clusters[w.Cluster]; c != nil {
+		return max(c.high, w.Revision)
+	}
+	return w.Revision
+}
+
 // has reports whether the event k is stored.
 func (m *eventMarks) has(k eventKey) bool {
 	if k.Revision <= 0 {

@@ -46,6 +46,9 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 	if err != nil {
 		return err
 	}
+	if from, err = resumeNoLaterThanTheTrail(ctx, admin, store, from, revFile, log); err != nil {
+		return err
+	}
 	wf := WitnessPath(revFile)
 	told, err := ReadWitnesses(wf)
 	if err != nil {
@@ -85,6 +88,28 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 		uncheckedLease(out, log)
 		return WriteResumeRevision(revFile, evs[len(evs)-1].Revision)
 	})
+}
+
+// resumeNoLaterThanTheTrail returns the revision to follow from: from,
+// the resume file's, or the revision of the last event the store holds
+// when etcd holds an event written after it and at most at from. The file
+// is a shortcut the trail does not sign: whoever can write the data
+// directory moved it ahead, past events written while the collector was
+// down, and the watch from there never stored them. Resuming from the
+// store's event stores them; those between stored already are skipped as
+// such. It logs an error line naming both revisions when it does.
+func resumeNoLaterThanTheTrail(ctx context.Context, admin *etcdadmin.Admin, store *Store, from int64, revFile string, log zerolog.Logger) (int64, error) {
+	last := store.LastEventRevision()
+	if last <= 0 || last >= from {
+		return from, nil
+	}
+	missed, err := admin.EventWrittenBetween(ctx, last, from)
+	if err != nil || missed == 0 {
+		return from, err
+	}
+	log.Error().Str("file", revFile).Int64("resume_revision", from).Int64("last_event_stored", last).Int64("event_not_stored", missed).
+		Msg("the resume revision is past events the trail does not hold (the file was edited or put back from elsewhere); following from the last event stored")
+	return last, nil
 }
 
 // uncheckedLease logs a warn line for each event of evs flagged
