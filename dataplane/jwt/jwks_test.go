@@ -478,3 +478,50 @@ func TestRefusedJWKSURLErrorRedactsQuery(t *testing.T) {
 		t.Errorf("the refusal carries the URL's password or query token: %v", err)
 	}
 }
+
+// TestRedirectRefusalRedactsQuery: a JWKS URL whose server redirects off
+// https (to a presigned object URL, http://bucket/jwks?X-Amz-Signature=...),
+// or to a Location the HTTP client cannot parse, is a failed fetch, and
+// the error named the target with its query (the client's own error
+// quotes the whole Location), which went into the fetch error and so the
+// sidecar's log line, where every other fetch error redacts a URL's
+// query (attack804). The target is named as logURL names the JWKS URL,
+// password and query redacted, or not at all when it does not parse.
+func TestRedirectRefusalRedactsQuery(t *testing.T) {
+	t.Parallel()
+	plain := newProvider(t, jwks(testKeys()["ES256"]))
+	targets := map[string]string{ // by the path the server is asked for
+		"/off-https":    strings.Replace(plain.srv.URL, "http://", "http://reader:s3cr3t-pw@", 1) + "/jwks?X-Amz-Signature=s3cr3t-sig#frag",
+		"/bad-port":     "https://idp.example:bad/jwks?X-Amz-Signature=s3cr3t-sig",
+		"/bad-host":     "https://[::1/jwks?X-Amz-Signature=s3cr3t-sig",
+		"/bad-relative": "/jwks?X-Amz-Signature=s3cr3t-sig\x7f",
+	}
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Location"] = []string{targets[r.URL.Path]}
+		w.WriteHeader(http.StatusFound)
+	}))
+	t.Cleanup(tlsSrv.Close)
+	for path, to := range targets {
+		var mu sync.Mutex
+		var reports []error
+		hc := tlsSrv.Client()
+		hc.Timeout = 30 * time.Second
+		v, err := New(Config{Issuers: []Issuer{testIssuer(tlsSrv.URL + path)}, HTTPClient: hc,
+			FetchReport: func(_ string, err error) { mu.Lock(); reports = append(reports, err); mu.Unlock() }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := []error{v.Refresh(t.Context())}
+		v.Close()
+		mu.Lock()
+		errs = append(errs, reports...)
+		mu.Unlock()
+		for _, err := range errs {
+			if err == nil {
+				t.Errorf("redirect to %q: got no error, want a failed fetch", to)
+			} else if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("redirect to %q: the error carries the target's password or query: %v", to, err)
+			}
+		}
+	}
+}
