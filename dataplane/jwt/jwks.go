@@ -140,8 +140,29 @@ func (ks *keySet) add(k *key) {
 	}
 }
 
-// parseJWK parses one signature verification key.
+// jwkMembers are the JWK members parseJWK reads (the fields of jwk), by
+// their exact names.
+var jwkMembers = [...]string{"kty", "kid", "alg", "use", "key_ops", "crv", "n", "e", "x", "y"}
+
+// parseJWK parses one signature verification key. Its members are read
+// by their exact names, as RFC 7517 has them, each once: encoding/json
+// fills a struct matching names ignoring case and keeps the last, so
+// "use":"enc" followed by "USE":"sig" was a signing key here and an
+// encryption key to a JOSE library reading "use"; a key with a member
+// twice (under Unicode case folding, as a token's names are compared) or
+// a read member in another case is skipped.
 func parseJWK(raw json.RawMessage) (*key, error) {
+	m, st := members(raw)
+	if st != OK {
+		return nil, errors.New("a member twice, or not a JSON object")
+	}
+	for name := range m {
+		for _, r := range jwkMembers {
+			if caseVariant(name, r) {
+				return nil, fmt.Errorf("member %s is %q in another case", quoted(name), r)
+			}
+		}
+	}
 	var j jwk
 	if err := json.Unmarshal(raw, &j); err != nil {
 		return nil, err

@@ -525,3 +525,34 @@ func TestRedirectRefusalRedactsQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestJWKMembersReadByExactName: a JWK's members were read as
+// encoding/json fills a struct, matching names ignoring case and keeping
+// the last, so a key the provider marked "use":"enc" or "key_ops":
+// ["encrypt"] became a signing key with a "USE":"sig" or "KEY_OPS":
+// ["verify"] behind it, where a JOSE library reading the registered
+// names refuses it (RFC 7517 §4.2, §4.3; attack804). Such a key, and one
+// holding a member twice, is skipped; a read member alone in another
+// case ("KTY") is too, and other members' cases do not matter.
+func TestJWKMembersReadByExactName(t *testing.T) {
+	t.Parallel()
+	j := jwkJSON(testKeys()["ES256"])
+	for _, c := range []struct {
+		extra string
+		used  bool
+	}{
+		{`"use":"enc","USE":"sig",`, false},
+		{`"key_ops":["encrypt"],"KEY_OPS":["verify"],`, false},
+		{`"use":"sig","use":"enc",`, false},
+		{`"kid":"other","KID":"ec-1",`, false},
+		{`"Use":"sig",`, false},
+		{`"X5T":"abc","x5t":"abc",`, false},
+		{`"use":"sig","key_ops":["verify"],"X5T":"abc",`, true},
+	} {
+		doc := `{"keys":[{` + c.extra + j[1:] + `]}`
+		ks, _ := parseJWKS([]byte(doc))
+		if used := ks != nil && len(ks.all) == 1; used != c.used {
+			t.Errorf("key with %s: used %v, want %v", c.extra, used, c.used)
+		}
+	}
+}
