@@ -100,6 +100,11 @@ func parseJWKS(b []byte) (*keySet, error) {
 	if doc.Keys == nil {
 		return nil, errors.New(`cannot parse jwks: no "keys" array`)
 	}
+	if m, st := members(b); st != OK || m["keys"] == nil {
+		// "keys" twice, or "KEYS" (which encoding/json read for it) beside
+		// or instead of it: a JOSE library reads another set.
+		return nil, errors.New(`cannot parse jwks: "keys" twice or in another case`)
+	}
 	if len(doc.Keys) > maxJWKSKeys {
 		return nil, fmt.Errorf("jwks holds %d keys, more than the %d accepted", len(doc.Keys), maxJWKSKeys)
 	}

@@ -533,7 +533,8 @@ func TestRedirectRefusalRedactsQuery(t *testing.T) {
 // ["verify"] behind it, where a JOSE library reading the registered
 // names refuses it (RFC 7517 §4.2, §4.3; attack804). Such a key, and one
 // holding a member twice, is skipped; a read member alone in another
-// case ("KTY") is too, and other members' cases do not matter.
+// case ("KTY") is too, and other members' cases do not matter. A set
+// whose "keys" comes twice or in another case is no set.
 func TestJWKMembersReadByExactName(t *testing.T) {
 	t.Parallel()
 	j := jwkJSON(testKeys()["ES256"])
@@ -553,6 +554,12 @@ func TestJWKMembersReadByExactName(t *testing.T) {
 		ks, _ := parseJWKS([]byte(doc))
 		if used := ks != nil && len(ks.all) == 1; used != c.used {
 			t.Errorf("key with %s: used %v, want %v", c.extra, used, c.used)
+		}
+	}
+	// The set's own "keys": encoding/json read a "KEYS" after it instead.
+	for _, doc := range []string{`{"keys":[],"KEYS":[` + j + `]}`, `{"KEYS":[` + j + `]}`, `{"keys":[],"keys":[` + j + `]}`} {
+		if ks, err := parseJWKS([]byte(doc)); err == nil || ks != nil && len(ks.all) > 0 {
+			t.Errorf("set %s: got %v keys, error %v; want it refused", doc, ks != nil && len(ks.all) > 0, err)
 		}
 	}
 }
