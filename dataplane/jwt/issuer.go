@@ -205,12 +205,13 @@ func (v *Verifier) download(iss *Issuer) (*keySet, error) {
 var errUnreadable = errors.New("malformed or unreadable response")
 
 // fetchFailure is err, an HTTP client's failure to fetch a JWKS, as a log
-// line may say it: by kind (a timeout, a failed dial and why, a TLS
-// certificate or alert, a redirect refused) with no byte the provider
-// sent. net/http's own errors quote them: a malformed header line whole
-// (malformed MIME header line: "Set-Cookie: ..."), a status line, a
-// Location it could not parse with its query; such an error is
-// errUnreadable. The url.Error around it quotes the URL's query.
+// line may say it: by kind (a timeout, a failed dial and why, a proxy
+// that did not connect, a TLS certificate or alert, a redirect refused),
+// with no byte the provider or a proxy sent. net/http's own errors quote
+// them: a malformed header line whole (malformed MIME header line:
+// "Set-Cookie: ..."), a status line, a Location it could not parse with
+// its query, a proxy's refusal; such an error is errUnreadable. The
+// url.Error around it quotes the URL's query.
 func fetchFailure(err error) error {
 	var re *redirectError
 	var op *net.OpError
@@ -230,12 +231,21 @@ func fetchFailure(err error) error {
 		return alert
 	case errors.As(err, &op) && op.Op == "dial":
 		return fmt.Errorf("dial failed: %w", op.Err)
+	case errors.As(err, &op) && op.Op == "proxyconnect": // its error may be the proxy's status text
+		if errors.As(op.Err, &op) && op.Op == "dial" {
+			return fmt.Errorf("%w: dial failed: %w", errProxyConnect, op.Err)
+		}
+		return errProxyConnect
 	}
 	return errUnreadable
 }
 
-// errTimeout is a fetch that ran past the client's timeout.
-var errTimeout = errors.New("timeout")
+// errTimeout is a fetch that ran past the client's timeout, and
+// errProxyConnect one whose HTTPS proxy (HTTPS_PROXY) did not connect it.
+var (
+	errTimeout      = errors.New("timeout")
+	errProxyConnect = errors.New("proxy connect failed")
+)
 
 // logURL is u as a log line may name it: the password and the query
 // redacted as url.URL.Redacted writes a password ("xxxxx"; a provider

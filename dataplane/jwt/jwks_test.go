@@ -1,9 +1,12 @@
 package jwt
 
 import (
+	"bufio"
 	"crypto/rand"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -560,6 +563,54 @@ func TestJWKMembersReadByExactName(t *testing.T) {
 	for _, doc := range []string{`{"keys":[],"KEYS":[` + j + `]}`, `{"KEYS":[` + j + `]}`, `{"keys":[],"keys":[` + j + `]}`} {
 		if ks, err := parseJWKS([]byte(doc)); err == nil || ks != nil && len(ks.all) > 0 {
 			t.Errorf("set %s: got %v keys, error %v; want it refused", doc, ks != nil && len(ks.all) > 0, err)
+		}
+	}
+}
+
+// TestProxyRefusalNotQuoted: a JWKS fetched through an HTTPS proxy that
+// refuses the CONNECT had the proxy's reason phrase in the fetch error,
+// and so in the log line, as net/http quotes it; a proxy that cannot be
+// reached is "proxy connect failed" (attack804).
+func TestProxyRefusalNotQuoted(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					c.Write([]byte("HTTP/1.1 407 s3cr3t-reason\r\nContent-Length: 0\r\n\r\n"))
+				}
+			}()
+		}
+	}()
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Close()
+	for _, c := range []struct{ proxy, want string }{
+		{"http://" + ln.Addr().String(), "malformed or unreadable response"},
+		{"http://" + gone.Addr().String(), "proxy connect failed"},
+	} {
+		pu, _ := url.Parse(c.proxy)
+		hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}
+		v, err := New(Config{Issuers: []Issuer{testIssuer("https://idp.example/jwks")}, HTTPClient: hc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = v.Refresh(t.Context())
+		v.Close()
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("fetch through proxy %s: got %v, want an error saying %q and nothing the proxy sent", c.proxy, err, c.want)
 		}
 	}
 }
