@@ -36,3 +36,28 @@ func TestAuthProxyIdentityHeadersDropped(t *testing.T) {
 			len(through), len(forged), strings.Join(through, ", "))
 	}
 }
+
+// Finding (attack804): still not removed were the identity headers of
+// caddy-security (AuthCrunch), whose "inject headers with claims" hands
+// its service X-Token-Subject, X-Token-User-Name, -Email and -Roles (apps
+// written for it log the user in from X-Token-Subject); of caddy-jwt,
+// which passes every claim as Token-Claim-<Name> (Token-Claim-Role:
+// admin) and strips those a request brings for that reason; and AWS
+// Verified Access's x-amzn-ava-user-context, the signed claims an app
+// behind it reads as the user (a client replays its own from another
+// app). X-Token-User-Roles: superadmin from a client holding read:users
+// reached the service as the client's word.
+
+// TestCaddyAndVerifiedAccessIdentityHeadersDropped sends those headers, in
+// several cases, beside an acme key over a real socket: none reaches the
+// upstream; names that only look alike go on.
+func TestCaddyAndVerifiedAccessIdentityHeadersDropped(t *testing.T) {
+	forged := []string{"X-Token-Subject", "x-token-subject", "X-Token-User-Name", "X-TOKEN-USER-EMAIL",
+		"X-Token-User-Roles", "Token-Claim-User", "token-claim-role", "Token-Claim-Groups",
+		"x-amzn-ava-user-context", "X-Amzn-Ava-User-Context"}
+	kept := []string{"X-Token", "X-Token-Type", "Token", "Token-Claims", "X-Amzn-Trace-Id", "X-Token-Username"}
+	if through := sentThrough(t, forged, kept, "superadmin"); len(through) > 0 { // certheader_test.go
+		t.Errorf("the upstream got %d of %d proxies' identity headers as the client wrote them: %s; want none",
+			len(through), len(forged), strings.Join(through, ", "))
+	}
+}

@@ -164,7 +164,8 @@ var proxyPrefixes = []string{"client-cert", "ssl-client-", "cf-client-cert", "pr
 	"cloudfront-", "cf-connecting-ip", "cf-pseudo-ipv4", "x-client-dn", "x-client-s-dn", "x-client-i-dn",
 	"x-client-cn", "x-client-verify", "x-client-subject", "x-client-issuer", "x-auth-user", "x-auth-email",
 	"x-auth-subject", "x-auth-role", "x-auth-groups", "x-auth-audience", "x-auth-expiresin", "x-vouch-",
-	"tailscale-user-", "tailscale-app-capabilities", "iv-user", "iv-groups", "iv-creds", "iv-remote-address"}
+	"tailscale-user-", "tailscale-app-capabilities", "iv-user", "iv-groups", "iv-creds", "iv-remote-address",
+	"x-token-subject", "x-token-user-", "token-claim-", "x-amzn-ava-"}
 
 // proxyNameRef is proxyName as a loop over proxyPrefixes.
 func proxyNameRef(name []byte) bool {
@@ -234,6 +235,7 @@ func TestScanHeadersSame(t *testing.T) {
 		"x-auth-userid", "x-auth-username", "x-auth-email", "x-auth-subject", "x-auth-roles", "x-auth-groups",
 		"x-auth-audience", "x-auth-expiresin", "x-auth-token", "x-auth-key", "x-vouch-user", "tailscale-user-login",
 		"tailscale-app-capabilities", "iv-user", "iv-groups", "iv-creds", "iv-remote-address", "cookie",
+		"x-token-subject", "x-token-user-roles", "x-token-username", "token-claim-user", "token-claims", "x-amzn-ava-user-context",
 		"tenant", "x-tenant", "tenantid", "tenant-id", "x-tenantid", "x-tenant-id", "x-tenant-name", "tenants"}
 	blocks := append([]string(nil), scanSeeds...)
 	for _, name := range names {

@@ -70,8 +70,11 @@ func droppedName(name []byte) bool {
 // and X-Ms-Token-* (Azure App Service), Gatekeeper's and nginx-jwt's
 // X-Auth-* identity fields (authProxyField), X-Vouch-* (Vouch Proxy's
 // X-Vouch-User and X-Vouch-Idp-Claims-*), Tailscale-User-* and
-// Tailscale-App-Capabilities (tailscale serve) and IBM WebSEAL's iv-user,
-// iv-groups, iv-creds and iv-remote-address; or that the platform in front sent
+// Tailscale-App-Capabilities (tailscale serve), IBM WebSEAL's iv-user,
+// iv-groups, iv-creds and iv-remote-address, caddy-security's
+// X-Token-Subject and X-Token-User-* (Name, Email, Roles), caddy-jwt's
+// Token-Claim-* (a header per claim) and AWS Verified Access's
+// X-Amzn-Ava-* (x-amzn-ava-user-context, its signed claims); or that the platform in front sent
 // the request, or the client's address: X-Appengine-* (App Engine's user,
 // admin and cron headers), X-Cloudtasks-* (Cloud Tasks), X-Envoy-*
 // (X-Envoy-Internal, X-Envoy-External-Address), X-Azure-* (Front Door's
@@ -125,7 +128,7 @@ func proxyNameFrom(name []byte) bool {
 	case 'x'<<24 | '-'<<16 | 's'<<8 | 's':
 		return foldPrefix(name, "x-ssl-")
 	case 'x'<<24 | '-'<<16 | 'a'<<8 | 'm':
-		return foldPrefix(name, "x-amzn-mtls-") || foldPrefix(name, "x-amzn-oidc-")
+		return foldPrefix(name, "x-amzn-mtls-") || foldPrefix(name, "x-amzn-oidc-") || foldPrefix(name, "x-amzn-ava-")
 	case 'x'<<24 | '-'<<16 | 'a'<<8 | 'r':
 		return foldPrefix(name, "x-arr-clientcert")
 	case 'x'<<24 | '-'<<16 | 'a'<<8 | 'u':
@@ -133,6 +136,10 @@ func proxyNameFrom(name []byte) bool {
 			authProxyField(name)
 	case 'x'<<24 | '-'<<16 | 'v'<<8 | 'o':
 		return foldPrefix(name, "x-vouch-")
+	case 'x'<<24 | '-'<<16 | 't'<<8 | 'o':
+		return foldPrefix(name, "x-token-subject") || foldPrefix(name, "x-token-user-")
+	case 't'<<24 | 'o'<<16 | 'k'<<8 | 'e':
+		return foldPrefix(name, "token-claim-")
 	case 't'<<24 | 'a'<<16 | 'i'<<8 | 'l':
 		return foldPrefix(name, "tailscale-user-") || foldPrefix(name, "tailscale-app-capabilities")
 	case 'i'<<24 | 'v'<<16 | '-'<<8 | 'u', 'i'<<24 | 'v'<<16 | '-'<<8 | 'g', 'i'<<24 | 'v'<<16 | '-'<<8 | 'c', 'i'<<24 | 'v'<<16 | '-'<<8 | 'r':

@@ -106,21 +106,33 @@ func (c Config) withDefaults() Config {
 // httpsOnly wraps a client's redirect policy (nil: the default, at most
 // 10 redirects) so that a JWKS fetch follows a redirect only to an https
 // URL: keys read from a cleartext hop (a balancer writing its Location
-// with http://) are whatever anyone on the path answered.
+// with http://) are whatever anyone on the path answered. The refusal
+// names the target as logURL does, password and query redacted: a
+// presigned object URL carries its signature in the query.
 func httpsOnly(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if req.URL.Scheme != "https" {
-			return fmt.Errorf("jwks redirect to %q refused: not https", req.URL.Redacted())
+			return &redirectError{fmt.Sprintf("jwks redirect to %q refused: not https", logURL(req.URL))}
 		}
 		if next != nil {
-			return next(req, via)
+			err := next(req, via)
+			if err == nil || errors.Is(err, http.ErrUseLastResponse) {
+				return err
+			}
+			return &redirectError{fmt.Sprintf("jwks redirect to %q refused by the client's policy", logURL(req.URL))}
 		}
 		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
+			return &redirectError{"jwks redirect refused: stopped after 10 redirects"}
 		}
 		return nil
 	}
 }
+
+// redirectError is a redirect httpsOnly refused, in words that quote no
+// more of the target than logURL does: fetchFailure passes it on whole.
+type redirectError struct{ msg string }
+
+func (e *redirectError) Error() string { return e.msg }
 
 func setDur(d *time.Duration, def time.Duration) {
 	if *d <= 0 {

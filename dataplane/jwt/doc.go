@@ -84,8 +84,10 @@
 //
 // JWKS are parsed strictly: RSA (2048 to 8192 bits), EC P-256 and OKP
 // Ed25519 keys with use "sig" or none; other keys, "oct" keys included,
-// are skipped, and so are points off their curve and Ed25519 keys of
-// small order (under which anyone can forge a signature). A set of more than 100 entries is refused whole (a failed
+// are skipped, and so are points off their curve, Ed25519 keys of
+// small order (under which anyone can forge a signature), and keys
+// holding a member twice (under case folding) or one this package reads
+// (kty, kid, alg, use, key_ops, crv, n, e, x, y) in another case. A set of more than 100 entries is refused whole (a failed
 // fetch, or a config error inline), and an error lists at most three
 // reasons for skipped keys, each value cut to 32 bytes. Launch fetches every JWKSURL in the background and
 // refreshes it every RefreshInterval (Start is Launch, then a wait for the

@@ -2,9 +2,11 @@ package jwt
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -182,11 +184,7 @@ func (v *Verifier) download(iss *Issuer) (*keySet, error) {
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	resp, err := v.cfg.HTTPClient.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) { // the client's own error quotes the query
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("fetching %q: %w", where, err)
+		return nil, fmt.Errorf("fetching %q: %w", where, fetchFailure(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -194,13 +192,60 @@ func (v *Verifier) download(iss *Issuer) (*keySet, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading the jwks from %q: %w", where, err)
+		return nil, fmt.Errorf("reading the jwks from %q: %w", where, fetchFailure(err))
 	}
 	if len(body) > maxJWKSBytes {
 		return nil, fmt.Errorf("jwks from %q exceeds %d bytes", where, maxJWKSBytes)
 	}
 	return parseJWKS(body)
 }
+
+// errUnreadable is a fetch failure the HTTP client reported in words of
+// its own: they may quote what the provider sent.
+var errUnreadable = errors.New("malformed or unreadable response")
+
+// fetchFailure is err, an HTTP client's failure to fetch a JWKS, as a log
+// line may say it: by kind (a timeout, a failed dial and why, a proxy
+// that did not connect, a TLS certificate or alert, a redirect refused),
+// with no byte the provider or a proxy sent. net/http's own errors quote
+// them: a malformed header line whole (malformed MIME header line:
+// "Set-Cookie: ..."), a status line, a Location it could not parse with
+// its query, a proxy's refusal; such an error is errUnreadable. The
+// url.Error around it quotes the URL's query.
+func fetchFailure(err error) error {
+	var re *redirectError
+	var op *net.OpError
+	var cv *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var ne net.Error
+	switch {
+	case errors.As(err, &re):
+		return re
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return errTimeout
+	case errors.Is(err, context.Canceled):
+		return context.Canceled
+	case errors.As(err, &cv):
+		return fmt.Errorf("tls: %w", cv.Err) // x509's words: names of the certificate, no response byte
+	case errors.As(err, &alert):
+		return alert
+	case errors.As(err, &op) && op.Op == "dial":
+		return fmt.Errorf("dial failed: %w", op.Err)
+	case errors.As(err, &op) && op.Op == "proxyconnect": // its error may be the proxy's status text
+		if errors.As(op.Err, &op) && op.Op == "dial" {
+			return fmt.Errorf("%w: dial failed: %w", errProxyConnect, op.Err)
+		}
+		return errProxyConnect
+	}
+	return errUnreadable
+}
+
+// errTimeout is a fetch that ran past the client's timeout, and
+// errProxyConnect one whose HTTPS proxy (HTTPS_PROXY) did not connect it.
+var (
+	errTimeout      = errors.New("timeout")
+	errProxyConnect = errors.New("proxy connect failed")
+)
 
 // logURL is u as a log line may name it: the password and the query
 // redacted as url.URL.Redacted writes a password ("xxxxx"; a provider

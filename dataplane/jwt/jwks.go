@@ -100,6 +100,11 @@ func parseJWKS(b []byte) (*keySet, error) {
 	if doc.Keys == nil {
 		return nil, errors.New(`cannot parse jwks: no "keys" array`)
 	}
+	if m, st := members(b); st != OK || m["keys"] == nil {
+		// "keys" twice, or "KEYS" (which encoding/json read for it) beside
+		// or instead of it: a JOSE library reads another set.
+		return nil, errors.New(`cannot parse jwks: "keys" twice or in another case`)
+	}
 	if len(doc.Keys) > maxJWKSKeys {
 		return nil, fmt.Errorf("jwks holds %d keys, more than the %d accepted", len(doc.Keys), maxJWKSKeys)
 	}
@@ -140,8 +145,29 @@ func (ks *keySet) add(k *key) {
 	}
 }
 
-// parseJWK parses one signature verification key.
+// jwkMembers are the JWK members parseJWK reads (the fields of jwk), by
+// their exact names.
+var jwkMembers = [...]string{"kty", "kid", "alg", "use", "key_ops", "crv", "n", "e", "x", "y"}
+
+// parseJWK parses one signature verification key. Its members are read
+// by their exact names, as RFC 7517 has them, each once: encoding/json
+// fills a struct matching names ignoring case and keeps the last, so
+// "use":"enc" followed by "USE":"sig" was a signing key here and an
+// encryption key to a JOSE library reading "use"; a key with a member
+// twice (under Unicode case folding, as a token's names are compared) or
+// a read member in another case is skipped.
 func parseJWK(raw json.RawMessage) (*key, error) {
+	m, st := members(raw)
+	if st != OK {
+		return nil, errors.New("a member twice, or not a JSON object")
+	}
+	for name := range m {
+		for _, r := range jwkMembers {
+			if caseVariant(name, r) {
+				return nil, fmt.Errorf("member %s is %q in another case", quoted(name), r)
+			}
+		}
+	}
 	var j jwk
 	if err := json.Unmarshal(raw, &j); err != nil {
 		return nil, err

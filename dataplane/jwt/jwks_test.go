@@ -1,9 +1,12 @@
 package jwt
 
 import (
+	"bufio"
 	"crypto/rand"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -476,5 +479,138 @@ func TestRefusedJWKSURLErrorRedactsQuery(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "s3cr3t-pw") || strings.Contains(err.Error(), "qu3ry-t0ken") {
 		t.Errorf("the refusal carries the URL's password or query token: %v", err)
+	}
+}
+
+// TestRedirectRefusalRedactsQuery: a JWKS URL whose server redirects off
+// https (to a presigned object URL, http://bucket/jwks?X-Amz-Signature=...),
+// or to a Location the HTTP client cannot parse, is a failed fetch, and
+// the error named the target with its query (the client's own error
+// quotes the whole Location), which went into the fetch error and so the
+// sidecar's log line, where every other fetch error redacts a URL's
+// query (attack804). The target is named as logURL names the JWKS URL,
+// password and query redacted, or not at all when it does not parse.
+func TestRedirectRefusalRedactsQuery(t *testing.T) {
+	t.Parallel()
+	plain := newProvider(t, jwks(testKeys()["ES256"]))
+	targets := map[string]string{ // by the path the server is asked for
+		"/off-https":    strings.Replace(plain.srv.URL, "http://", "http://reader:s3cr3t-pw@", 1) + "/jwks?X-Amz-Signature=s3cr3t-sig#frag",
+		"/bad-port":     "https://idp.example:bad/jwks?X-Amz-Signature=s3cr3t-sig",
+		"/bad-host":     "https://[::1/jwks?X-Amz-Signature=s3cr3t-sig",
+		"/bad-relative": "/jwks?X-Amz-Signature=s3cr3t-sig\x7f",
+	}
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Location"] = []string{targets[r.URL.Path]}
+		w.WriteHeader(http.StatusFound)
+	}))
+	t.Cleanup(tlsSrv.Close)
+	for path, to := range targets {
+		var mu sync.Mutex
+		var reports []error
+		hc := tlsSrv.Client()
+		hc.Timeout = 30 * time.Second
+		v, err := New(Config{Issuers: []Issuer{testIssuer(tlsSrv.URL + path)}, HTTPClient: hc,
+			FetchReport: func(_ string, err error) { mu.Lock(); reports = append(reports, err); mu.Unlock() }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := []error{v.Refresh(t.Context())}
+		v.Close()
+		mu.Lock()
+		errs = append(errs, reports...)
+		mu.Unlock()
+		for _, err := range errs {
+			if err == nil {
+				t.Errorf("redirect to %q: got no error, want a failed fetch", to)
+			} else if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("redirect to %q: the error carries the target's password or query: %v", to, err)
+			}
+		}
+	}
+}
+
+// TestJWKMembersReadByExactName: a JWK's members were read as
+// encoding/json fills a struct, matching names ignoring case and keeping
+// the last, so a key the provider marked "use":"enc" or "key_ops":
+// ["encrypt"] became a signing key with a "USE":"sig" or "KEY_OPS":
+// ["verify"] behind it, where a JOSE library reading the registered
+// names refuses it (RFC 7517 §4.2, §4.3; attack804). Such a key, and one
+// holding a member twice, is skipped; a read member alone in another
+// case ("KTY") is too, and other members' cases do not matter. A set
+// whose "keys" comes twice or in another case is no set.
+func TestJWKMembersReadByExactName(t *testing.T) {
+	t.Parallel()
+	j := jwkJSON(testKeys()["ES256"])
+	for _, c := range []struct {
+		extra string
+		used  bool
+	}{
+		{`"use":"enc","USE":"sig",`, false},
+		{`"key_ops":["encrypt"],"KEY_OPS":["verify"],`, false},
+		{`"use":"sig","use":"enc",`, false},
+		{`"kid":"other","KID":"ec-1",`, false},
+		{`"Use":"sig",`, false},
+		{`"X5T":"abc","x5t":"abc",`, false},
+		{`"use":"sig","key_ops":["verify"],"X5T":"abc",`, true},
+	} {
+		doc := `{"keys":[{` + c.extra + j[1:] + `]}`
+		ks, _ := parseJWKS([]byte(doc))
+		if used := ks != nil && len(ks.all) == 1; used != c.used {
+			t.Errorf("key with %s: used %v, want %v", c.extra, used, c.used)
+		}
+	}
+	// The set's own "keys": encoding/json read a "KEYS" after it instead.
+	for _, doc := range []string{`{"keys":[],"KEYS":[` + j + `]}`, `{"KEYS":[` + j + `]}`, `{"keys":[],"keys":[` + j + `]}`} {
+		if ks, err := parseJWKS([]byte(doc)); err == nil || ks != nil && len(ks.all) > 0 {
+			t.Errorf("set %s: got %v keys, error %v; want it refused", doc, ks != nil && len(ks.all) > 0, err)
+		}
+	}
+}
+
+// TestProxyRefusalNotQuoted: a JWKS fetched through an HTTPS proxy that
+// refuses the CONNECT had the proxy's reason phrase in the fetch error,
+// and so in the log line, as net/http quotes it; a proxy that cannot be
+// reached is "proxy connect failed" (attack804).
+func TestProxyRefusalNotQuoted(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					c.Write([]byte("HTTP/1.1 407 s3cr3t-reason\r\nContent-Length: 0\r\n\r\n"))
+				}
+			}()
+		}
+	}()
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Close()
+	for _, c := range []struct{ proxy, want string }{
+		{"http://" + ln.Addr().String(), "malformed or unreadable response"},
+		{"http://" + gone.Addr().String(), "proxy connect failed"},
+	} {
+		pu, _ := url.Parse(c.proxy)
+		hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}
+		v, err := New(Config{Issuers: []Issuer{testIssuer("https://idp.example/jwks")}, HTTPClient: hc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = v.Refresh(t.Context())
+		v.Close()
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("fetch through proxy %s: got %v, want an error saying %q and nothing the proxy sent", c.proxy, err, c.want)
+		}
 	}
 }
