@@ -27,8 +27,10 @@ type TenantShare struct {
 	ThrottledBy ThrottledBy `json:"throttled_by"`
 	BytesOut    int64       `json:"bytes_out"`
 	BytesShare  float64     `json:"bytes_share_pct"`
-	// Unverified counts the requests above whose records' entries were
-	// not verified (TopTenantsVerified).
+	// Unverified counts the requests naming the tenant whose records'
+	// entries were not verified (TopTenantsVerified): without a key,
+	// every request above; with one, those that failed their checks,
+	// which no other count holds.
 	Unverified int64 `json:"unverified"`
 }
 
@@ -46,7 +48,8 @@ type TenantReport struct {
 	BytesOut    int64       `json:"bytes_out"`
 	// Unverified counts the requests whose records' entries were not
 	// verified: each failed its own checks (hash, link, seq, the
-	// collector's signature), or no key was given (TopTenantsVerified).
+	// collector's signature), and is then in no other count, or no key
+	// was given, and every count holds them (TopTenantsVerified).
 	Unverified int64 `json:"unverified"`
 	// RefusedBeforeHTTP counts the records of connections refused before
 	// a request was read (a client certificate refused at the TLS
@@ -133,7 +136,10 @@ func TopTenants(dir string, from, to time.Time, by string, limit int) (*TenantRe
 // TopTenantsVerified is TopTenants reading the store once, as audit query
 // does (WriteVerifiedRecords), and verifying it with pub and opts: the
 // requests whose records' entries fail their own checks are counted in
-// Unverified, per tenant and in total. It returns the store's
+// Unverified, per tenant and in total, and in no other count or share,
+// as the evidence pack and detection's replay leave them out: a forged
+// entry's numbers were counted in the totals and shares while verify
+// failed (TestTenantsTopCountsRecordsItCannotVerify). It returns the store's
 // verification report (nil with a nil pub, when every request counts as
 // unverified).
 func TopTenantsVerified(dir string, from, to time.Time, by string, limit int, pub ed25519.PublicKey, opts VerifyOptions) (*TenantReport, *VerifyReport, error) {
@@ -144,7 +150,7 @@ func TopTenantsVerified(dir string, from, to time.Time, by string, limit int, pu
 	byTenant := map[string]*TenantShare{}
 	vrep, err := ReadStore(dir, Pass{Filter: Filter{From: from, To: to}, VerifyKey: pub, Verify: opts, MarkVerified: true,
 		Records: func(e *Entry, r *StoredRecord) error {
-			rep.add(byTenant, r, e.Verified)
+			rep.add(byTenant, r, e.Verified, pub != nil)
 			return nil
 		}})
 	if err != nil {
@@ -164,18 +170,22 @@ func TopTenantsVerified(dir string, from, to time.Time, by string, limit int, pu
 	return rep, vrep, nil
 }
 
-// add counts r for its tenant and in the totals
-// (unverified too when its entry was not verified).
-func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord, verified bool) {
+// add counts r for its tenant and in the totals (unverified too when its
+// entry was not verified). An entry that failed its checks under a key
+// (keyed) counts in Unverified alone.
+func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord, verified, keyed bool) {
+	if keyed && !verified {
+		rep.Unverified += r.Requests()
+		if !r.RefusedBeforeHTTP() {
+			tenantRow(byTenant, r.Tenant).Unverified += r.Requests()
+		}
+		return
+	}
 	if r.RefusedBeforeHTTP() {
 		rep.RefusedBeforeHTTP += r.Requests()
 		return
 	}
-	s := byTenant[r.Tenant]
-	if s == nil {
-		s = &TenantShare{Tenant: r.Tenant}
-		byTenant[r.Tenant] = s
-	}
+	s := tenantRow(byTenant, r.Tenant)
 	// Count and BytesOut are as the sender wrote them: a record stands
 	// for at most MaxRequestsPerRecord requests, and only when the sidecar could have
 	// aggregated it (Requests, as alert detection counts it), and only
@@ -198,6 +208,16 @@ func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord, 
 		s.Unverified += n
 		rep.Unverified += n
 	}
+}
+
+// tenantRow is tenant's row in byTenant, made when it has none.
+func tenantRow(byTenant map[string]*TenantShare, tenant string) *TenantShare {
+	s := byTenant[tenant]
+	if s == nil {
+		s = &TenantShare{Tenant: tenant}
+		byTenant[tenant] = s
+	}
+	return s
 }
 
 // satAdd is a+b for a, b >= 0, held at math.MaxInt64.

@@ -174,12 +174,45 @@ func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Req
 func bodyBegun(br *bufio.Reader, cl int) error {
 	_, err := br.Peek(1)
 	switch {
+	case err == nil && cl == -1:
+		return chunkLineEnds(br)
 	case err == nil, err == io.EOF && cl == -2: // an empty body, delimited by the close
 		return nil
 	case err == io.EOF:
 		return io.ErrUnexpectedEOF
 	}
 	return timeout(err)
+}
+
+// chunkLineEnds waits, within the same read deadline, for the end of a
+// chunked body's first chunk-size line, and reports errFraming if it ends
+// in a bare LF. fasthttp (v1.74.0, parseChunkSize) refuses such a line,
+// but only when the stream reads it, after the service's head was handed
+// to fasthttp: the client got a cut connection and no status line
+// (TestChunkedBareLFSizeLineAnswered502). A line longer than br's buffer
+// is left to the stream's reads, as is every later line: once the head is
+// handed over, a broken line still cuts the connection. The scan resumes
+// where it stopped as more of the line arrives.
+func chunkLineEnds(br *bufio.Reader) error {
+	for from := 0; ; {
+		b, _ := br.Peek(br.Buffered())
+		if i := bytes.IndexByte(b[from:], '\n'); i >= 0 {
+			if i += from; i == 0 || b[i-1] != '\r' {
+				return errFraming
+			}
+			return nil
+		}
+		if len(b) >= br.Size() {
+			return nil
+		}
+		from = len(b)
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return timeout(err)
+		}
+	}
 }
 
 // logUpstreamError logs why a round trip failed by its kind only, without
@@ -473,15 +506,20 @@ type headOf struct {
 // HTTP/1.1 and has a Transfer-Encoding line, which fasthttp skips in such
 // a response, framing the body by a guess (RFC 9112 section 6.1: faulty;
 // TestUpstreamHTTP10TransferEncodingRefused). A head br cannot hold is
-// left for Read to refuse.
+// left for Read to refuse. Each piece of a head that arrives in pieces is
+// scanned once: the scan resumes where it stopped (closeScan), where it
+// used to start again from the head's start, quadratic in the pieces
+// (BenchmarkListsCloseTrickled: a 16 KiB head a byte at a time cost
+// 138 ms of CPU; only the service can send one so).
 func listsClose(br *bufio.Reader) (closes, length, bare bool) {
+	var s closeScan
 	for n := 1; ; n = br.Buffered() + 1 {
 		if _, err := br.Peek(n); err != nil {
 			return false, false, false // Read fails the same way
 		}
 		b, _ := br.Peek(br.Buffered())
-		if closes, length, whole, bare := headListsClose(b); whole {
-			return closes, length, bare
+		if whole, bare := s.scan(b); whole {
+			return s.closes, s.length, bare
 		}
 	}
 }
@@ -495,46 +533,80 @@ func listsClose(br *bufio.Reader) (closes, length, bare bool) {
 // A line folded onto the next (obs-fold), which fasthttp joins, is read
 // with it.
 func headListsClose(b []byte) (closes, length, whole, bare bool) {
-	status, conn, crlf := false, false, false
-	not11, te := false, false // not HTTP/1.1; a Transfer-Encoding line
+	var s closeScan
+	whole, bare = s.scan(b)
+	return s.closes, s.length, whole, bare
+}
+
+// closeScan is headListsClose's scan, kept between the pieces of a head
+// as they arrive. Its zero value starts at the head's first byte; each
+// call of scan is given the head's bytes so far (the same bytes, and
+// more).
+type closeScan struct {
+	off    int  // where the first line not yet read starts
+	seen   int  // how far from off no LF was found
+	closes bool // a Connection line lists close
+	length bool // a Content-Length line came
+	status bool // the status line came
+	conn   bool // the last line read is a Connection line (obs-fold)
+	crlf   bool // the last line read ended in CRLF
+	not11  bool // the head is not HTTP/1.1
+	te     bool // a Transfer-Encoding line came
+}
+
+// scan reads the whole lines of b it has not read yet, and reports what
+// headListsClose does.
+func (s *closeScan) scan(b []byte) (whole, bare bool) {
 	for {
-		i := bytes.IndexByte(b, '\n')
+		i := bytes.IndexByte(b[s.seen:], '\n')
 		if i < 0 {
-			return closes, length, false, false
+			s.seen = len(b)
+			return false, false
 		}
-		cr := i > 0 && b[i-1] == '\r'
-		line := b[:i]
+		i += s.seen
+		cr := i > s.off && b[i-1] == '\r'
+		line := b[s.off:i]
 		if cr {
-			line = line[:i-1]
+			line = line[:len(line)-1]
 		}
-		b = b[i+1:]
-		switch {
-		case !status: // empty lines before the status line are skipped, as fasthttp does
-			status = len(line) > 0
-			not11 = status && !bytes.HasPrefix(line, []byte("HTTP/1.1 "))
-			if status && !statusInRange(line) {
-				return false, false, true, true
-			}
-		case len(line) == 0:
-			return closes, length, true, !cr || !crlf || not11 && te
-		case line[0] == ' ' || line[0] == '\t': // more of the line before
-			closes = closes || conn && inList(line, []byte("close"))
-		case line[0]|0x20 == 't':
-			conn = false
-			te = te || transferEncodingLine(line)
-		case len(line) < len("Connection:") || line[0]|0x20 != 'c':
-			conn = false // not a Connection line: most are told by a byte or two
-		case line[3]|0x20 != 'n':
-			conn = false
-			_, cl := fieldValue(line, len("content-length"), keyContentLength)
-			length = length || cl
-		default:
-			var v []byte
-			v, conn = fieldValue(line, len("connection"), keyConnection)
-			closes = closes || conn && inList(v, []byte("close"))
+		s.off, s.seen = i+1, i+1
+		if whole, bare := s.line(line, cr); whole {
+			return true, bare
 		}
-		crlf = cr
 	}
+}
+
+// line reads one line of the head (without its LF, and without its CR:
+// cr tells whether it had one), and reports whether it ended the head.
+func (s *closeScan) line(line []byte, cr bool) (whole, bare bool) {
+	switch {
+	case !s.status: // empty lines before the status line are skipped, as fasthttp does
+		s.status = len(line) > 0
+		s.not11 = s.status && !bytes.HasPrefix(line, []byte("HTTP/1.1 "))
+		if s.status && !statusInRange(line) {
+			s.closes, s.length = false, false
+			return true, true
+		}
+	case len(line) == 0:
+		return true, !cr || !s.crlf || s.not11 && s.te
+	case line[0] == ' ' || line[0] == '\t': // more of the line before
+		s.closes = s.closes || s.conn && inList(line, []byte("close"))
+	case line[0]|0x20 == 't':
+		s.conn = false
+		s.te = s.te || transferEncodingLine(line)
+	case len(line) < len("Connection:") || line[0]|0x20 != 'c':
+		s.conn = false // not a Connection line: most are told by a byte or two
+	case line[3]|0x20 != 'n':
+		s.conn = false
+		_, cl := fieldValue(line, len("content-length"), keyContentLength)
+		s.length = s.length || cl
+	default:
+		var v []byte
+		v, s.conn = fieldValue(line, len("connection"), keyConnection)
+		s.closes = s.closes || s.conn && inList(v, []byte("close"))
+	}
+	s.crlf = cr
+	return false, false
 }
 
 // statusInRange reports whether the code on a response's status line,

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -345,7 +346,11 @@ func keysListCmd() etcdCmd {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tCLIENT\tSTATUS\tNOT BEFORE\tNOT AFTER\tSOURCE\tCREATED BY\tTICKET")
 			for _, k := range keys {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Client, keyStatus(k, time.Now()), orDash(k.NotBefore), orDash(k.NotAfter), k.Source, orDash(k.CreatedBy), orDash(k.Ticket))
+				// A record's texts are its writer's (an operator's role
+				// writes keys/): cells, never escapes or lines of their
+				// own (TestKeysListAndShowPrintEtcdTextPlain).
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", collector.Cell(k.ID), collector.Cell(k.Client), keyStatus(k, time.Now()),
+					collector.Cell(k.NotBefore), collector.Cell(k.NotAfter), collector.Cell(k.Source), collector.Cell(k.CreatedBy), collector.Cell(k.Ticket))
 			}
 			return errors.Join(tw.Flush(), invalidRecords(bad))
 		},
@@ -375,22 +380,27 @@ func keysShowCmd() etcdCmd {
 		if err != nil || f.json {
 			return errOrJSON(err, out, k)
 		}
+		// The record's and its revocation's texts are their writers'
+		// (an operator's role writes keys/, the collector's certificate
+		// revocations/): cells, never escapes or lines of their own
+		// (TestKeysListAndShowPrintEtcdTextPlain). Skipped quotes them.
+		cell := collector.Cell
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		for _, row := range [][2]string{
-			{"id", k.ID}, {"client", k.Client}, {"status", keyStatus(k, time.Now())}, {"sha256", k.SHA256},
-			{"not before", orDash(k.NotBefore)}, {"not after", orDash(k.NotAfter)}, {"source", k.Source},
-			{"created by", orDash(k.CreatedBy)}, {"ticket", orDash(k.Ticket)},
+			{"id", cell(k.ID)}, {"client", cell(k.Client)}, {"status", keyStatus(k, time.Now())}, {"sha256", cell(k.SHA256)},
+			{"not before", cell(k.NotBefore)}, {"not after", cell(k.NotAfter)}, {"source", cell(k.Source)},
+			{"created by", cell(k.CreatedBy)}, {"ticket", cell(k.Ticket)},
 		} {
 			fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
 		}
 		if r := k.Revocation; r != nil {
-			fmt.Fprintf(tw, "revoked:\t%s by %s (%s) %s\n", r.Time.Format(time.RFC3339), r.Actor, r.Reason, r.Ticket)
+			fmt.Fprintf(tw, "revoked:\t%s by %s (%s) %s\n", r.Time.Format(time.RFC3339), cell(r.Actor), cell(r.Reason), cell(r.Ticket))
 		}
 		if k.Skipped != "" {
 			fmt.Fprintf(tw, "skipped:\t%s (the sidecars leave the record out: it authenticates nothing)\n", k.Skipped)
 		}
 		if k.Successor != "" {
-			fmt.Fprintf(tw, "replaced by:\t%s (rotation)\n", k.Successor)
+			fmt.Fprintf(tw, "replaced by:\t%s (rotation)\n", cell(k.Successor))
 		}
 		return tw.Flush()
 	}}

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -28,7 +29,7 @@ func keysExpiring(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, keys []
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCLIENT\tAGE\tMAX AGE\tEXPIRES\tBY\tIN\tSTATUS")
 	for _, k := range ages {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Client, orDash(fmtDays(k.Age)), orDash(fmtDays(k.MaxAge)),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", collector.Cell(k.ID), collector.Cell(k.Client), orDash(fmtDays(k.Age)), orDash(fmtDays(k.MaxAge)),
 			k.Expires.UTC().Format(time.RFC3339), k.ExpiresBy, fmtDays(k.Expires.Sub(now).Truncate(time.Minute)), ageStatus(k))
 	}
 	return tw.Flush()
