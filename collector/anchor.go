@@ -182,17 +182,21 @@ func (s *Store) countedHead(a HeadAnchor, doc []byte, count func(*PublishedHead)
 // countedGone returns an *AnchorError when a, which holds no head, is a
 // CountedAnchor the store published numbered heads at (Store.counted):
 // the key was deleted, and a first head published there now would start
-// its count again and agree with a store rolled back beside it.
+// its count again and agree with a store rolled back beside it. A store
+// created by this start (createdNow) has published nowhere yet. One
+// created with StoreConfig.PublishesCounted whose collector stopped
+// before its first head reached the key is refused too: nothing tells
+// that from the key deleted.
 func (s *Store) countedGone(a HeadAnchor) error {
-	if _, ok := a.(CountedAnchor); !ok || !s.counted.Load() {
+	if _, ok := a.(CountedAnchor); !ok || !s.counted.Load() || s.createdNow {
 		return nil
 	}
 	s.mu.Lock()
 	tip := s.seq
 	s.mu.Unlock()
 	return &AnchorError{Where: a.Where(), StoreSeq: tip, Reason: "holds no head, but this store's head and entries record that it published its heads there, numbered with the key's count: " +
-		"the key was deleted, and a first head published there now would start its count again, so a store rolled back beside it would not be found " +
-		"(if the key was deleted on purpose or etcd replaced, check the store with audit verify --expect-head against a head kept elsewhere, then start the collector with --accept-rollback, which records this in the chain)"}
+		"the key was deleted (or the collector that created the store stopped before its first head reached it), and a first head published there now would start its count again, so a store rolled back beside it would not be found " +
+		"(if the key was deleted on purpose, etcd replaced or the store never published there, check the store with audit verify --expect-head against a head kept elsewhere, then start the collector with --accept-rollback, which records this in the chain)"}
 }
 
 // holdsHead returns nil when doc, the head published at where, verifies

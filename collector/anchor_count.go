@@ -60,6 +60,16 @@ func CheckCount(where string, h *PublishedHead, n etcdadmin.HeadCount) (problem 
 	return &Problem{Entry: -1, Seq: h.Seq, What: what, Detail: fmt.Sprintf("the head at %s (seq %d, signed %s) %s", where, h.Seq, h.Time.UTC().Format(time.RFC3339), why)}, ""
 }
 
+// UncountedHead is a head read at a CountedAnchor that carries no count
+// of its key's puts (VerifyOptions.AnchorUncounted).
+type UncountedHead struct {
+	// Where names where it was read ("etcd <key>").
+	Where string
+	// Unchecked is CheckCount's unchecked for it: what is not checked
+	// when the store does not record that it publishes counted heads.
+	Unchecked string
+}
+
 // countMismatch says why h, numbered, is not the newest head put at the
 // key counted n; "" when it is, or cannot be told (firstPut).
 func countMismatch(h *PublishedHead, n etcdadmin.HeadCount) string {

@@ -49,6 +49,9 @@ func (s *Store) recover() error {
 	if err != nil {
 		return err
 	}
+	if _, err := os.Lstat(filepath.Join(s.dir, storeMarker)); errors.Is(err, fs.ErrNotExist) {
+		s.createdNow = true
+	}
 	if err := writeMarker(s.dir); err != nil {
 		return err
 	}
@@ -1037,8 +1040,13 @@ func (s *Store) breakSegment() uint64 {
 	return s.segNum + 1
 }
 
-// firstHead writes the head of a store with no entries, durably.
+// firstHead writes the head of a store with no entries, durably; with
+// StoreConfig.PublishesCounted, one that records that the store publishes
+// counted heads, before any publication.
 func (s *Store) firstHead() error {
+	if s.cfg.PublishesCounted {
+		s.counted.Store(true)
+	}
 	_, err := s.signHeadLocked(s.cfg.Now())
 	return err
 }

@@ -56,6 +56,14 @@ type StoreConfig struct {
 	// records the break, naming what stood there and this text, and
 	// goes on. The collector's --accept-missing-head sets it.
 	AcceptMissingHead string
+	// PublishesCounted says the collector publishes the store's heads to
+	// a CountedAnchor (etcd). A store created with it records that it
+	// publishes counted heads (Store.counted) in its first signed head,
+	// before any publication, so that no copy of it is without that
+	// record: a head with no count found at its key, or the key gone, is
+	// a rollback (countedHead, countedGone), except at the start that
+	// created it (createdNow). The collector sets it with --etcd.
+	PublishesCounted bool
 	// Detection is the detection hook (issue 14; alert.Engine.Hooks).
 	Detection Detection
 	// MaxCertSenders bounds the client certificate senders whose batch
@@ -241,9 +249,16 @@ type Store struct {
 	// written since records it ("counted"), so that a start that finds
 	// no head at the key knows it was deleted (checkAnchor) rather than
 	// publishing a first head there again, which would start the key's
-	// count anew beside a store rolled back. A store rolled back to
-	// before that publication does not know it.
+	// count anew beside a store rolled back. A store created with
+	// StoreConfig.PublishesCounted records it from its first head; one
+	// created without it (or by an older release), and rolled back to
+	// before that publication, does not know it.
 	counted atomic.Bool
+	// createdNow says this OpenStore created the store (its marker was
+	// not there): at this start, and only then, an empty counted anchor
+	// is the store's first, not a key deleted (countedGone). Set before
+	// the store is shared.
+	createdNow bool
 
 	stats StoreStats
 	buf   []byte // the body being encoded, reused

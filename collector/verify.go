@@ -64,8 +64,9 @@ type VerifyOptions struct {
 	// Each concerns no segment (Entry -1).
 	AnchorProblems []Problem
 	// AnchorUnchecked says what the published heads could not be
-	// checked for (a head that carries no count of its etcd key): the
-	// report carries it (VerifyReport.Unchecked) and still passes.
+	// checked for: the report carries it (VerifyReport.Unchecked) and
+	// still passes. A head that carries no count of its etcd key is
+	// named in AnchorUncounted instead.
 	AnchorUnchecked []string
 	// AnchorAbsent names each counted anchor read that held no head (an
 	// etcd key, "etcd <key>"): a store whose signed head or entries
@@ -75,12 +76,15 @@ type VerifyOptions struct {
 	// rolled back beside it would otherwise go unseen.
 	AnchorAbsent []string
 	// AnchorUncounted names each counted anchor read whose head carries
-	// no count of its key ("etcd <key>"): a store whose signed head or
-	// entries say "counted" is then reported rolled back, as the
-	// collector's start refuses it (Store.countedHead): a collector puts
-	// only numbered heads there since, and head.json, which carries none,
-	// put there by hand beside a store rolled back to it passed unchecked.
-	AnchorUncounted []string
+	// no count of its key: a store whose signed head or entries say
+	// "counted" is then reported rolled back, as the collector's start
+	// refuses it (Store.countedHead): a collector puts only numbered
+	// heads there since, and head.json, which carries none, put there by
+	// hand beside a store rolled back to it passed unchecked. Any other
+	// store's report carries its Unchecked (VerifyReport.Unchecked), and
+	// only that store's: its cause, a collector that did not number its
+	// heads, is not a counted store's.
+	AnchorUncounted []UncountedHead
 	// Now is the clock for AllowUnsignedTail and retention entries (a
 	// deletion not yet due by it is bad: RetentionFutureSkew); zero means
 	// time.Now.
@@ -949,15 +953,20 @@ func (v *verifier) lastSignedTime() time.Time {
 // host and the head the operator expects (issue 21, item 3).
 func (v *verifier) checkPublished() {
 	v.rep.Problems = append(v.rep.Problems, v.opts.AnchorProblems...)
-	v.rep.Unchecked = v.opts.AnchorUnchecked
-	if v.counted || v.head != nil && v.head.Counted {
+	v.rep.Unchecked = slices.Clip(v.opts.AnchorUnchecked)
+	counted := v.counted || v.head != nil && v.head.Counted
+	if counted {
 		for _, where := range v.opts.AnchorAbsent {
 			v.problem(0, -1, 0, ProblemRolledBack, "%s holds no head, but this store's signed head or entries record that it published its heads there, numbered with the key's count: "+
 				"the key was deleted, so a store rolled back beside it is not found there (the collector's start refuses the same until --accept-rollback records it)", where)
 		}
-		for _, where := range v.opts.AnchorUncounted {
-			v.problem(0, -1, 0, ProblemRolledBack, "the head at %s %s (the collector's start refuses the same until --accept-rollback records it)", where, uncounted)
+	}
+	for _, u := range v.opts.AnchorUncounted {
+		if !counted {
+			v.rep.Unchecked = append(v.rep.Unchecked, u.Unchecked)
+			continue
 		}
+		v.problem(0, -1, 0, ProblemRolledBack, "the head at %s %s (the collector's start refuses the same until --accept-rollback records it)", u.Where, uncounted)
 	}
 	for _, p := range append([]*PublishedHead{v.opts.Published}, v.opts.OtherPublished...) {
 		if p != nil {

@@ -408,7 +408,7 @@ func (b *builder) retention() ([]byte, error) {
 		fmt.Fprintf(&w, "NOT VERIFIED: %v\n", err)
 		return w.Bytes(), nil
 	}
-	w.WriteString(b.anchorText())
+	w.WriteString(b.anchorText(rep))
 	result := "OK"
 	switch {
 	case !rep.OK():
@@ -467,8 +467,10 @@ const maxHeadBytes = 1 << 20
 func (a *Anchor) given() bool { return a.Published != nil || a.ExpectHead != "" }
 
 // anchorText names the anchors the store is checked against, or says
-// plainly that none was and what that leaves unchecked.
-func (b *builder) anchorText() string {
+// plainly that none was and what that leaves unchecked: rep's Unchecked,
+// which verify chose from the anchor's (a head with no count is not
+// "not checked" at a store that records counted heads, but rolled back).
+func (b *builder) anchorText(rep *collector.VerifyReport) string {
 	a := &b.cfg.Anchor
 	var w strings.Builder
 	if !a.given() {
@@ -494,7 +496,7 @@ func (b *builder) anchorText() string {
 		fmt.Fprintf(&w, "Not found: %s.\n\n", m)
 		b.warn("published head not found: %s", m)
 	}
-	for _, u := range a.Unchecked {
+	for _, u := range rep.Unchecked {
 		fmt.Fprintf(&w, "Not checked: %s.\n\n", u)
 		b.warn("published head not checked: %s", u)
 	}

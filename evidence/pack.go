@@ -109,14 +109,17 @@ type Anchor struct {
 	// collector.VerifyOptions.AnchorAbsent.
 	Absent []string
 	// Uncounted names the counted anchors whose head carries no count:
-	// collector.VerifyOptions.AnchorUncounted.
-	Uncounted []string
+	// collector.VerifyOptions.AnchorUncounted. The proof says what that
+	// leaves unchecked, or fails it for a store that records counted
+	// heads (the verify report's Unchecked and Problems).
+	Uncounted []collector.UncountedHead
 	// Problems are the heads found put back and the checks of them that
 	// could not be made (collector.VerifyOptions.AnchorProblems): the
 	// integrity proof fails with each.
 	Problems []collector.Problem
 	// Unchecked says what the heads read could not be checked for
-	// (collector.VerifyOptions.AnchorUnchecked), for the proof.
+	// (collector.VerifyOptions.AnchorUnchecked), for the proof, which
+	// prints the verify report's (VerifyReport.Unchecked).
 	Unchecked []string
 }
 

@@ -84,9 +84,12 @@ type readAnchors struct {
 	problems []collector.Problem
 	// unchecked says what a head could not be checked for
 	// (collector.VerifyOptions.AnchorUnchecked), and uncounted names the
-	// counted anchors whose head carries no count
-	// (collector.VerifyOptions.AnchorUncounted).
-	unchecked, uncounted []string
+	// counted anchors whose head carries no count, with what that leaves
+	// unchecked (collector.VerifyOptions.AnchorUncounted): only the
+	// verifier knows whether the store records counted heads, which
+	// makes it a rollback instead.
+	unchecked []string
+	uncounted []collector.UncountedHead
 }
 
 // publishedHead is a head read back from where the collector published
@@ -165,8 +168,7 @@ func (r *readAnchors) checkCount(where string, cur *collector.PublishedHead, cou
 		r.problems = append(r.problems, *problem)
 	}
 	if unchecked != "" {
-		r.unchecked = append(r.unchecked, unchecked)
-		r.uncounted = append(r.uncounted, where)
+		r.uncounted = append(r.uncounted, collector.UncountedHead{Where: where, Unchecked: unchecked})
 	}
 }
 

@@ -257,7 +257,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	det := detection{key: key, previous: prevKey, etcdUser: c.etcd.conn.User()}
 	store, err := collector.OpenStore(c.data, collector.StoreConfig{SigningKey: key, PreviousKey: prevKey, SegmentMaxBytes: c.segmentMaxBytes,
 		SegmentMaxAge: c.segmentMaxAge, MaxCertSenders: c.maxCertSenders, SenderIdle: c.certSenderIdle, Retention: retention, Detection: det.hooks(),
-		AcceptMissingHead: c.head.acceptedBy(),
+		AcceptMissingHead: c.head.acceptedBy(), PublishesCounted: c.etcd.endpoints != "",
 		OnDeferred: func(err error) {
 			log.Warn().Err(err).Msg("audit store step failed after the entry was stored; retrying on the next append")
 		},
