@@ -101,11 +101,13 @@ func redactProse(s string) string {
 // "session ID", "private key", whose last word alone names nothing
 // (credentialKey reads "API key" as it reads "api.key"); "API key:
 // ..." and "session ID is ..." were stored as sent
-// (TestForeignSecretsInProseRedacted). Else w.
+// (TestForeignSecretsInProseRedacted); Vietnamese "mật khẩu". Else w.
 func wordsBefore(s string, w, e int) int {
 	switch {
-	case w >= 7 && strings.EqualFold(s[w:e], "passe") && strings.EqualFold(s[w-7:w], "mot de "):
+	case w >= 7 && e-w == len("passe") && strings.EqualFold(s[w:e], "passe") && strings.EqualFold(s[w-7:w], "mot de "):
 		return w - 7
+	case w >= len("mật ") && e-w == len("khẩu") && strings.EqualFold(s[w:e], "khẩu") && strings.EqualFold(s[w-len("mật "):w], "mật "):
+		return w - len("mật ") // Vietnamese mật khẩu: TestRedactMissedSecretEdges
 	case w >= 2 && s[w-1] == ' ' && (nameSecondWord(s[w:e]) || secondScriptWord(s[w:e])):
 		v := w - 1
 		for v > 0 && pairNameByte(s[v-1]) {
@@ -127,10 +129,13 @@ func proseValue(s string, i, start int, name string) (from, to int) {
 	if n := run(s[v:], pairNameByte); n > 0 && v+n+1 < len(s) && linkingVerb(s[v:v+n]) {
 		switch {
 		case s[v+n] == ' ':
-			return proseWord(s, proseSpaces(s, v+n), verbMode(s[v:v+n]))
+			return phraseValue(s, proseSpaces(s, v+n), verbMode(s[v:v+n]), name)
 		case s[v+n] == ':' && (s[v+n+1] == ' ' || s[v+n+1] == '\t'):
 			return proseWord(s, proseSpaces(s, v+n+1), afterSeparator) // "password is: none"
 		}
+	}
+	if n := cestLen(s[v:]); n > 0 {
+		return phraseValue(s, proseSpaces(s, v+n), afterVerb, name)
 	}
 	// "session ID is ...": the name goes on (wordsBefore).
 	if n := run(s[i:], pairNameByte); (i+n == len(s) || s[i+n] == ' ') && nameSecondWord(s[i:i+n]) {
@@ -141,12 +146,107 @@ func proseValue(s string, i, start int, name string) (from, to int) {
 		return from, to
 	}
 	if j := setTo(s, i, start); j > i {
-		return proseWord(s, j, mode)
+		from, to = proseWord(s, j, mode)
+		return from, phraseMore(s, from, to, name)
 	}
 	if j, m := proseLink(s, i); j > i {
-		return proseWord(s, j, m)
+		return phraseValue(s, j, m, name)
 	}
 	return i, i
+}
+
+// cestLen returns the length of French "c'est " (or "c’est ") at the
+// start of s, the linking verb of "le mot de passe c'est Soleil2024",
+// whose "c" was cleared and the password stored as sent
+// (TestRedactMissedSecretEdges); else 0. linkingVerb reads no apostrophe.
+func cestLen(s string) int {
+	if s == "" || s[0]|0x20 != 'c' {
+		return 0
+	}
+	for _, v := range [...]string{"c'est ", "c’est "} {
+		if len(s) >= len(v) && strings.EqualFold(s[:len(v)], v) {
+			return len(v)
+		}
+	}
+	return 0
+}
+
+// phraseValue returns where the value after a linking verb, at s[j],
+// starts and ends, mode being the verb's (proseWord): for a password's
+// name (passwordName) it runs over the words of a passphrase
+// (phraseMore), and after a passphrase's name a kept word may start
+// one ("the passphrase is correct horse battery staple" was stored as
+// sent: TestRedactMissedSecretEdges) when two words at least follow it
+// that phraseMore reads on ("the passphrase is correct" is kept).
+func phraseValue(s string, j int, mode proseMode, name string) (from, to int) {
+	from, to = proseWord(s, j, mode)
+	if mode != afterVerb {
+		return from, to
+	}
+	if from < to {
+		return from, phraseMore(s, from, to, name)
+	}
+	if !passphraseName(name) {
+		return from, to
+	}
+	n := run(s[j:], func(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' })
+	if n == 0 || !keptWord(s[j:j+n]) {
+		return from, to
+	}
+	if end := phraseMore(s, j, j+n, name); phraseWordsIn(s[j+n:end]) >= 2 {
+		return j, end
+	}
+	return from, to
+}
+
+// phraseMore returns where a password's value of words that starts at
+// s[from] and whose first word ends at s[to] ends: a first word of
+// letters alone (plainWord) is read as a passphrase's first, and the
+// words after it that are none of the words prose speaks of a password
+// with (keptWords, passwordWords, gapWords, a linking verb), up to
+// phraseMax, are its own: "changed my password to autumn leaves" kept
+// "leaves" (TestRedactMissedSecretEdges); "password is hunter and ..."
+// stops at "and". A first word that reads as no word ("Secret9") is the
+// whole value ("mot de passe est Secret9 ici" keeps "ici"). For another
+// credential's name (not passwordName) it is to.
+func phraseMore(s string, from, to int, name string) int {
+	if from == to || !plainWord(s[from:to]) || !passwordName(name) {
+		return to
+	}
+	for range phraseMax {
+		if to+1 >= len(s) || s[to] != ' ' {
+			return to
+		}
+		k := to + 1
+		n := run(s[k:], func(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' || c == '-' || c == '\'' })
+		w := s[k : k+n]
+		if n == 0 || k+n < len(s) && strings.IndexByte(" .,;!?", s[k+n]) < 0 || !plainWord(w) ||
+			keptWord(w) || passwordWord(w) || gapWord(w) || linkingVerb(w) {
+			return to
+		}
+		to = k + n
+	}
+	return to
+}
+
+// phraseMax is how many words phraseMore reads past a passphrase's
+// first: xkcd's four words and two more.
+const phraseMax = 5
+
+// phraseWordsIn returns how many words spaced apart s holds.
+func phraseWordsIn(s string) int {
+	n := 0
+	for range strings.FieldsSeq(s) {
+		n++
+	}
+	return n
+}
+
+// passphraseName reports whether name, a password's, ends in
+// "passphrase", in any case.
+func passphraseName(name string) bool {
+	const p = "passphrase"
+	return len(name) >= len(p) && strings.EqualFold(name[len(name)-len(p):], p)
 }
 
 // setTo returns where the word after "to" at s[i] starts when a verb
@@ -155,8 +255,9 @@ func proseValue(s string, i, start int, name string) (from, to int) {
 // as the word right after the name is ("set the password to hunter2",
 // "I changed my password to autumn", "changed the PIN to 4821" were
 // stored as sent: TestRedactTextEdges). Else i: "password to unlock the
-// vault" is prose. The cost is a word that only says what the value is
-// to be ("set the password to something stronger" loses "something").
+// vault" is prose; so is a word that only says what the value is to be,
+// one of keptWords ("set the password to something stronger", whose
+// "something" was cleared: TestRedactOverRedactionEdges).
 func setTo(s string, i, start int) int {
 	if len(s)-i < 4 || !strings.EqualFold(s[i:i+3], "to ") {
 		return i
@@ -267,6 +368,10 @@ func proseWord(s string, i int, mode proseMode) (from, to int) {
 	if k := i + run(s[i:], pairNameByte); k > i && k+1 < len(s) && (s[k] == '=' || s[k] == ':') && s[k+1] > ' ' && s[k+1] != '=' {
 		return i, i
 	}
+	// "unseal key 3: ...": the name's index, its pair redactPairs'.
+	if k := run(s[i:], func(c byte) bool { return '0' <= c && c <= '9' }); k > 0 && k <= 2 && i+k < len(s) && s[i+k] == ':' {
+		return i, i
+	}
 	n := valueRun(s[i:])
 	if authScheme(s[i:i+n]) && i+n+1 < len(s) && s[i+n] == ' ' && !strings.HasPrefix(s[i+n+1:], Redacted) {
 		i += n + 1 // "Authorization Negotiate YII...": the credential after the scheme
@@ -297,9 +402,9 @@ func proseSecret(w, rest string, mode proseMode) bool {
 	case afterTokens:
 		return !number(w) && proseSecret(w, rest, afterKey) // "tokens 1500": a count
 	case afterPin:
-		return !pinNumber(w) && proseSecret(w, rest, afterKey)
+		return !pinNumber(w) && !requirement(w) && proseSecret(w, rest, afterKey)
 	case afterPinVerb:
-		return !pinNumber(w) && proseSecret(w, rest, afterName)
+		return !pinNumber(w) && !requirement(w) && proseSecret(w, rest, afterName)
 	case afterToken, afterSession, afterKey:
 		if secretLike(w) {
 			return !count(w, rest)
@@ -363,7 +468,7 @@ func proseLink(s string, i int) (int, proseMode) {
 		default:
 			return i, afterVerb
 		}
-		gap = gap || gapWord(w)
+		gap = gap || gapWord(w) && !doNot(w, s[proseSpaces(s, j+n):])
 		rel = rel || lowerIn(w, relativeWords)
 		j = proseSpaces(s, j+n)
 	}
@@ -372,3 +477,10 @@ func proseLink(s string, i int) (int, proseMode) {
 
 // proseQuoted is the longest quoted secret proseValue clears.
 const proseQuoted = 256
+
+// doNot reports whether w is English "do" and rest, what follows it,
+// starts with "not": "passwords do not match: retry" is prose, though
+// Portuguese "do" is a gap word ("senha do wifi: ...").
+func doNot(w, rest string) bool {
+	return strings.EqualFold(w, "do") && len(rest) >= 3 && strings.EqualFold(rest[:3], "not") && (len(rest) == 3 || !pairNameByte(rest[3]))
+}

@@ -73,7 +73,7 @@ func nameMode(before, name string) proseMode {
 	case sessionName(name):
 		return afterSession
 	case pinName(name):
-		if pinVerb(before, name) {
+		if pinVerb(before, name) || pinImperative(before, name) {
 			return afterPinVerb
 		}
 		return afterPin
@@ -104,7 +104,8 @@ func pinName(name string) bool {
 // rule cleared: TestRedactKeyWordEdges). The word after such a "pin" is
 // read by the rule of any credential's name, which clears only a word
 // that reads as no word (afterPinVerb: "you can pin hunter2" is
-// cleared; so is "we should pin numpy==1.24").
+// cleared), a package pinned to a version kept ("we should pin
+// numpy==1.24": requirement).
 func pinVerb(before, name string) bool {
 	if len(name) != 3 {
 		return false
@@ -115,6 +116,38 @@ func pinVerb(before, name string) bool {
 		i--
 	}
 	return lowerIn(before[i:], pinVerbWords)
+}
+
+// pinImperative reports whether name is "Pin", a capital first and
+// the rest in lower case, opening the text or a sentence (before, the
+// text before it, ends in none or in ".", "!", "?", ":" or a line
+// break, spaces passed over): an imperative, as a commit's or a ticket's
+// title writes it ("Pin numpy in requirements", whose "numpy" the key's
+// rule cleared: TestRedactOverRedactionEdges). Its word after is read as
+// after pinVerb's; the cost is a plain word after a title's "Pin" ("Pin
+// hunter" is kept; "Pin 4821" and "PIN hunter" are cleared).
+func pinImperative(before, name string) bool {
+	if name != "Pin" {
+		return false
+	}
+	before = strings.TrimRight(before, " \t")
+	return before == "" || strings.IndexByte(".!?:\n", before[len(before)-1]) >= 0
+}
+
+// requirement reports whether w, the word after a PIN's name, is a
+// package pinned to a version as a requirements file writes it, a name
+// then "==", ">=", "<=", "~=" or "!=" and a version of digits and dots
+// ("pin numpy==1.24",
+// cleared before: TestRedactOverRedactionEdges).
+func requirement(w string) bool {
+	i := strings.IndexAny(w, "=<>~!")
+	if i <= 0 || i+2 >= len(w) || w[i+1] != '=' || w[i+2] < '0' || w[i+2] > '9' ||
+		run(w[i+2:], func(c byte) bool { return '0' <= c && c <= '9' || c == '.' || c == '*' }) != len(w)-i-2 {
+		return false
+	}
+	return run(w[:i], func(c byte) bool {
+		return 'a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
+	}) == i
 }
 
 // pinNumber reports whether w is a number of one to three digits: after

@@ -97,13 +97,17 @@ var relativeWords = map[string]bool{
 // (proseLink): prepositions, pronouns and determiners ("password for
 // bob is", "the password you asked for:", "password of the day:"), and
 // words that name the secret itself ("token value is", "the otp code is",
-// "PIN number is", whose code was stored as sent: TestRedactKeyWordEdges).
+// "PIN number is", whose code was stored as sent: TestRedactKeyWordEdges),
+// and Portuguese do, da ("senha do wifi: Praia2024" was stored as sent:
+// TestRedactMissedSecretEdges; English "do" is read on only when no
+// negation follows: proseLink).
 var gapWords = map[string]bool{
 	"for": true, "of": true, "to": true, "from": true, "you": true, "we": true, "they": true, "i": true, "he": true, "she": true,
 	"it": true, "that": true, "which": true, "the": true, "a": true, "an": true, "this": true, "your": true, "my": true,
 	"our": true, "his": true, "her": true, "their": true, "its": true, "user": true, "account": true, "value": true,
 	"string": true, "code": true, "number": true, "itself": true, "now": true, "here": true, "today": true, "then": true, "just": true,
 	"für": true, "von": true, "de": true, "pour": true, "para": true, "del": true, "du": true,
+	"do": true, "da": true, "dos": true, "das": true,
 }
 
 // gapWord reports whether w, in any case, is one of gapWords.
@@ -113,8 +117,10 @@ func gapWord(w string) bool { return lowerIn(w, gapWords) }
 // (or a quoted one) that are prose, not a secret: a status or an
 // adjective ("password is required", "token is expired", "password is
 // too short", "password is reset"), an article, a negation or an adverb
-// ("password is not set", "token is a JWT"), in English and, a few, in
-// German, French, Spanish and Portuguese ("A senha é obrigatória").
+// ("password is not set", "token is a JWT"), a word that only says what
+// a value is to be ("set the password to something stronger"), in
+// English and, a few, in German, French, Spanish, Portuguese ("A senha é
+// obrigatória") and Vietnamese ("mật khẩu là sai").
 // Any other word there is cleared
 // (proseWord): a lost harmless word is cheaper than a leaked password.
 var keptWords = func() map[string]bool {
@@ -130,12 +136,14 @@ var keptWords = func() map[string]bool {
 		created deleted removed issued refreshed renewed cleared ignored validated checked provided supplied
 		given entered applied ready out safe never always usually probably likely very just reused shared exposed
 		here there in on at for of to from by with without under over about into your my his her their our
+		something anything nothing whatever another stronger longer better
 		its this that these those what which whose where when how why
 		falsch ungültig abgelaufen erforderlich leer nicht zu gesetzt geändert
 		incorrect invalide requis expiré vide trop pas obligatoire
 		incorrecta incorrecto inválida inválido requerida requerido vacía vacío caducada demasiado
 		obligatoria obligatorio
-		obrigatória obrigatório incorreta incorreto necessária vazia curta fraca forte expirada`) {
+		obrigatória obrigatório incorreta incorreto necessária vazia curta fraca forte expirada
+		sai đúng trống không bắt quá yếu mạnh hết cần`) {
 		m[w] = true
 	}
 	return m
@@ -334,7 +342,8 @@ func lowerIn(w string, m map[string]bool) bool {
 // linkingVerb reports whether w joins a name to what it is in prose
 // ("password is ...", "token was ..."; German ist, war, and lautet, as
 // German gives a value, "Das Passwort lautet ..."; French est; Spanish
-// es, era; Portuguese é; Polish jest; Russian это, Greek είναι, Arabic هي, Hebrew היא
+// es, era; Portuguese é; Polish jest; Vietnamese là ("mật khẩu là
+// Hoa2024" was stored as sent: TestRedactMissedSecretEdges); Russian это, Greek είναι, Arabic هي, Hebrew היא
 // and הוא, Thai คือ). "Das Passwort lautet Sommer2024" and "A senha é
 // sol2024" had the verb cleared and the password stored as sent
 // (TestRedactTextEdges).
@@ -346,7 +355,7 @@ func linkingVerb(w string) bool {
 		if len(w) > 7 {
 			return false
 		}
-		for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "lautet", "lauten", "lautete", "jest", "est", "es", "era"} {
+		for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "lautet", "lauten", "lautete", "jest", "est", "es", "era", "là"} {
 			if len(v) == len(w) && strings.EqualFold(w, v) {
 				return true
 			}
