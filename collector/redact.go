@@ -104,6 +104,11 @@ func credentialKey(key string) bool {
 			return true
 		}
 	}
+	// German Schlüssel, a key ("API-Schlüssel", "Schlüssel: ..." was
+	// stored as sent: TestRedactMissedSecretEdges), folded or spelt "ue".
+	if strings.Contains(k, "schlussel") || strings.Contains(k, "schluessel") {
+		return true
+	}
 	if !isASCII(k) {
 		for _, w := range scriptPasswords {
 			if strings.Contains(k, w) {
@@ -116,7 +121,7 @@ func credentialKey(key string) bool {
 	// "mot de passe", "mot_de_passe".
 	if strings.ContainsAny(k, "_-. ") {
 		sq := nameMarks.Replace(k)
-		for _, w := range [...]string{"password", "passwd", "passphrase", "motdepasse"} {
+		for _, w := range [...]string{"password", "passwd", "passphrase", "motdepasse", "matkhau"} {
 			if strings.Contains(sq, w) {
 				return true
 			}
@@ -141,9 +146,43 @@ func credentialKey(key string) bool {
 		if sessionPart(prev) && (part == "id" || strings.HasSuffix(part, "_id") || strings.HasSuffix(part, "-id")) {
 			return true
 		}
+		if secretCode(prev, part) {
+			return true
+		}
 		prev = part
 	}
 	return sessionPart(prev) // "session", "user.session", "laravel_session"
+}
+
+// secretCode reports whether a key's part, prev being the part before
+// it, names a code or a key that opens a thing by itself: a recovery or
+// backup code, a door's or an alarm's code, a Vault unseal key
+// ("recovery code 8H2K-9QXT", "door code 4821", "unseal key 3: ..." were
+// stored as sent: TestRedactMissedSecretEdges). The owner is the part's
+// word before "code" or "key" ("door_code", "unseal-key") or, alone, the
+// part before ("recovery code"). "error code" and "status code" name
+// none.
+func secretCode(prev, part string) bool {
+	for _, end := range [...]string{"code", "codes", "key", "keys"} {
+		head, ok := strings.CutSuffix(part, end)
+		if !ok {
+			continue
+		}
+		switch {
+		case head == "":
+			head = prev
+		case head[len(head)-1] == '_' || head[len(head)-1] == '-':
+			head = head[:len(head)-1]
+		default:
+			continue
+		}
+		for _, w := range [...]string{"recovery", "backup", "door", "alarm", "unseal"} {
+			if strings.HasSuffix(head, w) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // foreignPasswords are the names of a password in other languages that
@@ -152,12 +191,14 @@ func credentialKey(key string) bool {
 // mark between its words is read as "pass word" is), Spanish contraseña
 // (contrasena once NFKD drops its tilde), Dutch wachtwoord, Swedish
 // lösenord, Norwegian passord, Danish adgangskode, Finnish salasana,
-// Polish hasło ("hasło: Lato2024" was stored as sent: TestRedactTextEdges).
+// Polish hasło ("hasło: Lato2024" was stored as sent: TestRedactTextEdges),
+// Vietnamese mật khẩu spelt as one word ("matkhau"; with its space it is
+// read as "pass word" is).
 // Their values were stored as sent (TestForeignNamesInOtherLanguagesRedacted).
 // The shorter names, which are parts of other words, are whole words
 // only (secretWord: mdp, clave, senha, sifre). Names in a script other
 // than Latin are scriptPasswords'.
-var foreignPasswords = [...]string{"passwort", "kennwort", "motdepasse", "contrasena", "wachtwoord", "losenord", "passord", "adgangskode", "salasana", "hasło"}
+var foreignPasswords = [...]string{"passwort", "kennwort", "motdepasse", "contrasena", "wachtwoord", "losenord", "passord", "adgangskode", "salasana", "hasło", "matkhau"}
 
 // scriptPasswords are the names of a password in scripts other than
 // Latin, folded as foldName folds a name (so "ПАРОЛЬ", "ﾊﾟｽﾜｰﾄﾞ" in
@@ -207,11 +248,15 @@ func isASCII(s string) bool {
 // read it: key holds a character outside ASCII, a '%' or a '&' (an HTML
 // character reference: foldName), or, in any case, one of the fragments
 // each name it takes holds (auth, cook, pass, secr, api, priv, cred, srf,
-// oken, sid, sess, pw, pin, otp, jwt, bearer, and those of
-// foreignPasswords and secretWord's other languages).
+// oken, sid, sess, pw, pin, otp, jwt, bearer, those of foreignPasswords
+// and secretWord's other languages), or it ends in secretCode's "code"
+// or "key" (or their plurals: codeEnd).
 // Most keys and the names before each '=' and ':' of a text hold none
 // ("http.request.method", "page").
 func mayName(key string) bool {
+	if codeEnd(key) {
+		return true
+	}
 	for i := 0; i < len(key); i++ {
 		c := key[i]
 		if c >= utf8.RuneSelf || c == '%' || c == '&' {
@@ -228,17 +273,17 @@ func mayName(key string) bool {
 		case 'l':
 			frags = []string{"losen"}
 		case 'm':
-			frags = []string{"mdp"}
+			frags = []string{"mdp", "matkh"}
 		case 'w':
 			frags = []string{"wacht"}
 		case 'p':
 			frags = []string{"pass", "priv", "pw", "pin"}
 		case 's':
-			frags = []string{"secr", "sid", "sess", "srf", "senh", "salas", "sifr"}
+			frags = []string{"secr", "sid", "sess", "srf", "senh", "salas", "sifr", "schl"}
 		case 'o':
 			frags = []string{"oken", "otp"}
 		case 'j':
-			frags = []string{"jwt"}
+			frags = []string{"jwt", "jeton"}
 		case 'b':
 			frags = []string{"bearer"}
 		default:
@@ -251,6 +296,19 @@ func mayName(key string) bool {
 		}
 	}
 	return false
+}
+
+// codeEnd reports whether key ends in "code", "codes", "key" or "keys",
+// in any case: the names secretCode reads ("recovery code", "unseal
+// key") end so, and are looked for at the end only, not at each 'c' and
+// 'k' of every word (BenchmarkRedactText).
+func codeEnd(key string) bool {
+	n := len(key)
+	if n > 4 && key[n-1]|0x20 == 's' {
+		n--
+	}
+	return n >= 3 && key[n-1]|0x20 == 'y' && key[n-2]|0x20 == 'e' && key[n-3]|0x20 == 'k' ||
+		n >= 4 && key[n-1]|0x20 == 'e' && key[n-2]|0x20 == 'd' && key[n-3]|0x20 == 'o' && key[n-4]|0x20 == 'c'
 }
 
 // nameMarks drops the marks a key's words are spelt apart with.
@@ -280,7 +338,8 @@ func sessionID(part string) bool {
 // one-time code (otp, totp), a JWT or a bearer token. Only as a whole
 // word of the part, between '-' and '_' ("user.pin", "x-otp", "--pwd",
 // "pin_code"; not "pinned", "spin", "hotp_counter"): each was stored as
-// sent (TestForeignShortSecretNamesRedacted). So are a password's names
+// sent (TestForeignShortSecretNamesRedacted); so were "creds" and French
+// jeton, a token (TestRedactMissedSecretEdges). So are a password's names
 // in other languages that are parts of other words: French mdp, Spanish
 // clave (not autoclave), Portuguese senha (not resenha), Turkish şifre
 // (TestForeignNamesInOtherLanguagesRedacted). "pw: Tr0ub4dor" and "root
@@ -289,7 +348,7 @@ func sessionID(part string) bool {
 func secretWord(part string) bool {
 	for w := range strings.FieldsFuncSeq(part, func(c rune) bool { return c == '-' || c == '_' }) {
 		switch w {
-		case "pwd", "pw", "passcode", "pin", "otp", "totp", "jwt", "bearer", "mdp", "clave", "senha", "sifre":
+		case "pwd", "pw", "passcode", "pin", "otp", "totp", "jwt", "bearer", "creds", "jeton", "mdp", "clave", "senha", "sifre":
 			return true
 		}
 	}

@@ -230,7 +230,7 @@ func TestRedactTextEdges(t *testing.T) {
 		"reset the root password to the old one":           "reset the root password to the old one",
 		"password to unlock the vault":                     "password to unlock the vault",
 		"set the token to expire":                          "set the token to expire",
-		"set the password to something stronger":           "set the password to " + Redacted + " stronger",
+		"set the password to something stronger":           "set the password to something stronger",
 		"PIN for the office safe is 4821":                  "PIN for the office safe is " + Redacted,
 		"password for the new staging db is Xy7pq":         "password for the new staging db is " + Redacted,
 		"the root pw is Tr0ub4dor":                         "the root pw is " + Redacted,

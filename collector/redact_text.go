@@ -73,11 +73,12 @@ func redactPairs(s string) string {
 		}
 		i = sep + n
 		name := pairName(s[done:sep])
-		if name == "" || !credentialKey(name) {
+		pass := passName(name)
+		if name == "" || !pass && !credentialKey(name) {
 			continue
 		}
 		from, to, plain := pairValue(s, i, cookieList(name) && !encoded, encoded)
-		if from == to {
+		if from == to || pass && !passValue(s[from:to]) {
 			continue
 		}
 		if plain && n == 1 && phraseSep(s, sep) && passwordName(name) {
@@ -176,12 +177,33 @@ func pairName(text string) string {
 		break
 	}
 	n = wordsBefore(text, n, e)
+	// "unseal key 3: ...": a number of one or two digits after a
+	// credential's name is its index, the pair the name's.
+	if k := e - n; n > 1 && k <= 2 && text[n-1] == ' ' && pinNumber(text[n:e]) {
+		if name := pairName(text[:n-1]); credentialKey(name) {
+			return name
+		}
+	}
 	// A rendered JSON string writes '&', '<' and '>' as \u0026, \u003c,
 	// \u003e: "a=1\u0026sid=..." names sid, not u0026sid.
 	if n > 0 && text[n-1] == '\\' && e-n > 5 && text[n] == 'u' && hex4(text[n+1:n+5]) {
 		n += 5
 	}
 	return text[n:e]
+}
+
+// passName reports whether name is "pass" alone, in any case: a
+// password's name when what follows reads as one (passValue: "pass:
+// Hunter22" was stored as sent, TestRedactMissedSecretEdges), not as a
+// count or a flag ("tests pass: 12", "pass=1", "pass: true"). It is
+// read in pairs only: in prose "pass" is a verb and a noun ("pass 2").
+func passName(name string) bool { return strings.EqualFold(name, "pass") }
+
+// passValue reports whether v, the value after "pass" and a separator,
+// reads as a password: six bytes or more, an ASCII letter among them,
+// and no word (secretLike).
+func passValue(v string) bool {
+	return len(v) >= 6 && secretLike(v) && run(v, func(c byte) bool { return c|0x20 < 'a' || c|0x20 > 'z' }) < len(v)
 }
 
 // wideMarks are the marks of Chinese and Japanese text that end a pair's
