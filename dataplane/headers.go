@@ -493,6 +493,9 @@ var tokenTable = &tokenByte
 
 // trimOWS drops the optional whitespace (and a line's CR) around a value.
 func trimOWS(v []byte) []byte {
+	if n := len(v); n >= 2 && v[0] == ' ' && v[n-1] == '\r' { // "Name: value\r", nearly every line
+		v = v[1 : n-1]
+	}
 	for len(v) > 0 && (v[len(v)-1] == '\r' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
 		v = v[:len(v)-1]
 	}
