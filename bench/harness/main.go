@@ -171,12 +171,6 @@ func bench(ctx context.Context, s settings) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if bin, err = shipCopy(bin, dir); err != nil {
-		return err
-	}
-	if self, err = shipCopy(self, dir); err != nil {
-		return err
-	}
 	m := describeMachine(bin)
 	m.busy = waitQuiet(s.quietWait)
 

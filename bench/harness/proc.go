@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -188,37 +187,4 @@ func (p *proc) cpuOrZero() time.Duration {
 		return 0
 	}
 	return p.cpu()
-}
-
-// shipCopy copies the executable at path into dir with ordinary writes and
-// returns the copy's path, which the run starts instead. A binary the Go
-// linker has just written (`make build` right before the run) has its page
-// cache made by the linker's own writes through a mapping, and fault-around
-// then maps more of it at each fault: `portcullis --help` peaked at 19.6-21.0
-// MB freshly linked, 17.8-18.4 MB once copied or once its cached pages were
-// dropped and read again, and the sidecar's RssFile under the bench load was
-// 1.2 MB higher for the same code (docs/performance.md, perf802). An image's
-// layer is unpacked with ordinary writes, so the copy is what ships; the
-// peak RSS of a run no longer depends on how recently the binary was built.
-func shipCopy(path, dir string) (string, error) {
-	src, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("cannot copy %s to run it: %w", path, err)
-	}
-	defer src.Close()
-	dst := filepath.Join(dir, "bin-"+filepath.Base(path))
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		return "", fmt.Errorf("cannot copy %s to run it: %w", path, err)
-	}
-	// Plain reads and writes: io.Copy between two files would hand the copy
-	// to the kernel (copy_file_range), which may share or move pages.
-	if _, err := io.CopyBuffer(struct{ io.Writer }{out}, struct{ io.Reader }{src}, make([]byte, 1<<20)); err != nil {
-		out.Close()
-		return "", fmt.Errorf("cannot copy %s to run it: %w", path, err)
-	}
-	if err := out.Close(); err != nil {
-		return "", fmt.Errorf("cannot copy %s to run it: %w", path, err)
-	}
-	return dst, nil
 }
