@@ -33,10 +33,11 @@ type FileConfig struct {
 // DefaultSlots is the number of Record slots of a FileWriter or an Emitter
 // when its config leaves Slots at 0: up to 4096 records of 696 bytes, 2.8
 // MiB, in flight. Records are allocated as they are first needed and then
-// go round (ring.go), so a load that keeps up holds some 512 of them. The
-// slots only have to hold what arrives while the drain goroutine is not
-// draining. It is woken every 512 records (the Emitter's batch; the
-// FileWriter's fileWakeAt), and empties the ring at 1.2M (OTLP) to 2.2M (JSON) records
+// go round (ring.go), so a load that keeps up holds some 512 of them (a
+// FileWriter's) or some 64 (an Emitter's). The slots only have to hold what
+// arrives while the drain goroutine is not draining. It is woken every 64
+// records (the Emitter's emitterWakeAt) or 512 (the FileWriter's
+// fileWakeAt), and empties the ring at 1.2M (OTLP) to 2.2M (JSON) records
 // per second per core (BenchmarkAuditEncode), some 25 to 45 times the
 // 50,000 requests per second a sidecar core can serve; 4096 slots are 80 ms
 // of requests at that rate, to cover the drain goroutine waiting for the

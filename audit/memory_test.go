@@ -62,3 +62,27 @@ func TestEmitterDefaultMemory(t *testing.T) {
 		t.Errorf("NewEmitter with default slots took %d bytes of heap, want at most %d", got, ringBudget)
 	}
 }
+
+// TestEmitterWakesBeforeAFullBatch holds the records the ring keeps waiting
+// for the batcher to a few dozen: each is a Record of about 700 bytes in
+// memory beside its batch's encoding, and woken only at a full batch (512)
+// the sidecar kept some 600 of them under the bench load (issue 18). The
+// batch itself still ships at BatchSize records.
+func TestEmitterWakesBeforeAFullBatch(t *testing.T) {
+	e, err := NewEmitter(EmitterConfig{URL: "http://127.0.0.1:1", Host: "h", InstanceID: "i", BatchSize: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.wakeAt > 64 {
+		t.Errorf("the batcher is woken at %d waiting records, want at most 64", e.wakeAt)
+	}
+	small, err := NewEmitter(EmitterConfig{URL: "http://127.0.0.1:1", Host: "h", InstanceID: "i", BatchSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	if small.wakeAt != 16 {
+		t.Errorf("with 16-record batches the batcher is woken at %d waiting records, want 16", small.wakeAt)
+	}
+}

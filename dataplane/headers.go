@@ -185,6 +185,13 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			return true
 		}
 	}
+	if len(name) == len("X-API-Key") && k == keyAPIKey {
+		// Before proxyName, whose switch this name, on nearly every
+		// request, reached with two prefix compares (issue 18).
+		n.once(onceAPIKey)
+		h.apiKey, h.creds, h.keyHdr = trimOWS(value), true, true
+		return true
+	}
 	if proxyName(name) {
 		h.dropped = true
 		n.stripped++
@@ -221,11 +228,8 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			h.dropped = h.dropped || k == keyRewriteURL || k == keyHTTPMethod || k == keyScriptName ||
 				k == keyForwardedFor || k == keyFlyClientIP
 		}
-	case len("X-API-Key"): // and X-Real-IP, Forwarded, Client-IP, Tenant-Id
+	case len("X-API-Key"): // and X-Real-IP, Forwarded, Client-IP, Tenant-Id (X-API-Key above)
 		switch k {
-		case keyAPIKey:
-			n.once(onceAPIKey)
-			h.apiKey, h.creds, h.keyHdr = trimOWS(value), true, true
 		case keyForwardedRFC:
 			h.dropped, h.fwd = true, true
 		case keyRealIP, keyClientIP:
@@ -489,6 +493,9 @@ var tokenTable = &tokenByte
 
 // trimOWS drops the optional whitespace (and a line's CR) around a value.
 func trimOWS(v []byte) []byte {
+	if n := len(v); n >= 2 && v[0] == ' ' && v[n-1] == '\r' { // "Name: value\r", nearly every line
+		v = v[1 : n-1]
+	}
 	for len(v) > 0 && (v[len(v)-1] == '\r' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
 		v = v[:len(v)-1]
 	}
