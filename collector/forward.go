@@ -2,7 +2,9 @@ package collector
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -17,7 +19,8 @@ import (
 // tamper-evident trail as the requests. The last stored etcd revision is
 // kept in revFile (written atomically), so a restart resumes; the store
 // skips an event it holds already. The last event a check found etcd's
-// history to hold is kept beside it (WitnessPath), so that a restart
+// history to hold is kept beside it (WitnessPath), signed by the store's
+// key (ReadWitnesses), so that a restart
 // checks etcd's history against it and not only against the last event
 // stored, which may be one of a restored etcd
 // (etcdadmin.FollowEventsAfter). It retries, logging each failure, until
@@ -50,7 +53,7 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 		return err
 	}
 	wf := WitnessPath(revFile)
-	told, err := ReadWitnesses(wf)
+	key, told, err := trustedWitnesses(wf, store, log)
 	if err != nil {
 		return err
 	}
@@ -58,7 +61,7 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 		if w == told {
 			return nil // every check confirms the same event until the next is stored
 		}
-		if err := WriteWitnesses(wf, w); err != nil {
+		if err := WriteWitnesses(wf, key, w); err != nil {
 			return err
 		}
 		told = w
@@ -110,6 +113,21 @@ func resumeNoLaterThanTheTrail(ctx context.Context, admin *etcdadmin.Admin, stor
 	log.Error().Str("file", revFile).Int64("resume_revision", from).Int64("last_event_stored", last).Int64("event_not_stored", missed).
 		Msg("the resume revision is past events the trail does not hold (the file was edited or put back from elsewhere); following from the last event stored")
 	return last, nil
+}
+
+// trustedWitnesses reads the witness file wf with the store's key, and
+// returns that key, which signs the file from then on. A file the key did
+// not sign but which may be read as none (ErrWitnessNotTrusted: unsigned,
+// or signed before a key rotation) is reported in a warn line and
+// replaced at once by a signed none, so it is reported once.
+func trustedWitnesses(wf string, store *Store, log zerolog.Logger) (ed25519.PrivateKey, etcdadmin.Witnesses, error) {
+	key, older := store.witnessKeys()
+	ws, err := readWitnesses(wf, key.Public().(ed25519.PublicKey), older)
+	if errors.Is(err, ErrWitnessNotTrusted) {
+		log.Warn().Err(err).Msg("events witness not trusted; replaced by a signed empty one")
+		err = WriteWitnesses(wf, key, etcdadmin.Witnesses{})
+	}
+	return key, ws, err
 }
 
 // uncheckedLease logs a warn line for each event of evs flagged

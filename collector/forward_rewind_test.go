@@ -484,7 +484,7 @@ func TestForwardEventsRestartedAfterAForkedEventKeepsTheCheck(t *testing.T) {
 	wf := WitnessPath(filepath.Join(dir, "events.rev"))
 	stop := followInto(t, admin, dir, key)
 	waitFor(t, "the last event before the restore confirmed", func() bool {
-		w, err := ReadConfirmedWitness(wf)
+		w, err := ReadConfirmedWitness(wf, key.Public().(ed25519.PublicKey))
 		return err == nil && w.Revision == last.Header.Revision
 	})
 	stop()
@@ -555,7 +555,7 @@ func TestForwardEventsChecksTheFirstEventSinceTheCheck(t *testing.T) {
 	// Just after a check: the next is FollowCheck away.
 	followed := r.storeLost()
 	r.fork(followed, func() {
-		if w, err := ReadConfirmedWitness(r.wf); err != nil || w.Revision != r.last {
+		if w, err := ReadConfirmedWitness(r.wf, r.key.Public().(ed25519.PublicKey)); err != nil || w.Revision != r.last {
 			t.Fatalf("a check ran before the pause (confirmed %v, %v): the test did not reach its case", w, err)
 		}
 	})
@@ -589,7 +589,7 @@ func TestForwardEventsRestartedKeepsTheFirstEventSinceTheCheck(t *testing.T) {
 	if keys, rewinds := storedKeys(t, r.dir); rewinds != 0 || keys[r.evKey(100000)] != 0 {
 		t.Fatalf("the fork was found before the restart (%d rewinds): the test did not reach its case", rewinds)
 	}
-	if w, err := ReadConfirmedWitness(r.wf); err != nil || w.Revision != r.last {
+	if w, err := ReadConfirmedWitness(r.wf, r.key.Public().(ed25519.PublicKey)); err != nil || w.Revision != r.last {
 		t.Fatalf("confirmed %v, %v; want the last event before the backup: the test did not reach its case", w, err)
 	}
 
@@ -629,7 +629,7 @@ func newFirstSinceRig(t *testing.T, prefix string) *firstSinceRig {
 	r.wf = WitnessPath(filepath.Join(r.dir, "events.rev"))
 	r.follow()
 	waitFor(t, "the last event before the backup confirmed", func() bool {
-		w, err := ReadConfirmedWitness(r.wf)
+		w, err := ReadConfirmedWitness(r.wf, r.key.Public().(ed25519.PublicKey))
 		return err == nil && w.Revision == r.last
 	})
 	return r

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,18 +69,41 @@ type authFile struct {
 	After    int64  `json:"on_after_revision"`
 }
 
-// ReadConfirmedWitness reads the witness WriteConfirmedWitness recorded.
-// A missing file is the zero Witness (none yet: the check falls back to
-// the last event stored); a file that cannot be read or parsed is an
-// error, as for the resume revision.
-func ReadConfirmedWitness(path string) (etcdadmin.Witness, error) {
-	ws, err := ReadWitnesses(path)
+// domainWitness is the signature domain of the witness file: a witness
+// cannot pass for a head or a digest, nor they for it.
+const domainWitness = "portcullis-events-witness-v1\n"
+
+// ErrWitnessNotTrusted says the witness file holds no witness the store's
+// key signed, but one read as none (the zero Witnesses), as a missing
+// file is: an unsigned file, which collectors before the witness was
+// signed wrote, or one signed by a key the store rotated away from. The
+// follower reports it and goes on, checking etcd's history against the
+// last event stored (docs/etcd.md, "The witness file").
+var ErrWitnessNotTrusted = errors.New("collector: the events witness file is not trusted")
+
+// ReadConfirmedWitness reads the witness WriteConfirmedWitness recorded,
+// as ReadWitnesses does.
+func ReadConfirmedWitness(path string, pub ed25519.PublicKey) (etcdadmin.Witness, error) {
+	ws, err := ReadWitnesses(path, pub)
 	return ws.Confirmed, err
 }
 
-// ReadWitnesses reads the witnesses WriteWitnesses recorded (Last zero),
-// as ReadConfirmedWitness does.
-func ReadWitnesses(path string) (etcdadmin.Witnesses, error) {
+// ReadWitnesses reads the witnesses WriteWitnesses recorded (Last zero)
+// and checks that pub, the store's signing key, signed them: anyone who
+// can write the collector's directory could otherwise set what the
+// follower takes as proven of etcd's history and of its authentication
+// (Witnesses.Auth). A missing file is the zero Witnesses (none yet: the
+// check falls back to the last event stored); an unsigned file is the
+// zero Witnesses and an error wrapping ErrWitnessNotTrusted; a file that
+// cannot be read or parsed, or whose signature does not verify, is an
+// error, as for the resume revision.
+func ReadWitnesses(path string, pub ed25519.PublicKey) (etcdadmin.Witnesses, error) {
+	return readWitnesses(path, pub, nil)
+}
+
+// readWitnesses is ReadWitnesses that reads a file signed by one of the
+// store's older keys as it reads an unsigned one: not trusted, reported.
+func readWitnesses(path string, pub ed25519.PublicKey, older []ed25519.PublicKey) (etcdadmin.Witnesses, error) {
 	b, err := durable.ReadRegularMax(path, witnessFileMax)
 	if errors.Is(err, os.ErrNotExist) {
 		return etcdadmin.Witnesses{}, nil
@@ -87,11 +111,59 @@ func ReadWitnesses(path string) (etcdadmin.Witnesses, error) {
 	if err != nil {
 		return etcdadmin.Witnesses{}, fmt.Errorf("collector: cannot read the confirmed witness %q: %w", path, err)
 	}
-	var w witnessFile
-	bad := func(key string, rev int64) bool { return rev < 0 || (rev > 0) != (key != "") }
-	if err := json.Unmarshal(b, &w); err != nil || bad(w.Key, w.Revision) || w.First != nil && bad(w.First.Key, w.First.Revision) || w.Auth != nil && w.Auth.After < 0 {
-		return etcdadmin.Witnesses{}, fmt.Errorf("collector: confirmed witness file %q holds %q, not a key and a revision; delete it to check the last event stored instead", path, truncate(string(b), 32))
+	var d signedDoc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return etcdadmin.Witnesses{}, damagedWitness(path, b)
 	}
+	if d.Payload == nil && d.Signature == "" {
+		return unsignedWitness(path, b)
+	}
+	var w witnessFile
+	switch _, err := openDoc(b, pub, domainWitness, &w); {
+	case errors.Is(err, errBadSignature):
+		return witnessOfOlderKey(path, b, older)
+	case err != nil || !w.valid():
+		return etcdadmin.Witnesses{}, damagedWitness(path, b)
+	}
+	return w.witnesses(), nil
+}
+
+// unsignedWitness answers for a witness file in the form collectors
+// wrote before they signed it: not trusted, or damaged.
+func unsignedWitness(path string, b []byte) (etcdadmin.Witnesses, error) {
+	var w witnessFile
+	if err := json.Unmarshal(b, &w); err != nil || !w.valid() {
+		return etcdadmin.Witnesses{}, damagedWitness(path, b)
+	}
+	return etcdadmin.Witnesses{}, fmt.Errorf("%w: %q is not signed (a collector before witnesses were signed wrote it, or it was put there by hand): read as none, so the next check reads the last event stored and events under events-by/ written while the collector was down are stored with their etcd users unproven", ErrWitnessNotTrusted, path)
+}
+
+// witnessOfOlderKey answers for a witness file whose signature the
+// store's key does not verify: one of the store's older keys signed it
+// (written before a key rotation: not trusted, reported), or none did.
+func witnessOfOlderKey(path string, b []byte, older []ed25519.PublicKey) (etcdadmin.Witnesses, error) {
+	for _, pub := range older {
+		var w witnessFile
+		if _, err := openDoc(b, pub, domainWitness, &w); err == nil {
+			return etcdadmin.Witnesses{}, fmt.Errorf("%w: %q is signed by a key the store rotated away from: read as none, as a missing file is", ErrWitnessNotTrusted, path)
+		}
+	}
+	return etcdadmin.Witnesses{}, fmt.Errorf("collector: confirmed witness file %q is not signed by the store's key (its signature does not verify): not trusted; delete it to check the last event stored instead", path)
+}
+
+// damagedWitness is the error for a witness file that holds no witness.
+func damagedWitness(path string, b []byte) error {
+	return fmt.Errorf("collector: confirmed witness file %q holds %q, not a key and a revision; delete it to check the last event stored instead", path, truncate(string(b), 32))
+}
+
+// valid reports whether w holds well-formed witnesses.
+func (w *witnessFile) valid() bool {
+	bad := func(key string, rev int64) bool { return rev < 0 || (rev > 0) != (key != "") }
+	return !bad(w.Key, w.Revision) && (w.First == nil || !bad(w.First.Key, w.First.Revision)) && (w.Auth == nil || w.Auth.After >= 0)
+}
+
+// witnesses returns the etcdadmin.Witnesses w holds (Last zero).
+func (w *witnessFile) witnesses() etcdadmin.Witnesses {
 	ws := etcdadmin.Witnesses{Confirmed: etcdadmin.Witness{Key: w.Key, Revision: w.Revision}}
 	if w.First != nil {
 		ws.First = etcdadmin.Witness{Key: w.First.Key, Revision: w.First.Revision}
@@ -99,18 +171,18 @@ func ReadWitnesses(path string) (etcdadmin.Witnesses, error) {
 	if w.Auth != nil {
 		ws.Auth = etcdadmin.AuthMark{Revision: w.Auth.Revision, After: w.Auth.After}
 	}
-	return ws, nil
+	return ws
 }
 
-// WriteConfirmedWitness records w durably, as WriteResumeRevision does.
-func WriteConfirmedWitness(path string, w etcdadmin.Witness) error {
-	return WriteWitnesses(path, etcdadmin.Witnesses{Confirmed: w})
+// WriteConfirmedWitness records w signed by key, as WriteWitnesses does.
+func WriteConfirmedWitness(path string, key ed25519.PrivateKey, w etcdadmin.Witness) error {
+	return WriteWitnesses(path, key, etcdadmin.Witnesses{Confirmed: w})
 }
 
 // WriteWitnesses records the Confirmed and First witnesses of ws and its
-// Auth mark (what the follower proved of etcd's authentication) durably,
-// as WriteResumeRevision does.
-func WriteWitnesses(path string, ws etcdadmin.Witnesses) error {
+// Auth mark (what the follower proved of etcd's authentication), signed
+// by key, the store's signing key, durably, as WriteResumeRevision does.
+func WriteWitnesses(path string, key ed25519.PrivateKey, ws etcdadmin.Witnesses) error {
 	w := witnessFile{Key: ws.Confirmed.Key, Revision: ws.Confirmed.Revision}
 	if ws.First.Revision > 0 {
 		w.First = &witnessFile{Key: ws.First.Key, Revision: ws.First.Revision}
@@ -118,9 +190,24 @@ func WriteWitnesses(path string, ws etcdadmin.Witnesses) error {
 	if ws.Auth.Revision != 0 {
 		w.Auth = &authFile{Revision: ws.Auth.Revision, After: ws.Auth.After}
 	}
-	b, err := json.Marshal(w)
+	doc, _, err := signDoc(key, domainWitness, w)
 	if err != nil {
 		return err
 	}
-	return durable.WriteFile(filepath.Dir(path), filepath.Base(path), append(b, '\n'))
+	return durable.WriteFile(filepath.Dir(path), filepath.Base(path), doc)
+}
+
+// witnessKeys returns the key the store signs with, which signs the
+// witness file, and the store's older keys, which signed none it trusts.
+func (s *Store) witnessKeys() (ed25519.PrivateKey, []ed25519.PublicKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.cfg.SigningKey.Public().(ed25519.PublicKey)
+	var older []ed25519.PublicKey
+	for _, k := range s.keys.keys {
+		if !k.Equal(cur) {
+			older = append(older, k)
+		}
+	}
+	return s.cfg.SigningKey, older
 }

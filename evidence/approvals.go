@@ -215,13 +215,14 @@ func (s *approvalSample) selfApproved() bool {
 }
 
 // byRequester reports whether the granted s names its requester as its
-// approver or grant's runner, or was granted as the request's etcd user.
+// approver or grant's runner, or was granted as the request's etcd user or
+// another of the same person's (etcdadmin.SameEtcdPerson: person+device).
 func (s *approvalSample) byRequester() bool {
 	if s.state != etcdsync.ApprovalGranted || s.requester == "" {
 		return false
 	}
 	return etcdadmin.SamePerson(s.approver, s.requester) || s.grantActor != "" && etcdadmin.SamePerson(s.grantActor, s.requester) ||
-		s.requestUser != "" && s.grantUser == s.requestUser
+		s.requestUser != "" && s.grantUser != "" && etcdadmin.SameEtcdPerson(s.grantUser, s.requestUser)
 }
 
 // first returns a, or b when a is empty.

@@ -47,6 +47,10 @@ func TestPackFlagsSelfApprovalAsTheCLIRefusesIt(t *testing.T) {
 		// operators' certificate): TestSharedEtcdUserIsNoSecondPerson.
 		ev(at(9, 9), "approval.request", "apr_shared", "alice", map[string]string{"etcd_user": "portcullis-operator"}),
 		ev(at(9, 10), "approval.grant", "apr_shared", "bob", map[string]string{"approver": "bob", "etcd_user": "op-alice"}),
+		// Granted with a second certificate of the requester's
+		// (person+device): TestEtcdUsersOfOnePersonAreNoSecondPerson.
+		ev(at(10, 9), "approval.request", "apr_device", "alice", op),
+		ev(at(10, 10), "approval.grant", "apr_device", "bob", map[string]string{"approver": "bob", "etcd_user": "op-alice+laptop"}),
 	}
 	if err := st.AppendEvents(evs); err != nil {
 		t.Fatal(err)
@@ -61,7 +65,7 @@ func TestPackFlagsSelfApprovalAsTheCLIRefusesIt(t *testing.T) {
 	for _, r := range rows[1:] {
 		flags[r[0]] = r[slices.Index(rows[0], "flag")]
 	}
-	for id, want := range map[string]bool{"apr_case": true, "apr_runner": true, "apr_user": true, "apr_ok": false, "apr_nfd": true, "apr_cyrillic": true} {
+	for id, want := range map[string]bool{"apr_case": true, "apr_runner": true, "apr_user": true, "apr_ok": false, "apr_nfd": true, "apr_cyrillic": true, "apr_device": true} {
 		if got := strings.Contains(flags[id], "approved by its requester"); got != want {
 			t.Errorf("%s flagged %q; want self-approval flagged: %t", id, flags[id], want)
 		}

@@ -315,8 +315,9 @@ func unrewritten(ap etcdsync.Approval, rev, created int64) error {
 // run the grant (meta.Actor), whatever case, spaces, invisible
 // characters, Unicode form or lookalike letters tell the names apart
 // (SamePerson), and with etcd
-// authentication the grant cannot be written as the request's etcd user,
-// nor either be written as an etcd user naming no person
+// authentication the grant cannot be written as the request's etcd user
+// or another of the same person's (SameEtcdPerson), nor either be
+// written as an etcd user naming no person
 // (SharedEtcdUser).
 func grantable(ap etcdsync.Approval, approver string, meta Meta) error {
 	switch {
@@ -330,6 +331,8 @@ func grantable(ap etcdsync.Approval, approver string, meta Meta) error {
 		return fmt.Errorf("approval %q was requested by %q, who cannot run its grant in another's name; ask %q to run it: %w", ap.ID, ap.Requester, approver, ErrSelfApproval)
 	case ap.RequesterEtcdUser != "" && meta.EtcdUser == ap.RequesterEtcdUser:
 		return fmt.Errorf("approval %q was requested as etcd user %q, and a grant written as the same etcd user is not a second person's; grant it with another etcd user: %w", ap.ID, meta.EtcdUser, ErrSelfApproval)
+	case ap.RequesterEtcdUser != "" && meta.EtcdUser != "" && SameEtcdPerson(meta.EtcdUser, ap.RequesterEtcdUser):
+		return fmt.Errorf("approval %q was requested as etcd user %q, and etcd user %q is the same person's (%q: person+device), so a grant written as it is not a second person's; ask a second person: %w", ap.ID, ap.RequesterEtcdUser, meta.EtcdUser, EtcdPerson(meta.EtcdUser), ErrSelfApproval)
 	case SharedEtcdUser(ap.RequesterEtcdUser):
 		return fmt.Errorf("approval %q was requested as etcd user %q, a shared or program identity that names no person, so no grant can be shown to be a second person's; request it again with your own etcd user: %w", ap.ID, ap.RequesterEtcdUser, ErrSelfApproval)
 	case SharedEtcdUser(meta.EtcdUser):
@@ -348,9 +351,40 @@ func grantable(ap etcdsync.Approval, approver string, meta Meta) error {
 // granting with her own, claiming another's name, wrote two etcd users
 // but is one person (TestSharedEtcdUserIsNoSecondPerson). It errs
 // towards shared: case is ignored.
+//
+// The person is the user's (EtcdPerson): root+laptop and
+// portcullis-operator+x name no person either.
 func SharedEtcdUser(user string) bool {
-	l := strings.ToLower(user)
+	l := strings.ToLower(EtcdPerson(user))
 	return l == "root" || strings.HasPrefix(l, "portcullis-")
+}
+
+// EtcdPersonSeparator splits an etcd user name into the person it belongs
+// to and a device: the roles Job of deploy/kubernetes names a person's
+// first etcd user (the common name of their certificate) by the person
+// (ops-alice) and each further one person+device (ops-alice+laptop), and
+// refuses a "+" in any other place. Its OPERATORS list is thus the
+// mapping from etcd user to person, kept by whoever runs the Job.
+const EtcdPersonSeparator = "+"
+
+// EtcdPerson returns the person the etcd user belongs to: the name before
+// the first EtcdPersonSeparator, or the whole name without one. Two etcd
+// users of one person (two personal certificates) are one person to the
+// two-person checks (SameEtcdPerson): before, alice requested as
+// ops-alice and granted as ops-alice+laptop, a second person's grant
+// (TestEtcdUsersOfOnePersonAreNoSecondPerson). A person given a second
+// user outside the rule (ops-alice and alice-laptop) is two people to
+// every check: nothing in the names tells them apart.
+func EtcdPerson(user string) string {
+	person, _, _ := strings.Cut(user, EtcdPersonSeparator)
+	return person
+}
+
+// SameEtcdPerson reports whether the etcd users a and b belong to the
+// same person (EtcdPerson), the names compared as SamePerson compares
+// people's: it errs towards the same.
+func SameEtcdPerson(a, b string) bool {
+	return a == b || SamePerson(EtcdPerson(a), EtcdPerson(b))
 }
 
 // SamePerson reports whether the names a and b are the same but for case,

@@ -160,7 +160,8 @@ func (a *Admin) grantEventProblem(ctx context.Context, ap etcdsync.Approval, rec
 // approval.grant event ev, is no second person's, or "": as grantable
 // refuses it, its approver or who ran the grant (the event's actor) is
 // its requester as SamePerson tells names apart, it names no requester,
-// or it was written as the request's etcd user, or either was written as
+// or it was written as the request's etcd user or another of the same
+// person's (SameEtcdPerson), or either was written as
 // an etcd user naming no person (SharedEtcdUser). The requester is the
 // record's and the one its request wrote, req (requestOf): a grant
 // written by hand could name another. approvals grant never writes such
@@ -183,6 +184,8 @@ func selfGrantProblem(ap, req etcdsync.Approval, ev *Event) string {
 			return fmt.Sprintf("approval %q granted by its requester: the grant was run by %q, requester %q, naming approver %q (no second person; approvals grant refuses it)", ap.ID, ev.Actor, r.Requester, ap.Approver)
 		case r.RequesterEtcdUser != "" && user == r.RequesterEtcdUser:
 			return fmt.Sprintf("approval %q granted by its requester: written as etcd user %q, the request's (no second person; approvals grant refuses it)", ap.ID, user)
+		case r.RequesterEtcdUser != "" && user != "" && SameEtcdPerson(user, r.RequesterEtcdUser):
+			return fmt.Sprintf("approval %q granted by its requester: written as etcd user %q, the same person's as the request's %q (person+device; no second person; approvals grant refuses it)", ap.ID, user, r.RequesterEtcdUser)
 		case SharedEtcdUser(r.RequesterEtcdUser) || SharedEtcdUser(user):
 			return fmt.Sprintf("approval %q requested as etcd user %q and granted as %q, one a shared or program identity that names no person (no second person shown; approvals grant refuses it)", ap.ID, r.RequesterEtcdUser, user)
 		}

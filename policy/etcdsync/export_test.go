@@ -63,13 +63,15 @@ func (s *Syncer) Put(key, value string) {
 // Watched reports whether the ledger's watched copy holds approval id (a
 // Consume of an id not watched reads etcd first).
 func (l *Ledger) Watched(id string) bool {
-	_, ok := l.state.Load().records[id]
-	return ok
+	return l.state.Load().records.has(id)
 }
 
 // WatchedUses returns the version of approval id's use counter as the
 // Ledger watched it (0: none).
-func (l *Ledger) WatchedUses(id string) int64 { return l.state.Load().counters[id].Version }
+func (l *Ledger) WatchedUses(id string) int64 {
+	c, _ := l.state.Load().counters.get(id)
+	return c.Version
+}
 
 // RewindOp is the read of the Ledger's and the Sharer's rewind checks.
 var RewindOp = rewindOp

@@ -81,8 +81,8 @@ func (l *Ledger) Reserve(id []byte, client, route string, requestID []byte, now 
 	h := &Hold{l: l, id: string(id), client: client, route: route,
 		use: ApprovalUse{Client: client, Route: route, RequestID: string(requestID), Sidecar: l.cfg.Pod, Time: now.UTC()}}
 	st := l.state.Load()
-	e, watched := st.records[h.id]
-	c := st.counters[h.id]
+	e, watched := st.records.get(h.id)
+	c, _ := st.counters.get(h.id)
 	fresh := false
 	var taken map[int]bool // the slots read taken; nil until read
 	for range consumeAttempts {
@@ -134,7 +134,7 @@ func (l *Ledger) decide(st **ledgerState, id string, e ledgerEntry, c Counter, r
 	if err != nil || a.ID != id {
 		return a, false
 	}
-	if wc, ok := (*st).counters[id]; read && ok && wc.Create == c.Create && c.Version < wc.Version {
+	if wc, ok := (*st).counters.get(id); read && ok && wc.Create == c.Create && c.Version < wc.Version {
 		*st = l.lostFound(id, c)
 	}
 	a.Count(e.rev, c)
@@ -229,10 +229,10 @@ func (h *Hold) Commit(now time.Time) bool {
 	e, c := h.e, h.c
 	// The watch may have seen uses spent since the reservation, or the
 	// grant withdrawn: start from what is newer.
-	if wc, ok := st.counters[h.id]; ok && wc.Create == c.Create && wc.Version > c.Version {
+	if wc, ok := st.counters.get(h.id); ok && wc.Create == c.Create && wc.Version > c.Version {
 		c = wc
 	}
-	if we, ok := st.records[h.id]; ok && we.rev > e.rev {
+	if we, ok := st.records.get(h.id); ok && we.rev > e.rev {
 		e = we
 	}
 	slot := l.k.ApprovalSlot(h.id, h.slot)

@@ -72,8 +72,8 @@ type Ledger struct {
 // ledgerState is what the ledger watched: the approval records and their
 // use counters, and the uses etcd lost going back.
 type ledgerState struct {
-	records  map[string]ledgerEntry
-	counters map[string]Counter
+	records  layered[ledgerEntry] // ledger_layers.go: an apply copies a share
+	counters layered[Counter]
 	lost     map[string]lostUses // never changed once stored: list makes a new one
 }
 
@@ -103,7 +103,7 @@ func NewLedger(cli *clientv3.Client, cfg LedgerConfig) *Ledger {
 		cfg.HoldTTL = DefaultHoldTTL
 	}
 	l := &Ledger{cli: cli, k: NewLayout(cfg.Prefix), cfg: cfg}
-	l.state.Store(&ledgerState{records: map[string]ledgerEntry{}, counters: map[string]Counter{}})
+	l.state.Store(&ledgerState{records: layeredOf(map[string]ledgerEntry{}), counters: layeredOf(map[string]Counter{})})
 	return l
 }
 
@@ -158,11 +158,13 @@ func (l *Ledger) list(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cannot read approvals under %q: %w", l.k.ApprovalTree(), err)
 	}
-	st := &ledgerState{records: make(map[string]ledgerEntry, len(resp.Kvs)), counters: map[string]Counter{}}
+	st := &ledgerState{records: layeredOf(make(map[string]ledgerEntry, len(resp.Kvs))), counters: layeredOf(map[string]Counter{})}
 	for _, kv := range resp.Kvs {
 		st.put(l.k, kv)
 	}
-	st.prune()
+	for id := range st.counters.all() {
+		st.prune(id)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if lost := st.keepLost(l.state.Load()); len(lost) > 0 {
@@ -300,17 +302,25 @@ func (l *Ledger) apply(evs []*clientv3.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cur := l.state.Load()
+	records, nr := cur.records.next()
+	counters, nc := cur.counters.next()
 	l.clones.Add(1)
-	l.copied.Add(int64(len(cur.records) + len(cur.counters)))
-	st := &ledgerState{records: maps.Clone(cur.records), counters: maps.Clone(cur.counters), lost: cur.lost}
-	for _, ev := range evs {
+	l.copied.Add(int64(nr + nc))
+	st := &ledgerState{records: records, counters: counters, lost: cur.lost}
+	ids := make([]string, len(evs))
+	for i, ev := range evs {
 		if ev.Type == mvccpb.DELETE {
-			st.remove(l.k, ev.Kv)
-			continue
+			ids[i] = st.remove(l.k, ev.Kv)
+		} else {
+			ids[i] = st.put(l.k, ev.Kv)
 		}
-		st.put(l.k, ev.Kv)
 	}
-	st.prune()
+	// After every event: a grant's record and counter come in one
+	// response, in either order. No other id held a counter without its
+	// record before.
+	for _, id := range ids {
+		st.prune(id)
+	}
 	l.state.Store(st)
 }
 
@@ -330,8 +340,8 @@ func (l *Ledger) watched(ev *clientv3.Event) bool {
 // returns the approvals that lost uses now.
 func (st *ledgerState) keepLost(old *ledgerState) []string {
 	var ids []string
-	for id, oc := range old.counters {
-		nc, ok := st.counters[id]
+	for id, oc := range old.counters.all() {
+		nc, ok := st.counters.get(id)
 		if ok && nc.Create == oc.Create && nc.Version < oc.Version {
 			ids = append(ids, id)
 		}
@@ -341,12 +351,13 @@ func (st *ledgerState) keepLost(old *ledgerState) []string {
 	}
 	st.lost = map[string]lostUses{}
 	for id, lu := range old.lost {
-		if c, ok := st.counters[id]; ok && c.Create == lu.create {
+		if c, ok := st.counters.get(id); ok && c.Create == lu.create {
 			st.lost[id] = lu // another grant (another counter) or none: nothing to count
 		}
 	}
 	for _, id := range ids {
-		oc, nc := old.counters[id], st.counters[id]
+		oc, _ := old.counters.get(id)
+		nc, _ := st.counters.get(id)
 		lu := st.lost[id]
 		lu.create, lu.n = oc.Create, lu.n+oc.Version-nc.Version
 		st.lost[id] = lu
@@ -367,11 +378,12 @@ func (l *Ledger) lostFound(id string, c Counter) *ledgerState {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cur := l.state.Load()
-	wc, ok := cur.counters[id]
+	wc, ok := cur.counters.get(id)
 	if !ok || wc.Create != c.Create || c.Version >= wc.Version {
 		return cur // found meanwhile, by list or another Reserve or Commit
 	}
-	st := &ledgerState{records: cur.records, counters: maps.Clone(cur.counters), lost: maps.Clone(cur.lost)}
+	counters, _ := cur.counters.next()
+	st := &ledgerState{records: cur.records, counters: counters, lost: maps.Clone(cur.lost)}
 	if st.lost == nil {
 		st.lost = map[string]lostUses{}
 	}
@@ -380,52 +392,60 @@ func (l *Ledger) lostFound(id string, c Counter) *ledgerState {
 		lu = lostUses{create: c.Create}
 	}
 	lu.n += wc.Version - c.Version
-	st.lost[id], st.counters[id] = lu, c
+	st.lost[id] = lu
+	st.counters.set(id, c)
 	l.state.Store(st)
 	l.cfg.Logger.Error().Strs("approvals", []string{id}).Msg("etcd went back in revision and lost uses of approvals: this sidecar counts them as spent; an approval that needs more uses must be granted again")
 	return st
 }
 
-// prune forgets the counters of no approval record: a sidecar's etcd role
-// may put any key under approval-uses/, and those must not make every
-// ledger (and each copy apply makes) grow. A grant writes its record and
-// counter in one transaction, so both arrive in one read or watch batch;
-// a counter pruned is refused anyway (Reserve reads etcd for a record it
-// does not hold).
-func (st *ledgerState) prune() {
-	for id := range st.counters {
-		if _, ok := st.records[id]; !ok {
-			delete(st.counters, id)
-		}
+// prune forgets the counter of approval id when it has no record: a
+// sidecar's etcd role may put any key under approval-uses/, and those
+// must not make every ledger (and each copy apply makes) grow. A grant
+// writes its record and counter in one transaction, so both arrive in
+// one read or watch batch; a counter pruned is refused anyway (Reserve
+// reads etcd for a record it does not hold). list prunes every id it
+// read, apply those its events name: no other counter lacked its record.
+func (st *ledgerState) prune(id string) {
+	if !st.records.has(id) {
+		st.counters.del(id)
 	}
 }
 
-// put records kv, an approval record or a use counter.
-func (st *ledgerState) put(k Layout, kv *mvccpb.KeyValue) {
+// put records kv, an approval record or a use counter, and returns the
+// approval id it is of ("" for neither).
+func (st *ledgerState) put(k Layout, kv *mvccpb.KeyValue) string {
 	key := string(kv.Key)
 	if id, ok := k.ParseApprovalCounter(key); ok {
-		st.counters[id] = CounterOf(kv)
-		return
+		st.counters.set(id, CounterOf(kv))
+		return id
 	}
-	if id, ok := strings.CutPrefix(key, k.ApprovalsDir()); ok {
-		if cur, seen := st.records[id]; !seen || cur.rev < kv.ModRevision {
-			st.records[id] = ledgerEntry{raw: kv.Value, rev: kv.ModRevision}
-		}
+	id, ok := strings.CutPrefix(key, k.ApprovalsDir())
+	if !ok {
+		return ""
 	}
+	if cur, seen := st.records.get(id); !seen || cur.rev < kv.ModRevision {
+		st.records.set(id, ledgerEntry{raw: kv.Value, rev: kv.ModRevision})
+	}
+	return id
 }
 
 // remove forgets kv, an approval record or a use counter that was
 // deleted (its lease expired, or a sidecar credential deleted the
-// counter: Count then refuses every further use).
-func (st *ledgerState) remove(k Layout, kv *mvccpb.KeyValue) {
+// counter: Count then refuses every further use), and returns the
+// approval id it is of ("" for neither).
+func (st *ledgerState) remove(k Layout, kv *mvccpb.KeyValue) string {
 	key := string(kv.Key)
 	if id, ok := k.ParseApprovalCounter(key); ok {
-		delete(st.counters, id)
-		return
+		st.counters.del(id)
+		return id
 	}
-	if id, ok := strings.CutPrefix(key, k.ApprovalsDir()); ok {
-		delete(st.records, id) // no record, no use
+	id, ok := strings.CutPrefix(key, k.ApprovalsDir())
+	if !ok {
+		return ""
 	}
+	st.records.del(id) // no record, no use
+	return id
 }
 
 // consumeAttempts bounds the transactions of one Reserve or Commit that

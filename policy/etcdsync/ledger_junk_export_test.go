@@ -1,7 +1,7 @@
 package etcdsync
 
 // TrackedCounters returns how many use counters the ledger holds.
-func (l *Ledger) TrackedCounters() int { return len(l.state.Load().counters) }
+func (l *Ledger) TrackedCounters() int { c := l.state.Load().counters; return c.len() }
 
 // Tracks reports whether the ledger holds the record of approval id.
-func (l *Ledger) Tracks(id string) bool { _, ok := l.state.Load().records[id]; return ok }
+func (l *Ledger) Tracks(id string) bool { r := l.state.Load().records; return r.has(id) }
