@@ -413,7 +413,7 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 		return true, e.dropUnreadable(f, gen, err)
 	}
 	if f.restored {
-		f.records = restoredRecords(data, f.records)
+		f.records = restoredRecords(data, f.records, f.lostRecords)
 	}
 	res := e.postN(data, f.records)
 	if e.heldBefore(f, res) {
@@ -455,19 +455,21 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 }
 
 // restoredRecords returns how many records restored batch data counts
-// (Restored): the number its file name says, named, or the records it
-// holds when fewer. A batch put back under a lost sequence with a name
-// saying more records than it holds counted the name's, and
-// DroppedSpool - Restored, the records lost for good, hid other batches
-// lost (TestSpoolRestoredBatchCountsItsRecordsNotItsName). A body that
-// does not parse as one batch, which the emitter never writes, counts
-// none.
-func restoredRecords(data []byte, named int) int {
+// (Restored): the number its file name says, named, the records it holds,
+// or lost, the records the batch counted lost under its sequence held
+// (spoolFile.lostRecords), whichever is fewest. A batch put back under a lost
+// sequence with a name saying more records than it holds counted the
+// name's, and DroppedSpool - Restored, the records lost for good, hid
+// other batches lost (TestSpoolRestoredBatchCountsItsRecordsNotItsName);
+// one holding more than the lost batch did counted them all
+// (TestSpoolRestoredBatchCountsAtMostTheLostOnes). A body that does not
+// parse as one batch, which the emitter never writes, counts none.
+func restoredRecords(data []byte, named, lost int) int {
 	p, err := parseBatch(data)
 	if err != nil {
 		return 0
 	}
-	return min(named, len(p.recs))
+	return min(named, len(p.recs), lost)
 }
 
 // countReplayed counts n records of spooled batch f delivered: Replayed,

@@ -389,6 +389,7 @@ func (e *Emitter) splitSpooled(f spoolFile, data []byte, held int) bool {
 	}
 	var ws []spoolWrite
 	size := 0
+	share := f.records - max(held, 0) // of a restored batch's lostRecords, for its halves
 	for i, recs := range halves(p.recs[max(held, 0):]) {
 		seq, id := f.seq, p.id
 		if i > 0 || held >= 0 {
@@ -397,7 +398,12 @@ func (e *Emitter) splitSpooled(f spoolFile, data []byte, held int) bool {
 		}
 		b := joinBatch(p.attrs, id, p.scopeHead, recs)
 		size += len(b)
-		ws = append(ws, spoolWrite{f: spoolFile{name: spoolName(seq, len(recs)), seq: seq, records: len(recs), size: int64(len(b)), ours: true, restored: f.restored}, data: b})
+		half := spoolFile{name: spoolName(seq, len(recs)), seq: seq, records: len(recs), size: int64(len(b)), ours: true, restored: f.restored}
+		if f.restored { // no more of them count Restored than f would
+			half.lostRecords = min(len(recs), max(share, 0))
+			share -= half.lostRecords
+		}
+		ws = append(ws, spoolWrite{f: half, data: b})
 	}
 	// Over the limit if need be: f's room comes back at once, and the
 	// halves take only one envelope more than it.

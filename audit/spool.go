@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,11 @@ type spoolFile struct {
 	// records are in DroppedSpool already, and delivered they count
 	// Restored, not Replayed.
 	restored bool
+	// lostRecords, set with restored, are the most records the batch
+	// counts Restored: those the batch lost under its sequence held
+	// (maxLostRecords when not known), or a half's share of them
+	// (splitSpooled).
+	lostRecords int
 }
 
 // spool keeps batches the collector has not acknowledged, one fsync'd file
@@ -93,9 +99,17 @@ type spool struct {
 	saveMu sync.Mutex
 }
 
-// noteLostLocked remembers that batch f was counted lost. s.mu held.
+// noteLostLocked remembers that batch f was counted lost, with its
+// records (a restored batch's, at most its lostRecords: a half left none
+// of them is not noted). s.mu held.
 func (s *spool) noteLostLocked(f spoolFile) {
-	s.lost.add(f.seq)
+	n := f.records
+	if f.restored {
+		if n = min(n, f.lostRecords); n == 0 {
+			return
+		}
+	}
+	s.lost.add(f.seq, n)
 	s.lostChanged.Store(true)
 }
 
@@ -117,8 +131,11 @@ func (s *spool) noteLost(f spoolFile) {
 // the spool were fewer than their fates
 // (TestSpoolBatchLostThenRestoredCountedOnce). s.mu held.
 func (s *spool) markRestoredLocked(f *spoolFile) {
-	if f.ours && s.lost.has(f.seq) {
-		f.restored = true
+	if !f.ours {
+		return
+	}
+	if n, ok := s.lost.records(f.seq); ok {
+		f.restored, f.lostRecords = true, cmp.Or(n, maxLostRecords)
 	}
 }
 

@@ -14,13 +14,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// seqRun is a run of consecutive batch sequences, lo to hi inclusive.
-type seqRun struct{ lo, hi uint64 }
+// seqRun is a run of consecutive batch sequences, lo to hi inclusive,
+// of batches that each held records records when they were counted lost
+// (0: not known, a run an older sidecar wrote to lostFile).
+type seqRun struct {
+	lo, hi  uint64
+	records uint32
+}
 
-// lostSeqs are the sequences of this sidecar's batches counted lost, as
-// sorted runs of consecutive sequences that neither overlap nor touch. A
-// directory lost whole is one run, or a few: the batches in it are the
-// spool's sequences from its oldest, less those cut in two. Before, it
+// lostSeqs are the sequences of this sidecar's batches counted lost, with
+// the records each held, as sorted runs of consecutive sequences of
+// batches of as many records, that neither overlap nor touch but where
+// their records differ. A directory lost whole is one run, or a few: the
+// batches in it are the spool's sequences from its oldest, less those cut
+// in two, most of them full batches. Before they held no counts, and a
+// batch of more records put back under a lost one's sequence counted them
+// all restored (TestSpoolRestoredBatchCountsAtMostTheLostOnes). Before, it
 // was a set of names that kept 4096, and a batch put back past them was
 // counted replayed as well as dropped
 // (TestSpoolManyBatchesLostThenRestoredCountedOnce). The zero value is
@@ -43,28 +52,44 @@ func (l *lostSeqs) find(seq uint64) int {
 
 // has reports whether seq was counted lost.
 func (l *lostSeqs) has(seq uint64) bool {
-	i := l.find(seq)
-	return i < len(l.runs) && l.runs[i].lo <= seq
+	_, ok := l.records(seq)
+	return ok
 }
 
-// add notes seq counted lost.
-func (l *lostSeqs) add(seq uint64) {
+// records returns the records batch seq held when it was counted lost (0
+// when not known), and whether it was.
+func (l *lostSeqs) records(seq uint64) (n int, ok bool) {
 	i := l.find(seq)
+	if i < len(l.runs) && l.runs[i].lo <= seq {
+		return int(l.runs[i].records), true
+	}
+	return 0, false
+}
+
+// add notes seq, a batch of n records (0: not known), counted lost.
+func (l *lostSeqs) add(seq uint64, n int) {
+	rec := uint32(min(max(n, 0), maxLostRecords))
+	i := l.find(seq)
+	before := i > 0 && l.runs[i-1].hi+1 == seq && l.runs[i-1].records == rec
+	after := i < len(l.runs) && l.runs[i].lo == seq+1 && l.runs[i].records == rec
 	switch {
 	case i < len(l.runs) && l.runs[i].lo <= seq:
 		return
-	case i > 0 && l.runs[i-1].hi+1 == seq && i < len(l.runs) && l.runs[i].lo == seq+1:
+	case before && after:
 		l.runs[i-1].hi = l.runs[i].hi
 		l.runs = slices.Delete(l.runs, i, i+1)
-	case i > 0 && l.runs[i-1].hi+1 == seq:
+	case before:
 		l.runs[i-1].hi = seq
-	case i < len(l.runs) && l.runs[i].lo == seq+1:
+	case after:
 		l.runs[i].lo = seq
 	default:
-		l.runs = slices.Insert(l.runs, i, seqRun{seq, seq})
+		l.runs = slices.Insert(l.runs, i, seqRun{seq, seq, rec})
 		l.trim()
 	}
 }
+
+// maxLostRecords bounds a lost batch's records as lostSeqs keeps them.
+const maxLostRecords = 1 << 30
 
 // take forgets seq and reports whether it was counted lost.
 func (l *lostSeqs) take(seq uint64) bool {
@@ -81,7 +106,7 @@ func (l *lostSeqs) take(seq uint64) bool {
 		l.runs[i].hi--
 	default:
 		l.runs[i].hi = seq - 1
-		l.runs = slices.Insert(l.runs, i+1, seqRun{seq + 1, r.hi})
+		l.runs = slices.Insert(l.runs, i+1, seqRun{seq + 1, r.hi, r.records})
 		l.trim()
 	}
 	return true
@@ -99,11 +124,12 @@ func (l *lostSeqs) trim() {
 // it restarted was counted replayed by the next, and over the two runs
 // the replayed and the dropped were more than the records spooled
 // (TestSpoolBatchLostThenRestoredAfterRestartCountedOnce). One line a
-// run, "lo hi" in decimal, lowest first.
+// run, "lo hi records" in decimal, lowest first; "lo hi", as sidecars
+// wrote it before the counts were kept, is a run of counts not known.
 const lostFile = ".lost"
 
 // maxLostFileBytes bounds the lostFile read at start: maxLostRuns lines
-// of two 20-digit numbers take 172,032 bytes.
+// of two 20-digit numbers and a 10-digit one take 217,088 bytes.
 const maxLostFileBytes = 1 << 20
 
 // encode returns l as lostFile holds it.
@@ -113,6 +139,10 @@ func (l *lostSeqs) encode() []byte {
 		b = strconv.AppendUint(b, r.lo, 10)
 		b = append(b, ' ')
 		b = strconv.AppendUint(b, r.hi, 10)
+		if r.records > 0 {
+			b = append(b, ' ')
+			b = strconv.AppendUint(b, uint64(r.records), 10)
+		}
 		b = append(b, '\n')
 	}
 	return b
@@ -124,16 +154,36 @@ func (l *lostSeqs) encode() []byte {
 func parseLost(data []byte) ([]seqRun, bool) {
 	var runs []seqRun
 	for line := range strings.Lines(string(data)) {
-		loText, hiText, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
-		lo, err1 := strconv.ParseUint(loText, 10, 64)
-		hi, err2 := strconv.ParseUint(hiText, 10, 64)
-		if !ok || err1 != nil || err2 != nil || lo > hi || hi >= maxSpoolSeq ||
-			len(runs) > 0 && lo <= runs[len(runs)-1].hi+1 || len(runs) == maxLostRuns {
+		r, ok := parseLostLine(strings.TrimSuffix(line, "\n"))
+		if !ok || len(runs) > 0 && !apart(runs[len(runs)-1], r) || len(runs) == maxLostRuns {
 			return nil, false
 		}
-		runs = append(runs, seqRun{lo, hi})
+		runs = append(runs, r)
 	}
 	return runs, true
+}
+
+// apart reports whether run r follows run p as lostSeqs keeps them: past
+// it, and not touching it but with other records.
+func apart(p, r seqRun) bool {
+	return r.lo > p.hi+1 || r.lo == p.hi+1 && r.records != p.records
+}
+
+// parseLostLine reads one line of lostFile: "lo hi records", or "lo hi"
+// (records not known) as older sidecars wrote it.
+func parseLostLine(line string) (seqRun, bool) {
+	loText, rest, ok := strings.Cut(line, " ")
+	hiText, recText, withRecords := strings.Cut(rest, " ")
+	lo, err1 := strconv.ParseUint(loText, 10, 64)
+	hi, err2 := strconv.ParseUint(hiText, 10, 64)
+	rec, err3 := uint64(0), error(nil)
+	if withRecords {
+		rec, err3 = strconv.ParseUint(recText, 10, 32)
+	}
+	if !ok || err1 != nil || err2 != nil || err3 != nil || lo > hi || hi >= maxSpoolSeq || rec > maxLostRecords || withRecords && rec == 0 {
+		return seqRun{}, false
+	}
+	return seqRun{lo, hi, uint32(rec)}, true
 }
 
 // loadLost reads lostFile in the spool's directory at start. Only a

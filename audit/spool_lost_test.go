@@ -14,20 +14,20 @@ func TestLostSeqsRuns(t *testing.T) {
 	t.Parallel()
 	var l lostSeqs
 	for _, seq := range []uint64{5, 3, 4, 9, 7, 8, 1} {
-		l.add(seq)
+		l.add(seq, 0)
 	}
-	if want := []seqRun{{1, 1}, {3, 5}, {7, 9}}; !slices.Equal(l.runs, want) {
+	if want := []seqRun{{1, 1, 0}, {3, 5, 0}, {7, 9, 0}}; !slices.Equal(l.runs, want) {
 		t.Fatalf("runs %v, want %v", l.runs, want)
 	}
-	l.add(6)
-	l.add(2)
-	if want := []seqRun{{1, 9}}; !slices.Equal(l.runs, want) {
+	l.add(6, 0)
+	l.add(2, 0)
+	if want := []seqRun{{1, 9, 0}}; !slices.Equal(l.runs, want) {
 		t.Fatalf("runs %v, want %v", l.runs, want)
 	}
 	if !l.take(5) || l.take(5) || !l.take(1) || !l.take(9) || l.take(10) {
 		t.Fatalf("take: runs %v", l.runs)
 	}
-	if want := []seqRun{{2, 4}, {6, 8}}; !slices.Equal(l.runs, want) {
+	if want := []seqRun{{2, 4, 0}, {6, 8, 0}}; !slices.Equal(l.runs, want) {
 		t.Fatalf("runs %v, want %v", l.runs, want)
 	}
 	for seq, want := range map[uint64]bool{1: false, 2: true, 4: true, 5: false, 6: true, 8: true, 9: false} {
@@ -36,13 +36,40 @@ func TestLostSeqsRuns(t *testing.T) {
 		}
 	}
 	l.cap = 2
-	l.add(20)
-	if want := []seqRun{{6, 8}, {20, 20}}; !slices.Equal(l.runs, want) {
+	l.add(20, 0)
+	if want := []seqRun{{6, 8, 0}, {20, 20, 0}}; !slices.Equal(l.runs, want) {
 		t.Fatalf("past the cap: runs %v, want %v", l.runs, want)
 	}
 	l.take(7)
-	if want := []seqRun{{8, 8}, {20, 20}}; !slices.Equal(l.runs, want) {
+	if want := []seqRun{{8, 8, 0}, {20, 20, 0}}; !slices.Equal(l.runs, want) {
 		t.Fatalf("cut past the cap: runs %v, want %v", l.runs, want)
+	}
+}
+
+// TestLostSeqsKeepRecords: each lost sequence keeps the records its batch
+// held; sequences touching merge only when their batches held as many.
+func TestLostSeqsKeepRecords(t *testing.T) {
+	t.Parallel()
+	var l lostSeqs
+	for _, a := range []struct {
+		seq uint64
+		n   int
+	}{{1, 100}, {2, 100}, {3, 7}, {5, 100}, {4, 100}} {
+		l.add(a.seq, a.n)
+	}
+	if want := []seqRun{{1, 2, 100}, {3, 3, 7}, {4, 5, 100}}; !slices.Equal(l.runs, want) {
+		t.Fatalf("runs %v, want %v", l.runs, want)
+	}
+	for seq, want := range map[uint64]int{1: 100, 3: 7, 5: 100} {
+		if n, ok := l.records(seq); !ok || n != want {
+			t.Errorf("records(%d) = %d, %v; want %d", seq, n, ok, want)
+		}
+	}
+	if !l.take(4) {
+		t.Fatal("take(4) found nothing")
+	}
+	if n, ok := l.records(5); !ok || n != 100 {
+		t.Errorf("after take(4): records(5) = %d, %v; want 100", n, ok)
 	}
 }
 
@@ -63,6 +90,12 @@ func TestLostFileReadAtStart(t *testing.T) {
 		{"1 9223372036854775808\n", 1}, // at maxSpoolSeq
 		{"1 5\n9 9", 10},               // no last newline
 		{"1 5\nx\n", 1},
+		{"1 5 3\n6 9 4\n", 10},  // touching, of other counts
+		{"1 5 3\n6 9 3\n", 1},   // touching, of as many
+		{"1 5 0\n", 1},          // a count is never 0
+		{"1 5 3\n9 9\n", 10},    // a line of an older sidecar
+		{"1 5 4294967296\n", 1}, // past 32 bits
+		{"1 5 3 4\n", 1},
 	} {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, lostFile), []byte(c.file), 0o600); err != nil {
@@ -83,7 +116,7 @@ func TestLostFileReadAtStart(t *testing.T) {
 // order, apart and below maxSpoolSeq, and what encode writes of them
 // reads back the same.
 func FuzzParseLost(f *testing.F) {
-	for _, seed := range []string{"", "1 5\n9 9\n", "5 1\n", "1 5\n6 9\n", "1 9223372036854775807\n", "x\n", "1 5\n9 9"} {
+	for _, seed := range []string{"", "1 5\n9 9\n", "1 5 3\n6 9 4\n", "5 1\n", "1 5\n6 9\n", "1 9223372036854775807\n", "x\n", "1 5\n9 9"} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -92,7 +125,7 @@ func FuzzParseLost(f *testing.F) {
 			return
 		}
 		for i, r := range runs {
-			if r.lo > r.hi || r.hi >= maxSpoolSeq || i > 0 && r.lo <= runs[i-1].hi+1 {
+			if r.lo > r.hi || r.hi >= maxSpoolSeq || i > 0 && !apart(runs[i-1], r) {
 				t.Fatalf("parseLost(%q) took runs %v", data, runs)
 			}
 		}
