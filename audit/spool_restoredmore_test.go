@@ -68,6 +68,9 @@ func TestSpoolRestoredBatchCountsAtMostTheLostOnes(t *testing.T) {
 
 	data, key := t.TempDir(), newTestKey(t)
 	collectorOn(t, addr, data, key)
+	// The batch put back is taken once the spool is empty (adoptNew), so
+	// an empty spool alone is no sign it was replayed.
+	WaitFor(t, "the batch put back and the next record stored", func() bool { return len(storedRecords(t, data)) == 101 })
 	WaitFor(t, "the spool emptied", func() bool { return e.Stats().SpoolFiles == 0 })
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
