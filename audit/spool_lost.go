@@ -151,16 +151,29 @@ func (l *lostSeqs) encode() []byte {
 // parseLost reads the runs lostFile holds, in order and apart, each
 // below maxSpoolSeq (a planted number does not set the next sequence:
 // nextSeq), and reports whether data is such a file.
+//
+// Past the runs encode writes come the lines appendLost adds, one
+// sequence each, in any order: each is added as lostSeqs.add does. A last
+// line without its newline is a torn append (the sidecar stopped while it
+// wrote it) and is left out.
 func parseLost(data []byte) ([]seqRun, bool) {
-	var runs []seqRun
+	var l lostSeqs
 	for line := range strings.Lines(string(data)) {
-		r, ok := parseLostLine(strings.TrimSuffix(line, "\n"))
-		if !ok || len(runs) > 0 && !apart(runs[len(runs)-1], r) || len(runs) == maxLostRuns {
+		text, whole := strings.CutSuffix(line, "\n")
+		if !whole {
+			break
+		}
+		r, ok := parseLostLine(text)
+		switch {
+		case ok && len(l.runs) < maxLostRuns && (len(l.runs) == 0 || apart(l.runs[len(l.runs)-1], r)):
+			l.runs = append(l.runs, r)
+		case ok && r.lo == r.hi && len(l.runs) > 0:
+			l.add(r.lo, int(r.records))
+		default:
 			return nil, false
 		}
-		runs = append(runs, r)
 	}
-	return runs, true
+	return l.runs, true
 }
 
 // apart reports whether run r follows run p as lostSeqs keeps them: past
@@ -210,8 +223,9 @@ func (s *spool) loadLost() {
 	}
 }
 
-// saveLost writes the sequences counted lost to lostFile (removes it when
-// there are none), fsync'd and renamed into place, the directory fsync'd:
+// saveLost writes the sequences counted lost to lostFile (empty when
+// there are none: it stays, for appendLost), fsync'd and renamed into
+// place, the directory fsync'd:
 // when the directory is made again (remake), when the spool closes, and
 // at the next batch spooled after they changed (saveLostChanged). dirMu
 // held for writing, or for reading with saveMu, so no other saveLost
@@ -226,15 +240,6 @@ func (s *spool) saveLost() (err error) {
 			s.lostChanged.Store(true)
 		}
 	}()
-	if len(data) == 0 {
-		if err := unix.Unlinkat(s.dfd, lostFile, 0); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				return nil
-			}
-			return fmt.Errorf("audit: cannot remove %q: %w", filepath.Join(s.dir, lostFile), err)
-		}
-		return s.syncDir()
-	}
 	f, err := s.createTemp(lostFile)
 	if err != nil {
 		return err
@@ -256,6 +261,57 @@ func (s *spool) saveLost() (err error) {
 	return s.syncDir()
 }
 
+// ensureLostFile writes an empty lostFile at start when there is none, so
+// that a loss found later is appended to it (appendLost) rather than
+// written into a file of its own. A sidecar killed before anything else
+// wrote lostFile forgot it. The spool is not shared yet.
+func (s *spool) ensureLostFile() {
+	var st unix.Stat_t
+	if err := unix.Fstatat(s.dfd, lostFile, &st, unix.AT_SYMLINK_NOFOLLOW); !errors.Is(err, unix.ENOENT) {
+		return
+	}
+	_ = s.saveLost() // left changed when it fails: written at the next occasion
+}
+
+// appendLost appends batch seq of n records, just counted lost, to
+// lostFile, fsync'd, so a sidecar killed before its next batch spooled
+// (saveLostChanged) still knows it at its restart. Before, it forgot it,
+// and the batch put back counted replayed as well as dropped
+// (TestSpoolBatchLostThenKilledAtOnceCountedOnce).
+//
+// It appends only to the lostFile there (ensureLostFile, saveLost), never
+// creating one: a batch found gone is one an operator's rm -r may be
+// removing, and a file made in the directory then fails the removal; a
+// lostFile rm -r removed already is not made again, and the loss waits
+// for the next occasion, as before. Nor past maxLostFileBytes, which
+// loadLost would not read. The runs stay changed either way, and the next
+// batch spooled writes them whole. A loss costs an open, a write, an
+// fsync and a close; the no-loss path, nothing.
+func (s *spool) appendLost(seq uint64, n int) {
+	s.dirMu.RLock()
+	defer s.dirMu.RUnlock()
+	if s.d == nil {
+		return
+	}
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	fd, err := unix.Openat(s.dfd, lostFile, unix.O_WRONLY|unix.O_APPEND|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	one := lostSeqs{runs: []seqRun{{seq, seq, uint32(min(max(n, 0), maxLostRecords))}}}
+	line := one.encode()
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Geteuid() ||
+		st.Size+int64(len(line)) > maxLostFileBytes {
+		return
+	}
+	if _, err := unix.Write(fd, line); err == nil {
+		_ = fsync(fd)
+	}
+}
+
 // saveLostChanged writes lostFile when the runs counted lost changed since
 // it was last written (noteLost, forgetLost); a write of batches calls it
 // after them. Before, they were written only when the directory was made
@@ -264,9 +320,10 @@ func (s *spool) saveLost() (err error) {
 // put back after the restart was counted replayed as well as dropped
 // (TestSpoolBatchLostThenRestoredAfterKillCountedOnce).
 //
-// Not at the loss itself: a batch found gone is one an operator's rm -r
-// is removing, and a file written into the directory then fails the
-// removal of the directory; a batch spooled writes one there anyway. Nor
+// At the loss itself only appended (appendLost): a batch found gone is
+// one an operator's rm -r is removing, and a file written into the
+// directory then fails the removal of the directory; a batch spooled
+// writes one there anyway. Nor
 // when the directory was deleted (remake writes the runs into the one it
 // makes) or its lock file unlinked (an rm -r under way). A write that
 // fails (ENOENT: the directory went meanwhile) is tried again at the next

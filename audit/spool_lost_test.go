@@ -88,7 +88,9 @@ func TestLostFileReadAtStart(t *testing.T) {
 		{"5 1\n", 1},                   // backwards
 		{"1 5\n6 9\n", 1},              // touching: encode merges them
 		{"1 9223372036854775808\n", 1}, // at maxSpoolSeq
-		{"1 5\n9 9", 10},               // no last newline
+		{"1 5\n9 9", 6},                // no last newline: a torn append
+		{"1 5\n9 9 3\n3 3 2\n", 10},    // appended: out of order, one sequence
+		{"1 5\n9 9\n3 4 2\n", 1},       // out of order, a run
 		{"1 5\nx\n", 1},
 		{"1 5 3\n6 9 4\n", 10},  // touching, of other counts
 		{"1 5 3\n6 9 3\n", 1},   // touching, of as many
@@ -135,4 +137,42 @@ func FuzzParseLost(f *testing.F) {
 			t.Fatalf("runs %v encoded read back as %v, %v", runs, again, ok)
 		}
 	})
+}
+
+// TestLossAppendedNeverMadeAnew: a loss is appended to lostFile when it
+// is found, and read at the next start; when lostFile is gone (an rm -r
+// of the directory removed it), none is made, so the removal does not
+// fail on a file made behind it.
+func TestLossAppendedNeverMadeAnew(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := openSpool(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.noteLost(spoolFile{seq: 3, records: 2, ours: true})
+	data, err := os.ReadFile(filepath.Join(dir, lostFile))
+	if err != nil || string(data) != "3 3 2\n" {
+		t.Fatalf("lostFile after a loss: %q, %v; want \"3 3 2\\n\"", data, err)
+	}
+	if err := os.Remove(filepath.Join(dir, lostFile)); err != nil {
+		t.Fatal(err)
+	}
+	s.noteLost(spoolFile{seq: 5, records: 2, ours: true})
+	if _, err := os.Lstat(filepath.Join(dir, lostFile)); !os.IsNotExist(err) {
+		t.Fatalf("lostFile removed, then a loss: %v; want none made", err)
+	}
+	s.lock.Close() // as a kill: no close to save the runs
+	s.d.Close()
+	if err := os.WriteFile(filepath.Join(dir, lostFile), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := openSpool(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.close()
+	if n, ok := again.lost.records(3); !ok || n != 2 {
+		t.Errorf("after the restart: records(3) = %d, %v; want 2", n, ok)
+	}
 }
