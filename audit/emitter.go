@@ -192,6 +192,9 @@ type Emitter struct {
 	// dupRecords is the last answer's HeaderDuplicate (notDup: none);
 	// sender goroutine only.
 	dupRecords int
+	// dupStoredBy is the last duplicate answer's HeaderStoredBy ("" when
+	// it had none); sender goroutine only.
+	dupStoredBy storedBy
 	// batchCap caps the records of a new batch below BatchSize after the
 	// link did not carry one in time (0: no cap); capSet is when it last
 	// changed, sender goroutine only (emitter_split.go).

@@ -59,6 +59,21 @@ import (
 // id, or "unknown" (settleLate).
 const HeaderDuplicate = "Portcullis-Duplicate-Records"
 
+// HeaderReplay is the header of a sidecar's replay of a spooled batch: a
+// token of 16 hex digits, random, naming this post and its second sending
+// by fasthttp (poster.retryOnce) alike. A collector answering the batch a
+// duplicate says which request stored it (HeaderStoredBy).
+const HeaderReplay = "Portcullis-Replay"
+
+// HeaderStoredBy is the header of the collector's duplicate answer to a
+// post carrying HeaderReplay: "this" (an earlier sending of the same
+// post stored the batch, its answer lost), "live" (a post carrying no
+// HeaderReplay: the sidecar's first post of it), "before" (another
+// replay, or a request before this post's first sending), or absent when
+// the collector does not know (it restarted, forgot the instance, or is
+// older than the header).
+const HeaderStoredBy = "Portcullis-Duplicate-Stored-By"
+
 // dupRecords values but a number of records.
 const (
 	notDup     = -2 // not answered a duplicate
