@@ -2,6 +2,7 @@ package collector
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,4 +41,21 @@ func TestDedupStoredBy(t *testing.T) {
 	if got := d.storedBy("token:a", "i-2", 7); got != storedByBefore {
 		t.Errorf("a batch past the recent ones of an instance heard: %q, want %q", got, storedByBefore)
 	}
+}
+
+// FuzzReplayToken: a Portcullis-Replay header is a token only as 16 hex
+// digits, not all zero; anything else is none.
+func FuzzReplayToken(f *testing.F) {
+	for _, seed := range []string{"", "0000000000000000", "00000000000000ff", "ffffffffffffffff", "+000000000000001", "0x00000000000001", "1"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		tok := replayToken(v)
+		if tok == 0 {
+			return
+		}
+		if len(v) != 16 || strconv.FormatUint(tok, 16) != strings.TrimLeft(strings.ToLower(v), "0") {
+			t.Fatalf("replayToken(%q) = %x", v, tok)
+		}
+	})
 }
