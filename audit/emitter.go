@@ -98,7 +98,9 @@ type EmitterConfig struct {
 // operator is counted in Restored when the collector acknowledges it, not
 // in Replayed, once: put back again (with an older copy of the spool's
 // .lost) and answered as a duplicate the collector held before, it counts
-// in neither (heldBefore). Spooled is Replayed plus the spooled records dropped and
+// in neither (heldBefore), nor does a spooled batch put back after it
+// was replayed; and it counts at most the records the batch lost under
+// its sequence held. Spooled is Replayed plus the spooled records dropped and
 // rejected plus what the spool holds, and DroppedSpool - Restored were
 // lost for good.
 type EmitterStats struct {
