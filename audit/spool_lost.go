@@ -2,7 +2,6 @@ package audit
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -261,16 +260,18 @@ func (s *spool) saveLost() (err error) {
 	return s.syncDir()
 }
 
-// ensureLostFile writes an empty lostFile at start when there is none, so
+// ensureLostFile makes an empty lostFile at start when there is none, so
 // that a loss found later is appended to it (appendLost) rather than
 // written into a file of its own. A sidecar killed before anything else
-// wrote lostFile forgot it. The spool is not shared yet.
+// wrote lostFile forgot it. No fsync: a start waits on no disk
+// (TestBatcherDoesNotWaitForTheDisk); appendLost syncs the directory with
+// the first loss, and an empty file lost in a crash is made again at the
+// next start. The spool is not shared yet.
 func (s *spool) ensureLostFile() {
-	var st unix.Stat_t
-	if err := unix.Fstatat(s.dfd, lostFile, &st, unix.AT_SYMLINK_NOFOLLOW); !errors.Is(err, unix.ENOENT) {
-		return
+	fd, err := unix.Openat(s.dfd, lostFile, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		unix.Close(fd)
 	}
-	_ = s.saveLost() // left changed when it fails: written at the next occasion
 }
 
 // appendLost appends batch seq of n records, just counted lost, to
@@ -285,8 +286,9 @@ func (s *spool) ensureLostFile() {
 // lostFile rm -r removed already is not made again, and the loss waits
 // for the next occasion, as before. Nor past maxLostFileBytes, which
 // loadLost would not read. The runs stay changed either way, and the next
-// batch spooled writes them whole. A loss costs an open, a write, an
-// fsync and a close; the no-loss path, nothing.
+// batch spooled writes them whole. A loss costs an open, a write, two
+// fsyncs (the file's, the directory's) and a close; the no-loss path,
+// nothing.
 func (s *spool) appendLost(seq uint64, n int) {
 	s.dirMu.RLock()
 	defer s.dirMu.RUnlock()
@@ -307,8 +309,8 @@ func (s *spool) appendLost(seq uint64, n int) {
 		st.Size+int64(len(line)) > maxLostFileBytes {
 		return
 	}
-	if _, err := unix.Write(fd, line); err == nil {
-		_ = fsync(fd)
+	if _, err := unix.Write(fd, line); err == nil && fsync(fd) == nil {
+		_ = s.syncDir() // lostFile's entry, made at start unsynced (ensureLostFile)
 	}
 }
 
