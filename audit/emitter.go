@@ -98,7 +98,9 @@ type EmitterConfig struct {
 // operator is counted in Restored when the collector acknowledges it, not
 // in Replayed, once: put back again (with an older copy of the spool's
 // .lost) and answered as a duplicate the collector held before, it counts
-// in neither (heldBefore). Spooled is Replayed plus the spooled records dropped and
+// in neither (heldBefore), nor does a spooled batch put back after it
+// was replayed; and it counts at most the records the batch lost under
+// its sequence held. Spooled is Replayed plus the spooled records dropped and
 // rejected plus what the spool holds, and DroppedSpool - Restored were
 // lost for good.
 type EmitterStats struct {
@@ -202,6 +204,9 @@ type Emitter struct {
 	// dupRecords is the last answer's HeaderDuplicate (notDup: none);
 	// sender goroutine only.
 	dupRecords int
+	// dupStoredBy is the last duplicate answer's HeaderStoredBy ("" when
+	// it had none); sender goroutine only.
+	dupStoredBy storedBy
 	// batchCap caps the records of a new batch below BatchSize after the
 	// link did not carry one in time (0: no cap); capSet is when it last
 	// changed, sender goroutine only (emitter_split.go).

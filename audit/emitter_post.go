@@ -3,6 +3,8 @@ package audit
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -40,6 +42,10 @@ type poster struct {
 	// resent says the last post sent its batch a second time (retryOnce):
 	// an answer that it is a duplicate may be of the first.
 	resent bool
+	// replay, when not 0, is sent as HeaderReplay with the next post
+	// (replayFile); replayHex holds it in hex.
+	replay    uint64
+	replayHex [16]byte
 }
 
 // urlProblem says what is wrong with a URL that did not parse without
@@ -122,7 +128,16 @@ func (p *poster) retryOnce(_ *fasthttp.Request, attempts int, _ error) (resetTim
 func (p *poster) post(data []byte) (int, []byte, error) {
 	p.req.SetBodyRaw(data)
 	p.resent = false
+	if p.replay != 0 {
+		var raw [8]byte
+		binary.BigEndian.PutUint64(raw[:], p.replay)
+		hex.Encode(p.replayHex[:], raw[:])
+		p.req.Header.SetBytesV(HeaderReplay, p.replayHex[:])
+	}
 	err := p.hc.DoTimeout(&p.req, &p.resp, p.timeout)
+	if p.replay != 0 {
+		p.req.Header.Del(HeaderReplay)
+	}
 	p.req.SetBodyRaw(nil) // keep no reference to the batch buffer
 	// ErrBodyTooLarge comes only after the status line and headers were
 	// read, so the status is the collector's.
@@ -145,12 +160,15 @@ func (p *poster) close() {
 // alarm, with the collector's answer when it failed.
 func (e *Emitter) post(data []byte) sendResult {
 	code, body, err := e.poster.post(data)
-	e.retryAfter, e.lastSlow, e.lastLate, e.dupRecords = 0, false, false, notDup
+	e.retryAfter, e.lastSlow, e.lastLate, e.dupRecords, e.dupStoredBy = 0, false, false, notDup, storedUnknown
 	if err == nil && code != fasthttp.StatusOK {
 		e.retryAfter = retryAfter(e.poster.resp.Header.Peek("Retry-After"))
 	}
 	if err == nil && code == fasthttp.StatusOK {
 		e.dupRecords = dupRecords(e.poster.resp.Header.Peek(HeaderDuplicate))
+		if e.dupRecords != notDup && e.poster.replay != 0 {
+			e.dupStoredBy = parseStoredBy(e.poster.resp.Header.Peek(HeaderStoredBy))
+		}
 	}
 	if err != nil {
 		e.alarm.failed(FailUnreachable, err.Error())
@@ -195,4 +213,28 @@ func dupRecords(v []byte) int {
 		return dupUnknown
 	}
 	return n
+}
+
+// storedBy is a collector's HeaderStoredBy: which request stored a batch
+// it answered a duplicate to a replay of.
+type storedBy uint8
+
+const (
+	storedUnknown storedBy = iota // no header, or one of a later collector
+	storedThis                    // an earlier sending of this post, its answer lost
+	storedLive                    // the sidecar's first post of the batch, not a replay
+	storedBefore                  // another replay, or a request before this post
+)
+
+// parseStoredBy reads a HeaderStoredBy.
+func parseStoredBy(v []byte) storedBy {
+	switch string(v) {
+	case "this":
+		return storedThis
+	case "live":
+		return storedLive
+	case "before":
+		return storedBefore
+	}
+	return storedUnknown
 }

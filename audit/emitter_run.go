@@ -413,9 +413,11 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 		return true, e.dropUnreadable(f, gen, err)
 	}
 	if f.restored {
-		f.records = restoredRecords(data, f.records)
+		f.records = restoredRecords(data, f.records, f.lostRecords)
 	}
+	e.poster.replay = rand.Uint64() | 1 // never 0: none
 	res := e.postN(data, f.records)
+	e.poster.replay = 0
 	if e.heldBefore(f, res) {
 		e.sp.forgetLost(f)
 		e.removeSpooled(f)
@@ -455,19 +457,21 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 }
 
 // restoredRecords returns how many records restored batch data counts
-// (Restored): the number its file name says, named, or the records it
-// holds when fewer. A batch put back under a lost sequence with a name
-// saying more records than it holds counted the name's, and
-// DroppedSpool - Restored, the records lost for good, hid other batches
-// lost (TestSpoolRestoredBatchCountsItsRecordsNotItsName). A body that
-// does not parse as one batch, which the emitter never writes, counts
-// none.
-func restoredRecords(data []byte, named int) int {
+// (Restored): the number its file name says, named, the records it holds,
+// or lost, the records the batch counted lost under its sequence held
+// (spoolFile.lostRecords), whichever is fewest. A batch put back under a lost
+// sequence with a name saying more records than it holds counted the
+// name's, and DroppedSpool - Restored, the records lost for good, hid
+// other batches lost (TestSpoolRestoredBatchCountsItsRecordsNotItsName);
+// one holding more than the lost batch did counted them all
+// (TestSpoolRestoredBatchCountsAtMostTheLostOnes). A body that does not
+// parse as one batch, which the emitter never writes, counts none.
+func restoredRecords(data []byte, named, lost int) int {
 	p, err := parseBatch(data)
 	if err != nil {
 		return 0
 	}
-	return min(named, len(p.recs))
+	return min(named, len(p.recs), lost)
 }
 
 // countReplayed counts n records of spooled batch f delivered: Replayed,
@@ -484,24 +488,42 @@ func (e *Emitter) countReplayed(f spoolFile, n int) {
 	e.replayed.Add(uint64(n))
 }
 
-// heldBefore reports whether spooled batch f, counted lost and put back
-// (restored), was answered (res) as a duplicate of a batch the collector
-// held whole before this run's last attempt at f: it was counted restored
-// already, by this run or one before, and counts neither restored nor
-// replayed again. A .lost put back from an older copy of the spool
-// (before the batch was restored) marks it lost again, and a batch of it
-// put back again was counted restored again, more than were dropped
-// (TestSpoolBatchRestoredTwiceCountedOnce). Nothing in the spool's
-// directory can tell such a copy from the .lost it replaced; the
-// collector's memory of the batch ids it stored can. A duplicate of this
-// run's last attempt, or of the first sending of this post (fasthttp
-// sends a batch again when its answer could not be read: poster.resent),
-// stored, its answer lost or late, is the first restore and counts
-// restored (TestSpoolRestoredBatchAnswerLostCountedRestored). Sender
-// goroutine only.
+// heldBefore reports whether spooled batch f was answered (res) as a
+// duplicate of a batch the collector held whole before this run's last
+// attempt at f: it was counted restored or replayed already, by this run
+// or one before, and counts neither again. A .lost put back from an
+// older copy of the spool (before the batch was restored) marks it lost
+// again, and a batch of it put back again was counted restored again,
+// more than were dropped (TestSpoolBatchRestoredTwiceCountedOnce);
+// nothing in the spool's directory can tell such a copy from the .lost it
+// replaced, and a plain spooled batch put back after it was delivered
+// counted replayed twice (TestSpoolBatchPutBackAfterReplayCountedOnce).
+// The collector's memory of the batch ids it stored can: a replay
+// carries a token (HeaderReplay), and the duplicate's answer says which
+// request stored the batch (HeaderStoredBy). A duplicate of this run's
+// last attempt at f, of the first sending of this post (fasthttp sends a
+// batch again when its answer could not be read), or of the sidecar's
+// first post of it, not a replay, stored with its answer lost or late,
+// counts (TestSpoolRestoredBatchAnswerLostCountedRestored).
+//
+// A collector that does not say (older, restarted, or that forgot the
+// instance) leaves the rule of before: a restored batch was held before
+// unless this post was sent twice (poster.resent), so one restored twice
+// whose first duplicate answer was lost counted restored again
+// (TestSpoolBatchRestoredTwiceAnswerLostCountedOnce passes with a
+// collector that says); a plain batch counts replayed. Sender goroutine
+// only.
 func (e *Emitter) heldBefore(f spoolFile, res sendResult) bool {
-	return f.restored && res == sendOK && e.dupRecords != notDup &&
-		e.heldPrefix(f.records) == f.records && e.replayUnsettled != f.name && !e.poster.resent
+	if res != sendOK || e.dupRecords == notDup || e.heldPrefix(f.records) != f.records || e.replayUnsettled == f.name {
+		return false
+	}
+	switch e.dupStoredBy {
+	case storedBefore:
+		return true
+	case storedThis, storedLive:
+		return false
+	}
+	return f.restored && !e.poster.resent
 }
 
 // lostWithDirectory counts the records of spooled batch f lost: the

@@ -59,6 +59,21 @@ import (
 // id, or "unknown" (settleLate).
 const HeaderDuplicate = "Portcullis-Duplicate-Records"
 
+// HeaderReplay is the header of a sidecar's replay of a spooled batch: a
+// token of 16 hex digits, random, naming this post and its second sending
+// by fasthttp (poster.retryOnce) alike. A collector answering the batch a
+// duplicate says which request stored it (HeaderStoredBy).
+const HeaderReplay = "Portcullis-Replay"
+
+// HeaderStoredBy is the header of the collector's duplicate answer to a
+// post carrying HeaderReplay: "this" (an earlier sending of the same
+// post stored the batch, its answer lost), "live" (a post carrying no
+// HeaderReplay: the sidecar's first post of it), "before" (another
+// replay, or a request before this post's first sending), or absent when
+// the collector does not know (it restarted, forgot the instance, or is
+// older than the header).
+const HeaderStoredBy = "Portcullis-Duplicate-Stored-By"
+
 // dupRecords values but a number of records.
 const (
 	notDup     = -2 // not answered a duplicate
@@ -389,6 +404,7 @@ func (e *Emitter) splitSpooled(f spoolFile, data []byte, held int) bool {
 	}
 	var ws []spoolWrite
 	size := 0
+	share := f.records - max(held, 0) // of a restored batch's lostRecords, for its halves
 	for i, recs := range halves(p.recs[max(held, 0):]) {
 		seq, id := f.seq, p.id
 		if i > 0 || held >= 0 {
@@ -397,7 +413,12 @@ func (e *Emitter) splitSpooled(f spoolFile, data []byte, held int) bool {
 		}
 		b := joinBatch(p.attrs, id, p.scopeHead, recs)
 		size += len(b)
-		ws = append(ws, spoolWrite{f: spoolFile{name: spoolName(seq, len(recs)), seq: seq, records: len(recs), size: int64(len(b)), ours: true, restored: f.restored}, data: b})
+		half := spoolFile{name: spoolName(seq, len(recs)), seq: seq, records: len(recs), size: int64(len(b)), ours: true, restored: f.restored}
+		if f.restored { // no more of them count Restored than f would
+			half.lostRecords = min(len(recs), max(share, 0))
+			share -= half.lostRecords
+		}
+		ws = append(ws, spoolWrite{f: half, data: b})
 	}
 	// Over the limit if need be: f's room comes back at once, and the
 	// halves take only one envelope more than it.

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,11 @@ type spoolFile struct {
 	// records are in DroppedSpool already, and delivered they count
 	// Restored, not Replayed.
 	restored bool
+	// lostRecords, set with restored, are the most records the batch
+	// counts Restored: those the batch lost under its sequence held
+	// (maxLostRecords when not known), or a half's share of them
+	// (splitSpooled).
+	lostRecords int
 }
 
 // spool keeps batches the collector has not acknowledged, one fsync'd file
@@ -93,21 +99,34 @@ type spool struct {
 	saveMu sync.Mutex
 }
 
-// noteLostLocked remembers that batch f was counted lost. s.mu held.
-func (s *spool) noteLostLocked(f spoolFile) {
-	s.lost.add(f.seq)
+// noteLostLocked remembers that batch f was counted lost, with its
+// records (a restored batch's, at most its lostRecords: a half left none
+// of them is not noted). s.mu held.
+//
+// It reports whether it noted it.
+func (s *spool) noteLostLocked(f spoolFile) bool {
+	n := f.records
+	if f.restored {
+		if n = min(n, f.lostRecords); n == 0 {
+			return false
+		}
+	}
+	s.lost.add(f.seq, n)
 	s.lostChanged.Store(true)
+	return true
 }
 
-// noteLost is noteLostLocked taking s.mu. It is saved (lostFile) at the
-// next batch spooled (saveLostChanged), remake or close, not now: a batch
-// counted lost as its file went is one an operator's rm -r is removing,
-// and a file written into the directory then fails the removal of the
-// directory.
+// noteLost is noteLostLocked taking s.mu, and appends the loss to
+// lostFile at once (appendLost); it is saved whole at the next batch
+// spooled (saveLostChanged), remake or close.
 func (s *spool) noteLost(f spoolFile) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.noteLostLocked(f)
+	changed := s.noteLostLocked(f)
+	n, _ := s.lost.records(f.seq)
+	s.mu.Unlock()
+	if changed {
+		s.appendLost(f.seq, n)
+	}
 }
 
 // markRestoredLocked marks f restored when it is a batch of this
@@ -117,8 +136,11 @@ func (s *spool) noteLost(f spoolFile) {
 // the spool were fewer than their fates
 // (TestSpoolBatchLostThenRestoredCountedOnce). s.mu held.
 func (s *spool) markRestoredLocked(f *spoolFile) {
-	if f.ours && s.lost.has(f.seq) {
-		f.restored = true
+	if !f.ours {
+		return
+	}
+	if n, ok := s.lost.records(f.seq); ok {
+		f.restored, f.lostRecords = true, cmp.Or(n, maxLostRecords)
 	}
 }
 
@@ -154,6 +176,7 @@ func openSpool(dir string, max int64) (*spool, error) {
 	// os.ReadDir does): nextSeq and the replay take the files in order.
 	slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	s.loadLost()
+	s.ensureLostFile()
 	for _, e := range ents {
 		s.adoptLocked(e) // no other user of s yet
 	}
@@ -197,7 +220,9 @@ func lockSpool(dfd int, dir string) (*os.File, error) {
 func (s *spool) close() {
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
-	if s.d != nil && !s.deletedLocked() {
+	// Only when the runs changed since lostFile was written: with no loss
+	// a stop costs no write (ensureLostFile wrote one at start).
+	if s.d != nil && s.lostChanged.Load() && !s.deletedLocked() {
 		_ = s.saveLost() // as remake's: the counts of this run hold without it
 	}
 	if s.lock != nil {

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,13 +13,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// seqRun is a run of consecutive batch sequences, lo to hi inclusive.
-type seqRun struct{ lo, hi uint64 }
+// seqRun is a run of consecutive batch sequences, lo to hi inclusive,
+// of batches that each held records records when they were counted lost
+// (0: not known, a run an older sidecar wrote to lostFile).
+type seqRun struct {
+	lo, hi  uint64
+	records uint32
+}
 
-// lostSeqs are the sequences of this sidecar's batches counted lost, as
-// sorted runs of consecutive sequences that neither overlap nor touch. A
-// directory lost whole is one run, or a few: the batches in it are the
-// spool's sequences from its oldest, less those cut in two. Before, it
+// lostSeqs are the sequences of this sidecar's batches counted lost, with
+// the records each held, as sorted runs of consecutive sequences of
+// batches of as many records, that neither overlap nor touch but where
+// their records differ. A directory lost whole is one run, or a few: the
+// batches in it are the spool's sequences from its oldest, less those cut
+// in two, most of them full batches. Before they held no counts, and a
+// batch of more records put back under a lost one's sequence counted them
+// all restored (TestSpoolRestoredBatchCountsAtMostTheLostOnes). Before, it
 // was a set of names that kept 4096, and a batch put back past them was
 // counted replayed as well as dropped
 // (TestSpoolManyBatchesLostThenRestoredCountedOnce). The zero value is
@@ -43,28 +51,44 @@ func (l *lostSeqs) find(seq uint64) int {
 
 // has reports whether seq was counted lost.
 func (l *lostSeqs) has(seq uint64) bool {
-	i := l.find(seq)
-	return i < len(l.runs) && l.runs[i].lo <= seq
+	_, ok := l.records(seq)
+	return ok
 }
 
-// add notes seq counted lost.
-func (l *lostSeqs) add(seq uint64) {
+// records returns the records batch seq held when it was counted lost (0
+// when not known), and whether it was.
+func (l *lostSeqs) records(seq uint64) (n int, ok bool) {
 	i := l.find(seq)
+	if i < len(l.runs) && l.runs[i].lo <= seq {
+		return int(l.runs[i].records), true
+	}
+	return 0, false
+}
+
+// add notes seq, a batch of n records (0: not known), counted lost.
+func (l *lostSeqs) add(seq uint64, n int) {
+	rec := uint32(min(max(n, 0), maxLostRecords))
+	i := l.find(seq)
+	before := i > 0 && l.runs[i-1].hi+1 == seq && l.runs[i-1].records == rec
+	after := i < len(l.runs) && l.runs[i].lo == seq+1 && l.runs[i].records == rec
 	switch {
 	case i < len(l.runs) && l.runs[i].lo <= seq:
 		return
-	case i > 0 && l.runs[i-1].hi+1 == seq && i < len(l.runs) && l.runs[i].lo == seq+1:
+	case before && after:
 		l.runs[i-1].hi = l.runs[i].hi
 		l.runs = slices.Delete(l.runs, i, i+1)
-	case i > 0 && l.runs[i-1].hi+1 == seq:
+	case before:
 		l.runs[i-1].hi = seq
-	case i < len(l.runs) && l.runs[i].lo == seq+1:
+	case after:
 		l.runs[i].lo = seq
 	default:
-		l.runs = slices.Insert(l.runs, i, seqRun{seq, seq})
+		l.runs = slices.Insert(l.runs, i, seqRun{seq, seq, rec})
 		l.trim()
 	}
 }
+
+// maxLostRecords bounds a lost batch's records as lostSeqs keeps them.
+const maxLostRecords = 1 << 30
 
 // take forgets seq and reports whether it was counted lost.
 func (l *lostSeqs) take(seq uint64) bool {
@@ -81,7 +105,7 @@ func (l *lostSeqs) take(seq uint64) bool {
 		l.runs[i].hi--
 	default:
 		l.runs[i].hi = seq - 1
-		l.runs = slices.Insert(l.runs, i+1, seqRun{seq + 1, r.hi})
+		l.runs = slices.Insert(l.runs, i+1, seqRun{seq + 1, r.hi, r.records})
 		l.trim()
 	}
 	return true
@@ -99,11 +123,12 @@ func (l *lostSeqs) trim() {
 // it restarted was counted replayed by the next, and over the two runs
 // the replayed and the dropped were more than the records spooled
 // (TestSpoolBatchLostThenRestoredAfterRestartCountedOnce). One line a
-// run, "lo hi" in decimal, lowest first.
+// run, "lo hi records" in decimal, lowest first; "lo hi", as sidecars
+// wrote it before the counts were kept, is a run of counts not known.
 const lostFile = ".lost"
 
 // maxLostFileBytes bounds the lostFile read at start: maxLostRuns lines
-// of two 20-digit numbers take 172,032 bytes.
+// of two 20-digit numbers and a 10-digit one take 217,088 bytes.
 const maxLostFileBytes = 1 << 20
 
 // encode returns l as lostFile holds it.
@@ -113,6 +138,10 @@ func (l *lostSeqs) encode() []byte {
 		b = strconv.AppendUint(b, r.lo, 10)
 		b = append(b, ' ')
 		b = strconv.AppendUint(b, r.hi, 10)
+		if r.records > 0 {
+			b = append(b, ' ')
+			b = strconv.AppendUint(b, uint64(r.records), 10)
+		}
 		b = append(b, '\n')
 	}
 	return b
@@ -121,19 +150,52 @@ func (l *lostSeqs) encode() []byte {
 // parseLost reads the runs lostFile holds, in order and apart, each
 // below maxSpoolSeq (a planted number does not set the next sequence:
 // nextSeq), and reports whether data is such a file.
+//
+// Past the runs encode writes come the lines appendLost adds, one
+// sequence each, in any order: each is added as lostSeqs.add does. A last
+// line without its newline is a torn append (the sidecar stopped while it
+// wrote it) and is left out.
 func parseLost(data []byte) ([]seqRun, bool) {
-	var runs []seqRun
+	var l lostSeqs
 	for line := range strings.Lines(string(data)) {
-		loText, hiText, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
-		lo, err1 := strconv.ParseUint(loText, 10, 64)
-		hi, err2 := strconv.ParseUint(hiText, 10, 64)
-		if !ok || err1 != nil || err2 != nil || lo > hi || hi >= maxSpoolSeq ||
-			len(runs) > 0 && lo <= runs[len(runs)-1].hi+1 || len(runs) == maxLostRuns {
+		text, whole := strings.CutSuffix(line, "\n")
+		if !whole {
+			break
+		}
+		r, ok := parseLostLine(text)
+		switch {
+		case ok && len(l.runs) < maxLostRuns && (len(l.runs) == 0 || apart(l.runs[len(l.runs)-1], r)):
+			l.runs = append(l.runs, r)
+		case ok && r.lo == r.hi && len(l.runs) > 0:
+			l.add(r.lo, int(r.records))
+		default:
 			return nil, false
 		}
-		runs = append(runs, seqRun{lo, hi})
 	}
-	return runs, true
+	return l.runs, true
+}
+
+// apart reports whether run r follows run p as lostSeqs keeps them: past
+// it, and not touching it but with other records.
+func apart(p, r seqRun) bool {
+	return r.lo > p.hi+1 || r.lo == p.hi+1 && r.records != p.records
+}
+
+// parseLostLine reads one line of lostFile: "lo hi records", or "lo hi"
+// (records not known) as older sidecars wrote it.
+func parseLostLine(line string) (seqRun, bool) {
+	loText, rest, ok := strings.Cut(line, " ")
+	hiText, recText, withRecords := strings.Cut(rest, " ")
+	lo, err1 := strconv.ParseUint(loText, 10, 64)
+	hi, err2 := strconv.ParseUint(hiText, 10, 64)
+	rec, err3 := uint64(0), error(nil)
+	if withRecords {
+		rec, err3 = strconv.ParseUint(recText, 10, 32)
+	}
+	if !ok || err1 != nil || err2 != nil || err3 != nil || lo > hi || hi >= maxSpoolSeq || rec > maxLostRecords || withRecords && rec == 0 {
+		return seqRun{}, false
+	}
+	return seqRun{lo, hi, uint32(rec)}, true
 }
 
 // loadLost reads lostFile in the spool's directory at start. Only a
@@ -160,8 +222,9 @@ func (s *spool) loadLost() {
 	}
 }
 
-// saveLost writes the sequences counted lost to lostFile (removes it when
-// there are none), fsync'd and renamed into place, the directory fsync'd:
+// saveLost writes the sequences counted lost to lostFile (empty when
+// there are none: it stays, for appendLost), fsync'd and renamed into
+// place, the directory fsync'd:
 // when the directory is made again (remake), when the spool closes, and
 // at the next batch spooled after they changed (saveLostChanged). dirMu
 // held for writing, or for reading with saveMu, so no other saveLost
@@ -176,15 +239,6 @@ func (s *spool) saveLost() (err error) {
 			s.lostChanged.Store(true)
 		}
 	}()
-	if len(data) == 0 {
-		if err := unix.Unlinkat(s.dfd, lostFile, 0); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				return nil
-			}
-			return fmt.Errorf("audit: cannot remove %q: %w", filepath.Join(s.dir, lostFile), err)
-		}
-		return s.syncDir()
-	}
 	f, err := s.createTemp(lostFile)
 	if err != nil {
 		return err
@@ -206,6 +260,60 @@ func (s *spool) saveLost() (err error) {
 	return s.syncDir()
 }
 
+// ensureLostFile makes an empty lostFile at start when there is none, so
+// that a loss found later is appended to it (appendLost) rather than
+// written into a file of its own. A sidecar killed before anything else
+// wrote lostFile forgot it. No fsync: a start waits on no disk
+// (TestBatcherDoesNotWaitForTheDisk); appendLost syncs the directory with
+// the first loss, and an empty file lost in a crash is made again at the
+// next start. The spool is not shared yet.
+func (s *spool) ensureLostFile() {
+	fd, err := unix.Openat(s.dfd, lostFile, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		unix.Close(fd)
+	}
+}
+
+// appendLost appends batch seq of n records, just counted lost, to
+// lostFile, fsync'd, so a sidecar killed before its next batch spooled
+// (saveLostChanged) still knows it at its restart. Before, it forgot it,
+// and the batch put back counted replayed as well as dropped
+// (TestSpoolBatchLostThenKilledAtOnceCountedOnce).
+//
+// It appends only to the lostFile there (ensureLostFile, saveLost), never
+// creating one: a batch found gone is one an operator's rm -r may be
+// removing, and a file made in the directory then fails the removal; a
+// lostFile rm -r removed already is not made again, and the loss waits
+// for the next occasion, as before. Nor past maxLostFileBytes, which
+// loadLost would not read. The runs stay changed either way, and the next
+// batch spooled writes them whole. A loss costs an open, a write, two
+// fsyncs (the file's, the directory's) and a close; the no-loss path,
+// nothing.
+func (s *spool) appendLost(seq uint64, n int) {
+	s.dirMu.RLock()
+	defer s.dirMu.RUnlock()
+	if s.d == nil {
+		return
+	}
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	fd, err := unix.Openat(s.dfd, lostFile, unix.O_WRONLY|unix.O_APPEND|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	one := lostSeqs{runs: []seqRun{{seq, seq, uint32(min(max(n, 0), maxLostRecords))}}}
+	line := one.encode()
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Geteuid() ||
+		st.Size+int64(len(line)) > maxLostFileBytes {
+		return
+	}
+	if _, err := unix.Write(fd, line); err == nil && fsync(fd) == nil {
+		_ = s.syncDir() // lostFile's entry, made at start unsynced (ensureLostFile)
+	}
+}
+
 // saveLostChanged writes lostFile when the runs counted lost changed since
 // it was last written (noteLost, forgetLost); a write of batches calls it
 // after them. Before, they were written only when the directory was made
@@ -214,9 +322,10 @@ func (s *spool) saveLost() (err error) {
 // put back after the restart was counted replayed as well as dropped
 // (TestSpoolBatchLostThenRestoredAfterKillCountedOnce).
 //
-// Not at the loss itself: a batch found gone is one an operator's rm -r
-// is removing, and a file written into the directory then fails the
-// removal of the directory; a batch spooled writes one there anyway. Nor
+// At the loss itself only appended (appendLost): a batch found gone is
+// one an operator's rm -r is removing, and a file written into the
+// directory then fails the removal of the directory; a batch spooled
+// writes one there anyway. Nor
 // when the directory was deleted (remake writes the runs into the one it
 // makes) or its lock file unlinked (an rm -r under way). A write that
 // fails (ENOENT: the directory went meanwhile) is tried again at the next

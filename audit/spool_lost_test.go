@@ -14,20 +14,20 @@ func TestLostSeqsRuns(t *testing.T) {
 	t.Parallel()
 	var l lostSeqs
 	for _, seq := range []uint64{5, 3, 4, 9, 7, 8, 1} {
-		l.add(seq)
+		l.add(seq, 0)
 	}
-	if want := []seqRun{{1, 1}, {3, 5}, {7, 9}}; !slices.Equal(l.runs, want) {
+	if want := []seqRun{{1, 1, 0}, {3, 5, 0}, {7, 9, 0}}; !slices.Equal(l.runs, want) {
 		t.Fatalf("runs %v, want %v", l.runs, want)
 	}
-	l.add(6)
-	l.add(2)
-	if want := []seqRun{{1, 9}}; !slices.Equal(l.runs, want) {
+	l.add(6, 0)
+	l.add(2, 0)
+	if want := []seqRun{{1, 9, 0}}; !slices.Equal(l.runs, want) {
 		t.Fatalf("runs %v, want %v", l.runs, want)
 	}
 	if !l.take(5) || l.take(5) || !l.take(1) || !l.take(9) || l.take(10) {
 		t.Fatalf("take: runs %v", l.runs)
 	}
-	if want := []seqRun{{2, 4}, {6, 8}}; !slices.Equal(l.runs, want) {
+	if want := []seqRun{{2, 4, 0}, {6, 8, 0}}; !slices.Equal(l.runs, want) {
 		t.Fatalf("runs %v, want %v", l.runs, want)
 	}
 	for seq, want := range map[uint64]bool{1: false, 2: true, 4: true, 5: false, 6: true, 8: true, 9: false} {
@@ -36,13 +36,40 @@ func TestLostSeqsRuns(t *testing.T) {
 		}
 	}
 	l.cap = 2
-	l.add(20)
-	if want := []seqRun{{6, 8}, {20, 20}}; !slices.Equal(l.runs, want) {
+	l.add(20, 0)
+	if want := []seqRun{{6, 8, 0}, {20, 20, 0}}; !slices.Equal(l.runs, want) {
 		t.Fatalf("past the cap: runs %v, want %v", l.runs, want)
 	}
 	l.take(7)
-	if want := []seqRun{{8, 8}, {20, 20}}; !slices.Equal(l.runs, want) {
+	if want := []seqRun{{8, 8, 0}, {20, 20, 0}}; !slices.Equal(l.runs, want) {
 		t.Fatalf("cut past the cap: runs %v, want %v", l.runs, want)
+	}
+}
+
+// TestLostSeqsKeepRecords: each lost sequence keeps the records its batch
+// held; sequences touching merge only when their batches held as many.
+func TestLostSeqsKeepRecords(t *testing.T) {
+	t.Parallel()
+	var l lostSeqs
+	for _, a := range []struct {
+		seq uint64
+		n   int
+	}{{1, 100}, {2, 100}, {3, 7}, {5, 100}, {4, 100}} {
+		l.add(a.seq, a.n)
+	}
+	if want := []seqRun{{1, 2, 100}, {3, 3, 7}, {4, 5, 100}}; !slices.Equal(l.runs, want) {
+		t.Fatalf("runs %v, want %v", l.runs, want)
+	}
+	for seq, want := range map[uint64]int{1: 100, 3: 7, 5: 100} {
+		if n, ok := l.records(seq); !ok || n != want {
+			t.Errorf("records(%d) = %d, %v; want %d", seq, n, ok, want)
+		}
+	}
+	if !l.take(4) {
+		t.Fatal("take(4) found nothing")
+	}
+	if n, ok := l.records(5); !ok || n != 100 {
+		t.Errorf("after take(4): records(5) = %d, %v; want 100", n, ok)
 	}
 }
 
@@ -61,8 +88,16 @@ func TestLostFileReadAtStart(t *testing.T) {
 		{"5 1\n", 1},                   // backwards
 		{"1 5\n6 9\n", 1},              // touching: encode merges them
 		{"1 9223372036854775808\n", 1}, // at maxSpoolSeq
-		{"1 5\n9 9", 10},               // no last newline
+		{"1 5\n9 9", 6},                // no last newline: a torn append
+		{"1 5\n9 9 3\n3 3 2\n", 10},    // appended: out of order, one sequence
+		{"1 5\n9 9\n3 4 2\n", 1},       // out of order, a run
 		{"1 5\nx\n", 1},
+		{"1 5 3\n6 9 4\n", 10},  // touching, of other counts
+		{"1 5 3\n6 9 3\n", 1},   // touching, of as many
+		{"1 5 0\n", 1},          // a count is never 0
+		{"1 5 3\n9 9\n", 10},    // a line of an older sidecar
+		{"1 5 4294967296\n", 1}, // past 32 bits
+		{"1 5 3 4\n", 1},
 	} {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, lostFile), []byte(c.file), 0o600); err != nil {
@@ -83,7 +118,7 @@ func TestLostFileReadAtStart(t *testing.T) {
 // order, apart and below maxSpoolSeq, and what encode writes of them
 // reads back the same.
 func FuzzParseLost(f *testing.F) {
-	for _, seed := range []string{"", "1 5\n9 9\n", "5 1\n", "1 5\n6 9\n", "1 9223372036854775807\n", "x\n", "1 5\n9 9"} {
+	for _, seed := range []string{"", "1 5\n9 9\n", "1 5 3\n6 9 4\n", "5 1\n", "1 5\n6 9\n", "1 9223372036854775807\n", "x\n", "1 5\n9 9"} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -92,7 +127,7 @@ func FuzzParseLost(f *testing.F) {
 			return
 		}
 		for i, r := range runs {
-			if r.lo > r.hi || r.hi >= maxSpoolSeq || i > 0 && r.lo <= runs[i-1].hi+1 {
+			if r.lo > r.hi || r.hi >= maxSpoolSeq || i > 0 && !apart(runs[i-1], r) {
 				t.Fatalf("parseLost(%q) took runs %v", data, runs)
 			}
 		}
@@ -102,4 +137,42 @@ func FuzzParseLost(f *testing.F) {
 			t.Fatalf("runs %v encoded read back as %v, %v", runs, again, ok)
 		}
 	})
+}
+
+// TestLossAppendedNeverMadeAnew: a loss is appended to lostFile when it
+// is found, and read at the next start; when lostFile is gone (an rm -r
+// of the directory removed it), none is made, so the removal does not
+// fail on a file made behind it.
+func TestLossAppendedNeverMadeAnew(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := openSpool(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.noteLost(spoolFile{seq: 3, records: 2, ours: true})
+	data, err := os.ReadFile(filepath.Join(dir, lostFile))
+	if err != nil || string(data) != "3 3 2\n" {
+		t.Fatalf("lostFile after a loss: %q, %v; want \"3 3 2\\n\"", data, err)
+	}
+	if err := os.Remove(filepath.Join(dir, lostFile)); err != nil {
+		t.Fatal(err)
+	}
+	s.noteLost(spoolFile{seq: 5, records: 2, ours: true})
+	if _, err := os.Lstat(filepath.Join(dir, lostFile)); !os.IsNotExist(err) {
+		t.Fatalf("lostFile removed, then a loss: %v; want none made", err)
+	}
+	s.lock.Close() // as a kill: no close to save the runs
+	s.d.Close()
+	if err := os.WriteFile(filepath.Join(dir, lostFile), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := openSpool(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.close()
+	if n, ok := again.lost.records(3); !ok || n != 2 {
+		t.Errorf("after the restart: records(3) = %d, %v; want 2", n, ok)
+	}
 }

@@ -20,8 +20,9 @@ import (
 // TestSpoolBatchLostThenRestoredAfterKillCountedOnce as a child process
 // (the sidecar SIGKILLed). Its collector down, it spools 100 records, an
 // "operator" removes the oldest batch (copied to the backup first), the
-// replay counts it lost, 50 more records are spooled, and it says "ready"
-// and waits to be killed.
+// replay counts it lost, 50 more records are spooled (none with
+// AUDIT_SPOOL_HELPER_NOMORE set), and it says "ready" and waits to be
+// killed.
 func TestHelperSpoolKilled(t *testing.T) {
 	spool, addr, backup := os.Getenv("AUDIT_SPOOL_HELPER_DIR"), os.Getenv("AUDIT_SPOOL_HELPER_ADDR"), os.Getenv("AUDIT_SPOOL_HELPER_BACKUP")
 	if spool == "" {
@@ -47,8 +48,10 @@ func TestHelperSpoolKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	WaitFor(t, "the batch removed counted lost", func() bool { return e.Stats().DroppedSpool > 0 })
-	EmitN(t, e, 50)
-	WaitFor(t, "50 more records spooled", func() bool { return e.Stats().Spooled == 150 })
+	if os.Getenv("AUDIT_SPOOL_HELPER_NOMORE") == "" {
+		EmitN(t, e, 50)
+		WaitFor(t, "50 more records spooled", func() bool { return e.Stats().Spooled == 150 })
+	}
 	os.Stdout.WriteString("ready\n")
 	time.Sleep(time.Hour)
 }
@@ -61,6 +64,25 @@ func TestHelperSpoolKilled(t *testing.T) {
 // Now .lost is written at the next batch spooled after the loss.
 func TestSpoolBatchLostThenRestoredAfterKillCountedOnce(t *testing.T) {
 	t.Parallel()
+	lostThenKilled(t, 150)
+}
+
+// TestSpoolBatchLostThenKilledAtOnceCountedOnce: as
+// TestSpoolBatchLostThenRestoredAfterKillCountedOnce, but the sidecar is
+// killed before it spools any batch after the loss. .lost was written
+// only with the next batch spooled, so the loss was forgotten and the
+// batch put back counted replayed as well as dropped. Now the loss is
+// appended to .lost when it is found.
+func TestSpoolBatchLostThenKilledAtOnceCountedOnce(t *testing.T) {
+	t.Parallel()
+	lostThenKilled(t, 100)
+}
+
+// lostThenKilled runs TestHelperSpoolKilled (spooling records records in
+// all: 100, or 150 when it spools more after the loss), kills it, puts
+// the batch it counted lost back, and checks that the next run counts it
+// restored and the rest replayed.
+func lostThenKilled(t *testing.T, records int) {
 	addr := closedAddr(t)
 	parent := t.TempDir()
 	spool, backup := filepath.Join(parent, "spool"), filepath.Join(parent, "backup")
@@ -69,6 +91,9 @@ func TestSpoolBatchLostThenRestoredAfterKillCountedOnce(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperSpoolKilled$")
 	cmd.Env = append(os.Environ(), "AUDIT_SPOOL_HELPER_DIR="+spool, "AUDIT_SPOOL_HELPER_ADDR="+addr, "AUDIT_SPOOL_HELPER_BACKUP="+backup)
+	if records == 100 {
+		cmd.Env = append(cmd.Env, "AUDIT_SPOOL_HELPER_NOMORE=1")
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -95,12 +120,12 @@ func TestSpoolBatchLostThenRestoredAfterKillCountedOnce(t *testing.T) {
 	e := spoolingToNothing(t, addr, spool, &logs)
 	data, key := t.TempDir(), newTestKey(t)
 	collectorOn(t, addr, data, key)
-	WaitFor(t, "the 150 records stored", func() bool { return len(storedRecords(t, data)) == 150 })
+	WaitFor(t, "the records stored", func() bool { return len(storedRecords(t, data)) == records })
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
 	st := e.Stats()
-	if st.Restored == 0 || st.Replayed+st.Restored != 150 {
+	if st.Restored == 0 || st.Replayed+st.Restored != uint64(records) {
 		t.Errorf("the run after the kill: %d replayed, %d restored; want the batch put back restored, the rest replayed (%+v)", st.Replayed, st.Restored, st)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,13 +59,20 @@ func TestSpoolRestoredBatchCountsItsRecordsNotItsName(t *testing.T) {
 	if st := e.Stats(); st.DroppedSpool != 200 {
 		t.Fatalf("after the deletion: %d records dropped, want 200 (%+v)", st.DroppedSpool, st)
 	}
-	seq, _, _ := strings.Cut(names[0], "-")
+	seq, rest, _ := strings.Cut(names[0], "-")
+	held, err := strconv.Atoi(strings.TrimSuffix(rest, ".otlp"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(spool, seq+"-200.otlp"), first, 0o600); err != nil {
 		t.Fatal(err)
 	}
 
 	data, key := t.TempDir(), newTestKey(t)
 	collectorOn(t, addr, data, key)
+	// The batch put back is taken once the spool is empty (adoptNew), so
+	// an empty spool alone is no sign it was replayed.
+	WaitFor(t, "the batch put back and the next record stored", func() bool { return len(storedRecords(t, data)) == held+1 })
 	WaitFor(t, "the spool emptied", func() bool { return e.Stats().SpoolFiles == 0 })
 	stored := len(storedRecords(t, data))
 	if err := e.Close(); err != nil {

@@ -329,6 +329,7 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.BoundTenants = c.boundList[sender]
+	b.Replay = replayToken(r.Header.Get(audit.HeaderReplay))
 	err = c.store.AppendBatch(b)
 	if errors.Is(err, ErrBatchTooLarge) {
 		c.fail(w, r, rejectTooLarge, http.StatusRequestEntityTooLarge, "batch_too_large", err.Error())
@@ -352,6 +353,9 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 			held = strconv.Itoa(dup.Records)
 		}
 		w.Header().Set(audit.HeaderDuplicate, held)
+		if dup.StoredBy != "" {
+			w.Header().Set(audit.HeaderStoredBy, dup.StoredBy)
+		}
 		c.quota.giveBack(sender, more, c.cfg.Now())
 	} else if err != nil {
 		c.quota.giveBack(sender, int64(len(body))+more, c.cfg.Now())
@@ -367,6 +371,19 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.quota.charge(sender, b.stored-int64(len(body))-more, c.cfg.Now())
 	}
 	writeExportResponse(w, format)
+}
+
+// replayToken reads a sidecar's audit.HeaderReplay: 16 hex digits, not
+// all zero; 0 for none or anything else.
+func replayToken(v string) uint64 {
+	if len(v) != 16 {
+		return 0
+	}
+	n, err := strconv.ParseUint(v, 16, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // logAppendFailed logs a failed append of batch id: the first of a run

@@ -274,12 +274,21 @@ type instanceIDs struct {
 	win      [dedupWindow / 64]uint64
 	recent   [dedupCounts]seqCount
 	next     int // the slot of recent written next
+	// heard says a batch of the instance was received by this process
+	// (stored or answered a duplicate), not only rebuilt from the trail:
+	// a replay's earlier sending that stored a batch was then seen here
+	// (storedBy).
+	heard bool
 }
 
-// seqCount is a stored batch's sequence and number of records.
+// seqCount is a stored batch's sequence and number of records, and the
+// request that stored it: by is its audit.HeaderReplay value (0: none),
+// byKnown false when that is not known (rebuilt from the trail).
 type seqCount struct {
 	seq     uint64
+	by      uint64
 	records int32
+	byKnown bool
 }
 
 // SplitBatchID splits a sidecar's batch id into its instance and its
@@ -354,9 +363,71 @@ func (d *dedup) records(sender, id string) (n int, ok bool) {
 	return 0, false
 }
 
+// StoredBy values (audit.HeaderStoredBy): which request stored a batch
+// answered a duplicate to a sidecar's replay of it.
+const (
+	storedByThis   = "this"   // an earlier sending of the same replay (its answer lost)
+	storedByLive   = "live"   // a request with no replay token: the sidecar's first post of it
+	storedByBefore = "before" // another replay, or a request before this replay's first sending
+)
+
+// storedBy says which request stored id of sender, answered a duplicate
+// to a replay whose token (audit.HeaderReplay) is by (0: no token, and
+// the answer says nothing): its instance's record of the batch when it
+// is one of the last dedupCounts stored and this process stored it;
+// else "before" when the instance was heard by this process before
+// (a sidecar replays one batch at a time, so an earlier sending of this
+// replay that stored the batch would be among them), else "" (not known:
+// the collector restarted, or forgot the instance). It then marks the
+// instance heard.
+func (d *dedup) storedBy(sender, id string, by uint64) string {
+	inst, seq, ok := splitBatchID(id)
+	s := d.senders[sender]
+	if !ok || s == nil || s.instances[inst] == nil {
+		return ""
+	}
+	in := s.instances[inst].Value.(*instanceIDs)
+	heard := in.heard
+	in.heard = true
+	if by == 0 {
+		return ""
+	}
+	for _, r := range in.recent {
+		if r.seq != seq || r.records < 0 {
+			continue
+		}
+		switch {
+		case !r.byKnown:
+			return ""
+		case r.by == by:
+			return storedByThis
+		case r.by == 0:
+			return storedByLive
+		}
+		return storedByBefore
+	}
+	if heard {
+		return storedByBefore
+	}
+	return ""
+}
+
+// addLive is add for a batch this process received and stored, from the
+// request whose audit.HeaderReplay token is by (0: none).
+func (d *dedup) addLive(sender, id string, records int, by uint64, now time.Time) {
+	if r := d.add(sender, id, records, now); r != nil {
+		r.by, r.byKnown = by, true
+	}
+	inst, _, ok := splitBatchID(id)
+	if s := d.senders[sender]; ok && s != nil && s.instances[inst] != nil {
+		s.instances[inst].Value.(*instanceIDs).heard = true
+	}
+}
+
 // add remembers id of sender as stored at now, with records records (-1:
-// not known).
-func (d *dedup) add(sender, id string, records int, now time.Time) {
+// not known). It returns the instance's record of the batch, nil when
+// it keeps none.
+func (d *dedup) add(sender, id string, records int, now time.Time) *seqCount {
 	if d.senders == nil {
 		d.senders = map[string]*senderIDs{}
 	}
@@ -375,17 +446,20 @@ func (d *dedup) add(sender, id string, records int, now time.Time) {
 	inst, seq, ok := splitBatchID(id)
 	if !ok {
 		s.addOther(id)
-		return
+		return nil
 	}
 	if d.addForgotten(sender, inst, seq) {
-		return
+		return nil
 	}
 	in := s.instance(inst, func(in *instanceIDs) { d.forget(sender, in) })
 	in.add(seq)
-	if records >= 0 {
-		in.recent[in.next] = seqCount{seq: seq, records: int32(min(records, 1<<30))}
-		in.next = (in.next + 1) % dedupCounts
+	if records < 0 {
+		return nil
 	}
+	r := &in.recent[in.next]
+	*r = seqCount{seq: seq, records: int32(min(records, 1<<30))}
+	in.next = (in.next + 1) % dedupCounts
+	return r
 }
 
 // addForgotten marks seq of a forgotten instance stored, and reports

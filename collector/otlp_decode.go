@@ -120,6 +120,10 @@ type Batch struct {
 	// Collector sets them; see Entry.BoundTenants), "" for none.
 	BoundTenants string
 	Records      []StoredRecord
+	// Replay is the sidecar's audit.HeaderReplay token of the request (0:
+	// none): a duplicate's answer says whether that request stored the
+	// batch (DuplicateBatchError.StoredBy). Kept in memory only.
+	Replay uint64
 
 	// stored is the size of the entry line Store.AppendBatch wrote for the
 	// batch, the bytes it took of the disk (0 until it is stored): what

@@ -373,9 +373,13 @@ var ErrDuplicateBatch = errors.New("collector: duplicate batch")
 // DuplicateBatchError is AppendBatch's error for a batch id already
 // stored (errors.Is ErrDuplicateBatch). Records is the number of records
 // stored under that id, -1 when the store no longer knows (dedup.records).
+//
+// StoredBy says, for a batch carrying a replay token (Batch.Replay),
+// which request stored it (audit.HeaderStoredBy), "" when not known.
 type DuplicateBatchError struct {
 	ID, Sender string
 	Records    int
+	StoredBy   string
 }
 
 func (e *DuplicateBatchError) Error() string {
@@ -439,7 +443,7 @@ func (s *Store) appendBatch(b *Batch) error {
 		if !known {
 			n = -1
 		}
-		return &DuplicateBatchError{ID: b.ID, Sender: b.Sender, Records: n}
+		return &DuplicateBatchError{ID: b.ID, Sender: b.Sender, Records: n, StoredBy: s.seen.storedBy(b.Sender, b.ID, b.Replay)}
 	}
 	// The records are encoded before detection sees them, so that a batch
 	// too large for one entry is refused before it counts, with room kept
@@ -481,7 +485,7 @@ func (s *Store) appendBatch(b *Batch) error {
 		return err
 	}
 	b.stored = int64(s.lineBytes)
-	s.seen.add(b.Sender, b.ID, len(b.Records), s.cfg.Now())
+	s.seen.addLive(b.Sender, b.ID, len(b.Records), b.Replay, s.cfg.Now())
 	s.keepSenderSumsLocked(b.Sender, sums)
 	s.stats.Batches++
 	s.stats.Records += uint64(len(b.Records))
