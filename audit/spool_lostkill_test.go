@@ -28,13 +28,12 @@ func TestHelperSpoolKilled(t *testing.T) {
 	if spool == "" {
 		t.Skip("helper process only")
 	}
-	if os.Getenv("AUDIT_SPOOL_HELPER_TORN") != "" {
-		// A run before lost a batch and one more, the second's line torn
-		// (the machine stopped as it was written).
+	if lost := os.Getenv("AUDIT_SPOOL_HELPER_LOST"); lost != "" {
+		// The .lost a run before left.
 		if err := os.Mkdir(spool, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(spool, ".lost"), []byte("900000 900000 7\n900002 90"), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(spool, ".lost"), []byte(lost), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -97,7 +96,20 @@ func TestSpoolBatchLostThenKilledAtOnceCountedOnce(t *testing.T) {
 // dropped. The start cuts the torn line off before anything is appended.
 func TestSpoolLossAfterTornLineKilledCountedOnce(t *testing.T) {
 	t.Parallel()
-	lostThenKilled(t, 100, "AUDIT_SPOOL_HELPER_TORN=1")
+	// A run before lost a batch and one more, the second's line torn (the
+	// machine stopped as it was written).
+	lostThenKilled(t, 100, "AUDIT_SPOOL_HELPER_LOST=900000 900000 7\n900002 90")
+}
+
+// TestSpoolLossAfterRefusedLostFileKilledCountedOnce: a .lost that is
+// none of encode's is refused at start (it counts no batch lost), but
+// the loss this run found was appended to it, and the next run, the
+// sidecar killed before it spooled again, refused it with the file: the
+// batch put back counted replayed as well as dropped. The start empties
+// a file it refuses.
+func TestSpoolLossAfterRefusedLostFileKilledCountedOnce(t *testing.T) {
+	t.Parallel()
+	lostThenKilled(t, 100, "AUDIT_SPOOL_HELPER_LOST=not a run\n")
 }
 
 // lostThenKilled runs TestHelperSpoolKilled (spooling records records in
