@@ -394,7 +394,7 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 // and whether it settled f: delivered, rejected, cut into new batches or
 // dropped, counted, rather than kept for another try.
 func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
-	data, gen, err := e.sp.read(f, e.replayBuf)
+	data, token, gen, err := e.sp.read(f, e.replayBuf)
 	e.replayBuf = data[:0]
 	if cap(data) > 4<<20 {
 		e.replayBuf = nil // do not pin an outsized buffer
@@ -415,7 +415,7 @@ func (e *Emitter) replayFile(f spoolFile) (ok, settled bool) {
 	if f.restored {
 		f.records = restoredRecords(data, f.records, f.lostRecords)
 	}
-	e.poster.replay = rand.Uint64() | 1 // never 0: none
+	e.poster.replay = token // the file's own (fileToken), at every replay of it
 	res := e.postN(data, f.records)
 	e.poster.replay = 0
 	if e.heldBefore(f, res) {
@@ -501,10 +501,12 @@ func (e *Emitter) countReplayed(f spoolFile, n int) {
 // The collector's memory of the batch ids it stored can: a replay
 // carries a token (HeaderReplay), and the duplicate's answer says which
 // request stored the batch (HeaderStoredBy). A duplicate of this run's
-// last attempt at f, of the first sending of this post (fasthttp sends a
-// batch again when its answer could not be read), or of the sidecar's
-// first post of it, not a replay, stored with its answer lost or late,
-// counts (TestSpoolRestoredBatchAnswerLostCountedRestored).
+// last attempt at f, of a replay of the same file (its token: fileToken;
+// by this run, fasthttp sending a batch again when its answer could not
+// be read, or by a run stopped before it heard the answer,
+// TestSpoolBatchAnswerLostThenRestartCountedReplayed), or of the
+// sidecar's first post of it, not a replay, stored with its answer lost
+// or late, counts (TestSpoolRestoredBatchAnswerLostCountedRestored).
 //
 // A collector that does not say (older, restarted, or that forgot the
 // instance) leaves the rule of before: a restored batch was held before

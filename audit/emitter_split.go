@@ -60,14 +60,16 @@ import (
 const HeaderDuplicate = "Portcullis-Duplicate-Records"
 
 // HeaderReplay is the header of a sidecar's replay of a spooled batch: a
-// token of 16 hex digits, random, naming this post and its second sending
-// by fasthttp (poster.retryOnce) alike. A collector answering the batch a
-// duplicate says which request stored it (HeaderStoredBy).
+// token of 16 hex digits, the spooled file's own (fileToken: the same at
+// every replay of that file, by any run, and for fasthttp's second
+// sending, poster.retryOnce; another for a copy of it put back). A
+// collector answering the batch a duplicate says which request stored it
+// (HeaderStoredBy).
 const HeaderReplay = "Portcullis-Replay"
 
 // HeaderStoredBy is the header of the collector's duplicate answer to a
-// post carrying HeaderReplay: "this" (an earlier sending of the same
-// post stored the batch, its answer lost), "live" (a post carrying no
+// post carrying HeaderReplay: "this" (an earlier post carrying the same
+// token, a replay of the same file, stored the batch, its answer lost), "live" (a post carrying no
 // HeaderReplay: the sidecar's first post of it), "before" (another
 // replay, or a request before this post's first sending), or absent when
 // the collector does not know (it restarted, forgot the instance, or is

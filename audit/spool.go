@@ -417,39 +417,70 @@ func (s *spool) oldest() (spoolFile, bool) {
 // with it), not read whole into memory (a sparse file of a terabyte), and
 // not sent with the sidecar's credentials when another user wrote it
 // (TestSpoolBatchOfAnotherUserNotSent).
-func (s *spool) read(f spoolFile, buf []byte) ([]byte, uint64, error) {
+//
+// token is the file's replay token (fileToken), 0 when it was not read.
+func (s *spool) read(f spoolFile, buf []byte) (data []byte, token, gen uint64, err error) {
 	s.dirMu.RLock()
 	defer s.dirMu.RUnlock()
-	data, err := s.readIn(f, buf)
-	return data, s.gen, err
+	data, token, err = s.readIn(f, buf)
+	return data, token, s.gen, err
 }
 
 // readIn is read with dirMu held for reading.
-func (s *spool) readIn(f spoolFile, buf []byte) ([]byte, error) {
+func (s *spool) readIn(f spoolFile, buf []byte) ([]byte, uint64, error) {
 	fd, err := unix.Openat(s.dfd, f.name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return buf, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, &os.PathError{Op: "open", Path: filepath.Join(s.dir, f.name), Err: err})
+		return buf, 0, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, &os.PathError{Op: "open", Path: filepath.Join(s.dir, f.name), Err: err})
 	}
 	fh := os.NewFile(uintptr(fd), filepath.Join(s.dir, f.name))
 	defer fh.Close()
 	info, err := fh.Stat()
 	if err != nil {
-		return buf, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
+		return buf, 0, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
 	}
 	if !info.Mode().IsRegular() {
-		return buf, fmt.Errorf("audit: spooled batch %q is not a regular file (%s)", f.name, info.Mode().Type())
+		return buf, 0, fmt.Errorf("audit: spooled batch %q is not a regular file (%s)", f.name, info.Mode().Type())
 	}
 	if info.Size() > s.max {
-		return buf, fmt.Errorf("audit: spooled batch %q of %d bytes is larger than the spool (%s): not one this sidecar wrote", f.name, info.Size(), FormatSize(s.max))
+		return buf, 0, fmt.Errorf("audit: spooled batch %q of %d bytes is larger than the spool (%s): not one this sidecar wrote", f.name, info.Size(), FormatSize(s.max))
 	}
 	if !ownedByUs(info) {
-		return buf, fmt.Errorf("audit: spooled batch %q is owned by uid %d, not this sidecar's %d: not one it wrote, and not sent as its own", f.name, info.Sys().(*syscall.Stat_t).Uid, os.Geteuid())
+		return buf, 0, fmt.Errorf("audit: spooled batch %q is owned by uid %d, not this sidecar's %d: not one it wrote, and not sent as its own", f.name, info.Sys().(*syscall.Stat_t).Uid, os.Geteuid())
 	}
 	buf = slices.Grow(buf[:0], int(info.Size()))[:info.Size()]
 	if _, err := io.ReadFull(fh, buf); err != nil {
-		return buf[:0], fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
+		return buf[:0], 0, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
 	}
-	return buf, nil
+	return buf, fileToken(f.name, info), nil
+}
+
+// fileToken returns the replay token (HeaderReplay) of the spooled batch
+// name whose file info is: a hash of its name, device, inode and change
+// time, never 0. The spool writes a batch's file once and renames it into
+// place, so the token is the same at every replay of that file, by this
+// run or the next: a replay whose answer was lost, by a sidecar stopped
+// before its next attempt, is answered "this" (HeaderStoredBy) at the
+// next run, and counts. A random token a replay took the batch for one
+// stored before, counted in neither Replayed nor DroppedSpool
+// (TestSpoolBatchAnswerLostThenRestartCountedReplayed). A copy of the
+// file put back (written, linked or renamed in: each sets the change
+// time) has another token, and a batch it holds that the collector stored
+// before is answered "before" (TestSpoolBatchPutBackAfterReplayCountedOnce).
+func fileToken(name string, info os.FileInfo) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037) // FNV-1a
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint64(name[i])) * prime
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		for _, v := range [...]uint64{st.Dev, st.Ino, uint64(st.Ctim.Sec), uint64(st.Ctim.Nsec)} {
+			for range 8 {
+				h = (h ^ v&0xff) * prime
+				v >>= 8
+			}
+		}
+	}
+	return h | 1 // never 0: none
 }
 
 // ownedByUs reports whether a spool file belongs to this process's user,

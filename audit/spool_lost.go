@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"io"
@@ -202,8 +203,17 @@ func parseLostLine(line string) (seqRun, bool) {
 // regular file of this process's user, through no symbolic link and not
 // larger than maxLostFileBytes, is read; anything else there counts no
 // batch lost, as does a file that is none of encode's.
+//
+// A torn last line (parseLost leaves it out) is cut off the file: the
+// next loss appended (appendLost) ran on from it, the two read as one line
+// that is none of encode's, and the next start refused the whole file,
+// forgetting every batch counted lost
+// (TestSpoolLossAfterTornLineKilledCountedOnce). A file refused (none of
+// encode's) is emptied, as the losses appended to it were refused with
+// it (TestSpoolLossAfterRefusedLostFileKilledCountedOnce). Not fsync'd:
+// the fsync of the next append makes the cut durable with it.
 func (s *spool) loadLost() {
-	fd, err := unix.Openat(s.dfd, lostFile, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(s.dfd, lostFile, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
@@ -217,8 +227,14 @@ func (s *spool) loadLost() {
 	if err != nil {
 		return
 	}
-	if runs, ok := parseLost(data); ok {
-		s.lost.runs = runs
+	runs, ok := parseLost(data)
+	if !ok {
+		fh.Truncate(0) // refused, it counts nothing; else the losses appended to it went with it
+		return
+	}
+	s.lost.runs = runs
+	if whole := bytes.LastIndexByte(data, '\n') + 1; whole < len(data) {
+		fh.Truncate(int64(whole)) // else the torn line stays, as before
 	}
 }
 

@@ -28,6 +28,15 @@ func TestHelperSpoolKilled(t *testing.T) {
 	if spool == "" {
 		t.Skip("helper process only")
 	}
+	if lost := os.Getenv("AUDIT_SPOOL_HELPER_LOST"); lost != "" {
+		// The .lost a run before left.
+		if err := os.Mkdir(spool, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(spool, ".lost"), []byte(lost), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var logs logBuffer
 	e := spoolingToNothing(t, addr, spool, &logs)
 	EmitN(t, e, 100)
@@ -78,11 +87,36 @@ func TestSpoolBatchLostThenKilledAtOnceCountedOnce(t *testing.T) {
 	lostThenKilled(t, 100)
 }
 
+// TestSpoolLossAfterTornLineKilledCountedOnce: .lost ends in a torn line
+// (a run before stopped with the machine as it appended it). The loss
+// this run found was appended after the torn line, the two read as one
+// line that is no line of .lost, and the next run, the sidecar killed
+// before it spooled again, refused the whole file: every batch counted
+// lost was forgotten, and the batch put back counted replayed as well as
+// dropped. The start cuts the torn line off before anything is appended.
+func TestSpoolLossAfterTornLineKilledCountedOnce(t *testing.T) {
+	t.Parallel()
+	// A run before lost a batch and one more, the second's line torn (the
+	// machine stopped as it was written).
+	lostThenKilled(t, 100, "AUDIT_SPOOL_HELPER_LOST=900000 900000 7\n900002 90")
+}
+
+// TestSpoolLossAfterRefusedLostFileKilledCountedOnce: a .lost that is
+// none of encode's is refused at start (it counts no batch lost), but
+// the loss this run found was appended to it, and the next run, the
+// sidecar killed before it spooled again, refused it with the file: the
+// batch put back counted replayed as well as dropped. The start empties
+// a file it refuses.
+func TestSpoolLossAfterRefusedLostFileKilledCountedOnce(t *testing.T) {
+	t.Parallel()
+	lostThenKilled(t, 100, "AUDIT_SPOOL_HELPER_LOST=not a run\n")
+}
+
 // lostThenKilled runs TestHelperSpoolKilled (spooling records records in
 // all: 100, or 150 when it spools more after the loss), kills it, puts
 // the batch it counted lost back, and checks that the next run counts it
 // restored and the rest replayed.
-func lostThenKilled(t *testing.T, records int) {
+func lostThenKilled(t *testing.T, records int, env ...string) {
 	addr := closedAddr(t)
 	parent := t.TempDir()
 	spool, backup := filepath.Join(parent, "spool"), filepath.Join(parent, "backup")
@@ -94,6 +128,7 @@ func lostThenKilled(t *testing.T, records int) {
 	if records == 100 {
 		cmd.Env = append(cmd.Env, "AUDIT_SPOOL_HELPER_NOMORE=1")
 	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

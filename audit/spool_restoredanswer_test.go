@@ -119,3 +119,49 @@ func TestSpoolRestoredBatchAnswerLostCountedRestored(t *testing.T) {
 		})
 	}
 }
+
+// TestSpoolBatchAnswerLostThenRestartCountedReplayed: a plain spooled
+// batch whose replay the collector stored, every answer lost, is left in
+// the spool by a sidecar stopped before it heard one. The next run's
+// replay carried a new token, the collector answered it stored
+// "before", and the batch counted neither replayed nor dropped: Spooled
+// no longer summed to Replayed plus dropped plus the spool (a spooled
+// batch copied back after its replay is the same to the collector). The
+// token is the spooled file's own (name, inode and change time): the
+// same for the file left in the spool, another for a copy put back.
+func TestSpoolBatchAnswerLostThenRestartCountedReplayed(t *testing.T) {
+	t.Parallel()
+	addr := closedAddr(t)
+	var drops atomic.Int64
+	link := answerLostLink(t, addr, &drops)
+	spool := filepath.Join(t.TempDir(), "spool")
+	var logs logBuffer
+	first := spoolingToNothing(t, link, spool, &logs)
+	EmitN(t, first, 100)
+	WaitFor(t, "the records spooled", func() bool { return first.Stats().SpoolRecords == 100 })
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	data, key := t.TempDir(), newTestKey(t)
+	collectorOn(t, addr, data, key)
+	drops.Store(1 << 40) // every answer lost
+	second := spoolingToNothing(t, link, spool, &logs)
+	WaitFor(t, "the oldest spooled batch stored", func() bool { return len(storedRecords(t, data)) > 0 })
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := second.Stats(); st.Replayed != 0 || st.SpoolRecords != 100 {
+		t.Fatalf("the run whose answers were lost: %+v; want nothing replayed, the batches left in the spool", st)
+	}
+
+	drops.Store(0)
+	third := spoolingToNothing(t, link, spool, &logs)
+	WaitFor(t, "the spool emptied", func() bool { return third.Stats().SpoolFiles == 0 })
+	if err := third.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := third.Stats(); st.Replayed != 100 || st.Restored != 0 || len(storedRecords(t, data)) != 100 {
+		t.Errorf("the next run: %d replayed, %d restored; want the 100 spooled replayed, with the batch the collector stored at the run before, never acknowledged (%+v)", st.Replayed, st.Restored, st)
+	}
+}

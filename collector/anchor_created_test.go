@@ -95,3 +95,23 @@ func TestStartBeforeFirstPublicationNeedsAcceptRollback(t *testing.T) {
 		t.Errorf("CheckAnchors after the accepted start: %v", err)
 	}
 }
+
+// TestStartRefusesKeyGoneWithMarkerDeleted: the rollback of
+// TestStartRefusesKeyGoneAfterRollbackToBeforeFirstPublication with the
+// copy's store.id deleted too. The start took a store whose marker was
+// missing for one it created (createdNow), though it held entries and a
+// signed head, and published a first head of the rolled-back store at the
+// empty key. A store with entries or a head was not created by this
+// start: refused as the key gone.
+func TestStartRefusesKeyGoneWithMarkerDeleted(t *testing.T) {
+	t.Parallel()
+	r := newCreatedCountedRig(t)
+	restore(t, r.backup, r.dir)
+	if err := os.Remove(filepath.Join(r.dir, storeMarker)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.cli.Delete(t.Context(), "/anchor-test/audit/head"); err != nil {
+		t.Fatal(err)
+	}
+	wantStartRefused(t, r, "holds no head", "published its heads there")
+}

@@ -49,9 +49,7 @@ func (s *Store) recover() error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Lstat(filepath.Join(s.dir, storeMarker)); errors.Is(err, fs.ErrNotExist) {
-		s.createdNow = true
-	}
+	s.createdNow = len(segs) == 0 && len(digests) == 0 && absent(s.dir, storeMarker) && absent(s.dir, headFile)
 	if err := writeMarker(s.dir); err != nil {
 		return err
 	}
@@ -383,6 +381,13 @@ func (l *someNamed) join(sep string) string {
 }
 
 // writeMarker marks dir as an audit store (once, when it is created).
+// absent reports whether dir holds no file name: a marker deleted from a
+// store with segments or a head does not make it one this start created.
+func absent(dir, name string) bool {
+	_, err := os.Lstat(filepath.Join(dir, name))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
 func writeMarker(dir string) error {
 	if _, err := os.Lstat(filepath.Join(dir, storeMarker)); err == nil {
 		return nil

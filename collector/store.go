@@ -254,8 +254,9 @@ type Store struct {
 	// created without it (or by an older release), and rolled back to
 	// before that publication, does not know it.
 	counted atomic.Bool
-	// createdNow says this OpenStore created the store (its marker was
-	// not there): at this start, and only then, an empty counted anchor
+	// createdNow says this OpenStore created the store (no marker,
+	// segment, digest or head was there: a marker deleted from a store
+	// holding them does not count): at this start, and only then, an empty counted anchor
 	// is the store's first, not a key deleted (countedGone). Set before
 	// the store is shared.
 	createdNow bool
