@@ -380,7 +380,6 @@ func (l *someNamed) join(sep string) string {
 	return s
 }
 
-// writeMarker marks dir as an audit store (once, when it is created).
 // absent reports whether dir holds no file name: a marker deleted from a
 // store with segments or a head does not make it one this start created.
 func absent(dir, name string) bool {
@@ -388,6 +387,7 @@ func absent(dir, name string) bool {
 	return errors.Is(err, fs.ErrNotExist)
 }
 
+// writeMarker marks dir as an audit store (once, when it is created).
 func writeMarker(dir string) error {
 	if _, err := os.Lstat(filepath.Join(dir, storeMarker)); err == nil {
 		return nil
