@@ -1,7 +1,9 @@
 package evidence
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,9 +21,21 @@ import (
 // which the store alone cannot show otherwise. The pack follows, for the
 // entries holding the period's records, each sender, pod and instance.
 
-// maxInstances bounds the instances followed: the names are the sender's
-// to write; the batches of those past it are counted together.
-const maxInstances = 10000
+// maxInstancesPerSender bounds the instances of one sender followed: the
+// names are the sender's to write, and the first instances stored took
+// every place, so one sender naming a new instance in each of 10,000
+// tiny batches before a period's first real batch left every other
+// sidecar's missing batches uncounted, and the pack said nothing of them
+// (TestInstanceFloodHidesNoLostBatches). maxInstances bounds them all.
+// The batches of instances past either are counted by sender, and the
+// pack says INCOMPLETE (unfollowedText).
+const (
+	maxInstancesPerSender = 10000
+	maxInstances          = 100000
+)
+
+// maxSilentPods bounds the pods followed for their silence (silence.go).
+const maxSilentPods = 10000
 
 // instanceKey is one sidecar process: who sent its batches (as the
 // collector authenticated it), the pod it named and its instance id.
@@ -49,7 +63,8 @@ func (ib *instanceBatches) missing() uint64 {
 // senders follows the batches of the period's records.
 type senders struct {
 	by    map[instanceKey]*instanceBatches
-	over  int                  // batches of instances past maxInstances
+	over  map[string]int       // batches of instances not followed, by sender ("" past maxInstances senders)
+	per   map[string]int       // instances followed, by sender
 	plain map[instanceKey]bool // instances of ids without a sequence
 	last  entryPos             // the entry counted last: one count an entry, not a record
 	seen  bool                 // whether last is set
@@ -57,7 +72,7 @@ type senders struct {
 	// sender: a member record names the pod only, and the pod a batch
 	// names is its sender's to write.
 	pods     map[sidecar]*podBatches
-	podsOver bool // a pod past maxInstances was not followed
+	podsOver bool // a pod past maxSilentPods was not followed
 	// starts are when each pod's sidecars started, by their member
 	// records (checkSilence): a credential changes only with a new
 	// process, so senders one after the other with a start between
@@ -83,13 +98,14 @@ func (s *senders) add(e *collector.Entry) {
 	k := instanceKey{e.Sender, e.Pod, inst}
 	ib := s.by[k]
 	if ib == nil {
-		if len(s.by) >= maxInstances {
-			s.over++
+		if len(s.by) >= maxInstances || s.per[e.Sender] >= maxInstancesPerSender {
+			s.unfollowed(e.Sender)
 			return
 		}
 		if s.by == nil {
-			s.by = map[instanceKey]*instanceBatches{}
+			s.by, s.per = map[instanceKey]*instanceBatches{}, map[string]int{}
 		}
+		s.per[e.Sender]++
 		ib = &instanceBatches{first: e.Time}
 		s.by[k] = ib
 	}
@@ -114,6 +130,47 @@ func (s *senders) add(e *collector.Entry) {
 		}
 		ib.hi = max(ib.hi, seq)
 	}
+}
+
+// unfollowed counts a batch of sender's from an instance not followed.
+func (s *senders) unfollowed(sender string) {
+	if s.over == nil {
+		s.over = map[string]int{}
+	}
+	if _, ok := s.over[sender]; !ok && len(s.over) >= maxInstances {
+		sender = ""
+	}
+	s.over[sender]++
+}
+
+// unfollowedBatches is how many batches came from instances not followed.
+func (s *senders) unfollowedBatches() int {
+	n := 0
+	for _, c := range s.over {
+		n += c
+	}
+	return n
+}
+
+// unfollowedText says which senders' batches of the period came from
+// instances not followed, whose missing batches lostText cannot count; ""
+// when every instance was followed.
+func (b *builder) unfollowedText() string {
+	n := b.senders.unfollowedBatches()
+	if n == 0 {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(b.senders.over))
+	parts := make([]string, 0, min(len(names), 11))
+	for i, sn := range names {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more senders", len(names)-10))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d batches", cmp.Or(sn, "other senders"), b.senders.over[sn]))
+	}
+	return fmt.Sprintf("INCOMPLETE: %d batches holding the period's records came from sidecar instances the pack did not follow (past the first %d instances of their sender, or %d in all), so the batches missing among theirs are not counted: %s. Instance ids are their sender's to write: a sender naming a new one in each batch may be hiding another sidecar's lost batches behind its own.",
+		n, maxInstancesPerSender, maxInstances, strings.Join(parts, "; "))
 }
 
 // lost returns the instances with batches missing, most first, and how
@@ -211,8 +268,8 @@ func (b *builder) sendersTable() string {
 	for _, r := range list {
 		fmt.Fprintf(&w, "| %s | %d | %d | %s | %s | %d |\n", mdCell(r.String()), r.instances, r.batches, rfc(r.first), rfc(r.last), r.missing)
 	}
-	if b.senders.over > 0 {
-		fmt.Fprintf(&w, "\n%d more batches came from instances past the first %d, not followed one by one.\n", b.senders.over, maxInstances)
+	if n := b.senders.unfollowedBatches(); n > 0 {
+		fmt.Fprintf(&w, "\n%d more batches came from instances not followed one by one (INCOMPLETE, above).\n", n)
 	}
 	if shared := b.podsOfSenders(); shared != "" {
 		fmt.Fprintf(&w, "\n%s\n", shared)
