@@ -71,7 +71,7 @@ func TestInstanceFloodHidesNoLostBatches(t *testing.T) {
 	}
 	text := string(raw)
 	lost := `INCOMPLETE: 3 batches the period's sidecars numbered are not in the store`
-	if !strings.Contains(text, lost) || !strings.Contains(text, `pod-a (token:sidecar-a) instance "sidecar-a": 3 of its batches 1 to 5`) {
+	if !strings.Contains(text, lost) || !strings.Contains(text, `"pod-a" (token:sidecar-a) instance "sidecar-a": 3 of its batches 1 to 5`) {
 		t.Errorf("the retention file does not say %q of pod-a's instance:\n%s", lost, text)
 	}
 	unfollowed := "INCOMPLETE: 1 batches holding the period's records came from sidecar instances the pack did not follow"

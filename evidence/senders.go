@@ -167,7 +167,7 @@ func (b *builder) unfollowedText() string {
 			parts = append(parts, fmt.Sprintf("and %d more senders", len(names)-10))
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%s: %d batches", cmp.Or(sn, "other senders"), b.senders.over[sn]))
+		parts = append(parts, fmt.Sprintf("%s: %d batches", cmp.Or(mdBare(sn), "other senders"), b.senders.over[sn]))
 	}
 	return fmt.Sprintf("INCOMPLETE: %d batches holding the period's records came from sidecar instances the pack did not follow (past the first %d instances of their sender, or %d in all), so the batches missing among theirs are not counted: %s. Instance ids are their sender's to write: a sender naming a new one in each batch may be hiding another sidecar's lost batches behind its own.",
 		n, maxInstancesPerSender, maxInstances, strings.Join(parts, "; "))
@@ -202,6 +202,20 @@ func (k instanceKey) String() string {
 	return sidecar{k.pod, k.sender}.String() + " instance " + strconv.Quote(k.instance)
 }
 
+// text names k as the pack's lines of Markdown name a sidecar: its pod
+// and instance, a sender's to write, each one quoted cell of text
+// (mdCell), and its sender bare (mdBare). Printed as they were, a pod's
+// line breaks, Markdown and escape sequences became lines, links and
+// HTML of the pack's files, and reached the terminal of whoever made it
+// in its warnings (TestLostBatchesNamePodAsText).
+func (k instanceKey) text() string {
+	name := mdBare(k.sender)
+	if k.pod != "" {
+		name = mdCell(k.pod) + " (" + name + ")"
+	}
+	return name + " instance " + mdCell(k.instance)
+}
+
 // lostText says which batches of the period's sidecars never reached the
 // store; "" when none is missing.
 func (b *builder) lostText() string {
@@ -217,7 +231,7 @@ func (b *builder) lostText() string {
 			break
 		}
 		ib := b.senders.by[k]
-		parts = append(parts, fmt.Sprintf("%s: %d of its batches %d to %d (stored %s to %s)", k, ib.missing(), ib.lo, ib.hi, rfc(ib.first), rfc(ib.last)))
+		parts = append(parts, fmt.Sprintf("%s: %d of its batches %d to %d (stored %s to %s)", k.text(), ib.missing(), ib.lo, ib.hi, rfc(ib.first), rfc(ib.last)))
 	}
 	return fmt.Sprintf("INCOMPLETE: %d batches the period's sidecars numbered are not in the store: their sequence numbers are missing between batches of the period it holds (dropped by a sidecar whose spool was full while the collector was away, refused by the collector, lost with a spool file, left out as failing their checks, or, rarely, holding only records dated outside the period): %s. The records they held are not in this pack: its counts, samples and answers do not include them.",
 		n, strings.Join(parts, "; "))
