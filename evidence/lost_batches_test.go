@@ -126,7 +126,7 @@ func TestPackTellsOfBatchesThatNeverReachedTheStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if text := html.UnescapeString(string(raw)); !strings.Contains(text, "INCOMPLETE: "+want) || !strings.Contains(text, `pod-a (token:default) instance "sidecar-a.`) {
+		if text := html.UnescapeString(string(raw)); !strings.Contains(text, "INCOMPLETE: "+want) || !strings.Contains(text, `"pod-a" (token:default) instance "sidecar-a.`) {
 			t.Errorf("%s does not say \"INCOMPLETE: %s\", naming pod-a:\n%s", f, want, text)
 		}
 	}

@@ -379,6 +379,9 @@ func (b *builder) incomplete() []string {
 	if t := b.lostText(); t != "" {
 		out = append(out, t)
 	}
+	if t := b.unfollowedText(); t != "" {
+		out = append(out, t)
+	}
 	out = append(out, b.silent...)
 	return append(out, b.gaps...)
 }

@@ -1,7 +1,9 @@
 package evidence
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,9 +21,21 @@ import (
 // which the store alone cannot show otherwise. The pack follows, for the
 // entries holding the period's records, each sender, pod and instance.
 
-// maxInstances bounds the instances followed: the names are the sender's
-// to write; the batches of those past it are counted together.
-const maxInstances = 10000
+// maxInstancesPerSender bounds the instances of one sender followed: the
+// names are the sender's to write, and the first instances stored took
+// every place, so one sender naming a new instance in each of 10,000
+// tiny batches before a period's first real batch left every other
+// sidecar's missing batches uncounted, and the pack said nothing of them
+// (TestInstanceFloodHidesNoLostBatches). maxInstances bounds them all.
+// The batches of instances past either are counted by sender, and the
+// pack says INCOMPLETE (unfollowedText).
+const (
+	maxInstancesPerSender = 10000
+	maxInstances          = 100000
+)
+
+// maxSilentPods bounds the pods followed for their silence (silence.go).
+const maxSilentPods = 10000
 
 // instanceKey is one sidecar process: who sent its batches (as the
 // collector authenticated it), the pod it named and its instance id.
@@ -49,7 +63,8 @@ func (ib *instanceBatches) missing() uint64 {
 // senders follows the batches of the period's records.
 type senders struct {
 	by    map[instanceKey]*instanceBatches
-	over  int                  // batches of instances past maxInstances
+	over  map[string]int       // batches of instances not followed, by sender ("" past maxInstances senders)
+	per   map[string]int       // instances followed, by sender
 	plain map[instanceKey]bool // instances of ids without a sequence
 	last  entryPos             // the entry counted last: one count an entry, not a record
 	seen  bool                 // whether last is set
@@ -57,7 +72,7 @@ type senders struct {
 	// sender: a member record names the pod only, and the pod a batch
 	// names is its sender's to write.
 	pods     map[sidecar]*podBatches
-	podsOver bool // a pod past maxInstances was not followed
+	podsOver bool // a pod past maxSilentPods was not followed
 	// starts are when each pod's sidecars started, by their member
 	// records (checkSilence): a credential changes only with a new
 	// process, so senders one after the other with a start between
@@ -83,13 +98,14 @@ func (s *senders) add(e *collector.Entry) {
 	k := instanceKey{e.Sender, e.Pod, inst}
 	ib := s.by[k]
 	if ib == nil {
-		if len(s.by) >= maxInstances {
-			s.over++
+		if len(s.by) >= maxInstances || s.per[e.Sender] >= maxInstancesPerSender {
+			s.unfollowed(e.Sender)
 			return
 		}
 		if s.by == nil {
-			s.by = map[instanceKey]*instanceBatches{}
+			s.by, s.per = map[instanceKey]*instanceBatches{}, map[string]int{}
 		}
+		s.per[e.Sender]++
 		ib = &instanceBatches{first: e.Time}
 		s.by[k] = ib
 	}
@@ -114,6 +130,47 @@ func (s *senders) add(e *collector.Entry) {
 		}
 		ib.hi = max(ib.hi, seq)
 	}
+}
+
+// unfollowed counts a batch of sender's from an instance not followed.
+func (s *senders) unfollowed(sender string) {
+	if s.over == nil {
+		s.over = map[string]int{}
+	}
+	if _, ok := s.over[sender]; !ok && len(s.over) >= maxInstances {
+		sender = ""
+	}
+	s.over[sender]++
+}
+
+// unfollowedBatches is how many batches came from instances not followed.
+func (s *senders) unfollowedBatches() int {
+	n := 0
+	for _, c := range s.over {
+		n += c
+	}
+	return n
+}
+
+// unfollowedText says which senders' batches of the period came from
+// instances not followed, whose missing batches lostText cannot count; ""
+// when every instance was followed.
+func (b *builder) unfollowedText() string {
+	n := b.senders.unfollowedBatches()
+	if n == 0 {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(b.senders.over))
+	parts := make([]string, 0, min(len(names), 11))
+	for i, sn := range names {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more senders", len(names)-10))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d batches", cmp.Or(mdBare(sn), "other senders"), b.senders.over[sn]))
+	}
+	return fmt.Sprintf("INCOMPLETE: %d batches holding the period's records came from sidecar instances the pack did not follow (past the first %d instances of their sender, or %d in all), so the batches missing among theirs are not counted: %s. Instance ids are their sender's to write: a sender naming a new one in each batch may be hiding another sidecar's lost batches behind its own.",
+		n, maxInstancesPerSender, maxInstances, strings.Join(parts, "; "))
 }
 
 // lost returns the instances with batches missing, most first, and how
@@ -145,6 +202,20 @@ func (k instanceKey) String() string {
 	return sidecar{k.pod, k.sender}.String() + " instance " + strconv.Quote(k.instance)
 }
 
+// text names k as the pack's lines of Markdown name a sidecar: its pod
+// and instance, a sender's to write, each one quoted cell of text
+// (mdCell), and its sender bare (mdBare). Printed as they were, a pod's
+// line breaks, Markdown and escape sequences became lines, links and
+// HTML of the pack's files, and reached the terminal of whoever made it
+// in its warnings (TestLostBatchesNamePodAsText).
+func (k instanceKey) text() string {
+	name := mdBare(k.sender)
+	if k.pod != "" {
+		name = mdCell(k.pod) + " (" + name + ")"
+	}
+	return name + " instance " + mdCell(k.instance)
+}
+
 // lostText says which batches of the period's sidecars never reached the
 // store; "" when none is missing.
 func (b *builder) lostText() string {
@@ -160,7 +231,7 @@ func (b *builder) lostText() string {
 			break
 		}
 		ib := b.senders.by[k]
-		parts = append(parts, fmt.Sprintf("%s: %d of its batches %d to %d (stored %s to %s)", k, ib.missing(), ib.lo, ib.hi, rfc(ib.first), rfc(ib.last)))
+		parts = append(parts, fmt.Sprintf("%s: %d of its batches %d to %d (stored %s to %s)", k.text(), ib.missing(), ib.lo, ib.hi, rfc(ib.first), rfc(ib.last)))
 	}
 	return fmt.Sprintf("INCOMPLETE: %d batches the period's sidecars numbered are not in the store: their sequence numbers are missing between batches of the period it holds (dropped by a sidecar whose spool was full while the collector was away, refused by the collector, lost with a spool file, left out as failing their checks, or, rarely, holding only records dated outside the period): %s. The records they held are not in this pack: its counts, samples and answers do not include them.",
 		n, strings.Join(parts, "; "))
@@ -211,8 +282,8 @@ func (b *builder) sendersTable() string {
 	for _, r := range list {
 		fmt.Fprintf(&w, "| %s | %d | %d | %s | %s | %d |\n", mdCell(r.String()), r.instances, r.batches, rfc(r.first), rfc(r.last), r.missing)
 	}
-	if b.senders.over > 0 {
-		fmt.Fprintf(&w, "\n%d more batches came from instances past the first %d, not followed one by one.\n", b.senders.over, maxInstances)
+	if n := b.senders.unfollowedBatches(); n > 0 {
+		fmt.Fprintf(&w, "\n%d more batches came from instances not followed one by one (INCOMPLETE, above).\n", n)
 	}
 	if shared := b.podsOfSenders(); shared != "" {
 		fmt.Fprintf(&w, "\n%s\n", shared)

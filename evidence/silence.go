@@ -59,7 +59,7 @@ func (s *senders) addPod(e *collector.Entry) {
 	k := sidecar{e.Pod, e.Sender}
 	pb := s.pods[k]
 	if pb == nil {
-		if len(s.pods) >= maxInstances {
+		if len(s.pods) >= maxSilentPods {
 			s.podsOver = true
 			return
 		}
@@ -290,7 +290,7 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 		}
 		s := fmt.Sprintf("%s (live %s)", name, strings.Join(from, ", "))
 		if b.senders.podsOver {
-			s += fmt.Sprintf(" or among pods past the first %d, not followed", maxInstances)
+			s += fmt.Sprintf(" or among pods past the first %d, not followed", maxSilentPods)
 		}
 		return "", s + suffix
 	}
@@ -334,7 +334,7 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 // sidecars naming the pod at once), when no start lies between them
 // (another sidecar's credential taking up the name of a pod whose own
 // sidecar stopped reads so), or a sender's were not followed. Nor when a
-// sender's batches name another pod too, or pods past maxInstances were
+// sender's batches name another pod too, or pods past maxSilentPods were
 // not followed: a sidecar holds its own credential, and one another pod
 // sends with, taking up this pod's name after a restart of it, covered
 // the silence of its new sidecar under a label read as benign
