@@ -255,3 +255,98 @@ func TestForwardedPathIsTheRoutedPath(t *testing.T) {
 		t.Fatalf("%d of 6,000 served, want at least 400 to check", served)
 	}
 }
+
+// TestWireHeldReview807: requests attack807 sent that no test held yet,
+// each with Connection: close, and the status each gets; a refused one
+// reaches nothing, a served one reaches the service once, as the
+// origin-form target want names, with no Upgrade, credential or
+// trailer-borne field.
+func TestWireHeldReview807(t *testing.T) {
+	t.Parallel()
+	st, up := startRecorded(t, nil)
+	const end = "Connection: close\r\n\r\n"
+	hris := "X-API-Key: " + hrisKey + "\r\n"
+	globex := "X-API-Key: " + globexKey + "\r\n"
+	post := func(headers, body string) string {
+		return "POST /v1/records HTTP/1.1\r\nHost: svc\r\n" + hris + headers + end + body
+	}
+	get := func(target, headers string) string {
+		return "GET " + target + " HTTP/1.1\r\nHost: svc\r\n" + headers + end
+	}
+	for _, c := range []struct {
+		name, req string
+		status    int
+		want      string // the target the service got, for a 200
+	}{
+		{"Transfer-Encoding: CHUNKED", post("Transfer-Encoding: CHUNKED\r\n", "3\r\nabc\r\n0\r\n\r\n"), 200, "/v1/records"},
+		{"Transfer-Encoding with blanks", post("Transfer-Encoding:  chunked \r\n", "3\r\nabc\r\n0\r\n\r\n"), 200, "/v1/records"},
+		{"Transfer-Encoding: chunked, identity", post("Transfer-Encoding: chunked, identity\r\n", "3\r\nabc\r\n0\r\n\r\n"), 400, ""},
+		{"Transfer-Encoding: identity, no length", post("Transfer-Encoding: identity\r\n", "abc"), 400, ""},
+		{"Transfer-Encoding empty beside a length", post("Transfer-Encoding: \r\nContent-Length: 3\r\n", "abc"), 400, ""},
+		{"Content-Length before its colon", post("Content-Length : 3\r\n", "abc"), 400, ""},
+		{"Content-Length past 2^64", post("Content-Length: 99999999999999999999999\r\n", "abc"), 400, ""},
+		{"Content-Length in hex", post("Content-Length: 0x3\r\n", "abc"), 400, ""},
+		{"a quoted CRLF in a chunk extension", post("Transfer-Encoding: chunked\r\n", "3;ext=\"a\r\nb\"\r\nabc\r\n0\r\n\r\n"), 400, ""},
+		{"a chunk size of 21 digits", post("Transfer-Encoding: chunked\r\n", "000000000000000000003\r\nabc\r\n0\r\n\r\n"), 400, ""},
+		{"a chunk size past 2^64", post("Transfer-Encoding: chunked\r\n", "ffffffffffffffff3\r\nabc\r\n0\r\n\r\n"), 400, ""},
+		{"a key only in the trailer", "POST /v1/records HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n" + end +
+			"3\r\nabc\r\n0\r\n" + hris + "\r\n", 401, ""},
+		{"another tenant's key in the trailer", post("Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\n"+globex+"\r\n"), 200, "/v1/records"},
+		{"a space in a trailer name", post("Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\nX Foo: y\r\n\r\n"), 400, ""},
+		{"a WebSocket upgrade", get("/v1/users", hris+"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"), 200, "/v1/users"},
+		{"HTTP/2 prior knowledge", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400, ""},
+		{"host and Host", "GET /v1/users HTTP/1.1\r\nhost: svc\r\nHost: svc\r\n" + hris + end, 400, ""},
+		{"a line without a colon", get("/v1/users", hris+"X-Foo\r\n"), 400, ""},
+		{"a first line starting with a space", "GET /v1/users HTTP/1.1\r\n Host: svc\r\n" + hris + end, 400, ""},
+		{"Connection listing Host", get("/v1/users", hris+"Connection: Host\r\n"), 400, ""},
+		{"Connection listing X-Forwarded-For", get("/v1/users", hris+"Connection: X-Forwarded-For\r\n"), 400, ""},
+		{"Connection listing X-Portcullis-Tenant", get("/v1/users", hris+"Connection: X-Portcullis-Tenant\r\n"), 400, ""},
+		{"Connection listing X-Request-ID", get("/v1/users", hris+"Connection: X-Request-ID\r\n"), 400, ""},
+		{"Connection listing X-API-Key", get("/v1/users", hris+"Connection: X-API-Key\r\n"), 200, "/v1/users"},
+		{"HTTP/1.2", "GET /v1/users HTTP/1.2\r\nHost: svc\r\n" + hris + end, 400, ""},
+		{"HTTP/2.0", "GET /v1/users HTTP/2.0\r\nHost: svc\r\n" + hris + end, 400, ""},
+		{"http/1.1", "GET /v1/users http/1.1\r\nHost: svc\r\n" + hris + end, 400, ""},
+		{"a blank after the version", "GET /v1/users HTTP/1.1 \r\nHost: svc\r\n" + hris + end, 400, ""},
+		{"escaped dot segments", get("/v1/users/%2e%2e/%2e%2e/v1/users", hris), 200, "/v1/users"},
+		{"..%3b segments", get("/v1/reports/..%3b/..%3b/users", globex), 404, ""},
+		{"x%2F..", get("/v1/reports/x%2F..%2F..%2Fusers", globex), 400, ""},
+		{"an IPv6 zone id", "GET http://[::1%25eth0]/v1/users HTTP/1.1\r\nHost: [::1%25eth0]\r\n" + hris + end, 400, ""},
+		{"an absolute target without a path", "GET http://svc HTTP/1.1\r\nHost: svc\r\n" + hris + end, 404, ""},
+		{"an absolute target with the path in its query", "GET http://svc?/v1/users HTTP/1.1\r\nHost: svc\r\n" + hris + end, 404, ""},
+		{"an absolute target with the path in its fragment", "GET http://svc#/v1/users HTTP/1.1\r\nHost: svc\r\n" + hris + end, 400, ""},
+		{"dot segments in the query", get("/v1/reports/x?/../users", globex), 200, "/v1/reports/x?/../users"},
+		{"X-Original-URL", get("/v1/users", hris+"X-Original-URL: /v1/admin/settings\r\nX-Rewrite-URL: /v1/admin/settings\r\n"), 200, "/v1/users"},
+		{"Basic on a public route", get("/v1/status", "Authorization: Basic YWxpY2U6c2VjcmV0\r\n"), 200, "/v1/status"},
+		{"a key on a public route", get("/v1/status", hris), 200, "/v1/status"},
+	} {
+		n := len(up.received())
+		r := raw(t, st.addr, c.req)
+		if r.status != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, r.status, r.body, c.status)
+			continue
+		}
+		got := up.received()[n:]
+		if c.status != 200 {
+			if len(got) != 0 {
+				t.Errorf("%s: refused %d, but the service got %d request(s)", c.name, c.status, len(got))
+			}
+			continue
+		}
+		if len(got) != 1 {
+			t.Errorf("%s: the service got %d requests, want 1", c.name, len(got))
+			continue
+		}
+		g := got[0]
+		if g.uri != c.want {
+			t.Errorf("%s: the service got %q, want %q", c.name, g.uri, c.want)
+		}
+		for _, name := range []string{"upgrade", "x-api-key", "authorization", "x-original-url", "x-rewrite-url", "transfer-encoding"} {
+			if vs := g.values(name); len(vs) > 0 {
+				t.Errorf("%s: the service got %s %q", c.name, name, vs)
+			}
+		}
+		if tenant := g.values("x-portcullis-tenant"); c.want != "/v1/status" && c.want != "/v1/reports/x?/../users" && (len(tenant) != 1 || tenant[0] != "acme") {
+			t.Errorf("%s: the service got X-Portcullis-Tenant %q, want acme", c.name, tenant)
+		}
+	}
+}
