@@ -3,6 +3,7 @@ package etcdsync
 import (
 	"iter"
 	"maps"
+	"math"
 )
 
 // layered is a map that the ledger's copy-on-write states share between
@@ -110,10 +111,19 @@ func (m *layered[V]) all() iter.Seq2[string, V] {
 	}
 }
 
-// isqrt returns the integer square root of n >= 0.
+// isqrt returns the integer square root of n >= 0, the largest r with
+// r*r <= n (0 for n < 0), in constant time. math.Sqrt's float64 estimate
+// is exact up to 2^52 and may be one off past it; the fix-ups compare by
+// division, so that no square overflows near math.MaxInt64.
 func isqrt(n int) int {
-	r := 0
-	for (r+1)*(r+1) <= n {
+	if n <= 0 {
+		return 0
+	}
+	r := int(math.Sqrt(float64(n)))
+	for r > n/r {
+		r--
+	}
+	for r+1 <= n/(r+1) {
 		r++
 	}
 	return r

@@ -3,6 +3,7 @@ package etcdsync
 import (
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -53,4 +54,33 @@ func TestLayeredIsAMap(t *testing.T) {
 	}
 	check("last", m, want)
 	check("kept at step 2500", kept, keptWant)
+}
+
+// TestIsqrt: isqrt(n) is the largest r with r*r <= n at the edges (0 to
+// 4), around every perfect square up to 2^16 squared, around MaxInt32 and
+// MaxUint32, and up to MaxInt64, where r*r+2r+1 overflows an int and
+// math.Sqrt's float64 estimate is not exact.
+func TestIsqrt(t *testing.T) {
+	t.Parallel()
+	ns := []int{0, 1, 2, 3, 4, 5, 8, 9, 10, 15, 16, 17}
+	for k := 2; k <= 1<<16; k++ {
+		ns = append(ns, k*k-1, k*k, k*k+1)
+	}
+	for _, c := range []int{math.MaxInt32, math.MaxUint32, 1 << 52, 1 << 53, 1<<62 - 1, 1 << 62, math.MaxInt64} {
+		for d := -3; d <= 3; d++ {
+			if n := c + d; n >= 0 && (d <= 0 || n > c) {
+				ns = append(ns, n)
+			}
+		}
+	}
+	for _, k := range []int{46340, 46341, 65535, 65536, 1<<26 - 1, 1 << 26, 1<<31 - 1, 3037000499} {
+		ns = append(ns, k*k-1, k*k, k*k+1)
+	}
+	for _, n := range ns {
+		r := isqrt(n)
+		u := uint64(r)
+		if r < 0 || u*u > uint64(n) || (u+1)*(u+1) <= uint64(n) {
+			t.Fatalf("isqrt(%d) = %d, want the largest r with r*r <= n", n, r)
+		}
+	}
 }
