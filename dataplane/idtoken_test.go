@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -19,25 +18,10 @@ import (
 // changed by mutate (nil: as it is).
 func serveDemoJWKS(t *testing.T, st *stack, mutate func(*policy.Document)) {
 	t.Helper()
-	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveJWKSPolicy(t, st, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, demoJWKS)
-	}))
-	t.Cleanup(idp.Close)
-	snap := exampleWithJWKSURL(t, idp.URL+"/jwks", st.store.Load().Revision+1)
-	if mutate != nil {
-		doc := *snap.Doc
-		doc.Issuers = append([]policy.IssuerSpec(nil), doc.Issuers...)
-		mutate(&doc)
-		var err error
-		if snap, err = policy.Compile(&doc, policy.Live{Revision: snap.Revision}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st.store.Swap(snap)
-	if err := st.srv.prepared.Load().verifier.Refresh(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	}, mutate)
 }
 
 // TestIDTokenRefusedAsAccessToken: an issuer without `types` accepted a

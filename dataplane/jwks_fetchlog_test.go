@@ -1,9 +1,6 @@
 package dataplane
 
 import (
-	"bufio"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +14,8 @@ import (
 // that error went into the sidecar's log line: a session cookie of the
 // provider's balancer, a presigned URL's signature. The line now names
 // the failure by kind, "malformed or unreadable response", as upstream
-// failures are logged (attack804). Each answer comes from a raw socket.
+// failures are logged (attack804). Each answer comes from a raw socket
+// (startClosingUpstream).
 func TestJWKSFetchErrorLogHoldsNoResponseBytes(t *testing.T) {
 	answers := []string{
 		"HTTP/1.1 200 OK\r\nSet-Cookie: idp_session=s3cr3t-c00kie\x01\r\nContent-Length: 0\r\n\r\n",
@@ -29,7 +27,7 @@ func TestJWKSFetchErrorLogHoldsNoResponseBytes(t *testing.T) {
 	for _, answer := range answers {
 		logs := &syncBuffer{}
 		st := startStack(t, func(c *Config) { c.Logger = zerolog.New(logs) })
-		url := rawJWKSServer(t, answer)
+		url := "http://" + startClosingUpstream(t, []string{answer})
 		st.store.Swap(exampleWithJWKSURL(t, url+"/jwks", 2))
 		deadline := time.Now().Add(30 * time.Second)
 		for !strings.Contains(logs.String(), "token issuer keys not fetched") {
@@ -42,30 +40,4 @@ func TestJWKSFetchErrorLogHoldsNoResponseBytes(t *testing.T) {
 			t.Errorf("answer %q: a log line holds the provider's bytes:\n%s", answer, logs.String())
 		}
 	}
-}
-
-// rawJWKSServer answers every request on a loopback socket with answer,
-// byte for byte, and closes the connection; it returns its base URL.
-func rawJWKSServer(t *testing.T, answer string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					c.Write([]byte(answer))
-				}
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
 }

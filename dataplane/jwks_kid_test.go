@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/limiter"
+	"github.com/portcullis/portcullis/policy"
 )
 
 // TestJWKSSharedKidRotation: a provider rotating its key published the
@@ -107,13 +108,30 @@ func serveJWKS(t *testing.T, st *stack, set *atomic.Pointer[string]) *jwksHost {
 // serve, each request counted in fetches.
 func serveJWKSWith(t *testing.T, st *stack, serve http.HandlerFunc) *jwksHost {
 	t.Helper()
+	return serveJWKSPolicy(t, st, serve, nil)
+}
+
+// serveJWKSPolicy is serveJWKSWith with the example policy changed by
+// mutate (nil: as it is) before it is put in force.
+func serveJWKSPolicy(t *testing.T, st *stack, serve http.HandlerFunc, mutate func(*policy.Document)) *jwksHost {
+	t.Helper()
 	h := &jwksHost{}
 	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.fetches.Add(1)
 		serve(w, r)
 	}))
 	t.Cleanup(idp.Close)
-	st.store.Swap(exampleWithJWKSURL(t, idp.URL+"/jwks", st.store.Load().Revision+1))
+	snap := exampleWithJWKSURL(t, idp.URL+"/jwks", st.store.Load().Revision+1)
+	if mutate != nil {
+		doc := *snap.Doc
+		doc.Issuers = append([]policy.IssuerSpec(nil), doc.Issuers...)
+		mutate(&doc)
+		var err error
+		if snap, err = policy.Compile(&doc, policy.Live{Revision: snap.Revision}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.store.Swap(snap)
 	if err := st.srv.prepared.Load().verifier.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}

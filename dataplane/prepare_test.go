@@ -286,21 +286,17 @@ func TestPolicyHeaderWindow(t *testing.T) {
 func TestWithdrawnJWKSRefusedThroughTheSidecar(t *testing.T) {
 	st := startStack(t, nil)
 	admin := serveAdmin(t, st.srv)
-	var set atomic.Value
-	set.Store(demoJWKS)
-	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, set.Load().(string))
-	}))
-	t.Cleanup(idp.Close)
-	st.store.Swap(exampleWithJWKSURL(t, idp.URL+"/jwks", 2))
+	var set atomic.Pointer[string]
+	keys, page, none := demoJWKS, `<html>maintenance</html>`, `{"keys":[]}`
+	set.Store(&keys)
+	serveJWKS(t, st, &set)
 	tok := bearer(mint(t, demoClaims("acme-hris", "acme", "read:users")))
 	if r := do(t, st.addr, "GET", "/v1/users/9", tok, ""); r.status != 200 {
 		t.Fatalf("token with the key published: %d %s", r.status, r.body)
 	}
 	refresh := func() error { return st.srv.prepared.Load().verifier.Refresh(t.Context()) }
 
-	set.Store(`<html>maintenance</html>`)
+	set.Store(&page)
 	if err := refresh(); err == nil {
 		t.Fatal("a refresh that got no set: nil error")
 	}
@@ -308,7 +304,7 @@ func TestWithdrawnJWKSRefusedThroughTheSidecar(t *testing.T) {
 		t.Errorf("token after a failed fetch: %d %s, want 200 (held keys stay)", r.status, r.body)
 	}
 
-	set.Store(`{"keys":[]}`)
+	set.Store(&none)
 	if err := refresh(); err == nil {
 		t.Fatal("a refresh that got an empty set: nil error")
 	}
