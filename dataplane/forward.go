@@ -276,20 +276,35 @@ func rawValue(raw, name []byte) ([]byte, bool) {
 // name, and an identity header without a value is absent: the key id goes
 // only with an API key. The values need no check: ids and scope names
 // match the policy's patterns (policy/validate.go), a request id
-// validRequestID's, and the address is netip's rendering.
+// validRequestID's, and the address is netip's rendering. The lines that
+// depend only on the policy come rendered: the client's tenant and client
+// lines and its scopes line (policy.Client, made by Compile), and the
+// auth method's line (authMethodLines); the source's line is kept with
+// the connection's exchange (forwardedFor).
 func (x *exchange) appendLines(dst []byte) []byte {
 	if x.peer.IsValid() {
-		dst = appendLine(dst, "X-Forwarded-For: ", x.forwardedFor())
+		dst = append(dst, x.forwardedFor()...)
 	}
 	dst = appendLine(dst, "X-Request-Id: ", x.reqID)
 	if x.client == nil {
 		return dst
 	}
-	dst = appendLine(dst, "X-Portcullis-Tenant: ", ro(x.client.Tenant.ID))
-	dst = appendLine(dst, "X-Portcullis-Client: ", ro(x.client.ID))
-	dst = appendLine(dst, "X-Portcullis-Auth-Method: ", ro(x.method.String()))
+	if x.client.IdentityLines == "" { // a Client made without Compile
+		dst = appendLine(dst, "X-Portcullis-Tenant: ", ro(x.client.Tenant.ID))
+		dst = appendLine(dst, "X-Portcullis-Client: ", ro(x.client.ID))
+	} else {
+		dst = append(dst, x.client.IdentityLines...)
+	}
+	if int(x.method) < len(authMethodLines) {
+		dst = append(dst, authMethodLines[x.method]...)
+	} else {
+		dst = appendLine(dst, "X-Portcullis-Auth-Method: ", ro(x.method.String()))
+	}
 	if x.key != nil {
 		dst = appendLine(dst, "X-Portcullis-Key-Id: ", ro(x.key.ID))
+	}
+	if x.scopes == x.client.Scopes && x.client.ScopesLine != "" {
+		return append(dst, x.client.ScopesLine...)
 	}
 	dst = append(dst, "X-Portcullis-Scopes: "...)
 	if x.scopes == x.client.Scopes {
@@ -299,6 +314,15 @@ func (x *exchange) appendLines(dst []byte) []byte {
 	}
 	return append(dst, "\r\n"...)
 }
+
+// authMethodLines holds the X-Portcullis-Auth-Method line of each auth
+// method, rendered once.
+var authMethodLines = func() (lines [audit.AuthMTLS + 1]string) {
+	for m := range lines {
+		lines[m] = "X-Portcullis-Auth-Method: " + audit.AuthMethod(m).String() + "\r\n"
+	}
+	return lines
+}()
 
 // appendLine appends the header line name (with its ": ") and value.
 func appendLine(dst []byte, name string, value []byte) []byte {
@@ -330,14 +354,15 @@ func (s *Server) setHost(h *fasthttp.RequestHeader, x *exchange) {
 	h.SetHost(host)
 }
 
-// forwardedFor renders the source address for X-Forwarded-For. The text is
-// kept with the exchange: the requests of a connection mostly share a
-// source, so it is rendered once per connection.
+// forwardedFor renders the X-Forwarded-For line of the source address,
+// CRLF-terminated. The line is kept with the exchange: the requests of a
+// connection mostly share a source, so it is rendered once per connection.
 func (x *exchange) forwardedFor() []byte {
 	if x.fwdFor != x.peer {
-		x.fwdFor, x.fwdText = x.peer, x.peer.AppendTo(x.fwdText[:0])
+		x.fwdLine = append(x.peer.AppendTo(append(x.fwdLine[:0], "X-Forwarded-For: "...)), "\r\n"...)
+		x.fwdFor = x.peer
 	}
-	return x.fwdText
+	return x.fwdLine
 }
 
 // forwardToken reports whether the request's credential goes on to the

@@ -66,10 +66,10 @@ type exchange struct {
 
 	conn *conn // the connection that owns x, or nil for a pooled exchange
 
-	// fwdText is the X-Forwarded-For value of fwdFor, the last source
-	// address forwarded for. It survives reset.
+	// fwdLine is the X-Forwarded-For header line (CRLF-terminated) of
+	// fwdFor, the last source address forwarded for. It survives reset.
 	fwdFor  netip.Addr
-	fwdText []byte
+	fwdLine []byte
 
 	body     *responseBody // made on the first forward; survives reset
 	out      wire          // the request's bytes for the upstream (upstream.go)

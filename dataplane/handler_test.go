@@ -280,7 +280,7 @@ func TestExchangeReset(t *testing.T) {
 	for i := range v.NumField() {
 		f, name := v.Field(i), v.Type().Field(i).Name
 		switch name {
-		case "limited", "rec", "ids", "idsEnd", "conn", "fwdFor", "fwdText", "body":
+		case "limited", "rec", "ids", "idsEnd", "conn", "fwdFor", "fwdLine", "body":
 			continue
 		case "path", "uri", "reqID", "buf", "delKey":
 			if f.Len() != 0 {

@@ -20,7 +20,7 @@ import (
 // TestApprovalNotSpentOnRequestRefusedAtSend waited for, its second export
 // unanswered for 15 s on a loaded machine). Here one connection is held, a second
 // request asks for one, and the first is released after a random spin of
-// up to 30 µs, 20,000 times over; before the pool's slots (takeSlot), about
+// up to 30 µs, 20,000 times over; before the pool's slots (slots.take), about
 // one in 2,500 waited out its 200 ms and got ErrNoFreeConns (2 of 5,000,
 // twice, with and without the race detector).
 func TestPoolHandsOverAConnectionReleasedAtOnce(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -61,54 +62,94 @@ type pooledConn interface{ Conn() net.Conn }
 // body can hold one; the functions are built once, and converting a
 // pointer to any does not allocate. Each handle holds one of slots, taken
 // before acquire (waiting up to wait, else fasthttp.ErrNoFreeConns) and
-// given back after its release or close: slots has the pool's cap, so
+// given back after its release or close: slots holds the pool's cap, so
 // acquire always finds an idle connection or room to dial one, and never
 // waits in HostClient's own queue, which can lose a wakeup (below).
-func bindPool[C pooledConn](acquire func(time.Duration, bool) (C, error), release, close func(C), slots chan struct{}, wait time.Duration) (func(time.Duration, bool) (any, error), func(any), func(any)) {
+func bindPool[C pooledConn](acquire func(time.Duration, bool) (C, error), release, close func(C), slots *slots, wait time.Duration) (func(time.Duration, bool) (any, error), func(any), func(any)) {
 	return func(d time.Duration, connClose bool) (any, error) {
-			if err := takeSlot(slots, wait); err != nil {
+			if err := slots.take(wait); err != nil {
 				return nil, err
 			}
 			cc, err := acquire(d, connClose)
 			if err != nil {
-				<-slots
+				slots.give()
 				return nil, err
 			}
 			return cc, nil
 		},
-		func(cc any) { release(cc.(C)); <-slots },
-		func(cc any) { close(cc.(C)); <-slots }
+		func(cc any) { release(cc.(C)); slots.give() },
+		func(cc any) { close(cc.(C)); slots.give() }
 }
 
-// takeSlot takes one of slots, waiting up to wait, first come first
-// served (a channel's senders are woken in order), else it returns
-// fasthttp.ErrNoFreeConns (503 upstream_saturated, forward.go). The wait
-// was HostClient's (MaxConnWaitTimeout), whose AcquireConn checks the
-// pool, unlocks, then queues its waiter without looking again: a
-// connection released in between sat idle while the request waited the
-// whole upstream timeout and got 503 (valyala/fasthttp issue 2391, open
-// in v1.74.0; TestPoolHandsOverAConnectionReleasedAtOnce). A channel
-// loses no wakeup. The slot is free on the first try but at the cap, and
-// then nothing allocates.
-func takeSlot(slots chan struct{}, wait time.Duration) error {
-	select {
-	case slots <- struct{}{}:
+// slots is a counting semaphore of the pool's connections: take takes one,
+// waiting up to wait, first come first served, else it returns
+// fasthttp.ErrNoFreeConns (503 upstream_saturated, forward.go); give hands
+// one back, to the longest waiter if any. The wait was HostClient's
+// (MaxConnWaitTimeout), whose AcquireConn checks the pool, unlocks, then
+// queues its waiter without looking again: a connection released in
+// between sat idle while the request waited the whole upstream timeout and
+// got 503 (valyala/fasthttp issue 2391, open in v1.74.0;
+// TestPoolHandsOverAConnectionReleasedAtOnce). Here a slot given while
+// someone waits goes to that waiter under the same lock its wait was
+// queued under, so no wakeup is lost. It was a buffered channel, whose send
+// and receive cost about 330 instructions a request; a free slot now costs
+// a lock, a compare and an unlock each way. A slot free on the first try
+// allocates nothing; a wait allocates its channel and timer.
+type slots struct {
+	mu      sync.Mutex
+	free    int             // slots neither held nor handed to a waiter
+	waiting []chan struct{} // the queued takers, oldest first; each channel has room for one
+}
+
+func newSlots(n int) *slots { return &slots{free: n} }
+
+// take takes a slot, waiting up to wait for one.
+func (s *slots) take(wait time.Duration) error {
+	s.mu.Lock()
+	if s.free > 0 && len(s.waiting) == 0 {
+		s.free--
+		s.mu.Unlock()
 		return nil
-	default:
 	}
+	ch := make(chan struct{}, 1)
+	s.waiting = append(s.waiting, ch)
+	s.mu.Unlock()
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case slots <- struct{}{}:
+	case <-ch:
 		return nil
 	case <-t.C:
-		return fasthttp.ErrNoFreeConns
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, w := range s.waiting {
+		if w == ch {
+			s.waiting = append(s.waiting[:i], s.waiting[i+1:]...)
+			return fasthttp.ErrNoFreeConns
+		}
+	}
+	return nil // a slot was handed over as the timer fired: it is ours
+}
+
+// give hands a slot back: to the longest waiter, or to the free count.
+func (s *slots) give() {
+	s.mu.Lock()
+	if len(s.waiting) == 0 {
+		s.free++
+		s.mu.Unlock()
+		return
+	}
+	ch := s.waiting[0]
+	s.waiting[0] = nil
+	s.waiting = s.waiting[1:]
+	s.mu.Unlock()
+	ch <- struct{}{} // room for one, and only give sends on it: never blocks
 }
 
 func newUpstreamPool(hc *fasthttp.HostClient, timeout time.Duration, maxWhole int64) *origin {
 	u := &origin{hc: hc, readTimeout: timeout, writeTimeout: timeout, maxWhole: maxWhole}
-	u.acquire, u.release, u.close = bindPool(hc.AcquireConn, hc.ReleaseConn, hc.CloseConn, make(chan struct{}, cmp.Or(hc.MaxConns, fasthttp.DefaultMaxConnsPerHost)), hc.MaxConnWaitTimeout)
+	u.acquire, u.release, u.close = bindPool(hc.AcquireConn, hc.ReleaseConn, hc.CloseConn, newSlots(cmp.Or(hc.MaxConns, fasthttp.DefaultMaxConnsPerHost)), hc.MaxConnWaitTimeout)
 	return u
 }
 
@@ -399,7 +440,7 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 		// go on: RFC 9110 allows them, Envoy checks them in downstream
 		// requests only, and a service sending X_Powered_By would
 		// otherwise answer nothing but 502s.
-		if bytes.IndexByte(k, ' ') >= 0 || underscoreAlias(k) {
+		if !plainName(k) && (bytes.IndexByte(k, ' ') >= 0 || underscoreAlias(k)) {
 			return headOf{}, errFraming
 		}
 		if scrubbed(k) {
@@ -416,6 +457,35 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 		}
 	}
 	return hd, nil
+}
+
+// plainName reports whether a header name holds neither ' ' nor '_', the
+// two bytes readHead looks for in every response name, read eight bytes at
+// a time (the last word overlapping the one before): one pass instead of
+// two calls of bytes.IndexByte. A word holds byte c when it XOR c in every
+// byte has a zero byte, which (w - 0x01..01) &^ w & 0x80..80 tells exactly.
+func plainName(k []byte) bool {
+	if len(k) < 8 {
+		for _, c := range k {
+			if c == ' ' || c == '_' {
+				return false
+			}
+		}
+		return true
+	}
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	var found uint64
+	for i := 0; ; i += 8 {
+		if i > len(k)-8 {
+			i = len(k) - 8
+		}
+		w := binary.LittleEndian.Uint64(k[i:])
+		sp, us := w^(' '*ones), w^('_'*ones)
+		found |= (sp-ones)&^sp | (us-ones)&^us
+		if i == len(k)-8 {
+			return found&highs == 0
+		}
+	}
 }
 
 // listedNames is the number of names a response header k: v lists when

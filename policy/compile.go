@@ -177,10 +177,10 @@ func (c *compiler) clients() error {
 		}
 		cl := &Client{
 			ID: cs.ID, Index: len(c.snap.ClientList), Owner: cs.Owner, Tenant: t, Scopes: scopes, Limit: lim,
-			ScopeList: strings.Join(c.snap.ScopeNames(scopes), " "),
-			LimitKey:  limitKey('j', cs.ID),
-			Global:    cs.Limit != nil && cs.Limit.Scope == "global",
+			LimitKey: limitKey('j', cs.ID),
+			Global:   cs.Limit != nil && cs.Limit.Scope == "global",
 		}
+		cl.headerLines(c.snap.ScopeNames(scopes))
 		c.snap.Clients[cs.ID] = cl
 		c.snap.ClientList = append(c.snap.ClientList, cl)
 		if err := c.mtlsIdentities(cs, cl); err != nil {
@@ -188,6 +188,16 @@ func (c *compiler) clients() error {
 		}
 	}
 	return nil
+}
+
+// headerLines renders cl's identity header lines for the data plane
+// (Client.ScopesLine, IdentityLines); ScopeList is a part of ScopesLine,
+// so the names are held once.
+func (cl *Client) headerLines(scopeNames []string) {
+	const scopes = "X-Portcullis-Scopes: "
+	cl.ScopesLine = scopes + strings.Join(scopeNames, " ") + "\r\n"
+	cl.ScopeList = cl.ScopesLine[len(scopes) : len(cl.ScopesLine)-len("\r\n")]
+	cl.IdentityLines = "X-Portcullis-Tenant: " + cl.Tenant.ID + "\r\nX-Portcullis-Client: " + cl.ID + "\r\n"
 }
 
 // mtlsIdentities maps the certificate identities of cs to its client; an

@@ -69,6 +69,12 @@ func TestCompileClients(t *testing.T) {
 	if got, want := c.ScopeList, "read:users write:records"; got != want {
 		t.Errorf("acme-hris ScopeList = %q, want %q", got, want)
 	}
+	if got, want := c.ScopesLine, "X-Portcullis-Scopes: read:users write:records\r\n"; got != want {
+		t.Errorf("acme-hris ScopesLine = %q, want %q", got, want)
+	}
+	if got, want := c.IdentityLines, "X-Portcullis-Tenant: acme\r\nX-Portcullis-Client: acme-hris\r\n"; got != want {
+		t.Errorf("acme-hris IdentityLines = %q, want %q", got, want)
+	}
 	if got, want := c.Limit, (Rate{Events: 5, Per: time.Second, Burst: 10}); got != want {
 		t.Errorf("acme-hris limit = %v, want %v", got, want)
 	}

@@ -144,10 +144,17 @@ type Client struct {
 	Tenant    *Tenant
 	Scopes    ScopeSet
 	ScopeList string // space-separated names, for the X-Portcullis-Scopes header
-	Limit     Rate   // per credential
-	LimitKey  uint64 // limiter key of the client bucket, shared by all its credentials
-	Global    bool   // limit.scope global: the limit holds across the deployment (issue 17)
-	Suspended bool
+	// ScopesLine is the X-Portcullis-Scopes header line of ScopeList and
+	// IdentityLines the X-Portcullis-Tenant and X-Portcullis-Client lines,
+	// each CRLF-terminated, rendered by Compile so that the data plane
+	// copies them whole (ScopeList is a part of ScopesLine). Empty in a
+	// Client not made by Compile: the data plane renders the lines then.
+	ScopesLine    string
+	IdentityLines string
+	Limit         Rate   // per credential
+	LimitKey      uint64 // limiter key of the client bucket, shared by all its credentials
+	Global        bool   // limit.scope global: the limit holds across the deployment (issue 17)
+	Suspended     bool
 }
 
 // Key is a compiled API key record.
