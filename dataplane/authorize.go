@@ -84,7 +84,7 @@ func pathTenant(p []byte, n int, tenant string) bool {
 func (s *Server) credentialAge(x *exchange) (age time.Duration, known bool) {
 	var born time.Time
 	switch {
-	case x.method == audit.AuthJWT && x.claims != nil && x.claims.IssuedAt != 0:
+	case x.method == audit.AuthJWT && x.claims != nil && x.claims.HasIssuedAt: // iat 0 is 1970, not none
 		return time.Unix(0, x.at).Sub(time.Unix(x.claims.IssuedAt, 0)), true
 	case x.method == audit.AuthAPIKey && x.key != nil && x.key.Born != 0:
 		born = time.Unix(0, x.key.Born)

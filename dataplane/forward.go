@@ -515,9 +515,9 @@ func isHopByHop(name []byte) bool {
 }
 
 // responseLimit is the largest response body x may forward: its class's
-// max_response_body, or MaxBodyBytes.
+// max_response_body (0 too: no body), or MaxBodyBytes.
 func (s *Server) responseLimit(x *exchange) int64 {
-	if x.route != nil && x.route.Class.MaxResponse > 0 {
+	if x.route != nil && x.route.Class.ResponseCapped {
 		return x.route.Class.MaxResponse
 	}
 	return int64(s.cfg.MaxBodyBytes)

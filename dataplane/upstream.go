@@ -193,7 +193,7 @@ func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Req
 			return answer{}, timeout(err)
 		}
 	default:
-		if err := bodyBegun(br, cl); err != nil {
+		if err := bodyBegun(br, cl, limit); err != nil {
 			return answer{}, err
 		}
 		body.start(u, c, cc, br, cl, limit, keep)
@@ -210,50 +210,21 @@ func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Req
 // body: a body that broke off before its first byte gave the client a
 // cut connection and nothing else, audited as the service's 200
 // (TestStreamBrokenBeforeFirstByteAuditedAsSent). Failing here, it gets
-// the sidecar's 502 (504 for a stall) instead. Most bodies have bytes
+// the sidecar's 502 (504 for a stall) instead. A chunked body's whole
+// first chunk-size line is read and checked (firstChunk, chunkline.go),
+// limit being the most the body may hold. Most bodies have bytes
 // buffered with the head, and cost no read.
-func bodyBegun(br *bufio.Reader, cl int) error {
+func bodyBegun(br *bufio.Reader, cl int, limit int64) error {
 	_, err := br.Peek(1)
 	switch {
 	case err == nil && cl == -1:
-		return chunkLineEnds(br)
+		return firstChunk(br, limit)
 	case err == nil, err == io.EOF && cl == -2: // an empty body, delimited by the close
 		return nil
 	case err == io.EOF:
 		return io.ErrUnexpectedEOF
 	}
 	return timeout(err)
-}
-
-// chunkLineEnds waits, within the same read deadline, for the end of a
-// chunked body's first chunk-size line, and reports errFraming if it ends
-// in a bare LF. fasthttp (v1.74.0, parseChunkSize) refuses such a line,
-// but only when the stream reads it, after the service's head was handed
-// to fasthttp: the client got a cut connection and no status line
-// (TestChunkedBareLFSizeLineAnswered502). A line longer than br's buffer
-// is left to the stream's reads, as is every later line: once the head is
-// handed over, a broken line still cuts the connection. The scan resumes
-// where it stopped as more of the line arrives.
-func chunkLineEnds(br *bufio.Reader) error {
-	for from := 0; ; {
-		b, _ := br.Peek(br.Buffered())
-		if i := bytes.IndexByte(b[from:], '\n'); i >= 0 {
-			if i += from; i == 0 || b[i-1] != '\r' {
-				return errFraming
-			}
-			return nil
-		}
-		if len(b) >= br.Size() {
-			return nil
-		}
-		from = len(b)
-		if _, err := br.Peek(len(b) + 1); err != nil {
-			if err == io.EOF {
-				return io.ErrUnexpectedEOF
-			}
-			return timeout(err)
-		}
-	}
 }
 
 // logUpstreamError logs why a round trip failed by its kind only, without

@@ -98,7 +98,7 @@ func compileClass(cs ClassSpec, index int) (*Class, error) {
 	if cl.MaxBody, err = ParseSize(cs.MaxBody); err != nil {
 		return nil, fmt.Errorf("class %q: %w", cs.Name, err)
 	}
-	if cs.MaxResponseBody != "" {
+	if cl.ResponseCapped = cs.MaxResponseBody != ""; cl.ResponseCapped {
 		if cl.MaxResponse, err = ParseSize(cs.MaxResponseBody); err != nil {
 			return nil, fmt.Errorf("class %q: max_response_body: %w", cs.Name, err)
 		}

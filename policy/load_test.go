@@ -395,3 +395,25 @@ func TestIssuerClockSkewBounded(t *testing.T) {
 		t.Errorf("clock_skew 5h: got %v, want an error naming the issuer and the 5m bound", err)
 	}
 }
+
+// Finding (req803): an issuer's max_lifetime of 0s was read as none (the
+// data plane's jwt.Config: 0, no bound), so a push writing the tightest
+// bound there is let every token of that issuer through whatever its
+// lifetime, and no two-person rule looks at an issuer's max_lifetime. A
+// bound of zero admits no token and is refused; left out, there is none.
+func TestIssuerMaxLifetimeZeroRefused(t *testing.T) {
+	t.Parallel()
+	issuer := func(lifetime string) string {
+		return with(0, "issuers:",
+			"  - {id: idp, issuer: https://idp.example, jwks_url: https://idp.example/jwks, audiences: [api], algorithms: [ES256], max_lifetime: "+lifetime+", tenants: [acme]}")
+	}
+	if _, err := Load("p.yaml", []byte(issuer("1h"))); err != nil {
+		t.Errorf("max_lifetime 1h: %v", err)
+	}
+	for _, zero := range []string{"0s", "0", "0h0m"} {
+		_, err := Load("p.yaml", []byte(issuer(zero)))
+		if err == nil || !strings.Contains(err.Error(), `issuer "idp": max_lifetime `+zero+` admits no token`) {
+			t.Errorf("max_lifetime %s: got %v, want an error naming the issuer and saying it admits no token", zero, err)
+		}
+	}
+}

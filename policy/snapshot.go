@@ -102,7 +102,7 @@ type Class struct {
 	Kind        string
 	Index       int
 	MaxBody     int64
-	MaxResponse int64 // response body cap; 0: the data plane's default
+	MaxResponse int64 // response body cap when ResponseCapped (0 too)
 	Limit       Rate  // per tenant+class
 	MaxInFlight int   // per tenant; 0 means no cap
 	Queue       int
@@ -112,6 +112,12 @@ type Class struct {
 	AuthMethods AuthMethods
 	MaxTokenAge time.Duration // 0: no bound
 	Approval    *Approval     // nil: no approval required
+
+	// ResponseCapped is whether max_response_body is set; without it the
+	// data plane's default caps responses. A cap of 0 read as none let a
+	// push from 1MiB to 0, a tightening to the two-person rules, through
+	// as 64 MiB (TestMaxResponseBodyZeroIsACap).
+	ResponseCapped bool
 }
 
 // Route is a compiled route.

@@ -764,6 +764,11 @@ func (s *IssuerSpec) check(tenants map[string]int) []issuerProblem {
 			add(f.name, -1, "%s: %w", f.name, err)
 		}
 	}
+	if life, err := parseDuration(s.MaxLifetime); err == nil && life == 0 && s.MaxLifetime != "" {
+		// The data plane reads 0 as no bound (jwt.Config.MaxLifetime):
+		// the tightest bound written would have been none at all.
+		add("max_lifetime", -1, "max_lifetime %s admits no token: leave it out for no bound", s.MaxLifetime)
+	}
 	if skew, err := parseDuration(s.ClockSkew); err == nil && skew > MaxClockSkew {
 		add("clock_skew", -1, "clock_skew %s is more than %s: tokens that long expired, or not valid yet, would be accepted", skew, MaxClockSkew)
 	}

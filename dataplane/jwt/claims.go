@@ -17,7 +17,8 @@ type Claims struct {
 	Subject, Tenant, Client     string
 	JTI                         string
 	Scopes                      []string // from "scope" (space-separated) or "scp" (array or space-separated); never both
-	IssuedAt, NotBefore, Expiry int64    // unix seconds (0 if absent; Expiry always set)
+	IssuedAt, NotBefore, Expiry int64    // unix seconds (0 if absent, and iat 0 if 0: HasIssuedAt; Expiry always set)
+	HasIssuedAt                 bool     // the token has an iat: an IssuedAt of 0 is then 1970-01-01, not none (nbf 0 bounds nothing either way)
 	Fingerprint                 [16]byte // first 16 bytes of SHA-256 of the token (an ES256 one in its low-S spelling), for audit
 
 	is       *issuerState // the issuer that verified it
@@ -133,7 +134,7 @@ func decodeTimes(c *Claims, m map[string]json.RawMessage) Status {
 		if st != OK {
 			return st
 		}
-		c.IssuedAt, c.issuedBy = iat, roundUp(iat, frac)
+		c.IssuedAt, c.issuedBy, c.HasIssuedAt = iat, roundUp(iat, frac), true
 	}
 	return OK
 }
@@ -394,14 +395,16 @@ func (is *issuerState) checkTimes(c *Claims, now time.Time) Status {
 }
 
 // checkLifetime enforces MaxLifetime on exp - iat, or exp - now when the
-// token has no iat.
+// token has no iat. An iat of 0 is one (HasIssuedAt): taken for none, a
+// token with "iat":0 was bounded by exp - now, a lifetime of 56 years
+// let through (TestJWTZeroTimeClaimsArePresent).
 func (is *issuerState) checkLifetime(c *Claims, now time.Time) Status {
 	limit := is.iss.MaxLifetime
 	if limit <= 0 {
 		return OK
 	}
 	start := c.IssuedAt
-	if start == 0 {
+	if !c.HasIssuedAt {
 		start = now.Unix()
 	}
 	if c.Expiry-start > int64(limit/time.Second) {
