@@ -3,6 +3,7 @@
 package audit
 
 import (
+	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -222,4 +223,16 @@ func bytesAllocated(f func()) uint64 {
 	f()
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestFileTokenAllocs: a replay's token costs no allocation.
+func TestFileTokenAllocs(t *testing.T) {
+	info, err := os.Stat(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "00000000000000000007-00050.otlp"
+	if n := testing.AllocsPerRun(100, func() { fileToken(name, info) }); n != 0 {
+		t.Errorf("fileToken: got %v allocs, want 0", n)
+	}
 }

@@ -508,8 +508,9 @@ func (e *Emitter) countReplayed(f spoolFile, n int) {
 // sidecar's first post of it, not a replay, stored with its answer lost
 // or late, counts (TestSpoolRestoredBatchAnswerLostCountedRestored).
 //
-// A collector that does not say (older, restarted, or that forgot the
-// instance) leaves the rule of before: a restored batch was held before
+// A collector that does not say (older, or that forgot the instance; a
+// restarted one says, TestSpoolRestoredBatchAnswerLostThenCollectorRestartCountedRestored)
+// leaves the rule of before: a restored batch was held before
 // unless this post was sent twice (poster.resent), so one restored twice
 // whose first duplicate answer was lost counted restored again
 // (TestSpoolBatchRestoredTwiceAnswerLostCountedOnce passes with a

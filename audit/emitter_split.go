@@ -72,8 +72,10 @@ const HeaderReplay = "Portcullis-Replay"
 // token, a replay of the same file, stored the batch, its answer lost), "live" (a post carrying no
 // HeaderReplay: the sidecar's first post of it), "before" (another
 // replay, or a request before this post's first sending), or absent when
-// the collector does not know (it restarted, forgot the instance, or is
-// older than the header).
+// the collector does not know (it forgot the instance, the batch lies
+// below the instance's window, or the collector is older than the
+// header). The collector keeps the token with the batch, so its answer
+// is the same after it restarts.
 const HeaderStoredBy = "Portcullis-Duplicate-Stored-By"
 
 // dupRecords values but a number of records.

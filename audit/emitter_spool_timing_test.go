@@ -2,6 +2,7 @@ package audit
 
 import (
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -160,5 +161,23 @@ func benchmarkEmitterSpool(b *testing.B) {
 			dropped := e.Stats().DroppedFull - before
 			b.ReportMetric(100*float64(dropped)/float64(b.N), "dropped_%")
 		})
+	}
+}
+
+// BenchmarkFileToken is the replay token of a spooled batch, taken at
+// every replay's read (fileToken).
+func BenchmarkFileToken(b *testing.B) {
+	info, err := os.Stat(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	name := "00000000000000000007-00050.otlp"
+	b.ReportAllocs()
+	var sink uint64
+	for range b.N {
+		sink += fileToken(name, info)
+	}
+	if sink == 0 {
+		b.Fatal("no token")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -124,29 +125,50 @@ func (l *lostSeqs) trim() {
 // it restarted was counted replayed by the next, and over the two runs
 // the replayed and the dropped were more than the records spooled
 // (TestSpoolBatchLostThenRestoredAfterRestartCountedOnce). One line a
-// run, "lo hi records" in decimal, lowest first; "lo hi", as sidecars
-// wrote it before the counts were kept, is a run of counts not known.
+// run, lowest first: "lo hi records sum" in decimal (records 0: not
+// known), sum the CRC-32C of "lo hi records" in 8 hex digits (lostSum), so
+// that a line cut short is told from a whole one. Before, a line cut in
+// its count ("50" to "5") still read, and lowered the records a batch
+// put back under its sequence counted restored
+// (TestLostLineCutAtEveryByte). A line without its sum ("lo hi records"
+// or "lo hi", as sidecars wrote it before) is read as a run of counts
+// not known: it may be a line cut short.
 const lostFile = ".lost"
 
 // maxLostFileBytes bounds the lostFile read at start: maxLostRuns lines
-// of two 20-digit numbers and a 10-digit one take 217,088 bytes.
+// of two 20-digit numbers, a 10-digit one and a sum take 253,952 bytes.
 const maxLostFileBytes = 1 << 20
 
 // encode returns l as lostFile holds it.
 func (l *lostSeqs) encode() []byte {
 	var b []byte
 	for _, r := range l.runs {
-		b = strconv.AppendUint(b, r.lo, 10)
-		b = append(b, ' ')
-		b = strconv.AppendUint(b, r.hi, 10)
-		if r.records > 0 {
-			b = append(b, ' ')
-			b = strconv.AppendUint(b, uint64(r.records), 10)
-		}
-		b = append(b, '\n')
+		b = appendLostLine(b, r)
 	}
 	return b
 }
+
+// appendLostLine appends the line of lostFile of run r.
+func appendLostLine(b []byte, r seqRun) []byte {
+	start := len(b)
+	b = strconv.AppendUint(b, r.lo, 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, r.hi, 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(r.records), 10)
+	sum := lostSum(b[start:])
+	b = append(b, ' ')
+	for shift := 28; shift >= 0; shift -= 4 {
+		b = append(b, "0123456789abcdef"[sum>>uint(shift)&0xf])
+	}
+	return append(b, '\n')
+}
+
+// lostSum is the checksum ending a line of lostFile: the CRC-32C of the
+// line before it.
+func lostSum(text []byte) uint32 { return crc32.Checksum(text, castagnoli) }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // parseLost reads the runs lostFile holds, in order and apart, each
 // below maxSpoolSeq (a planted number does not set the next sequence:
@@ -155,7 +177,9 @@ func (l *lostSeqs) encode() []byte {
 // Past the runs encode writes come the lines appendLost adds, one
 // sequence each, in any order: each is added as lostSeqs.add does. A last
 // line without its newline is a torn append (the sidecar stopped while it
-// wrote it) and is left out.
+// wrote it) and is left out, as is a line whose sum does not match (cut
+// short, then run on). Lines without a sum are read as counts not known
+// (parseLostLine), and those touching merge.
 func parseLost(data []byte) ([]seqRun, bool) {
 	var l lostSeqs
 	for line := range strings.Lines(string(data)) {
@@ -163,11 +187,17 @@ func parseLost(data []byte) ([]seqRun, bool) {
 		if !whole {
 			break
 		}
-		r, ok := parseLostLine(text)
+		r, how := parseLostLine(text)
+		n := len(l.runs)
 		switch {
-		case ok && len(l.runs) < maxLostRuns && (len(l.runs) == 0 || apart(l.runs[len(l.runs)-1], r)):
+		case how == lineTorn:
+		case how == lineBad:
+			return nil, false
+		case n < maxLostRuns && (n == 0 || apart(l.runs[n-1], r)):
 			l.runs = append(l.runs, r)
-		case ok && r.lo == r.hi && len(l.runs) > 0:
+		case how == lineOld && r.lo == l.runs[n-1].hi+1 && r.records == l.runs[n-1].records:
+			l.runs[n-1].hi = r.hi // counts not known, as the run before
+		case r.lo == r.hi && n > 0:
 			l.add(r.lo, int(r.records))
 		default:
 			return nil, false
@@ -182,21 +212,44 @@ func apart(p, r seqRun) bool {
 	return r.lo > p.hi+1 || r.lo == p.hi+1 && r.records != p.records
 }
 
-// parseLostLine reads one line of lostFile: "lo hi records", or "lo hi"
-// (records not known) as older sidecars wrote it.
-func parseLostLine(line string) (seqRun, bool) {
-	loText, rest, ok := strings.Cut(line, " ")
-	hiText, recText, withRecords := strings.Cut(rest, " ")
-	lo, err1 := strconv.ParseUint(loText, 10, 64)
-	hi, err2 := strconv.ParseUint(hiText, 10, 64)
+// What parseLostLine found a line of lostFile to be.
+const (
+	lineWhole = iota // a line with its sum
+	lineOld          // a line without a sum: its counts are not known
+	lineTorn         // a line whose sum does not match: left out
+	lineBad          // none of lostFile's lines
+)
+
+// parseLostLine reads one line of lostFile: "lo hi records sum", or, as
+// older sidecars wrote it, "lo hi records" or "lo hi", read as counts not
+// known (records 0): a line without its sum may be one cut short.
+func parseLostLine(line string) (seqRun, int) {
+	f := strings.Split(line, " ")
+	how := lineOld
+	if len(f) == 4 {
+		body := line[:len(line)-len(f[3])-1]
+		sum, err := strconv.ParseUint(f[3], 16, 32)
+		if len(f[3]) != 8 || err != nil || uint32(sum) != lostSum([]byte(body)) {
+			return seqRun{}, lineTorn
+		}
+		how = lineWhole
+	}
+	if len(f) < 2 || len(f) > 4 {
+		return seqRun{}, lineBad
+	}
+	lo, err1 := strconv.ParseUint(f[0], 10, 64)
+	hi, err2 := strconv.ParseUint(f[1], 10, 64)
 	rec, err3 := uint64(0), error(nil)
-	if withRecords {
-		rec, err3 = strconv.ParseUint(recText, 10, 32)
+	if len(f) > 2 {
+		rec, err3 = strconv.ParseUint(f[2], 10, 32)
 	}
-	if !ok || err1 != nil || err2 != nil || err3 != nil || lo > hi || hi >= maxSpoolSeq || rec > maxLostRecords || withRecords && rec == 0 {
-		return seqRun{}, false
+	if err1 != nil || err2 != nil || err3 != nil || lo > hi || hi >= maxSpoolSeq || rec > maxLostRecords || len(f) == 3 && rec == 0 {
+		return seqRun{}, lineBad
 	}
-	return seqRun{lo, hi, uint32(rec)}, true
+	if how == lineOld {
+		rec = 0
+	}
+	return seqRun{lo, hi, uint32(rec)}, how
 }
 
 // loadLost reads lostFile in the spool's directory at start. Only a
@@ -318,8 +371,7 @@ func (s *spool) appendLost(seq uint64, n int) {
 		return
 	}
 	defer unix.Close(fd)
-	one := lostSeqs{runs: []seqRun{{seq, seq, uint32(min(max(n, 0), maxLostRecords))}}}
-	line := one.encode()
+	line := appendLostLine(nil, seqRun{seq, seq, uint32(min(max(n, 0), maxLostRecords))})
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Geteuid() ||
 		st.Size+int64(len(line)) > maxLostFileBytes {

@@ -86,18 +86,22 @@ func TestLostFileReadAtStart(t *testing.T) {
 		{"1 5\n9 9\n", 10},
 		{"", 1},
 		{"5 1\n", 1},                   // backwards
-		{"1 5\n6 9\n", 1},              // touching: encode merges them
+		{"1 5\n6 9\n", 10},             // touching, without sums: one run of counts not known
 		{"1 9223372036854775808\n", 1}, // at maxSpoolSeq
 		{"1 5\n9 9", 6},                // no last newline: a torn append
 		{"1 5\n9 9 3\n3 3 2\n", 10},    // appended: out of order, one sequence
 		{"1 5\n9 9\n3 4 2\n", 1},       // out of order, a run
 		{"1 5\nx\n", 1},
 		{"1 5 3\n6 9 4\n", 10},  // touching, of other counts
-		{"1 5 3\n6 9 3\n", 1},   // touching, of as many
-		{"1 5 0\n", 1},          // a count is never 0
+		{"1 5 3\n6 9 3\n", 10},  // touching, without sums
+		{"1 5 0\n", 1},          // a count without a sum is never 0
 		{"1 5 3\n9 9\n", 10},    // a line of an older sidecar
 		{"1 5 4294967296\n", 1}, // past 32 bits
-		{"1 5 3 4\n", 1},
+		{"1 5 3 4\n", 1},        // a sum that does not match: left out
+		{"1 5 3 c88d302b\n9 9 0 b8355291\n", 10},
+		{"1 5 3 c88d302b\n6 9 3 c674a4b0\n", 1}, // touching, of as many
+		{"1 5 3 c88d302b\n9 9 0 00000000\n", 6}, // a sum that does not match: left out
+		{"1 5 3 c88d302b x\n", 1},
 	} {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, lostFile), []byte(c.file), 0o600); err != nil {
@@ -118,7 +122,7 @@ func TestLostFileReadAtStart(t *testing.T) {
 // order, apart and below maxSpoolSeq, and what encode writes of them
 // reads back the same.
 func FuzzParseLost(f *testing.F) {
-	for _, seed := range []string{"", "1 5\n9 9\n", "1 5 3\n6 9 4\n", "5 1\n", "1 5\n6 9\n", "1 9223372036854775807\n", "x\n", "1 5\n9 9"} {
+	for _, seed := range []string{"", "1 5\n9 9\n", "1 5 3\n6 9 4\n", "1 5 3 c88d302b\n9 9 0 b8355291\n", "5 1\n", "1 5\n6 9\n", "1 9223372036854775807\n", "x\n", "1 5\n9 9"} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -152,8 +156,8 @@ func TestLossAppendedNeverMadeAnew(t *testing.T) {
 	}
 	s.noteLost(spoolFile{seq: 3, records: 2, ours: true})
 	data, err := os.ReadFile(filepath.Join(dir, lostFile))
-	if err != nil || string(data) != "3 3 2\n" {
-		t.Fatalf("lostFile after a loss: %q, %v; want \"3 3 2\\n\"", data, err)
+	if want := string(appendLostLine(nil, seqRun{3, 3, 2})); err != nil || string(data) != want {
+		t.Fatalf("lostFile after a loss: %q, %v; want %q", data, err, want)
 	}
 	if err := os.Remove(filepath.Join(dir, lostFile)); err != nil {
 		t.Fatal(err)
@@ -174,5 +178,44 @@ func TestLossAppendedNeverMadeAnew(t *testing.T) {
 	defer again.close()
 	if n, ok := again.lost.records(3); !ok || n != 2 {
 		t.Errorf("after the restart: records(3) = %d, %v; want 2", n, ok)
+	}
+}
+
+// TestLostLineCutAtEveryByte: a line of lostFile cut short at any byte,
+// then a newline (the rest of it lost, what came next run on) or none (a
+// torn append), never reads as a count its batch did not hold: read at
+// start, it is whole, a count not known, left out, or the file is refused
+// (none of lostFile's lines). Before, "7 7 50" cut to "7 7 5" read as a
+// batch of 5 records, and a batch of 50 put back under sequence 7
+// counted 5 restored, 45 lost for good that were not.
+func TestLostLineCutAtEveryByte(t *testing.T) {
+	t.Parallel()
+	head := (&lostSeqs{runs: []seqRun{{1, 5, 3}}}).encode()
+	line := (&lostSeqs{runs: []seqRun{{7, 7, 50}}}).encode()
+	for cut := 0; cut < len(line); cut++ {
+		for _, tail := range []string{"\n", ""} {
+			data := append(append(slices.Clone(head), line[:cut]...), tail...)
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, lostFile), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := openSpool(dir, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole := cut == len(line)-1 && tail != ""
+			n, lost := s.lost.records(7)
+			first, firstOK := s.lost.records(3)
+			switch {
+			case len(s.lost.runs) == 0: // refused
+			case !firstOK || first != 3:
+				t.Errorf("%q: the whole line before it reads %d, %v; want 3", data, first, firstOK)
+			case whole && (!lost || n != 50):
+				t.Errorf("%q: the whole line reads %d, %v; want 50", data, n, lost)
+			case !whole && lost && n != 0:
+				t.Errorf("%q: the line cut short reads as a batch of %d records; want it left out or not known", data, n)
+			}
+			s.close()
+		}
 	}
 }

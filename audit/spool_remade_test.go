@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,13 @@ func closedAddr(t *testing.T) string {
 // can be listened on.
 func collectorOn(t *testing.T, addr, dir string, key ed25519.PrivateKey) {
 	t.Helper()
+	t.Cleanup(collectorUntil(t, addr, dir, key))
+}
+
+// collectorUntil is collectorOn returning what stops the collector (its
+// server and store closed), to restart it on the same store.
+func collectorUntil(t *testing.T, addr, dir string, key ed25519.PrivateKey) (stop func()) {
+	t.Helper()
 	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +58,8 @@ func collectorOn(t *testing.T, addr, dir string, key ed25519.PrivateKey) {
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
-	t.Cleanup(func() { srv.Close(); st.Close() })
+	var once sync.Once
+	return func() { once.Do(func() { srv.Close(); st.Close() }) }
 }
 
 // spoolingToNothing starts an emitter whose collector (addr) is down, its

@@ -165,3 +165,53 @@ func TestSpoolBatchAnswerLostThenRestartCountedReplayed(t *testing.T) {
 		t.Errorf("the next run: %d replayed, %d restored; want the 100 spooled replayed, with the batch the collector stored at the run before, never acknowledged (%+v)", st.Replayed, st.Restored, st)
 	}
 }
+
+// TestSpoolRestoredBatchAnswerLostThenCollectorRestartCountedRestored: as
+// TestSpoolRestoredBatchAnswerLostCountedRestored, but every answer is
+// lost and the sidecar stops before it hears one; the collector restarts
+// before the next run replays the batch again, with the same token. The
+// restarted collector did not know which request stored the batch and
+// said nothing; the sidecar, by its old rule, took the restored batch for
+// one held before, and its records counted neither restored nor as
+// dropped for good. The collector keeps the token with the batch now, and
+// answers "this".
+func TestSpoolRestoredBatchAnswerLostThenCollectorRestartCountedRestored(t *testing.T) {
+	t.Parallel()
+	addr := closedAddr(t)
+	var drops atomic.Int64
+	link := answerLostLink(t, addr, &drops)
+	spool := filepath.Join(t.TempDir(), "spool")
+	var logs logBuffer
+	first := spoolingToNothing(t, link, spool, &logs)
+	backup := loseSpool(t, first, spool, 200, 300)
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	copyBatches(t, backup, spool) // the oldest batches: the first replayed
+
+	data, key := t.TempDir(), newTestKey(t)
+	stop := collectorUntil(t, addr, data, key)
+	drops.Store(1 << 40) // every answer lost
+	second := spoolingToNothing(t, link, spool, &logs)
+	WaitFor(t, "the first batch put back stored", func() bool { return len(storedRecords(t, data)) > 0 })
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stored := len(storedRecords(t, data))
+	if st := second.Stats(); st.Restored != 0 || st.Replayed != 0 || stored == 0 || stored >= 200 {
+		t.Fatalf("the run whose answers were lost: %d records stored, %+v; want the first batch put back stored, nothing counted", stored, st)
+	}
+	stop()
+
+	t.Cleanup(collectorUntil(t, addr, data, key))
+	drops.Store(0)
+	third := spoolingToNothing(t, link, spool, &logs)
+	WaitFor(t, "the spool emptied", func() bool { return third.Stats().SpoolFiles == 0 })
+	if err := third.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := third.Stats(); st.Replayed != 300 || st.Restored != 200 || len(storedRecords(t, data)) != 500 {
+		t.Errorf("after the collector's restart: %d replayed, %d restored, %d stored; want 300 replayed and the 200 put back restored, the batch stored before the restart with them (%+v)",
+			st.Replayed, st.Restored, len(storedRecords(t, data)), st)
+	}
+}

@@ -53,6 +53,12 @@ const (
 	// dedupCounts is how many of an instance's last batches stored have
 	// their number of records remembered (instanceIDs.recent).
 	dedupCounts = 8
+	// dedupReplays is how many of an instance's last batches stored by a
+	// replay have its token remembered (replayIDs.tokens): a sidecar
+	// replays one batch at a time, and moves on only once it is answered,
+	// so the replay whose answer was lost is among them when it is sent
+	// again; live batches do not push it out.
+	dedupReplays = 8
 
 	// DefaultMaxCertSenders is StoreConfig.MaxCertSenders when 0.
 	DefaultMaxCertSenders = 4096
@@ -273,22 +279,30 @@ type instanceIDs struct {
 	high     uint64
 	win      [dedupWindow / 64]uint64
 	recent   [dedupCounts]seqCount
-	next     int // the slot of recent written next
-	// heard says a batch of the instance was received by this process
-	// (stored or answered a duplicate), not only rebuilt from the trail:
-	// a replay's earlier sending that stored a batch was then seen here
-	// (storedBy).
-	heard bool
+	next     int        // the slot of recent written next
+	replays  *replayIDs // which were stored by a replay; nil while none was
 }
 
-// seqCount is a stored batch's sequence and number of records, and the
-// request that stored it: by is its audit.HeaderReplay value (0: none),
-// byKnown false when that is not known (rebuilt from the trail).
+// replayIDs are which of an instance's batches in its window were stored
+// by a replay (a request carrying audit.HeaderReplay; the others by the
+// sidecar's first post of them), for storedBy: bit i of win is high-i, as
+// instanceIDs.win, and tokens are the tokens of its last dedupReplays
+// replays stored. Made at an instance's first replay stored, so an
+// instance that never replays costs nothing more: 648 bytes one that
+// does.
+type replayIDs struct {
+	win    [dedupWindow / 64]uint64
+	tokens [dedupReplays]seqToken
+	next   int // the slot of tokens written next
+}
+
+// seqToken is a batch's sequence and the replay token that stored it.
+type seqToken struct{ seq, token uint64 }
+
+// seqCount is a stored batch's sequence and number of records.
 type seqCount struct {
 	seq     uint64
-	by      uint64
 	records int32
-	byKnown bool
 }
 
 // SplitBatchID splits a sidecar's batch id into its instance and its
@@ -373,61 +387,52 @@ const (
 
 // storedBy says which request stored id of sender, answered a duplicate
 // to a replay whose token (audit.HeaderReplay) is by (0: no token, and
-// the answer says nothing): its instance's record of the batch when it
-// is one of the last dedupCounts stored and this process stored it;
-// else "before" when the instance was heard by this process before
-// (a sidecar replays one batch at a time, so an earlier sending of this
-// replay that stored the batch would be among them), else "" (not known:
-// the collector restarted, or forgot the instance). It then marks the
-// instance heard.
+// the answer says nothing): a request without a token (live), else this
+// replay's earlier sending when the token that stored it is by, else
+// another replay (before: one whose token is no longer remembered, past
+// the instance's last dedupReplays replays, is one the sidecar moved on
+// from). "" when not known: the instance forgotten (idle, or past
+// dedupInstances), or the batch past its window. The trail keeps each
+// replay's token (Store.batchRecordsAtLocked), so a restart rebuilds it.
 func (d *dedup) storedBy(sender, id string, by uint64) string {
 	inst, seq, ok := splitBatchID(id)
 	s := d.senders[sender]
-	if !ok || s == nil || s.instances[inst] == nil {
+	if by == 0 || !ok || s == nil || s.instances[inst] == nil {
 		return ""
 	}
 	in := s.instances[inst].Value.(*instanceIDs)
-	heard := in.heard
-	in.heard = true
-	if by == 0 {
+	if seq > in.high || in.high-seq >= dedupWindow || !in.has(in.high-seq) {
 		return ""
 	}
-	for _, r := range in.recent {
-		if r.seq != seq || r.records < 0 {
-			continue
-		}
-		switch {
-		case !r.byKnown:
-			return ""
-		case r.by == by:
+	if in.replays == nil || !bitOf(&in.replays.win, in.high-seq) {
+		return storedByLive
+	}
+	for _, r := range in.replays.tokens {
+		if r.seq == seq && r.token == by {
 			return storedByThis
-		case r.by == 0:
-			return storedByLive
 		}
-		return storedByBefore
 	}
-	if heard {
-		return storedByBefore
-	}
-	return ""
+	return storedByBefore
 }
 
-// addLive is add for a batch this process received and stored, from the
-// request whose audit.HeaderReplay token is by (0: none).
-func (d *dedup) addLive(sender, id string, records int, by uint64, now time.Time) {
-	if r := d.add(sender, id, records, now); r != nil {
-		r.by, r.byKnown = by, true
-	}
-	inst, _, ok := splitBatchID(id)
-	if s := d.senders[sender]; ok && s != nil && s.instances[inst] != nil {
-		s.instances[inst].Value.(*instanceIDs).heard = true
+// addBy is add for a batch stored by the request whose audit.HeaderReplay
+// token is by (0: none, the sidecar's first post of it).
+func (d *dedup) addBy(sender, id string, records int, by uint64, now time.Time) {
+	in, seq := d.addSeq(sender, id, records, now)
+	if in != nil && by != 0 {
+		in.storedByReplay(seq, by)
 	}
 }
 
 // add remembers id of sender as stored at now, with records records (-1:
-// not known). It returns the instance's record of the batch, nil when
-// it keeps none.
-func (d *dedup) add(sender, id string, records int, now time.Time) *seqCount {
+// not known).
+func (d *dedup) add(sender, id string, records int, now time.Time) {
+	d.addSeq(sender, id, records, now)
+}
+
+// addSeq is add, returning the ids of the batch's instance and its
+// sequence (nil: it keeps none).
+func (d *dedup) addSeq(sender, id string, records int, now time.Time) (*instanceIDs, uint64) {
 	if d.senders == nil {
 		d.senders = map[string]*senderIDs{}
 	}
@@ -446,20 +451,35 @@ func (d *dedup) add(sender, id string, records int, now time.Time) *seqCount {
 	inst, seq, ok := splitBatchID(id)
 	if !ok {
 		s.addOther(id)
-		return nil
+		return nil, 0
 	}
 	if d.addForgotten(sender, inst, seq) {
-		return nil
+		return nil, 0
 	}
 	in := s.instance(inst, func(in *instanceIDs) { d.forget(sender, in) })
 	in.add(seq)
-	if records < 0 {
-		return nil
+	if records >= 0 {
+		in.recent[in.next] = seqCount{seq: seq, records: int32(min(records, 1<<30))}
+		in.next = (in.next + 1) % dedupCounts
 	}
-	r := &in.recent[in.next]
-	*r = seqCount{seq: seq, records: int32(min(records, 1<<30))}
-	in.next = (in.next + 1) % dedupCounts
-	return r
+	return in, seq
+}
+
+// storedByReplay notes seq, just stored (add), as stored by the replay
+// whose token is by.
+func (in *instanceIDs) storedByReplay(seq, by uint64) {
+	back := in.high - seq
+	if back >= dedupWindow {
+		return
+	}
+	r := in.replays
+	if r == nil {
+		r = new(replayIDs)
+		in.replays = r
+	}
+	r.win[back/64] |= 1 << (back % 64)
+	r.tokens[r.next] = seqToken{seq, by}
+	r.next = (r.next + 1) % dedupReplays
 }
 
 // addForgotten marks seq of a forgotten instance stored, and reports
@@ -511,8 +531,11 @@ func (s *senderIDs) addOther(id string) {
 }
 
 // has reports whether the sequence back below high is stored.
-func (in *instanceIDs) has(back uint64) bool {
-	return in.win[back/64]&(1<<(back%64)) != 0
+func (in *instanceIDs) has(back uint64) bool { return bitOf(&in.win, back) }
+
+// bitOf reports whether bit back of window w is set.
+func bitOf(w *[dedupWindow / 64]uint64, back uint64) bool {
+	return w[back/64]&(1<<(back%64)) != 0
 }
 
 // add marks seq stored, moving the window up when seq is the newest.
@@ -528,20 +551,28 @@ func (in *instanceIDs) add(seq uint64) {
 
 // shift moves the window n sequence numbers up: bit i becomes bit i+n.
 func (in *instanceIDs) shift(n uint64) {
+	shiftWindow(&in.win, n)
+	if in.replays != nil {
+		shiftWindow(&in.replays.win, n)
+	}
+}
+
+// shiftWindow moves window w n sequence numbers up: bit i becomes bit i+n.
+func shiftWindow(w *[dedupWindow / 64]uint64, n uint64) {
 	if n >= dedupWindow {
-		in.win = [dedupWindow / 64]uint64{}
+		*w = [dedupWindow / 64]uint64{}
 		return
 	}
 	words, bits := int(n/64), n%64
-	for i := len(in.win) - 1; i >= 0; i-- {
+	for i := len(w) - 1; i >= 0; i-- {
 		var v uint64
 		if j := i - words; j >= 0 {
-			v = in.win[j] << bits
+			v = w[j] << bits
 			if bits > 0 && j > 0 {
-				v |= in.win[j-1] >> (64 - bits)
+				v |= w[j-1] >> (64 - bits)
 			}
 		}
-		in.win[i] = v
+		w[i] = v
 	}
 }
 

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,18 +21,7 @@ import (
 func TestDuplicateCountsSurviveRestart(t *testing.T) {
 	t.Parallel()
 	dir, key := t.TempDir(), newTestKey(t)
-	start := func() (*httptest.Server, *Store) {
-		t.Helper()
-		st, err := OpenStore(dir, StoreConfig{SigningKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		col, err := New(st, Config{Token: testToken, MaxBodyBytes: 1 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return httptest.NewServer(col), st
-	}
+	start := func() (*httptest.Server, *Store) { return collectorServer(t, dir, key) }
 	records := func(from, n int) []audit.Record {
 		out := make([]audit.Record, n)
 		for i := range out {
@@ -41,16 +31,8 @@ func TestDuplicateCountsSurviveRestart(t *testing.T) {
 	}
 	send := func(url, id string, recs []audit.Record) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, url+"/v1/logs", bytes.NewReader(encodeBatch(id, recs...)))
-		req.Header.Set("Content-Type", FormatProtobuf)
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, resp.Header.Get(audit.HeaderDuplicate)
+		code, dup, _ := postReplay(t, url, id, recs, "")
+		return code, dup
 	}
 
 	srv, st := start()
@@ -86,6 +68,41 @@ func TestDuplicateCountsSurviveRestart(t *testing.T) {
 	if n := len(storedRecords(t, dir)); n != 8 {
 		t.Errorf("stored %d records, want 8 (the twins not stored)", n)
 	}
+}
+
+// collectorServer opens the store in dir, signed with key, and serves a
+// Collector on it over loopback; the caller closes both.
+func collectorServer(t *testing.T, dir string, key ed25519.PrivateKey) (*httptest.Server, *Store) {
+	t.Helper()
+	st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := New(st, Config{Token: testToken, MaxBodyBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return httptest.NewServer(col), st
+}
+
+// postReplay posts batch id of recs to the collector at url, with replay
+// as its audit.HeaderReplay when not "", and returns the answer's status,
+// audit.HeaderDuplicate and audit.HeaderStoredBy.
+func postReplay(t *testing.T, url, id string, recs []audit.Record, replay string) (code int, dup, storedBy string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/logs", bytes.NewReader(encodeBatch(id, recs...)))
+	req.Header.Set("Content-Type", FormatProtobuf)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if replay != "" {
+		req.Header.Set(audit.HeaderReplay, replay)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get(audit.HeaderDuplicate), resp.Header.Get(audit.HeaderStoredBy)
 }
 
 // TestRecordCount: recovery counts a batch's records by the top-level

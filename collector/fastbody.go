@@ -93,6 +93,8 @@ func decodeBatchFields(d *fastDecoder, b *entryBody) bool {
 			return d.str(&b.Pod)
 		case "bound_tenants":
 			return d.str(&b.BoundTenants)
+		case "replay":
+			return d.str(&b.Replay)
 		case "records":
 			if d.timesOnly != nil {
 				return d.recordTimes()

@@ -157,3 +157,19 @@ func FuzzDecodeBatchBody(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeBatchBodyTakesReplay: the entry of a batch a replay stored
+// holds "replay" (appendReplay); the fast decoders read it, rather than
+// leave every such batch to encoding/json.
+func TestDecodeBatchBodyTakesReplay(t *testing.T) {
+	body := string(appendReplay([]byte(`{"seq":7,"kind":"batch","time":"2026-05-01T09:00:00Z","batch_id":"i-3","sender":"s"`), 0xa1)) +
+		`,"records":[{"time":"2026-05-01T09:00:00Z","tenant":"acme","status":200}]}`
+	var fast, timed, slow entryBody
+	var times []time.Time
+	if !decodeBatchBody([]byte(body), &fast) || !decodeBatchTimes([]byte(body), &timed, &times) {
+		t.Fatalf("the fast decoders left %s to encoding/json", body)
+	}
+	if err := json.Unmarshal([]byte(body), &slow); err != nil || !reflect.DeepEqual(fast, slow) || fast.Replay != "00000000000000a1" {
+		t.Errorf("%s: fast %+v; encoding/json %+v, %v", body, fast, slow, err)
+	}
+}

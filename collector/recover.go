@@ -633,7 +633,7 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 			return io.EOF
 		}
 		seq, prev = h.Seq, hash
-		ids = append(ids, entryHeader{Seq: h.Seq, Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, DurableHead: h.DurableHead, Counted: h.Counted, retentionSeconds: h.retentionSeconds, records: h.records, counts: s.entryCounts(h, line)})
+		ids = append(ids, entryHeader{Seq: h.Seq, Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, DurableHead: h.DurableHead, Counted: h.Counted, retentionSeconds: h.retentionSeconds, records: h.records, replay: h.replay, counts: s.entryCounts(h, line)})
 		reached = seq == d.LastSeq && prev == last
 		return nil
 	})
@@ -655,7 +655,7 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 func (s *Store) rememberBatch(h *entryHeader) {
 	switch h.Kind {
 	case KindBatch:
-		s.seen.add(h.Sender, h.BatchID, h.records, h.Time)
+		s.seen.addBy(h.Sender, h.BatchID, h.records, h.replay, h.Time)
 		s.seen.restoreSums(h.Sender, h.counts)
 	case KindRetention:
 		s.retained[h.Segment] = struct{}{}
@@ -754,7 +754,7 @@ func (s *Store) walkOpen(path string, n uint64) (*openWalk, error) {
 			continue
 		}
 		seq, prev = h.Seq, hash
-		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, retentionSeconds: h.retentionSeconds, records: h.records, counts: s.entryCounts(h, line[:len(line)-1])})
+		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, retentionSeconds: h.retentionSeconds, records: h.records, replay: h.replay, counts: s.entryCounts(h, line[:len(line)-1])})
 		if w.entries == 1 {
 			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
 		}
@@ -808,12 +808,13 @@ func chainLinkOf(line []byte, seq uint64, prev [32]byte, l *entryLine) (h *entry
 		entryHeader
 		Records          recordCount `json:"records"`
 		RetentionSeconds int64       `json:"retention_seconds"`
+		Replay           string      `json:"replay"`
 	}
 	if json.Unmarshal(line, l) != nil || json.Unmarshal(l.Body, &body) != nil {
 		return nil, hash, "not an entry"
 	}
 	h = &body.entryHeader
-	h.records, h.retentionSeconds = int(body.Records), body.RetentionSeconds
+	h.records, h.retentionSeconds, h.replay = int(body.Records), body.RetentionSeconds, replayToken(body.Replay)
 	p, hash, ok := l.links()
 	if !ok {
 		return nil, hash, "malformed prev or hash"

@@ -154,6 +154,10 @@ type entryHeader struct {
 	// records is a batch's number of records; recovery alone counts them
 	// (chainLinkOf), for the answer to a duplicate (dedup.records).
 	records int
+	// replay is the token of the replay that stored a batch (its
+	// "replay" field, appendReplay; 0: none), read by recovery alone
+	// (chainLinkOf), for the answer to a duplicate (dedup.storedBy).
+	replay uint64
 	// retentionSeconds is a retention entry's period, read by recovery
 	// alone (chainLinkOf), for Store.expiredAccounted.
 	retentionSeconds int64
@@ -215,9 +219,11 @@ type entryBody struct {
 	Instance string `json:"instance"`
 	Pod      string `json:"pod"`
 	// BoundTenants is Entry.BoundTenants.
-	BoundTenants string         `json:"bound_tenants"`
-	Records      []StoredRecord `json:"records"`
-	Events       []Event        `json:"events"`
+	BoundTenants string `json:"bound_tenants"`
+	// Replay is a batch's "replay" field (appendReplay), not read further.
+	Replay  string         `json:"replay"`
+	Records []StoredRecord `json:"records"`
+	Events  []Event        `json:"events"`
 }
 
 // chainHash returns SHA-256(prev || body).

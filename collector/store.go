@@ -486,7 +486,7 @@ func (s *Store) appendBatch(b *Batch) error {
 		return err
 	}
 	b.stored = int64(s.lineBytes)
-	s.seen.addLive(b.Sender, b.ID, len(b.Records), b.Replay, s.cfg.Now())
+	s.seen.addBy(b.Sender, b.ID, len(b.Records), b.Replay, s.cfg.Now())
 	s.keepSenderSumsLocked(b.Sender, sums)
 	s.stats.Batches++
 	s.stats.Records += uint64(len(b.Records))
@@ -551,6 +551,9 @@ func (s *Store) batchRecordsAtLocked(b *Batch, at time.Time) []byte {
 	if b.BoundTenants != "" {
 		buf = appendStringField(buf, `,"bound_tenants":`, b.BoundTenants)
 	}
+	if b.Replay != 0 {
+		buf = appendReplay(buf, b.Replay)
+	}
 	buf = append(buf, `,"records":[`...)
 	for i := range b.Records {
 		if len(buf)+entryOverhead > MaxEntryBytes {
@@ -585,6 +588,21 @@ func (s *Store) finishBatchBodyLocked(b *Batch, buf []byte, events []Event) ([]b
 // "durable_head":D once a head was written durably (Store.durableHead).
 func (s *Store) bodyHeader(buf []byte, kind string) []byte {
 	return s.bodyHeaderAt(buf, kind, s.cfg.Now())
+}
+
+// appendReplay appends the "replay" field of a batch stored by a
+// sidecar's replay: its token (audit.HeaderReplay), 16 hex digits, so
+// that a restart rebuilds which request stored each batch
+// (dedup.storedBy). A batch without one (the sidecar's first post of it)
+// has no field. Before, the token was kept in memory only, and after a
+// restart the answer to a duplicate said nothing
+// (TestStoredBySurvivesCollectorRestart).
+func appendReplay(buf []byte, token uint64) []byte {
+	buf = append(buf, `,"replay":"`...)
+	for shift := 60; shift >= 0; shift -= 4 {
+		buf = append(buf, "0123456789abcdef"[token>>uint(shift)&0xf])
+	}
+	return append(buf, '"')
 }
 
 // bodyHeaderAt is bodyHeader at time now.
