@@ -3,9 +3,9 @@ package alert
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/credential"
-	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // OutboxConfig configures an Outbox.
@@ -34,6 +33,12 @@ type OutboxConfig struct {
 	MaxBackoff time.Duration    // retry delay cap; 0 means 5 min
 	Now        func() time.Time // nil: time.Now
 	OnError    func(error)      // a failed delivery, retried later; may be nil
+	// Key signs each queued file, with its name, and is checked when the
+	// file is read (the collector's signing key): whoever can write the
+	// data directory cannot set what a file says the sink took (Sent),
+	// refused or was tried. nil: a key made for this process, so files
+	// queued by an earlier process are refused and queued again.
+	Key ed25519.PrivateKey
 }
 
 // Outbox delivers alerts to the ticket sinks: each (alert, sink) is a file
@@ -148,6 +153,13 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if len(cfg.Key) != ed25519.PrivateKeySize {
+		_, key, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			return nil, fmt.Errorf("cannot make a key for ticket outbox %q: %w", cfg.Dir, err)
+		}
+		cfg.Key = key
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create ticket outbox %q: %w", cfg.Dir, err)
@@ -386,7 +398,7 @@ func (o *Outbox) write(a Alert, sink string) error {
 // writeQueued stores q at p atomically.
 func (o *Outbox) writeQueued(q queued, p string) error {
 	a, sink := q.Alert, q.Sink
-	b, err := json.Marshal(q)
+	b, err := o.seal(filepath.Base(p), q)
 	if err != nil {
 		return fmt.Errorf("cannot encode delivery of %s to %q: %w", a.ID, sink, err)
 	}
@@ -538,13 +550,9 @@ func (e *sinkFailure) Unwrap() error { return e.err }
 // and removes it.
 func (o *Outbox) deliverOne(name string) error {
 	p := filepath.Join(o.cfg.Dir, name)
-	b, err := durable.ReadRegular(p) // a FIFO planted here is refused, not waited on
+	q, err := o.readQueued(name, p) // outbox_signed.go
 	if err != nil {
-		return fmt.Errorf("cannot read queued delivery %q: %w", p, err)
-	}
-	var q queued
-	if err := json.Unmarshal(b, &q); err != nil {
-		return fmt.Errorf("queued delivery %q is damaged: %w", p, err)
+		return err
 	}
 	sink := o.sink(q.Sink)
 	if sink == nil {
