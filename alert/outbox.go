@@ -561,6 +561,9 @@ func (o *Outbox) deliverOne(name string) error {
 	if err := o.checkPlanted(name, p, &q); err != nil {
 		return err
 	}
+	if o.settledOnFile(o.sent, name, q.Sent, &q) {
+		return o.done(name, p) // a file kept from then, put back: the trail has it
+	}
 	if key, ok := o.remembered(o.sent, name, q.Sent); ok {
 		o.mu.Lock()
 		if f, ok := o.sentFold[name]; ok { // what the update told, not what its file was queued with
@@ -662,6 +665,9 @@ func (o *Outbox) markTried(name, p string, q *queued) {
 // deliverClose tells the ticket of the closure, records it and removes
 // the delivery.
 func (o *Outbox) deliverClose(name, p string, sink *Sink, q *queued) error {
+	if o.settledOnFile(o.refused, name, q.Refused, q) {
+		return o.done(name, p) // a file kept from then, put back: the trail has it
+	}
 	if why, ok := o.remembered(o.refused, name, q.Refused); ok {
 		// Refused; the trail does not say so yet, whatever the engine's
 		// state says (as for record).
@@ -704,6 +710,29 @@ func (o *Outbox) refuse(name, p string, q *queued, why string) error {
 	o.mu.Unlock()
 	o.fail(fmt.Errorf("%w: %s", ErrCloseRefused, why))
 	return o.done(name, p)
+}
+
+// settledOnFile reports whether saved, what q's file says the sink took
+// or refused (m: this process's memory of it, which is used instead when
+// it holds name), is what the trail already records: at the start the
+// engine holds what the trail does, so a file saying so was kept from
+// then and put back, and recording it again would record it twice. q's
+// alert is the engine's (checkPlanted).
+func (o *Outbox) settledOnFile(m map[string]string, name, saved string, q *queued) bool {
+	o.mu.Lock()
+	_, mem := m[name]
+	o.mu.Unlock()
+	if mem || saved == "" {
+		return false
+	}
+	switch {
+	case q.Close != "":
+		return closureSettled(&q.Alert, q.Sink, q.Close)
+	case q.Fold != "":
+		_, told, _ := foldTold(&q.Alert, q.Sink, q.Fold)
+		return told >= q.Alert.Folded
+	}
+	return ownTicket(&q.Alert, q.Sink, saved)
 }
 
 // remembered returns what the outbox keeps of a delivery the trail did

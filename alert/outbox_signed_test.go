@@ -176,3 +176,21 @@ func TestOutboxRenamedFileIsRefused(t *testing.T) {
 		t.Errorf("no error line names the renamed file %q: %q", moved, s.errs)
 	}
 }
+
+// TestOutboxOlderSignedFilePutBackRecordsNothing: a signed queued file
+// kept from when the trail could not record what the sink answered (its
+// "sent" set), put back after the ticket was recorded, recorded the
+// ticket a second time.
+func TestOutboxOlderSignedFilePutBackRecordsNothing(t *testing.T) {
+	t.Parallel()
+	s := newSignedRig(t)
+	a := s.run()
+	if err := s.o.writeQueued(queued{Alert: a, Sink: "secops", Sent: a.Tickets[0].Key}, s.file); err != nil {
+		t.Fatal(err)
+	}
+	s.o.poke()
+	waitFor(t, "the outbox empty again", func() bool { return s.o.Pending() == 0 })
+	if evs := s.trailEvents(ActionTicket); len(evs) != 1 {
+		t.Errorf("the trail records %d tickets of the alert; want 1", len(evs))
+	}
+}
