@@ -27,7 +27,7 @@ func TestClosureToldToEachTicketAtOneSink(t *testing.T) {
 	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
 	start := func() {
 		t.Helper()
-		o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: time.Second,
+		o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Key: r.key, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: time.Second,
 			OnError: func(error) {}})
 		if err != nil {
 			t.Fatal(err)

@@ -44,7 +44,7 @@ func TestFoldUpdateQueuedOnFullDisk(t *testing.T) {
 	var errs []error
 	var box atomic.Pointer[Outbox]
 	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box)) // the trail is on another disk, with room
-	o, err := NewOutbox(OutboxConfig{Dir: dir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute,
+	o, err := NewOutbox(OutboxConfig{Dir: dir, Sinks: sinks, Engine: r.eng, Key: r.key, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute,
 		OnError: func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)

@@ -59,7 +59,7 @@ func TestFoldUpdateRefusedWhileDiskFull(t *testing.T) {
 	var box atomic.Pointer[Outbox]
 	r := &rig{t: t, dir: filepath.Join(fs, "audit"), key: key, doc: examplePolicy(t), onOpen: enqueueInto(t, &box)}
 	r.open()
-	o, err := NewOutbox(OutboxConfig{Dir: filepath.Join(fs, "tickets"), Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond,
+	o, err := NewOutbox(OutboxConfig{Dir: filepath.Join(fs, "tickets"), Sinks: sinks, Engine: r.eng, Key: r.key, Now: clock.now, MinBackoff: time.Millisecond,
 		MaxBackoff: 5 * time.Minute, OnError: func(error) {}})
 	if err != nil {
 		t.Fatal(err)

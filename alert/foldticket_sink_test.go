@@ -148,7 +148,7 @@ func TestFoldUpdateRefusedForGoodWaitsItsGap(t *testing.T) {
 	outDir := t.TempDir()
 	var box atomic.Pointer[Outbox]
 	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
-	o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute,
+	o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Key: r.key, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute,
 		OnError: func(error) {}})
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestFoldUpdateLeftQueuedByACrashWaitsItsGap(t *testing.T) {
 	outDir := t.TempDir()
 	var box atomic.Pointer[Outbox]
 	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
-	o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute})
+	o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Key: r.key, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestFoldUpdateLeftQueuedByACrashWaitsItsGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	fold(10)
-	o2, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute})
+	o2, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Key: r.key, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,7 +118,7 @@ func TestFoldedTicketToldAsTheFoldGrows(t *testing.T) {
 	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
 	start := func() {
 		t.Helper()
-		o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute})
+		o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Key: r.key, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}

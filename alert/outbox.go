@@ -3,9 +3,9 @@ package alert
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/credential"
-	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // OutboxConfig configures an Outbox.
@@ -34,6 +33,12 @@ type OutboxConfig struct {
 	MaxBackoff time.Duration    // retry delay cap; 0 means 5 min
 	Now        func() time.Time // nil: time.Now
 	OnError    func(error)      // a failed delivery, retried later; may be nil
+	// Key signs each queued file, with its name, and is checked when the
+	// file is read (the collector's signing key): whoever can write the
+	// data directory cannot set what a file says the sink took (Sent),
+	// refused or was tried. nil: a key made for this process, so files
+	// queued by an earlier process are refused and queued again.
+	Key ed25519.PrivateKey
 }
 
 // Outbox delivers alerts to the ticket sinks: each (alert, sink) is a file
@@ -148,6 +153,13 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if len(cfg.Key) != ed25519.PrivateKeySize {
+		_, key, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			return nil, fmt.Errorf("cannot make a key for ticket outbox %q: %w", cfg.Dir, err)
+		}
+		cfg.Key = key
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create ticket outbox %q: %w", cfg.Dir, err)
@@ -386,7 +398,7 @@ func (o *Outbox) write(a Alert, sink string) error {
 // writeQueued stores q at p atomically.
 func (o *Outbox) writeQueued(q queued, p string) error {
 	a, sink := q.Alert, q.Sink
-	b, err := json.Marshal(q)
+	b, err := o.seal(filepath.Base(p), q)
 	if err != nil {
 		return fmt.Errorf("cannot encode delivery of %s to %q: %w", a.ID, sink, err)
 	}
@@ -538,13 +550,9 @@ func (e *sinkFailure) Unwrap() error { return e.err }
 // and removes it.
 func (o *Outbox) deliverOne(name string) error {
 	p := filepath.Join(o.cfg.Dir, name)
-	b, err := durable.ReadRegular(p) // a FIFO planted here is refused, not waited on
+	q, err := o.readQueued(name, p) // outbox_signed.go
 	if err != nil {
-		return fmt.Errorf("cannot read queued delivery %q: %w", p, err)
-	}
-	var q queued
-	if err := json.Unmarshal(b, &q); err != nil {
-		return fmt.Errorf("queued delivery %q is damaged: %w", p, err)
+		return err
 	}
 	sink := o.sink(q.Sink)
 	if sink == nil {
@@ -552,6 +560,9 @@ func (o *Outbox) deliverOne(name string) error {
 	}
 	if err := o.checkPlanted(name, p, &q); err != nil {
 		return err
+	}
+	if o.settledOnFile(o.sent, name, q.Sent, &q) {
+		return o.done(name, p) // a file kept from then, put back: the trail has it
 	}
 	if key, ok := o.remembered(o.sent, name, q.Sent); ok {
 		o.mu.Lock()
@@ -654,6 +665,9 @@ func (o *Outbox) markTried(name, p string, q *queued) {
 // deliverClose tells the ticket of the closure, records it and removes
 // the delivery.
 func (o *Outbox) deliverClose(name, p string, sink *Sink, q *queued) error {
+	if o.settledOnFile(o.refused, name, q.Refused, q) {
+		return o.done(name, p) // a file kept from then, put back: the trail has it
+	}
 	if why, ok := o.remembered(o.refused, name, q.Refused); ok {
 		// Refused; the trail does not say so yet, whatever the engine's
 		// state says (as for record).
@@ -696,6 +710,29 @@ func (o *Outbox) refuse(name, p string, q *queued, why string) error {
 	o.mu.Unlock()
 	o.fail(fmt.Errorf("%w: %s", ErrCloseRefused, why))
 	return o.done(name, p)
+}
+
+// settledOnFile reports whether saved, what q's file says the sink took
+// or refused (m: this process's memory of it, which is used instead when
+// it holds name), is what the trail already records: at the start the
+// engine holds what the trail does, so a file saying so was kept from
+// then and put back, and recording it again would record it twice. q's
+// alert is the engine's (checkPlanted).
+func (o *Outbox) settledOnFile(m map[string]string, name, saved string, q *queued) bool {
+	o.mu.Lock()
+	_, mem := m[name]
+	o.mu.Unlock()
+	if mem || saved == "" {
+		return false
+	}
+	switch {
+	case q.Close != "":
+		return closureSettled(&q.Alert, q.Sink, q.Close)
+	case q.Fold != "":
+		_, told, _ := foldTold(&q.Alert, q.Sink, q.Fold)
+		return told >= q.Alert.Folded
+	}
+	return ownTicket(&q.Alert, q.Sink, saved)
 }
 
 // remembered returns what the outbox keeps of a delivery the trail did

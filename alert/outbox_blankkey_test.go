@@ -58,7 +58,7 @@ func TestOutboxBlankTicketKeyIsAFailedDelivery(t *testing.T) {
 			clock := t0.Add(time.Hour)
 			var logged []error
 			sinks := []*Sink{{Name: "secops-" + c.kind, Kind: c.kind, URL: srv.URL + "/api", Project: c.project, secret: []byte("s3cret-token-value")}}
-			o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Client: srv.Client(),
+			o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Key: r.key, Client: srv.Client(),
 				Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }, MinBackoff: time.Second, MaxBackoff: time.Minute,
 				OnError: func(err error) { mu.Lock(); logged = append(logged, err); mu.Unlock() }})
 			if err != nil {

@@ -84,7 +84,7 @@ func newCloseRigAt(t *testing.T, audit, tickets, key string, status int) *closeR
 
 // open makes the outbox over the rig's engine, as a collector's start does.
 func (c *closeRig) open() {
-	o, err := NewOutbox(OutboxConfig{Dir: c.tickets, Sinks: c.sinks, Engine: c.r.eng, Client: c.srv.Client(),
+	o, err := NewOutbox(OutboxConfig{Dir: c.tickets, Sinks: c.sinks, Engine: c.r.eng, Key: c.r.key, Client: c.srv.Client(),
 		Now: func() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.clock }, MinBackoff: time.Second, MaxBackoff: time.Minute,
 		OnError: func(err error) { c.mu.Lock(); c.logged = append(c.logged, err); c.mu.Unlock() }})
 	if err != nil {

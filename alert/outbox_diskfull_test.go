@@ -54,7 +54,7 @@ func TestOutboxNoDuplicateTicketWhileTrailFull(t *testing.T) {
 	r.open()
 	var failures atomic.Int64
 	sinks := []*Sink{{Name: "jira", Kind: "jira", URL: srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("bot@example.com:tok")}}
-	o, err := NewOutbox(OutboxConfig{Dir: filepath.Join(fs, "tickets"), Sinks: sinks, Engine: r.eng, Client: srv.Client(),
+	o, err := NewOutbox(OutboxConfig{Dir: filepath.Join(fs, "tickets"), Sinks: sinks, Engine: r.eng, Key: r.key, Client: srv.Client(),
 		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, OnError: func(error) { failures.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestOutboxNoDuplicateTicketWhileTrailFull(t *testing.T) {
 	<-done
 	// A restart: the trail is what the collector knows of its tickets.
 	r.restart()
-	o2, err := NewOutbox(OutboxConfig{Dir: filepath.Join(fs, "tickets"), Sinks: sinks, Engine: r.eng, Client: srv.Client()})
+	o2, err := NewOutbox(OutboxConfig{Dir: filepath.Join(fs, "tickets"), Sinks: sinks, Engine: r.eng, Key: r.key, Client: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}

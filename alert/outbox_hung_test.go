@@ -39,7 +39,7 @@ func TestOutboxHungSinkDelaysNoOther(t *testing.T) {
 	sinks := []*Sink{{Name: "hung", Kind: "webhook", URL: "http://" + ln.Addr().String() + "/a", secret: secret},
 		{Name: "fast", Kind: "webhook", URL: fast.srv.URL, secret: secret}}
 	r := newRig(t, examplePolicy(t))
-	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng,
+	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Key: r.key,
 		Client: &http.Client{Timeout: 100 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}})
 	if err != nil {
 		t.Fatal(err)

@@ -97,7 +97,7 @@ func TestJiraLateAnswerFilesOneIssue(t *testing.T) {
 			j := newLateJira(t, cloud)
 			sinks := []*Sink{{Name: "jira", Kind: "jira", URL: j.srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("bot@example.com:tok")}}
 			r := newRig(t, examplePolicy(t))
-			o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng,
+			o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Key: r.key,
 				Client: &http.Client{Timeout: time.Second}, MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)

@@ -18,7 +18,7 @@ func TestOutboxClosesTicketFiledAfterClosure(t *testing.T) {
 	sinks := []*Sink{{Name: "secops", Kind: "webhook", URL: rcv.srv.URL, secret: secret}}
 	var box atomic.Pointer[Outbox]
 	r := newRigWith(t, examplePolicy(t), func(a Alert) { box.Load().Enqueue(a) })
-	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
+	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Key: r.key, MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

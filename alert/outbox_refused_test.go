@@ -83,7 +83,7 @@ func TestOutboxRefusedDeliveryHoldsNoOther(t *testing.T) {
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
 	sinks := []*Sink{{Name: "jira", Kind: "jira", URL: j.srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("bot@example.com:tok")}}
-	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Client: j.srv.Client(),
+	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Key: r.key, Client: j.srv.Client(),
 		RuleSink: map[string]string{}, Now: now, MinBackoff: time.Second, MaxBackoff: time.Minute})
 	if err != nil {
 		t.Fatal(err)

@@ -46,7 +46,7 @@ func TestSinksRedactSecretsInProse(t *testing.T) {
 	var box atomic.Pointer[Outbox]
 	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
 	r.eng.cfg.OnClose = func(a Alert) { box.Load().EnqueueClose(a) }
-	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Client: http.DefaultClient, RuleSink: map[string]string{}})
+	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Key: r.key, Client: http.DefaultClient, RuleSink: map[string]string{}})
 	if err != nil {
 		t.Fatal(err)
 	}

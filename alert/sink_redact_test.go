@@ -142,7 +142,7 @@ func TestSinksRedactCredentials(t *testing.T) {
 	r.eng.cfg.OnClose = func(a Alert) { box.Load().EnqueueClose(a) }
 	var logMu sync.Mutex
 	var logged []string
-	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Client: http.DefaultClient, RuleSink: map[string]string{},
+	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Key: r.key, Client: http.DefaultClient, RuleSink: map[string]string{},
 		OnError: func(err error) { logMu.Lock(); logged = append(logged, err.Error()); logMu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestOutboxLogRedactsSinkAnswer(t *testing.T) {
 	r.eng.cfg.OnClose = func(a Alert) { box.Load().EnqueueClose(a) }
 	var logged []string
 	var mu sync.Mutex
-	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Engine: r.eng, Client: http.DefaultClient, RuleSink: map[string]string{},
+	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Engine: r.eng, Key: r.key, Client: http.DefaultClient, RuleSink: map[string]string{},
 		Sinks:   []*Sink{{Name: "jira", Kind: "jira", URL: j.srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("bot@example.com:tok")}},
 		OnError: func(err error) { mu.Lock(); logged = append(logged, err.Error()); mu.Unlock() }})
 	if err != nil {

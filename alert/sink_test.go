@@ -132,7 +132,7 @@ func TestOutboxExactlyOnceAcrossRestart(t *testing.T) {
 	var box atomic.Pointer[Outbox]
 	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
 	start := func() (context.CancelFunc, chan struct{}) {
-		o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
+		o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Key: r.key, MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,7 +207,7 @@ func TestOutboxClosesTickets(t *testing.T) {
 	var box atomic.Pointer[Outbox]
 	r := newRigWith(t, examplePolicy(t), func(a Alert) { box.Load().Enqueue(a) })
 	start := func() func() {
-		o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
+		o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Key: r.key, MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +283,7 @@ func TestOutboxClosesServiceNowIncident(t *testing.T) {
 	sinks := []*Sink{{Name: "snow", Kind: "servicenow", URL: srv.URL + "/api/now/table/incident", Project: "Security Ops", secret: []byte("svc:pw")}}
 	var box atomic.Pointer[Outbox]
 	r := newRigWith(t, examplePolicy(t), func(a Alert) { box.Load().Enqueue(a) })
-	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Client: srv.Client(), MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
+	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Key: r.key, Client: srv.Client(), MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

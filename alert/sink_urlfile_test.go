@@ -61,7 +61,7 @@ func TestSlackURLFromFile(t *testing.T) {
 		t.Fatalf("NewSinks = %v, %v; want the Slack sink", sinks, err)
 	}
 	r := newRig(t, doc)
-	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Client: srv.Client()})
+	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Key: r.key, Client: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}

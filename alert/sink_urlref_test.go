@@ -55,7 +55,7 @@ func TestSlackURLFromReference(t *testing.T) {
 			r := newRig(t, doc)
 			var errs []string
 			outbox := t.TempDir()
-			o, err := NewOutbox(OutboxConfig{Dir: outbox, Sinks: sinks, Engine: r.eng, Client: srv.Client(),
+			o, err := NewOutbox(OutboxConfig{Dir: outbox, Sinks: sinks, Engine: r.eng, Key: r.key, Client: srv.Client(),
 				OnError: func(err error) { mu.Lock(); errs = append(errs, err.Error()); mu.Unlock() }})
 			if err != nil {
 				t.Fatal(err)

@@ -48,7 +48,7 @@ func TestSinkErrorsNameNoURL(t *testing.T) {
 	r := newRig(t, examplePolicy(t))
 	var mu sync.Mutex
 	var errs []string
-	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng,
+	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Key: r.key,
 		Client:  &http.Client{Timeout: 200 * time.Millisecond},
 		OnError: func(err error) { mu.Lock(); errs = append(errs, err.Error()); mu.Unlock() }})
 	if err != nil {

@@ -25,7 +25,7 @@ func TestSustainedAttackOneTicketPerSink(t *testing.T) {
 			t.Errorf("Enqueue: %v", err)
 		}
 	})
-	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, RuleSink: map[string]string{"token-guessing-client": "a"},
+	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Key: r.key, RuleSink: map[string]string{"token-guessing-client": "a"},
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

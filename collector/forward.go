@@ -57,11 +57,12 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 	if err != nil {
 		return err
 	}
+	through := store.LastEventRevision()
 	keep := func(w etcdadmin.Witnesses) error {
 		if w == told {
 			return nil // every check confirms the same event until the next is stored
 		}
-		if err := WriteWitnesses(wf, key, w); err != nil {
+		if err := writeWitnessesThrough(wf, key, w, through); err != nil {
 			return err
 		}
 		told = w
@@ -85,6 +86,9 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 			}
 		}
 		authOff(out)
+		if err := throughBatch(wf, key, told, &through, evs); err != nil {
+			return err
+		}
 		if err := store.AppendEvents(out); err != nil {
 			return err
 		}
@@ -115,19 +119,52 @@ func resumeNoLaterThanTheTrail(ctx context.Context, admin *etcdadmin.Admin, stor
 	return last, nil
 }
 
+// throughBatch records in the witness file wf, before the store holds
+// the batch evs, the newest etcd revision it holds then (through, moved
+// on): a copy of the file taken before then, put back, is older than
+// the store at the next start and not trusted (trustedWitnesses). Written
+// first, a crash before the batch is stored leaves the file ahead of the
+// store, which is trusted, never behind it.
+func throughBatch(wf string, key ed25519.PrivateKey, told etcdadmin.Witnesses, through *int64, evs []etcdadmin.Event) error {
+	rev := evs[len(evs)-1].Revision
+	if rev <= *through {
+		return nil
+	}
+	if err := writeWitnessesThrough(wf, key, told, rev); err != nil {
+		return err
+	}
+	*through = rev
+	return nil
+}
+
 // trustedWitnesses reads the witness file wf with the store's key, and
 // returns that key, which signs the file from then on. A file the key did
 // not sign but which may be read as none (ErrWitnessNotTrusted: unsigned,
-// or signed before a key rotation) is reported in a warn line and
-// replaced at once by a signed none, so it is reported once.
+// or signed before a key rotation), or one written before the store held
+// the newest event it holds (an older copy put back, or one written
+// before the file recorded it: olderWitness), is reported in a warn line
+// and replaced at once by a signed none, so it is reported once.
 func trustedWitnesses(wf string, store *Store, log zerolog.Logger) (ed25519.PrivateKey, etcdadmin.Witnesses, error) {
 	key, older := store.witnessKeys()
-	ws, err := readWitnesses(wf, key.Public().(ed25519.PublicKey), older)
+	last := store.LastEventRevision()
+	ws, through, err := readWitnesses(wf, key.Public().(ed25519.PublicKey), older)
+	if err == nil && ws != (etcdadmin.Witnesses{}) && through < last {
+		ws, err = etcdadmin.Witnesses{}, olderWitness(wf, through, last)
+	}
 	if errors.Is(err, ErrWitnessNotTrusted) {
 		log.Warn().Err(err).Msg("events witness not trusted; replaced by a signed empty one")
-		err = WriteWitnesses(wf, key, etcdadmin.Witnesses{})
+		err = writeWitnessesThrough(wf, key, etcdadmin.Witnesses{}, last)
 	}
 	return key, ws, err
+}
+
+// olderWitness is the error for a witness file written when the store
+// held events up to etcd revision through, read by a store holding one
+// at last, later: a copy put back from before (its witnesses and auth
+// mark say nothing of what was stored since), or a file written before
+// collectors recorded through (0).
+func olderWitness(wf string, through, last int64) error {
+	return fmt.Errorf("%w: %q was written when the store held events up to etcd revision %d, and it holds one at %d (an older copy put back, or written before witnesses recorded it): read as none, so the next check reads the last event stored and events under events-by/ written while the collector was down are stored with their etcd users unproven", ErrWitnessNotTrusted, wf, through, last)
 }
 
 // uncheckedLease logs a warn line for each event of evs flagged

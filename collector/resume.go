@@ -61,6 +61,11 @@ type witnessFile struct {
 	Revision int64        `json:"revision"`
 	First    *witnessFile `json:"first,omitempty"` // its own First is never written
 	Auth     *authFile    `json:"auth,omitempty"`  // absent: nothing proven
+	// Through is the newest etcd revision of an event the store held, or
+	// was about to store, when the file was written (absent in a file
+	// written before it was kept): a start whose store holds a later one
+	// reads the file as an older copy put back (trustedWitnesses).
+	Through int64 `json:"stored_through,omitempty"`
 }
 
 // authFile is the JSON of an etcdadmin.AuthMark in the witness file.
@@ -98,34 +103,38 @@ func ReadConfirmedWitness(path string, pub ed25519.PublicKey) (etcdadmin.Witness
 // cannot be read or parsed, or whose signature does not verify, is an
 // error, as for the resume revision.
 func ReadWitnesses(path string, pub ed25519.PublicKey) (etcdadmin.Witnesses, error) {
-	return readWitnesses(path, pub, nil)
+	ws, _, err := readWitnesses(path, pub, nil)
+	return ws, err
 }
 
 // readWitnesses is ReadWitnesses that reads a file signed by one of the
 // store's older keys as it reads an unsigned one: not trusted, reported.
-func readWitnesses(path string, pub ed25519.PublicKey, older []ed25519.PublicKey) (etcdadmin.Witnesses, error) {
+// It returns the file's Through too.
+func readWitnesses(path string, pub ed25519.PublicKey, older []ed25519.PublicKey) (etcdadmin.Witnesses, int64, error) {
 	b, err := durable.ReadRegularMax(path, witnessFileMax)
 	if errors.Is(err, os.ErrNotExist) {
-		return etcdadmin.Witnesses{}, nil
+		return etcdadmin.Witnesses{}, 0, nil
 	}
 	if err != nil {
-		return etcdadmin.Witnesses{}, fmt.Errorf("collector: cannot read the confirmed witness %q: %w", path, err)
+		return etcdadmin.Witnesses{}, 0, fmt.Errorf("collector: cannot read the confirmed witness %q: %w", path, err)
 	}
 	var d signedDoc
 	if err := json.Unmarshal(b, &d); err != nil {
-		return etcdadmin.Witnesses{}, damagedWitness(path, b)
+		return etcdadmin.Witnesses{}, 0, damagedWitness(path, b)
 	}
 	if d.Payload == nil && d.Signature == "" {
-		return unsignedWitness(path, b)
+		ws, err := unsignedWitness(path, b)
+		return ws, 0, err
 	}
 	var w witnessFile
 	switch _, err := openDoc(b, pub, domainWitness, &w); {
 	case errors.Is(err, errBadSignature):
-		return witnessOfOlderKey(path, b, older)
+		ws, err := witnessOfOlderKey(path, b, older)
+		return ws, 0, err
 	case err != nil || !w.valid():
-		return etcdadmin.Witnesses{}, damagedWitness(path, b)
+		return etcdadmin.Witnesses{}, 0, damagedWitness(path, b)
 	}
-	return w.witnesses(), nil
+	return w.witnesses(), w.Through, nil
 }
 
 // unsignedWitness answers for a witness file in the form collectors
@@ -159,7 +168,7 @@ func damagedWitness(path string, b []byte) error {
 // valid reports whether w holds well-formed witnesses.
 func (w *witnessFile) valid() bool {
 	bad := func(key string, rev int64) bool { return rev < 0 || (rev > 0) != (key != "") }
-	return !bad(w.Key, w.Revision) && (w.First == nil || !bad(w.First.Key, w.First.Revision)) && (w.Auth == nil || w.Auth.After >= 0)
+	return !bad(w.Key, w.Revision) && (w.First == nil || !bad(w.First.Key, w.First.Revision)) && (w.Auth == nil || w.Auth.After >= 0) && w.Through >= 0
 }
 
 // witnesses returns the etcdadmin.Witnesses w holds (Last zero).
@@ -183,7 +192,14 @@ func WriteConfirmedWitness(path string, key ed25519.PrivateKey, w etcdadmin.Witn
 // Auth mark (what the follower proved of etcd's authentication), signed
 // by key, the store's signing key, durably, as WriteResumeRevision does.
 func WriteWitnesses(path string, key ed25519.PrivateKey, ws etcdadmin.Witnesses) error {
-	w := witnessFile{Key: ws.Confirmed.Key, Revision: ws.Confirmed.Revision}
+	return writeWitnessesThrough(path, key, ws, 0)
+}
+
+// writeWitnessesThrough is WriteWitnesses that records through, the
+// newest etcd revision of an event the store holds or is about to store
+// (witnessFile.Through).
+func writeWitnessesThrough(path string, key ed25519.PrivateKey, ws etcdadmin.Witnesses, through int64) error {
+	w := witnessFile{Key: ws.Confirmed.Key, Revision: ws.Confirmed.Revision, Through: through}
 	if ws.First.Revision > 0 {
 		w.First = &witnessFile{Key: ws.First.Key, Revision: ws.First.Revision}
 	}

@@ -64,7 +64,7 @@ func TestWitnessFilePlantedIsNotTrusted(t *testing.T) {
 		t.Fatalf("witness of another key read as %+v, %v; want an error", ws, err)
 	}
 	// Signed by a key the store rotated away from: reported, read as none.
-	if ws, err := readWitnesses(path, pub, []ed25519.PublicKey{other.Public().(ed25519.PublicKey)}); !errors.Is(err, ErrWitnessNotTrusted) || ws != (etcdadmin.Witnesses{}) {
+	if ws, _, err := readWitnesses(path, pub, []ed25519.PublicKey{other.Public().(ed25519.PublicKey)}); !errors.Is(err, ErrWitnessNotTrusted) || ws != (etcdadmin.Witnesses{}) {
 		t.Fatalf("witness of an older key read as %+v, %v; want none, not trusted", ws, err)
 	}
 	// A head signed by the store's key is no witness.

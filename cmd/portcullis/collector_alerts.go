@@ -203,7 +203,7 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 		go eng.RunSnapshots(ctx, snapshotEvery, func(err error) { log.Warn().Err(err).Msg("detection snapshot not written") })
 	}
 	if len(sinks) > 0 {
-		if box, err = ticketOutbox(doc, sinks, eng, filepath.Join(dir, "tickets"), log); err != nil {
+		if box, err = ticketOutbox(doc, sinks, eng, filepath.Join(dir, "tickets"), d.key, log); err != nil {
 			return err
 		}
 		d.box = box
@@ -247,13 +247,14 @@ func (d *detection) finalSnapshot(log *zerolog.Logger) {
 }
 
 // ticketOutbox returns the outbox of the policy's ticket sinks, with the
-// alerts a crash left unqueued queued again.
-func ticketOutbox(doc *policy.Document, sinks []*alert.Sink, eng *alert.Engine, dir string, log *zerolog.Logger) (*alert.Outbox, error) {
+// alerts a crash left unqueued queued again; key, the collector's signing
+// key, signs its queued files.
+func ticketOutbox(doc *policy.Document, sinks []*alert.Sink, eng *alert.Engine, dir string, key ed25519.PrivateKey, log *zerolog.Logger) (*alert.Outbox, error) {
 	ruleSink := map[string]string{}
 	for _, r := range doc.Detection {
 		ruleSink[r.Name] = r.Ticket
 	}
-	box, err := alert.NewOutbox(alert.OutboxConfig{Dir: dir, Sinks: sinks, Engine: eng, RuleSink: ruleSink,
+	box, err := alert.NewOutbox(alert.OutboxConfig{Dir: dir, Sinks: sinks, Engine: eng, RuleSink: ruleSink, Key: key,
 		OnError: func(err error) {
 			if errors.Is(err, alert.ErrCloseRefused) {
 				log.Error().Err(err).Msg("ticket closure refused by the sink; not retried (alerts show lists it)")

@@ -1,0 +1,72 @@
+package collector
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/rs/zerolog"
+)
+
+// TestWitnessOlderCopyPutBackIsNotTrusted: events.witness is signed by
+// the store's key, but a copy taken earlier, put back once the follower
+// had stored more events, was trusted as the store's latest: its
+// confirmed witness (an earlier event, which an etcd restored from an
+// older backup still holds) and its auth mark were what the next check
+// read. The witness now records the last etcd revision the store held
+// when it was written (stored_through), and a start whose store holds a
+// later event reads it as none, in a warn line naming the file.
+func TestWitnessOlderCopyPutBackIsNotTrusted(t *testing.T) {
+	e, _, cli := etcdServer(t)
+	const prefix = "/witness-rollback"
+	_, admin := pausedAdmin(t, e, prefix)
+	dir, key := t.TempDir(), newTestKey(t)
+	wf := WitnessPath(filepath.Join(dir, "events.rev"))
+	pub := key.Public().(ed25519.PublicKey)
+
+	putEvents(t, cli, prefix, 0, 3)
+	stop := followInto(t, admin, dir, key)
+	waitFor(t, "the first events confirmed", func() bool {
+		w, err := ReadConfirmedWitness(wf, pub)
+		return err == nil && w.Revision > 0
+	})
+	stop()
+	older := mustRead(t, wf)
+
+	stop = followInto(t, admin, dir, key)
+	putEvents(t, cli, prefix, 3, 3)
+	waitFor(t, "the later events stored", func() bool { return len(storedEvents(t, dir)) == 6 })
+	stop()
+
+	start := func() (etcdadmin.Witnesses, string) {
+		t.Helper()
+		st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		var logs bytes.Buffer
+		_, ws, err := trustedWitnesses(wf, st, zerolog.New(&logs))
+		if err != nil {
+			t.Fatalf("trustedWitnesses: %v", err)
+		}
+		return ws, logs.String()
+	}
+	if ws, logs := start(); ws.Confirmed.Revision == 0 || logs != "" {
+		t.Fatalf("the follower's own witness at a restart: %+v, log %q; want it trusted", ws, logs)
+	}
+	if err := os.WriteFile(wf, older, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ws, logs := start()
+	if ws != (etcdadmin.Witnesses{}) {
+		t.Errorf("the older copy put back is read as %+v; want none", ws)
+	}
+	if !strings.Contains(logs, `"level":"warn"`) || !strings.Contains(logs, wf) {
+		t.Errorf("log %q: want a warn line naming %s", logs, wf)
+	}
+}
