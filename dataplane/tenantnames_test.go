@@ -94,3 +94,47 @@ func TestTenantNamesRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantNamesReachWaitingRequests: a request that waited, in its
+// class's queue or for an upstream connection, is decided again on the
+// tables in force (recheck.go); a push that named tenant_params and
+// tenant_cookies meanwhile refuses a parameter or cookie of those names
+// it carries on a route binding {tenant}, as on arrival.
+func TestTenantNamesReachWaitingRequests(t *testing.T) {
+	for _, pool := range []bool{false, true} {
+		for _, c := range []struct{ target, cookie string }{
+			{"/v1//tenants/acme/exports?tenant_id=globex", ""},
+			{"/v1/tenants/acme/exports", "org_id=globex"},
+		} {
+			name := map[bool]string{false: "queue", true: "pool"}[pool] + map[bool]string{false: "-param", true: "-cookie"}[c.cookie != ""]
+			t.Run(name, func(t *testing.T) {
+				w := newWaitScene(t, pool) // recheck_test.go
+				route := func(names bool) func(d *policy.Document) {
+					return func(d *policy.Document) {
+						d.Routes = append(append([]policy.RouteSpec(nil), d.Routes...),
+							policy.RouteSpec{Method: "POST", Path: "/v1/tenants/{tenant}/exports", Class: "bulk", Scopes: []string{"export:data"}})
+						if names {
+							d.TenantParams, d.TenantCookies = []string{"tenant_id"}, []string{"org_id"}
+						}
+						exportWait(pool)(d)
+					}
+				}
+				swapDoc(t, w.st.store, route(false))
+				w.hold(t, func() reply { return do(t, w.st.addr, "POST", "/v1/tenants/acme/exports", key(adminKey), "") })
+				w.wait(t, func() reply {
+					h := key(adminKey)
+					if c.cookie != "" {
+						h["Cookie"] = c.cookie
+					}
+					return do(t, w.st.addr, "POST", c.target, h, "")
+				})
+				swapDoc(t, w.st.store, route(true))
+				first, second := w.finish(t)
+				if first.status != 200 || second.status != 400 || second.errorBody(t).Error != "bad_request" || len(w.arrived) != 0 {
+					t.Fatalf("a waiting POST %s %q after tenant_params and tenant_cookies named it: answers %d and %d %q, %d more request(s) reached the upstream; want 200, then 400 bad_request and none",
+						c.target, c.cookie, first.status, second.status, second.body, len(w.arrived))
+				}
+			})
+		}
+	}
+}
