@@ -16,9 +16,10 @@ import (
 // tenant parameter is, whatever its value: which would the service read?
 // A name is read as cookieNamed reads a refuse_cookies name (any case,
 // '+' and %XX escapes, PHP's '.', ' ' and '[' for '_', "name[]", Rack's
-// "[name]"). Parameters are looked for in the query and in a form body
-// (urlencoded, or without a Content-Type, which Rack parses as a form);
-// JSON and multipart bodies are not read for them.
+// "[name]"). Parameters are looked for in the query, in a form body
+// (urlencoded, or without a Content-Type, which Rack parses as a form)
+// and among a JSON body's top-level members (jsonNamed); a multipart
+// body is not read for them.
 
 // tenantNamesRefused reports whether a request to a route binding
 // {tenant} carries a parameter snap.TenantParams names, in its query q or,
@@ -39,8 +40,63 @@ func tenantParamsIn(wants []string, req *fasthttp.Request, q []byte, hasBody boo
 	if !hasBody {
 		return false
 	}
-	mt := mediaType(req.Header.ContentType())
-	return (len(mt) == 0 || foldPrefix(mt, "application/x-www-form-urlencoded")) && formNamed(req.Body(), wants)
+	ct := req.Header.ContentType()
+	if mt := mediaType(ct); len(mt) == 0 || foldPrefix(mt, "application/x-www-form-urlencoded") {
+		return formNamed(req.Body(), wants)
+	}
+	return jsonType(ct) && jsonNamed(req.Body(), wants)
+}
+
+// jsonNamed reports whether a JSON body is an object with a member whose
+// name, its escapes decoded, is one of wants (lower case) in any case:
+// Laravel's input() and Express's req.body read a JSON body's members as
+// parameters, and ASP.NET Core binds them without case. A nested
+// object's members are not read (a service reads them under a path, not
+// by the name); a body that is not an object, or stops being JSON, is
+// read as far as it is one, as overrideJSON reads it.
+func jsonNamed(b []byte, wants []string) bool {
+	i := 0
+	if bytes.HasPrefix(b, utf8BOM) {
+		i = len(utf8BOM)
+	}
+	i = skipJSONIgnore(b, i)
+	if i == len(b) || b[i] != '{' {
+		return false
+	}
+	for i++; ; i++ { // i is at '{' or ','
+		i = skipJSONIgnore(b, i)
+		if i == len(b) || b[i] != '"' {
+			return false
+		}
+		var name [policy.MaxRefuseCookieLen]byte
+		var n int
+		if i, n = jsonKey(b, i+1, name[:]); i < 0 {
+			return false
+		}
+		if n <= len(name) && nameIn(name[:n], wants) {
+			return true
+		}
+		if i = skipJSONIgnore(b, i); i == len(b) || b[i] != ':' {
+			return false
+		}
+		if i = skipJSONValue(b, skipJSONIgnore(b, i+1)); i < 0 {
+			return false
+		}
+		if i = skipJSONIgnore(b, i); i == len(b) || b[i] != ',' {
+			return false
+		}
+	}
+}
+
+// nameIn reports whether name is one of wants (lower case), its letters
+// in any case.
+func nameIn(name []byte, wants []string) bool {
+	for _, w := range wants {
+		if len(name) == len(w) && cookieBytesAre(name, w, false) {
+			return true
+		}
+	}
+	return false
 }
 
 // formNamed reports whether a query string or urlencoded form, its

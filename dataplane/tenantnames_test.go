@@ -61,6 +61,8 @@ func TestTenantNamesRefused(t *testing.T) {
 		{"GET", "/v1/tenants/acme/reports/7?org=globex", "", ""},
 		{"POST", post, form, "a=1&tenant_id=globex"},
 		{"POST", post, "", "org=globex"}, // no Content-Type: Rack reads a form
+		{"POST", post, "Content-Type: application/json\r\n", `{"a":1,"Tenant_Id":"globex"}`},
+		{"POST", post, "Content-Type: application/json; charset=utf-8\r\n", `{"\u006frg":"acme"}`},
 		{"GET", own, "Cookie: org_id=globex\r\n", ""},
 		{"GET", own, "Cookie: a=1; ORG_ID=globex\r\n", ""},
 		{"GET", own, "Cookie: a=1\r\nCookie: org%5Fid=globex\r\n", ""},
@@ -84,6 +86,7 @@ func TestTenantNamesRefused(t *testing.T) {
 		{"GET", own, "Cookie: org=globex; tenant_id=globex\r\n", ""},                      // parameters' names, not tenant_cookies'
 		{"GET", "/v1/users?tenant_id=globex&org=globex", "Cookie: org_id=globex\r\n", ""}, // no {tenant} in its route
 		{"POST", post, form, "a=org&b=1"},
+		{"POST", post, "Content-Type: application/json\r\n", `{"a":{"org":"globex"},"b":"org","tenant_idx":1}`},
 		{"POST", post, "Content-Type: text/plain\r\n", "org=globex"},
 	} {
 		n := len(rec.received())
