@@ -296,3 +296,39 @@ func TestRefusedCookieAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantNamesAllocations: on a route binding {tenant}, a policy
+// naming tenant_params and tenant_cookies reads the query and the Cookie
+// lines for them without allocating, served or refused.
+func TestTenantNamesAllocations(t *testing.T) {
+	m := newInmem(t, false)
+	doc := *m.srv.store.Load().Doc
+	doc.Routes = append(append([]policy.RouteSpec(nil), doc.Routes...),
+		policy.RouteSpec{Method: "GET", Path: "/v1/tenants/{tenant}/users", Class: "standard", Scopes: []string{"read:users"}})
+	doc.TenantParams = []string{"tenant_id", "org"}
+	doc.TenantCookies = []string{"org_id"}
+	snap, err := policy.Compile(&doc, policy.Live{Revision: m.srv.store.Load().Revision + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.srv.store.Swap(snap)
+	for _, c := range []struct {
+		raw  []byte
+		want int
+	}{
+		{request("GET", "/v1/tenants/acme/users?a=1&organization=x", hrisKey, "Cookie: theme=dark"), 200},
+		{request("GET", "/v1/tenants/acme/users?a=1&tenant%5Fid=globex", hrisKey), 400},
+		{request("GET", "/v1/tenants/acme/users", hrisKey, "Cookie: theme=dark; org_id=globex"), 400},
+	} {
+		for i := 0; i < 50; i++ {
+			m.serve(t, c.raw)
+		}
+		m.srv.keys.Wait()
+		if got := m.serve(t, c.raw); got != c.want {
+			t.Fatalf("%q: status %d, want %d", c.raw, got, c.want)
+		}
+		if allocs := testing.AllocsPerRun(200, func() { m.serve(t, c.raw) }); allocs != 0 {
+			t.Errorf("%q: %v allocations per request, want 0", c.raw, allocs)
+		}
+	}
+}

@@ -382,7 +382,7 @@ var (
 )
 
 // hostByte marks the bytes a Host value may hold: letters, digits, '.',
-// '-' and ':' (a port). Anything else (userinfo's '@', brackets, '%',
+// '-' and ':' (a port, checked by validHost). Anything else (userinfo's '@', brackets, '%',
 // '/') is refused rather than forwarded.
 var hostByte = func() (t [256]bool) {
 	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-:") {
@@ -391,10 +391,36 @@ var hostByte = func() (t [256]bool) {
 	return t
 }()
 
-// validHost reports whether a Host value holds only hostByte bytes.
+// validHost reports whether a Host value holds only hostByte bytes, at
+// most one ':', and after it a TCP port (validHostPort). fasthttp's URI
+// parse refuses a port that is not digits or a second ':', but not one
+// out of range: svc:99999999999 went on to the service as sent.
 func validHost(v []byte) bool {
-	for _, c := range v {
+	colon := -1
+	for i, c := range v {
 		if !hostByte[c] {
+			return false
+		}
+		if c == ':' {
+			if colon >= 0 {
+				return false
+			}
+			colon = i
+		}
+	}
+	return colon < 0 || validHostPort(v[colon+1:])
+}
+
+// validHostPort reports whether p, a Host's port without its ':', is
+// digits of a value up to 65535; empty is a port too (RFC 9110's port is
+// *DIGIT, and fasthttp takes "svc:").
+func validHostPort(p []byte) bool {
+	n := 0
+	for _, c := range p {
+		if c < '0' || c > '9' {
+			return false
+		}
+		if n = n*10 + int(c-'0'); n > 65535 {
 			return false
 		}
 	}

@@ -799,7 +799,7 @@ func overrideJSON(b []byte, tenant bool) bool {
 		}
 		var name [16]byte
 		var n int
-		if i, n = jsonKey(b, i+1, &name); i < 0 {
+		if i, n = jsonKey(b, i+1, name[:]); i < 0 {
 			return false
 		}
 		if n == len("_method") && name[0] == '_' && foldEqual(name[1:n], "method") || // foldEqual does not fold '_'
@@ -836,7 +836,7 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // into name, as far as it fits, and returns the index after its closing
 // quote and its decoded length (more than len(name) when it did not fit;
 // a non-ASCII character is written as 0xFF), or -1 when it does not end.
-func jsonKey(b []byte, i int, name *[16]byte) (int, int) {
+func jsonKey(b []byte, i int, name []byte) (int, int) {
 	n := 0
 	for i < len(b) {
 		c := b[i]

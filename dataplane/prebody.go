@@ -220,7 +220,8 @@ func scannedOK(raw []byte, version bool, x *exchange) bool {
 // query string query: content the route refuses (a GET's, HEAD's,
 // DELETE's or OPTIONS' without allow_body: contentDeclared), a method
 // override parameter, an access token or a tenant parameter in the query
-// (override.go), a tenant cookie on a route binding {tenant}, strict
+// (override.go), a tenant cookie on a route binding {tenant} or a
+// parameter or cookie of tenant_params or tenant_cookies (tenantnames.go), strict
 // audit with no sink accepting, and a public route's tenant header or,
 // on a route with a caller, a stale policy. None spends a budget: the
 // public routes' slots are the handler's.
@@ -232,6 +233,8 @@ func (s *Server) beforeCredential(x *exchange, h *fasthttp.RequestHeader, query 
 	case len(query) > 0 && overrideParam(&ctxOfHeader(h).Request, query, false, x.hdr.coded, r.TenantSeg != 0):
 		return audit.BadRequest
 	case r.TenantSeg != 0 && x.hdr.cookie && tenantCookies(h.RawHeaders()):
+		return audit.BadRequest
+	case r.TenantSeg != 0 && tenantNamesRefused(x.snap, &ctxOfHeader(h).Request, query, h.RawHeaders(), false, x.hdr.cookie):
 		return audit.BadRequest
 	case s.unrecorded(x):
 		return audit.AuditUnavailable

@@ -93,13 +93,15 @@ func (s *Server) decideAgain(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 			return audit.BadRequest
 		}
 	}
-	// A route that binds {tenant} now: a tenant parameter or cookie was
-	// not looked for on arrival (tenantparam.go, tenantcookie.go). The query is read from the target
+	// A route that binds {tenant} now: a tenant parameter or cookie, or
+	// one the policy names, was not looked for on arrival (tenantparam.go,
+	// tenantcookie.go, tenantnames.go). The query is read from the target
 	// again, not x.query: at the pool, prepareRequest has written the
 	// forwarded target over the bytes x.query aliases.
 	if x.route.TenantSeg != 0 {
 		_, q, _ := splitTarget(h.RequestURI())
-		if x.hdr.cookie && tenantCookies(h.RawHeaders()) || overrideParam(&ctx.Request, q, x.bodyIn, x.hdr.coded, true) {
+		if x.hdr.cookie && tenantCookies(h.RawHeaders()) || overrideParam(&ctx.Request, q, x.bodyIn, x.hdr.coded, true) ||
+			tenantNamesRefused(x.snap, &ctx.Request, q, h.RawHeaders(), x.bodyIn, x.hdr.cookie) {
 			return audit.BadRequest
 		}
 	}

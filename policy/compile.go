@@ -274,10 +274,16 @@ func (c *compiler) settings() error {
 		}
 		c.snap.RefuseCookies = append(c.snap.RefuseCookies, strings.ToLower(n))
 	}
+	var err error
+	if c.snap.TenantParams, err = compileTenantNames("tenant_params", c.doc.TenantParams); err != nil {
+		return err
+	}
+	if c.snap.TenantCookies, err = compileTenantNames("tenant_cookies", c.doc.TenantCookies); err != nil {
+		return err
+	}
 	c.snap.HeaderLists = len(c.snap.TenantHeaders)+len(c.snap.RefuseHeaders)+len(c.snap.RefuseCookies) > 0
 	c.snap.AuditStrict = c.doc.Audit.Mode == "strict"
 	c.snap.Collector = c.doc.Audit.Collector
-	var err error
 	if c.snap.StaleAfter, err = parseDuration(c.doc.Staleness.MaxAge); err != nil {
 		return fmt.Errorf("staleness: %w", err)
 	}

@@ -34,7 +34,15 @@ type Document struct {
 	// hapi-auth-jwt2's token, ...): a request carrying one, in any
 	// spelling a common server reads as that name, is refused, so none
 	// reaches the service (refusecookies.go).
-	RefuseCookies []string  `yaml:"refuse_cookies,omitempty" json:"refuse_cookies,omitempty"`
+	RefuseCookies []string `yaml:"refuse_cookies,omitempty" json:"refuse_cookies,omitempty"`
+
+	// TenantParams and TenantCookies name the query or form parameters,
+	// and the cookies, beyond "tenant", that the service reads a tenant
+	// from: on a route that binds {tenant}, a request carrying one, in
+	// any spelling a common server reads as that name, is refused, as a
+	// tenant parameter is (tenantnames.go).
+	TenantParams  []string  `yaml:"tenant_params,omitempty" json:"tenant_params,omitempty"`
+	TenantCookies []string  `yaml:"tenant_cookies,omitempty" json:"tenant_cookies,omitempty"`
 	Audit         AuditSpec `yaml:"audit,omitempty" json:"audit,omitempty"`
 	Staleness     StaleSpec `yaml:"staleness,omitempty" json:"staleness,omitempty"`
 

@@ -45,6 +45,8 @@ type Snapshot struct {
 	TenantHeaders  []string // tenant_headers, in lower case: held to the caller's tenant beside BuiltinTenantHeaders
 	RefuseHeaders  []string // refuse_headers, in lower case: a request carrying one is refused
 	RefuseCookies  []string // refuse_cookies, in lower case: a request carrying one is refused; Doc.RefuseCookies as written, in the same order
+	TenantParams   []string // tenant_params, in lower case: on a route binding {tenant}, a request carrying one is refused
+	TenantCookies  []string // tenant_cookies, in lower case: on a route binding {tenant}, a request carrying one is refused
 	HeaderLists    bool     // one of TenantHeaders, RefuseHeaders and RefuseCookies lists a name: the data plane reads the lines for them
 	AuditStrict    bool
 	Collector      string

@@ -63,6 +63,10 @@ func rules3Weakenings(cur, next *Document) []string {
 		"a credential in it crosses to the service unverified")...)
 	out = append(out, headersDropped("refuse_cookies", cur.RefuseCookies, next.RefuseCookies,
 		"a credential in that cookie crosses to the service unverified")...)
+	out = append(out, headersDropped("tenant_params", cur.TenantParams, next.TenantParams,
+		"on a route binding {tenant}, a caller's parameter of that name goes on to the service, which reads its tenant from it")...)
+	out = append(out, headersDropped("tenant_cookies", cur.TenantCookies, next.TenantCookies,
+		"on a route binding {tenant}, a caller's cookie of that name goes on to the service, which reads its tenant from it")...)
 	for _, is := range next.Issuers {
 		i := slices.IndexFunc(cur.Issuers, func(o IssuerSpec) bool { return o.ID == is.ID })
 		for _, t := range is.Tenants {

@@ -24,6 +24,7 @@ func TestWeakeningsRules3(t *testing.T) {
 	publicBound := replace("audit:\n", "public_routes: {max_in_flight: 8}\naudit:\n")
 	oneTenant := replace("tenants: [acme, globex]", "tenants: [acme]")
 	headerLists := replace("audit:\n", "tenant_headers: [X-Org-Id, X-Workspace-Id]\nrefuse_headers: [X-Auth-Token]\naudit:\n")
+	tenantNames := replace("audit:\n", "tenant_params: [tenant_id, org]\ntenant_cookies: [org_id]\naudit:\n")
 	for _, c := range []struct {
 		name         string
 		base, change func(string) string
@@ -49,6 +50,10 @@ func TestWeakeningsRules3(t *testing.T) {
 			`tenant_headers no longer names "X-Org-Id"`},
 		{"refused header dropped", headerLists, replace("refuse_headers: [X-Auth-Token]\n", ""),
 			`refuse_headers no longer names "X-Auth-Token"`},
+		{"tenant param dropped", tenantNames, replace("tenant_params: [tenant_id, org]", "tenant_params: [ORG]"),
+			`tenant_params no longer names "tenant_id"`},
+		{"tenant cookie dropped", tenantNames, replace("tenant_cookies: [org_id]\n", ""),
+			`tenant_cookies no longer names "org_id"`},
 	} {
 		if got := weakeningsOf(t, c.base, c.change); !strings.Contains(got, c.want) {
 			t.Errorf("%s: Weakenings = %q; want %q", c.name, got, c.want)
@@ -66,6 +71,7 @@ func TestWeakeningsRules3(t *testing.T) {
 		{"issuer tenant dropped", same, replace("tenants: [acme, globex]", "tenants: [acme]")},
 		// A tenant header refused outright lets less through (read96).
 		{"tenant header moved to refuse_headers", headerLists, replace("tenant_headers: [X-Org-Id, X-Workspace-Id]\nrefuse_headers: [X-Auth-Token]", "tenant_headers: [X-Workspace-Id]\nrefuse_headers: [X-Auth-Token, x-org-id]")},
+		{"tenant names grown or respelt", tenantNames, replace("tenant_params: [tenant_id, org]\ntenant_cookies: [org_id]", "tenant_params: [Tenant_Id, org, tenantId]\ntenant_cookies: [ORG_ID, org]")},
 		{"header lists grown or respelt", headerLists, replace("tenant_headers: [X-Org-Id, X-Workspace-Id]\nrefuse_headers: [X-Auth-Token]", "tenant_headers: [x-org-id, X-Workspace-Id, X-Account-Id]\nrefuse_headers: [x-auth-token, X-Access-Token]")},
 	} {
 		if got := weakeningsOf(t, c.base, c.change); got != "" {

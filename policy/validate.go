@@ -85,6 +85,8 @@ func (v *validator) document(d *Document) {
 	}
 	v.tenantHeaders(d.TenantHeaders, d.RefuseHeaders) // tenantheaders.go
 	v.refuseCookies(d.RefuseCookies)                  // refusecookies.go
+	v.tenantNames("tenant_params", d.TenantParams)    // tenantnames.go
+	v.tenantNames("tenant_cookies", d.TenantCookies)
 	for i, c := range d.TrustedProxies {
 		if _, err := parsePrefix(c); err != nil {
 			v.addf(v.lines.at("trusted_proxies", i, "", -1), "trusted proxy: %v", err)
