@@ -51,4 +51,12 @@ func TestPodFloodHidesNoSilence(t *testing.T) {
 	if want := "SILENCE NOT CHECKED: batches of period 2026-05-12_2026-05-12 name pods the pack did not follow: token:thief: 1 batches"; !warned(res, want) {
 		t.Errorf("no warning says %q", want)
 	}
+	// Nor does a line grow with the pods a sender names: the SHARED
+	// SENDER line listed every pod of the thief's, some 200 KB to the
+	// terminal and the pack's files (256-byte names: 2.6 MB).
+	for _, w := range res.Warnings {
+		if len(w) > 16<<10 {
+			t.Errorf("a warning of %d bytes: %.200s...", len(w), w)
+		}
+	}
 }

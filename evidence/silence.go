@@ -767,6 +767,22 @@ func earliest(ts ...time.Time) (t time.Time) {
 	return t
 }
 
+// firstPods names the first ten of pods, each a quoted cell, and counts
+// the rest: a sender names as many pods as it likes, and every one of the
+// 10,000 a sender's batches named was listed, a line of some 200 KB in
+// the warnings and the pack's files (TestPodFloodHidesNoSilence).
+func firstPods(pods []string) string {
+	n := min(len(pods), 10)
+	out := make([]string, n, n+1)
+	for i := range n {
+		out[i] = mdCell(pods[i])
+	}
+	if len(pods) > n {
+		out = append(out, fmt.Sprintf("and %d more", len(pods)-n))
+	}
+	return strings.Join(out, ", ")
+}
+
 // podUnfollowed counts a batch of sender's naming a pod not followed.
 func (s *senders) podUnfollowed(sender string) {
 	if s.podsOver == nil {
@@ -825,11 +841,8 @@ func (b *builder) sharedSenders() (string, int) {
 			continue
 		}
 		slices.Sort(ps)
-		for i := range ps {
-			ps[i] = mdCell(ps[i])
-		}
 		pods += len(ps)
-		parts = append(parts, mdBare(sender)+" ("+strings.Join(ps, ", ")+")")
+		parts = append(parts, mdBare(sender)+" ("+firstPods(ps)+")")
 	}
 	if len(parts) == 0 {
 		return "", 0
