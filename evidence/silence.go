@@ -805,7 +805,7 @@ func (s *senders) podsOverText(period string) string {
 	for i, sn := range names {
 		parts[i] = fmt.Sprintf("%s: %d batches", cmp.Or(mdBare(sn), "other senders"), s.podsOver[sn])
 	}
-	return fmt.Sprintf("SILENCE NOT CHECKED: batches of period %s name pods the pack did not follow: %s. The pack follows at most %d pods of one sender and %d in all; pod names are their sender's to write, so a sender naming a new pod in each batch may be taking the places of other sidecars: the silence of the pods not followed is not checked, none of their senders reads as rotated, and a live sidecar among them reads as having stored no batch.",
+	return fmt.Sprintf("SILENCE NOT CHECKED: batches of period %s name pods the pack did not follow: %s. The pack follows at most %d pods of one sender and %d in all; pod names are their sender's to write, so a sender naming a new pod in each batch may be taking the places of other sidecars: the silence of the pods not followed is not checked, a live sidecar among them reads as having stored no batch, and no pod's senders read as rotated (a sender not followed may have named the pod too).",
 		period, firstTen(parts), maxSilentPodsPerSender, maxSilentPods)
 }
 
