@@ -34,8 +34,18 @@ const (
 	maxInstances          = 100000
 )
 
-// maxSilentPods bounds the pods followed for their silence (silence.go).
-const maxSilentPods = 10000
+// maxSilentPodsPerSender bounds the pods of one sender followed for their
+// silence (silence.go), and maxSilentPods them all: the pod names are the
+// sender's to write, and the first stored took every place, so one sender
+// naming a new pod in each of 10,000 tiny batches before a period's first
+// real batch left every other sidecar unfollowed: a file-mode sidecar's
+// SILENCE NOT CHECKED line was gone, and a live one's quiet spans read as
+// no batch at all (TestPodFloodHidesNoSilence). The batches of pods past
+// either are counted by sender, and the pack names them (podsOverText).
+const (
+	maxSilentPodsPerSender = 10000
+	maxSilentPods          = 100000
+)
 
 // instanceKey is one sidecar process: who sent its batches (as the
 // collector authenticated it), the pod it named and its instance id.
@@ -72,7 +82,8 @@ type senders struct {
 	// sender: a member record names the pod only, and the pod a batch
 	// names is its sender's to write.
 	pods     map[sidecar]*podBatches
-	podsOver bool // a pod past maxSilentPods was not followed
+	podsOver map[string]int // batches of pods not followed, by sender ("" past maxSilentPods senders)
+	podsPer  map[string]int // pods followed, by sender
 	// starts are when each pod's sidecars started, by their member
 	// records (checkSilence): a credential changes only with a new
 	// process, so senders one after the other with a start between

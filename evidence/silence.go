@@ -3,6 +3,7 @@ package evidence
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -59,13 +60,14 @@ func (s *senders) addPod(e *collector.Entry) {
 	k := sidecar{e.Pod, e.Sender}
 	pb := s.pods[k]
 	if pb == nil {
-		if len(s.pods) >= maxSilentPods {
-			s.podsOver = true
+		if len(s.pods) >= maxSilentPods || s.podsPer[e.Sender] >= maxSilentPodsPerSender {
+			s.podUnfollowed(e.Sender)
 			return
 		}
 		if s.pods == nil {
-			s.pods = map[sidecar]*podBatches{}
+			s.pods, s.podsPer = map[sidecar]*podBatches{}, map[string]int{}
 		}
+		s.podsPer[e.Sender]++
 		s.pods[k] = &podBatches{first: e.Time, last: e.Time}
 		return
 	}
@@ -212,6 +214,11 @@ func (b *builder) checkSilence() error {
 		unnamedNote += " " + t
 		b.silenceCaveats = append(b.silenceCaveats, fmt.Sprintf("silence NOT CHECKED for %d sidecar(s) no member record names", len(unrecorded)))
 	}
+	if t := b.senders.podsOverText(b.cfg.Period.Name); t != "" {
+		b.warn("%s", t)
+		unnamedNote += " " + t
+		b.silenceCaveats = append(b.silenceCaveats, "silence NOT CHECKED for the pods not followed")
+	}
 	if t, pods := b.sharedSenders(); t != "" {
 		b.warn("%s", t)
 		unnamedNote += " " + t
@@ -289,8 +296,8 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 			return "", "" // live too briefly in the period to tell silence from no requests
 		}
 		s := fmt.Sprintf("%s (live %s)", name, strings.Join(from, ", "))
-		if b.senders.podsOver {
-			s += fmt.Sprintf(" or among pods past the first %d, not followed", maxSilentPods)
+		if len(b.senders.podsOver) > 0 {
+			s += " or among the pods not followed (SILENCE NOT CHECKED)"
 		}
 		return "", s + suffix
 	}
@@ -340,7 +347,7 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 // the silence of its new sidecar under a label read as benign
 // (TestSenderOfAnotherPodIsNoRotation).
 func (s *senders) rotated(pod string, senders []string) (order []string, line *podBatches, ok bool) {
-	if s.podsOver {
+	if len(s.podsOver) > 0 {
 		return nil, nil, false
 	}
 	pbs := make([]*podBatches, len(senders))
@@ -760,6 +767,48 @@ func earliest(ts ...time.Time) (t time.Time) {
 	return t
 }
 
+// firstPods names the first ten of pods, each a quoted cell, and counts
+// the rest: a sender names as many pods as it likes, and every one of the
+// 10,000 a sender's batches named was listed, a line of some 200 KB in
+// the warnings and the pack's files (TestPodFloodHidesNoSilence).
+func firstPods(pods []string) string {
+	n := min(len(pods), 10)
+	out := make([]string, n, n+1)
+	for i := range n {
+		out[i] = mdCell(pods[i])
+	}
+	if len(pods) > n {
+		out = append(out, fmt.Sprintf("and %d more", len(pods)-n))
+	}
+	return strings.Join(out, ", ")
+}
+
+// podUnfollowed counts a batch of sender's naming a pod not followed.
+func (s *senders) podUnfollowed(sender string) {
+	if s.podsOver == nil {
+		s.podsOver = map[string]int{}
+	}
+	if _, ok := s.podsOver[sender]; !ok && len(s.podsOver) >= maxSilentPods {
+		sender = ""
+	}
+	s.podsOver[sender]++
+}
+
+// podsOverText says which senders' batches of the period name pods the
+// pack did not follow for their silence; "" when it followed every pod.
+func (s *senders) podsOverText(period string) string {
+	if len(s.podsOver) == 0 {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(s.podsOver))
+	parts := make([]string, len(names))
+	for i, sn := range names {
+		parts[i] = fmt.Sprintf("%s: %d batches", cmp.Or(mdBare(sn), "other senders"), s.podsOver[sn])
+	}
+	return fmt.Sprintf("SILENCE NOT CHECKED: batches of period %s name pods the pack did not follow: %s. The pack follows at most %d pods of one sender and %d in all; pod names are their sender's to write, so a sender naming a new pod in each batch may be taking the places of other sidecars: the silence of the pods not followed is not checked, a live sidecar among them reads as having stored no batch, and no pod's senders read as rotated (a sender not followed may have named the pod too).",
+		period, firstTen(parts), maxSilentPodsPerSender, maxSilentPods)
+}
+
 // firstTen joins the first ten of parts, counting the rest.
 func firstTen(parts []string) string {
 	if len(parts) > 10 {
@@ -792,11 +841,8 @@ func (b *builder) sharedSenders() (string, int) {
 			continue
 		}
 		slices.Sort(ps)
-		for i := range ps {
-			ps[i] = mdCell(ps[i])
-		}
 		pods += len(ps)
-		parts = append(parts, mdBare(sender)+" ("+strings.Join(ps, ", ")+")")
+		parts = append(parts, mdBare(sender)+" ("+firstPods(ps)+")")
 	}
 	if len(parts) == 0 {
 		return "", 0
