@@ -30,9 +30,10 @@ type Assessment struct {
 	Sources    map[string]int64 `json:"sources"`
 	KeyIDs     map[string]int64 `json:"key_ids"`
 	Privileged []Access         `json:"privileged"` // requests to privileged and bulk classes, allowed or not
-	// Unverified counts the requests above whose records' entries were
-	// not verified (AssessVerified): each failed its own checks (hash,
-	// link, seq, the collector's signature), or no key was given.
+	// Unverified counts the requests whose records' entries were not
+	// verified (AssessVerified): with a key, those that failed their own
+	// checks (hash, link, seq, the collector's signature), which are in
+	// no count above; without one, every request above.
 	Unverified int64 `json:"unverified"`
 	// Policy says whether the policy given names the client: "known",
 	// "NOT IN POLICY", or "not checked" without a policy. Before, a
@@ -89,7 +90,7 @@ func Assess(dir, client string, from, to time.Time, doc *policy.Document) (*Asse
 // AssessVerified is Assess reading the store once, as audit query does
 // (collector.WriteVerifiedRecords), and verifying it with pub and opts:
 // the records of entries that failed their own checks are counted in
-// Unverified and each such privileged request is flagged unverified. It
+// Unverified alone, in no other count, breakdown or privileged request. It
 // returns the store's verification report (nil with a nil pub, when every
 // record counts as unverified).
 func AssessVerified(dir, client string, from, to time.Time, doc *policy.Document, pub ed25519.PublicKey, opts collector.VerifyOptions) (*Assessment, *collector.VerifyReport, error) {
@@ -104,7 +105,7 @@ func AssessVerified(dir, client string, from, to time.Time, doc *policy.Document
 			if r.Client != client && !(r.Client == "" && r.KeyID != "" && idx.keyClient[r.KeyID] == client) {
 				return nil
 			}
-			a.add(r, priv, e.Verified, idx.subject(r, nil).client == client)
+			a.add(r, priv, e.Verified, pub != nil, idx.subject(r, nil).client == client)
 			return nil
 		}}
 	rep, err := collector.ReadStore(dir, p)
@@ -146,10 +147,19 @@ func privilegedRoutes(doc *policy.Document) map[string]bool {
 // acme, which may write records of acme and of no tenant, made a million
 // refusals of globex's client a record (TestAssessForeignClientCountNotBelieved),
 // and 50,000 guesses at its key (TestAssessBoundSenderUntenantedKeyCountNotBelieved).
-func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verified, about bool) {
+//
+// A record whose entry failed its checks under a key (keyed) counts in
+// Unverified alone: what it says (tenant, route, source, time) is the
+// forger's word, and it named tenants and routes of its own in the
+// breakdowns (TestIncidentAssessCountsRecordsItCannotVerify).
+func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verified, keyed, about bool) {
 	n := r.Requests()
 	if !about {
 		n = 1
+	}
+	if keyed && !verified {
+		a.Unverified = satAdd(a.Unverified, n)
+		return
 	}
 	var flags []string
 	if !verified {

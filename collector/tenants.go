@@ -29,8 +29,9 @@ type TenantShare struct {
 	BytesShare  float64     `json:"bytes_share_pct"`
 	// Unverified counts the requests naming the tenant whose records'
 	// entries were not verified (TopTenantsVerified): without a key,
-	// every request above; with one, those that failed their checks,
-	// which no other count holds.
+	// every request above. With one it is 0: an entry that failed its
+	// checks names its tenant by the forger's word, so it counts in the
+	// report's Unverified alone, in no tenant's row.
 	Unverified int64 `json:"unverified"`
 }
 
@@ -136,7 +137,7 @@ func TopTenants(dir string, from, to time.Time, by string, limit int) (*TenantRe
 // TopTenantsVerified is TopTenants reading the store once, as audit query
 // does (WriteVerifiedRecords), and verifying it with pub and opts: the
 // requests whose records' entries fail their own checks are counted in
-// Unverified, per tenant and in total, and in no other count or share,
+// the report's Unverified, and in no tenant's row, other count or share,
 // as the evidence pack and detection's replay leave them out: a forged
 // entry's numbers were counted in the totals and shares while verify
 // failed (TestTenantsTopCountsRecordsItCannotVerify). It returns the store's
@@ -172,13 +173,13 @@ func TopTenantsVerified(dir string, from, to time.Time, by string, limit int, pu
 
 // add counts r for its tenant and in the totals (unverified too when its
 // entry was not verified). An entry that failed its checks under a key
-// (keyed) counts in Unverified alone.
+// (keyed) counts in the report's Unverified alone: no tenant's row.
 func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord, verified, keyed bool) {
 	if keyed && !verified {
-		rep.Unverified += r.Requests()
-		if !r.RefusedBeforeHTTP() {
-			tenantRow(byTenant, r.Tenant).Unverified += r.Requests()
-		}
+		// Its tenant is the forger's word too: a row of its own (0
+		// requests) named a tenant only forged entries named, and counted
+		// it among the tenants seen (TestTenantsTopForgedTenantHasNoRow).
+		rep.Unverified = satAdd(rep.Unverified, r.Requests())
 		return
 	}
 	if r.RefusedBeforeHTTP() {

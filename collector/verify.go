@@ -122,6 +122,14 @@ type VerifyReport struct {
 	// for them: a problem unless VerifyOptions.AllowUnsignedTail covers them).
 	Unsigned int `json:"unsigned"`
 	Breaks   int `json:"breaks"` // breaks the collector recorded at restarts
+	// Unverified counts the entries that failed their own checks (hash,
+	// link, seq, the collector's signature) or lie in a sealed segment
+	// that does not match its signed digest: what they say is the
+	// forger's word, so they are in none of the counts above, and a
+	// break one of them records is not listed (each is reported by the
+	// problems it fails). A forged break was counted in Breaks and listed
+	// as a recorded break (TestAuditVerifyCountsNoForgedEntry).
+	Unverified int `json:"unverified"`
 	// KeyRotations counts the rotations of the signing key the chain
 	// holds (KindKeyRotation), each verified against the key before it.
 	KeyRotations int `json:"key_rotations,omitempty"`
@@ -180,6 +188,15 @@ type verifier struct {
 	// with its own signature records (entryHeader.DurableHead), and
 	// tailDurableFrom that entry: checkHeadLag's.
 	tailDurable, tailDurableFrom uint64
+	// tailEntries counts the entries after the last signed one (the
+	// report's Unsigned): by their seqs, one forged entry numbered far
+	// ahead counted as hundreds.
+	tailEntries int
+	// vouched counts the entries the report's counts hold (checkEntry).
+	vouched int
+	// unsealed says the sealed segment being read is not the size its
+	// signed digest says: its entries are counted by their signatures.
+	unsealed bool
 	// newest is the valid retention entry of the highest segment: it
 	// accounts for the deletion of every earlier segment as old (see
 	// resolveGone), whose own entries went with the segment holding them.
@@ -499,16 +516,22 @@ func (v *verifier) checkSegment(n uint64, isLast bool) {
 	if closed && fi.Size() != d.Size {
 		v.problem(n, -1, 0, ProblemDigestMismatch, "file is %d bytes; the signed digest says %d bytes (%d entries, seq %d..%d)",
 			fi.Size(), d.Size, d.Entries, d.FirstSeq, d.LastSeq)
-		v.checkEntries(n, f, d) // no need to hash it: the size already differs
+		// No need to hash it: the size already differs. Its entries are
+		// counted by their own signatures, as the open segment's are.
+		v.unsealed = true
+		v.checkEntries(n, f, d)
+		v.unsealed = false
 		v.afterBreak(n, d)
 		return
 	}
-	h := sha256.New()
+	h, before := sha256.New(), v.counts()
 	entries := v.checkEntries(n, io.TeeReader(f, h), d)
 	switch {
 	case closed:
 		io.Copy(h, f) // the rest after a line that stopped the scan
-		v.checkAgainstDigest(n, d, h.Sum(nil), entries)
+		if !v.checkAgainstDigest(n, d, h.Sum(nil), entries) {
+			v.takeBack(before)
+		}
 		v.afterBreak(n, d)
 	case !isLast:
 		v.problem(n, -1, 0, ProblemMissingDigest, "closed segment has no signed digest")
@@ -601,7 +624,32 @@ func (v *verifier) afterBreak(n uint64, d *segmentDigest) {
 	v.resume(d)
 }
 
-func (v *verifier) checkAgainstDigest(n uint64, d *segmentDigest, sum []byte, entries int) {
+// tally is what the report counts of entries, as checkSegment keeps it
+// before a sealed segment.
+type tally struct {
+	batches, records, events, vouched int
+	first, last                       time.Time
+}
+
+// counts is the report's counts of entries now.
+func (v *verifier) counts() tally {
+	return tally{v.rep.Batches, v.rep.Records, v.rep.Events, v.vouched, v.rep.First, v.rep.Last}
+}
+
+// takeBack puts the counts back to before, the entries counted since
+// then unverified: a sealed segment whose file does not match its signed
+// digest vouches for none of its entries, whose signatures verify does
+// not check one by one (that is the digest's work).
+func (v *verifier) takeBack(before tally) {
+	v.rep.Unverified += v.vouched - before.vouched
+	v.rep.Batches, v.rep.Records, v.rep.Events, v.vouched = before.batches, before.records, before.events, before.vouched
+	v.rep.First, v.rep.Last = before.first, before.last
+}
+
+// checkAgainstDigest reports whether sealed segment n matches its signed
+// digest d, and the problems when not.
+func (v *verifier) checkAgainstDigest(n uint64, d *segmentDigest, sum []byte, entries int) bool {
+	problems := len(v.rep.Problems) + v.rep.OmittedProblems
 	if hex.EncodeToString(sum) != d.SHA256 {
 		v.problem(n, -1, 0, ProblemDigestMismatch, "file has SHA-256 %x; the signed digest says %s (%d entries, seq %d..%d)",
 			sum[:8], d.SHA256[:16], d.Entries, d.FirstSeq, d.LastSeq)
@@ -612,6 +660,7 @@ func (v *verifier) checkAgainstDigest(n uint64, d *segmentDigest, sum []byte, en
 	if h, ok := v.hashAt[d.LastSeq]; !ok || hex.EncodeToString(h[:]) != d.LastHash {
 		v.problem(n, -1, d.LastSeq, ProblemChainBreak, "entry %d does not have the hash the signed digest names", d.LastSeq)
 	}
+	return len(v.rep.Problems)+v.rep.OmittedProblems == problems
 }
 
 // checkEntry verifies one entry's link, hash and sequence and counts it;
@@ -650,11 +699,23 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed
 	}
 	v.advance(stored, b.Seq)
 	v.keep(b.Seq, stored)
-	v.checkTailEntry(n, &l, stored, &b)
-	v.checkSignature(n, i, &l, stored, b.Seq)
-	v.count(n, i, &b)
+	_, closed := v.digests[n]
+	sealed := closed && !v.unsealed
+	signed := false
+	if !sealed || b.Kind == KindBreak || v.scan != nil && v.scan.p.MarkVerified || v.head != nil && b.Seq > v.head.Seq {
+		signed = l.signedBy(v.keys.at(n), stored) // once: ed25519 costs what the rest of the entry's checks do
+	}
+	v.checkTailEntry(&b, signed)
+	v.checkSignature(n, i, b.Seq, closed || signed)
+	// A sealed segment's digest vouches for its entries (checkSegment
+	// takes their counts back when its file does not hash to it; one not
+	// of its size is counted entry by entry, unsealed); any other entry
+	// must carry the collector's signature to be counted, a break
+	// always, since its problem is listed at once.
+	passed := v.rep.entryProblems == problems // an entry after a segment gone unlinked is counted: signed or sealed, the collector wrote it
+	v.count(n, i, &b, passed && (signed || sealed), passed && signed)
 	return !f.unlinked && v.rep.entryProblems == problems &&
-		(v.scan == nil || !v.scan.p.MarkVerified || l.signedBy(v.keys.at(n), stored))
+		(v.scan == nil || !v.scan.p.MarkVerified || signed)
 }
 
 // decodeVerifyBody decodes what Verify counts of a line; a batch body the
@@ -695,11 +756,22 @@ type verifyBody struct {
 	times []time.Time
 }
 
-func (v *verifier) count(n uint64, i int, b *verifyBody) {
+// count counts entry i of segment n in the report when vouched (its
+// break's problem only when signed), or in Unverified. Its retention,
+// key rotation and clock are checked either way: those only add problems.
+func (v *verifier) count(n uint64, i int, b *verifyBody, vouched, signed bool) {
 	v.checkRetentionClock(n, i, b)
 	v.counted = v.counted || b.Counted
+	if !vouched {
+		v.rep.Unverified++
+	} else {
+		v.vouched++
+	}
 	switch b.Kind {
 	case KindBatch:
+		if !vouched {
+			return
+		}
 		v.rep.Batches++
 		v.rep.Records += len(b.Records) + len(b.times)
 		v.rep.Events += len(b.Events) // the alert events detection stored with the batch (issue 14)
@@ -710,7 +782,9 @@ func (v *verifier) count(n uint64, i int, b *verifyBody) {
 			v.span(t)
 		}
 	case KindEvents:
-		v.rep.Events += len(b.Events)
+		if vouched {
+			v.rep.Events += len(b.Events)
+		}
 	case KindRetention:
 		v.checkRetention(n, i, b)
 	case KindKeyRotation:
@@ -718,7 +792,7 @@ func (v *verifier) count(n uint64, i int, b *verifyBody) {
 			v.problem(n, i, b.Seq, ProblemBadSignature, "a key rotation that does not open its segment, or that the store's keys do not hand over at: no key change is taken from it")
 		}
 	case KindBreak:
-		if d, ok := v.digests[b.Segment]; !ok || d.Break == "" {
+		if d, ok := v.digests[b.Segment]; signed && (!ok || d.Break == "") {
 			// Not reported through a digest (the head named entries no
 			// segment held): report it here.
 			v.rep.Breaks++
@@ -850,7 +924,7 @@ func (v *verifier) checkHead(h *storeHead, err error, segs, digests int) {
 		return
 	}
 	v.rep.HeadSeq, v.rep.HeadHash = h.Seq, h.Hash
-	v.rep.Unsigned = int(v.seq - max(h.Seq, v.lastSigned))
+	v.rep.Unsigned = v.tailEntries
 	v.checkHeadLag(h)
 }
 
@@ -876,17 +950,18 @@ func (v *verifier) checkHeadLag(h *storeHead) {
 // checkTailEntry notes entries after the signed head: one the collector
 // signed itself (written just before a crash, the head not yet renamed) is
 // vouched for, with everything before it; others are the unsigned tail.
-func (v *verifier) checkTailEntry(n uint64, l *entryLine, hash [32]byte, b *verifyBody) {
+func (v *verifier) checkTailEntry(b *verifyBody, signed bool) {
 	if v.head == nil || b.Seq <= v.head.Seq {
 		return
 	}
-	if l.signedBy(v.keys.at(n), hash) {
-		v.lastSigned, v.signedAt, v.oldestTail, v.newestTail = b.Seq, b.Time, time.Time{}, time.Time{}
+	if signed {
+		v.lastSigned, v.signedAt, v.oldestTail, v.newestTail, v.tailEntries = b.Seq, b.Time, time.Time{}, time.Time{}, 0
 		if b.DurableHead > v.tailDurable {
 			v.tailDurable, v.tailDurableFrom = b.DurableHead, b.Seq
 		}
 		return
 	}
+	v.tailEntries++
 	if v.oldestTail.IsZero() || b.Time.Before(v.oldestTail) {
 		v.oldestTail = b.Time
 	}
@@ -902,8 +977,8 @@ func (v *verifier) checkTailEntry(n uint64, l *entryLine, hash [32]byte, b *veri
 // unverified (TestVerifyFindsSignatureEditedInOpenSegment). A digest's
 // file hash covers the signatures of a sealed segment, and entries past
 // the head are checkTailEntry's.
-func (v *verifier) checkSignature(n uint64, i int, l *entryLine, hash [32]byte, seq uint64) {
-	if _, sealed := v.digests[n]; sealed || v.head == nil || seq > v.head.Seq || l.signedBy(v.keys.at(n), hash) {
+func (v *verifier) checkSignature(n uint64, i int, seq uint64, sealedOrSigned bool) {
+	if sealedOrSigned || v.head == nil || seq > v.head.Seq {
 		return
 	}
 	v.problem(n, i, seq, ProblemBadSignature, "entry carries no valid signature of the collector's key, which signs every entry it writes: its signature was removed or replaced")

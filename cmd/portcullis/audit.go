@@ -162,9 +162,9 @@ func printVerifyReport(w io.Writer, rep *collector.VerifyReport, asJSON bool) {
 	if !rep.OK() {
 		status = fmt.Sprintf("%d problems", len(rep.Problems))
 	}
-	fmt.Fprintf(w, "%s: %d segments (%d expired by retention), %d batches, %d records, %d events, first %s, last %s, %d unsigned entries after the signed head, %d recorded breaks\n",
+	fmt.Fprintf(w, "%s: %d segments (%d expired by retention), %d batches, %d records, %d events, first %s, last %s, %d unsigned entries after the signed head, %d recorded breaks, %d entries unverified (failing their checks, in no count)\n",
 		status, rep.Segments, rep.Expired, rep.Batches, rep.Records, rep.Events,
-		fmtTime(rep.First), fmtTime(rep.Last), rep.Unsigned, rep.Breaks)
+		fmtTime(rep.First), fmtTime(rep.Last), rep.Unsigned, rep.Breaks, rep.Unverified)
 	if rep.KeyRotations > 0 {
 		fmt.Fprintf(w, "signing key rotated %d time(s) through rotation entries, each signed by the key before it and the key after; every segment checked against the key that signed it\n", rep.KeyRotations)
 	}

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -186,4 +188,26 @@ func checkQueryFlags(dir, decision, format string, status int) error {
 		return nil
 	}
 	return fmt.Errorf("--format %s: want table, json or ocsf", format)
+}
+
+// checkListenAddrs refuses a listen address (pairs of flag name and
+// address; "" is none) that no listener takes for its form: no port, or
+// a port number outside 0-65535 (0 is any free port; a service name is
+// net.Listen's to judge). It was found only when the server listened,
+// exit 1 after JSON log lines (TestListenAddressOutOfRangeIsUsage).
+func checkListenAddrs(flagAddrs ...string) error {
+	for i := 0; i+1 < len(flagAddrs); i += 2 {
+		addr := flagAddrs[i+1]
+		if addr == "" {
+			continue
+		}
+		_, port, err := net.SplitHostPort(addr)
+		if n, perr := strconv.Atoi(port); err == nil && perr == nil && (n < 0 || n > 65535) {
+			err = fmt.Errorf("port %d is outside 0-65535", n)
+		}
+		if err != nil {
+			return fmt.Errorf("--%s %s: want host:port, e.g. 127.0.0.1:8080 (%v)", flagAddrs[i], addr, err)
+		}
+	}
+	return nil
 }

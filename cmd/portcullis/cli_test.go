@@ -503,9 +503,11 @@ func TestNegativeDurationsAreUsageErrors(t *testing.T) {
 // once it does.
 func TestUpstreamBadListenNamesAddress(t *testing.T) {
 	t.Parallel()
-	r := portcullis(t, "", nil, "upstream", "--listen", "bad")
-	if r.code != 1 || !strings.HasPrefix(r.stderr, `portcullis upstream: cannot listen on --listen "bad": `) || strings.Contains(r.stderr, "listening") || strings.Count(r.stderr, "\n") != 1 {
-		t.Errorf("portcullis upstream --listen bad = exit %d, stderr %q; want exit 1 and one line naming --listen \"bad\"", r.code, r.stderr)
+	// An address of another host (TEST-NET-1): of the right form, so it
+	// fails at the listen, not as a usage error (TestListenAddressOutOfRangeIsUsage).
+	r := portcullis(t, "", nil, "upstream", "--listen", "192.0.2.1:0")
+	if r.code != 1 || !strings.HasPrefix(r.stderr, `portcullis upstream: cannot listen on --listen "192.0.2.1:0": `) || strings.Contains(r.stderr, "listening") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("portcullis upstream --listen 192.0.2.1:0 = exit %d, stderr %q; want exit 1 and one line naming --listen \"192.0.2.1:0\"", r.code, r.stderr)
 	}
 }
 
@@ -530,9 +532,12 @@ func TestBadListenNamesTheFlag(t *testing.T) {
 		args []string
 		want string
 	}{
-		{append(slices.Clone(sidecar), "--listen", "bad"), `cannot listen on --listen \"bad\"`},
-		{append(slices.Clone(sidecar), "--listen", "127.0.0.1:0", "--admin", "bad"), `cannot listen on --admin \"bad\"`},
-		{[]string{"collector", "--listen", "bad", "--data", filepath.Join(dir, "data"), "--signing-key", key, "--token-file", tokens}, `cannot listen on --listen \"bad\"`},
+		// Addresses of another host (TEST-NET-1): of the right form, they
+		// fail at the listen (a form no listener takes is a usage error:
+		// TestListenAddressOutOfRangeIsUsage).
+		{append(slices.Clone(sidecar), "--listen", "192.0.2.1:0"), `cannot listen on --listen \"192.0.2.1:0\"`},
+		{append(slices.Clone(sidecar), "--listen", "127.0.0.1:0", "--admin", "192.0.2.1:0"), `cannot listen on --admin \"192.0.2.1:0\"`},
+		{[]string{"collector", "--listen", "192.0.2.1:0", "--data", filepath.Join(dir, "data"), "--signing-key", key, "--token-file", tokens}, `cannot listen on --listen \"192.0.2.1:0\"`},
 	} {
 		r := portcullis(t, "", nil, tt.args...)
 		if r.code != 1 || !strings.Contains(r.stderr, tt.want) {

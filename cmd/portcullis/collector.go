@@ -119,6 +119,9 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	if err := checkCollectorNumbers(c); err != nil {
 		return c, usageError(os.Stderr, fs.Name(), err), false
 	}
+	if err := checkListenAddrs("listen", c.listen, "metrics-listen", c.metricsListen); err != nil {
+		return c, usageError(os.Stderr, fs.Name(), err), false
+	}
 	if err := checkFlagFiles("signing-key", c.signingKey, "previous-signing-key", c.previousSigningKey, "token-file", c.tokenFile, "alertmanager-token-file", c.alertmanagerTokenFile, "tls-cert", c.tlsCert, "tls-key", c.tlsKey,
 		"client-ca", c.clientCA, "client-crl", c.clientCRL, "policy", c.policyFile, "publish-head", c.head.file); err != nil {
 		return c, usageError(os.Stderr, fs.Name(), err), false

@@ -146,6 +146,9 @@ func runInjector(args []string) int {
 	if f.tlsCert == "" || f.tlsKey == "" {
 		return usagef(os.Stderr, fs.Name(), "--tls-cert and --tls-key are required (the API server calls webhooks over HTTPS only)")
 	}
+	if err := checkListenAddrs("listen", f.listen, "metrics-listen", f.metricsListen); err != nil {
+		return usageError(os.Stderr, fs.Name(), err)
+	}
 	log := newLogger(f.logLevel).With().Str("component", "injector").Logger()
 	setGoMemoryLimit(log, cgroupRoot, cgroupSelf)
 	defer ignoreHangup(log, "the injector re-reads its certificate files when they change")()

@@ -372,6 +372,9 @@ func runUpstream(args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	if err := checkListenAddrs("listen", *listen); err != nil {
+		return usageError(os.Stderr, fs.Name(), err)
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "portcullis upstream: cannot listen on --listen %q: %v\n", *listen, err)

@@ -90,6 +90,9 @@ func checkSidecarFlags(f sidecarFlags) error {
 	if err := checkSidecarNumbers(f); err != nil {
 		return err
 	}
+	if err := checkListenAddrs("listen", f.listen, "admin", f.admin); err != nil {
+		return err
+	}
 	if err := dataplane.CheckOpenFiles(f.maxConns); err != nil {
 		return err // before anything starts: the cap would not fit
 	}

@@ -111,3 +111,41 @@ func TestMembersListPrintsPodNamesPlain(t *testing.T) {
 		t.Errorf("members list does not show the record at all:\n%q", out)
 	}
 }
+
+// audit verify's own counts took a forged entry's word: a break appended
+// by someone without the key was counted in "recorded breaks" and listed
+// as one, and its seq (999) made "unsigned entries" read 997 for one
+// line. The entry now counts as unverified alone, and the report names
+// it by the problems it fails.
+func TestAuditVerifyCountsNoForgedEntry(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data, keyFile := filepath.Join(dir, "audit"), filepath.Join(dir, "signing.key")
+	if err := collector.GenerateKey(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	appendToStore(t, data, keyFile, 0, 2)
+	appendForgedBreak(t, data, "forged")
+
+	r := portcullis(t, "", nil, "audit", "verify", "--data", data, "--public-key", keyFile+".pub", "--json")
+	var rep struct {
+		Batches, Records, Unsigned, Breaks, Unverified int
+		Problems                                       []collector.Problem
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 1 {
+		t.Fatalf("audit verify --json: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	for _, p := range rep.Problems {
+		if p.What == collector.ProblemRecordedBreak {
+			t.Errorf("audit verify lists the forged break as a recorded break: %s", p)
+		}
+	}
+	if rep.Breaks != 0 || rep.Batches != 2 || rep.Records != 2 || rep.Unsigned > 1 || rep.Unverified != 1 {
+		t.Errorf("audit verify: %d breaks, %d batches, %d records, %d unsigned, %d unverified; want 0, 2, 2, at most 1, 1",
+			rep.Breaks, rep.Batches, rep.Records, rep.Unsigned, rep.Unverified)
+	}
+	r = portcullis(t, "", nil, "audit", "verify", "--data", data, "--public-key", keyFile+".pub")
+	if !strings.Contains(r.stdout, "0 recorded breaks") || !strings.Contains(r.stdout, "1 entries unverified") {
+		t.Errorf("audit verify:\n%s\nwant 0 recorded breaks and 1 entries unverified", r.stdout)
+	}
+}
