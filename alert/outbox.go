@@ -603,8 +603,9 @@ func (o *Outbox) deliverOne(name string) error {
 // checkPlanted replaces the alert of the delivery q, read from file p,
 // with the engine's (the one the trail opened), and removes and reports a
 // delivery of an alert the engine does not hold, the closure or growth
-// of a ticket that is not the alert's at q's sink, or a closure of an
-// alert that is open: whoever can write the
+// of a ticket that is not the alert's at q's sink, a closure of an
+// alert that is open, or an opening at a sink the alert's rule does not
+// send to (routes): whoever can write the
 // data directory planted such files, and the outbox sent them under the
 // sink's credential and recorded them in the trail (attack805).
 func (o *Outbox) checkPlanted(name, p string, q *queued) error {
@@ -617,6 +618,8 @@ func (o *Outbox) checkPlanted(name, p string, q *queued) error {
 		why = fmt.Sprintf("names ticket %q, which is not the alert's at the sink", key)
 	case q.Close != "" && a.Status != StatusClosed:
 		why = "closes the ticket of an alert that is open"
+	case key == "" && !o.routes(a.Rule, q.Sink):
+		why = fmt.Sprintf("opens a ticket at sink %q, which the alert's rule %q does not send to", q.Sink, a.Rule)
 	}
 	if why == "" {
 		fold := q.Alert.Folded
@@ -630,6 +633,18 @@ func (o *Outbox) checkPlanted(name, p string, q *queued) error {
 		return err
 	}
 	return fmt.Errorf("queued delivery %q %s: not sent, removed (a file planted in the outbox)", p, why)
+}
+
+// routes reports whether an alert of rule goes to sink (sinksFor). A
+// file opening an alert's ticket at another sink of the policy was sent
+// there and recorded (TestOutboxPlantedFileForAnotherSinkIsRefused).
+func (o *Outbox) routes(rule, sink string) bool {
+	for _, s := range o.sinksFor(rule) {
+		if s.Name == sink {
+			return true
+		}
+	}
+	return false
 }
 
 // ownTicket reports whether a holds ticket key of sink.

@@ -194,3 +194,65 @@ func TestOutboxOlderSignedFilePutBackRecordsNothing(t *testing.T) {
 		t.Errorf("the trail records %d tickets of the alert; want 1", len(evs))
 	}
 }
+
+// TestOutboxPlantedFileForAnotherSinkIsRefused: a file planted in the
+// outbox, unsigned (read as a collector before this release queued it),
+// opening a real alert at a sink of the policy its rule does not send to:
+// the outbox sent the alert there under that sink's credential (another
+// team's, another tenant's receiver) and recorded the ticket in the
+// trail. An opening at a sink the alert's rule does not name is now
+// removed and reported as planted.
+func TestOutboxPlantedFileForAnotherSinkIsRefused(t *testing.T) {
+	t.Parallel()
+	secret := []byte("s3cret-for-the-test")
+	routed, other := newReceiver(t, secret), newReceiver(t, secret)
+	routed.up.Store(true)
+	other.up.Store(true)
+	dir := filepath.Join(t.TempDir(), "tickets")
+	sinks := []*Sink{{Name: "secops", Kind: "webhook", URL: routed.srv.URL, secret: secret}, {Name: "other", Kind: "webhook", URL: other.srv.URL, secret: secret}}
+	var o *Outbox
+	r := newRigWith(t, examplePolicy(t), func(a Alert) {
+		if err := o.Enqueue(a); err != nil {
+			t.Errorf("Enqueue: %v", err)
+		}
+	})
+	var mu sync.Mutex
+	var errs []string
+	o, err := NewOutbox(OutboxConfig{Dir: dir, Sinks: sinks, Engine: r.eng, Key: r.key, MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+		RuleSink: map[string]string{"token-guessing-client": "secops"},
+		OnError: func(err error) {
+			mu.Lock()
+			errs = append(errs, err.Error())
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); o.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	r.send(every(t0, time.Second, 25, failed("acmehris1"))...)
+	id := wantAlerts(t, r, "token-guessing-client", 1)[0].ID
+	waitFor(t, "the alert's ticket at its sink", func() bool { a, _ := r.eng.Alert(id); return hasTicket(&a, "secops") })
+	waitFor(t, "the outbox empty", func() bool { return o.Pending() == 0 })
+
+	a, _ := r.eng.Alert(id)
+	b, err := json.Marshal(queued{Alert: a, Sink: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted := filepath.Join(dir, id+"~other.json")
+	if err := os.WriteFile(planted, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o.poke()
+	waitFor(t, "the planted file gone", func() bool { _, err := os.Stat(planted); return os.IsNotExist(err) })
+	waitFor(t, "the outbox empty again", func() bool { return o.Pending() == 0 })
+	if a, _ := r.eng.Alert(id); hasTicket(&a, "other") {
+		t.Errorf("the trail records a ticket of the alert at sink other, which its rule does not send to: %+v", a.Tickets)
+	}
+	if n := other.tries.Load(); n != 0 {
+		t.Errorf("sink other was sent %d requests; want none", n)
+	}
+}

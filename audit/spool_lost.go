@@ -178,8 +178,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // sequence each, in any order: each is added as lostSeqs.add does. A last
 // line without its newline is a torn append (the sidecar stopped while it
 // wrote it) and is left out, as is a line whose sum does not match (cut
-// short, then run on). Lines without a sum are read as counts not known
-// (parseLostLine), and those touching merge.
+// short, then run on: the whole line it ends with is read, runOnTail).
+// Lines without a sum are read as counts not known (parseLostLine), and
+// those touching merge.
 func parseLost(data []byte) ([]seqRun, bool) {
 	var l lostSeqs
 	for line := range strings.Lines(string(data)) {
@@ -188,6 +189,9 @@ func parseLost(data []byte) ([]seqRun, bool) {
 			break
 		}
 		r, how := parseLostLine(text)
+		if how == lineBad || how == lineTorn {
+			r, how = runOnTail(text, how)
+		}
 		n := len(l.runs)
 		switch {
 		case how == lineTorn:
@@ -204,6 +208,28 @@ func parseLost(data []byte) ([]seqRun, bool) {
 		}
 	}
 	return l.runs, true
+}
+
+// runOnTail reads line, which parseLostLine found bad or torn (how), as
+// an append run on from one cut short (a short write of appendLost, the
+// disk full, the sidecar running on): the whole line it ends with, its
+// sum matching, the cut one before it left out. Before, the two read as
+// one line that is none of lostFile's, and the start refused the whole
+// file, every batch counted lost forgotten
+// (TestLostLineCutThenRunOnAtEveryByte). Else how, as parseLostLine said.
+func runOnTail(line string, how int) (seqRun, int) {
+	f := strings.Split(line, " ")
+	if len(f) < 4 {
+		return seqRun{}, how
+	}
+	lo := f[len(f)-4] // the whole line's first field, after the cut line's last digits
+	start := len(line) - len(strings.Join(f[len(f)-4:], " "))
+	for i := start; i < start+len(lo); i++ {
+		if r, got := parseLostLine(line[i:]); got == lineWhole {
+			return r, lineWhole
+		}
+	}
+	return seqRun{}, how
 }
 
 // apart reports whether run r follows run p as lostSeqs keeps them: past

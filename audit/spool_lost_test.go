@@ -219,3 +219,40 @@ func TestLostLineCutAtEveryByte(t *testing.T) {
 		}
 	}
 }
+
+// TestLostLineCutThenRunOnAtEveryByte: a loss appended to .lost cut short
+// with a newline never written (the disk full as the sidecar appended it:
+// the write short, the process running on), and the next loss appended
+// runs on from it. The start read the two as one line that is none of
+// .lost's and refused the whole file: every batch counted lost was
+// forgotten, with no word. The whole line ending it is read, and the cut
+// one left out.
+func TestLostLineCutThenRunOnAtEveryByte(t *testing.T) {
+	t.Parallel()
+	head := (&lostSeqs{runs: []seqRun{{1, 5, 3}}}).encode()
+	line := (&lostSeqs{runs: []seqRun{{7, 7, 50}}}).encode()
+	next := (&lostSeqs{runs: []seqRun{{9, 9, 4}}}).encode()
+	for cut := 0; cut < len(line); cut++ {
+		data := append(append(slices.Clone(head), line[:cut]...), next...)
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, lostFile), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := openSpool(dir, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, firstOK := s.lost.records(3)
+		last, lastOK := s.lost.records(9)
+		n, lost := s.lost.records(7)
+		switch {
+		case !firstOK || first != 3:
+			t.Errorf("%q: the whole line before the cut one reads %d, %v; want 3, true", data, first, firstOK)
+		case !lastOK || last != 4:
+			t.Errorf("%q: the whole line run on reads %d, %v; want 4, true", data, last, lastOK)
+		case lost && n != 0:
+			t.Errorf("%q: the line cut short reads as a batch of %d records; want it left out or not known", data, n)
+		}
+		s.close()
+	}
+}

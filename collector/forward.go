@@ -92,6 +92,7 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 		if err := store.AppendEvents(out); err != nil {
 			return err
 		}
+		through = store.LastEventRevision() // down with a rewind: stayed up, older copies said it too
 		uncheckedLease(out, log)
 		return WriteResumeRevision(revFile, evs[len(evs)-1].Revision)
 	})
@@ -124,7 +125,12 @@ func resumeNoLaterThanTheTrail(ctx context.Context, admin *etcdadmin.Admin, stor
 // on): a copy of the file taken before then, put back, is older than
 // the store at the next start and not trusted (trustedWitnesses). Written
 // first, a crash before the batch is stored leaves the file ahead of the
-// store, which is trusted, never behind it.
+// store, which is trusted, never behind it. The caller sets through to
+// the store's newest revision once the batch is stored, which comes down
+// when etcd restored from a backup went back (an events.rewind): kept at
+// the revision followed before, every witness written until the restored
+// etcd passed it said it, and an older copy of them put back was trusted
+// (TestWitnessOlderCopyAfterARewindIsNotTrusted).
 func throughBatch(wf string, key ed25519.PrivateKey, told etcdadmin.Witnesses, through *int64, evs []etcdadmin.Event) error {
 	rev := evs[len(evs)-1].Revision
 	if rev <= *through {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/rs/zerolog"
@@ -68,5 +69,66 @@ func TestWitnessOlderCopyPutBackIsNotTrusted(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"level":"warn"`) || !strings.Contains(logs, wf) {
 		t.Errorf("log %q: want a warn line naming %s", logs, wf)
+	}
+}
+
+// TestWitnessOlderCopyAfterARewindIsNotTrusted: as
+// TestWitnessOlderCopyPutBackIsNotTrusted, after etcd was restored from a
+// backup and the follower stored the restored etcd's events, all below
+// the revision it had followed before. stored_through stayed at that
+// revision, written before the restore, so every witness written since
+// said it, and a copy taken after the restore, put back once more events
+// were stored, was trusted as the store's latest. The follower now
+// records the newest revision the store holds after each batch, which
+// comes down with a rewind.
+func TestWitnessOlderCopyAfterARewindIsNotTrusted(t *testing.T) {
+	etcdadmin.FollowCheck = 100 * time.Millisecond // not parallel: it sets a package variable
+	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
+	r := newFirstSinceRig(t, "/witness-rewind")
+	pub := r.key.Public().(ed25519.PublicKey)
+	// Twenty events the restore loses take the revision followed well
+	// past the restored etcd's next ones.
+	putEvents(t, r.cli, r.prefix, 5, 20)
+	waitFor(t, "the events after the backup stored", func() bool {
+		keys, _ := storedKeys(t, r.dir)
+		return keys[r.evKey(24)] == 1
+	})
+	r.p.Pause()
+	forkEtcd(t, r.e, r.edir, r.backup, r.cli, r.prefix, 100000, 3, 0)
+	r.p.Resume()
+	r.restoredStored()
+	waitFor(t, "a restored etcd's event confirmed", func() bool {
+		w, err := ReadConfirmedWitness(r.wf, pub)
+		return err == nil && w.Revision > r.last
+	})
+	older := mustRead(t, r.wf)
+	putEvents(t, r.cli, r.prefix, 100003, 3)
+	waitFor(t, "the restored etcd's later events stored", func() bool {
+		keys, _ := storedKeys(t, r.dir)
+		return keys[r.evKey(100005)] == 1
+	})
+	r.stop()
+
+	st, err := OpenStore(r.dir, StoreConfig{SigningKey: r.key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, ws, err := trustedWitnesses(r.wf, st, zerolog.Nop()); err != nil || ws.Confirmed.Revision <= r.last {
+		t.Fatalf("the follower's own witness at a restart: %+v, %v; want it trusted", ws, err)
+	}
+	if err := os.WriteFile(r.wf, older, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	_, ws, err := trustedWitnesses(r.wf, st, zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws != (etcdadmin.Witnesses{}) {
+		t.Errorf("the older copy taken after the restore, put back, is read as %+v; want none", ws)
+	}
+	if !strings.Contains(logs.String(), `"level":"warn"`) {
+		t.Errorf("log %q: want a warn line", logs.String())
 	}
 }
