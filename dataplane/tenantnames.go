@@ -21,7 +21,7 @@ import (
 // (namedLast). Parameters are looked for in the query, in a form body
 // (urlencoded, or without a Content-Type, which Rack parses as a form)
 // and among a JSON body's members at any depth, in either quotes or none
-// (jsonNamed); a multipart body is not read for them.
+// (jsonNamed), and among a multipart body's part names (multipartNamed).
 
 // tenantNamesRefused reports whether a request to a route binding
 // {tenant} carries a parameter snap.TenantParams names, in its query q or,
@@ -43,10 +43,97 @@ func tenantParamsIn(wants []string, req *fasthttp.Request, q []byte, hasBody boo
 		return false
 	}
 	ct := req.Header.ContentType()
-	if mt := mediaType(ct); len(mt) == 0 || foldPrefix(mt, "application/x-www-form-urlencoded") {
+	mt := mediaType(ct)
+	switch {
+	case len(mt) == 0 || foldPrefix(mt, "application/x-www-form-urlencoded"):
+		return formNamed(req.Body(), wants)
+	case foldPrefix(mt, "multipart/"):
+		// A boundary parsers would read differently is refused by
+		// overrideParam; without one Rack reads a urlencoded form.
+		if b, ok := boundaryParam(ct); ok && b != nil {
+			return multipartNamed(req.Body(), b, wants)
+		}
 		return formNamed(req.Body(), wants)
 	}
 	return jsonType(ct) && jsonNamed(req.Body(), wants)
+}
+
+// multipartNamed reports whether a part of a multipart body has a "name"
+// parameter naming one of wants (partNamed): PHP ($_POST, Laravel's
+// input()), ASP.NET Core's form binding and Express's multer read a
+// part's name as a urlencoded field's, and a multipart body was not read
+// (TestTenantNamesInMultipartRefused). Every occurrence of the boundary
+// is a delimiter, as overrideMultipart takes it, linear in the body.
+func multipartNamed(body, boundary []byte, wants []string) bool {
+	for {
+		i := bytes.Index(body, boundary)
+		if i < 0 {
+			return false
+		}
+		body = body[i+len(boundary):]
+		end := headerBlockEnd(body)
+		if partNamed(body[:end], wants) {
+			return true
+		}
+		body = body[end:]
+	}
+}
+
+// partNamed reports whether a block of part headers has a "name"
+// parameter (not "filename"; any case, blanks or a folded line around
+// '=', in double or single quotes or none, as overrideNameParam reads
+// it) whose value, as read or its backslash escapes undone as Rack undoes
+// them, is one of wants (nameOf) or has one for its last part
+// (namedLast). An RFC 2231 "name*" is refused by overrideParam.
+func partNamed(h []byte, wants []string) bool {
+	for k := 0; k+4 <= len(h); k++ {
+		if h[k]|0x20 != 'n' || !foldEqual(h[k:k+4], "name") || k > 0 && isLetter(h[k-1]) {
+			continue
+		}
+		v := skipFold(h, k+4)
+		if v == len(h) || h[v] != '=' {
+			continue
+		}
+		v = skipFold(h, v+1)
+		stop := "; \t\r\n\v\f" // PHP ends an unquoted value at a blank (isspace)
+		switch {
+		case v < len(h) && h[v] == '"':
+			v, stop = v+1, "\"\r\n"
+		case v < len(h) && h[v] == '\'':
+			v, stop = v+1, "'\r\n"
+		}
+		end := bytes.IndexAny(h[v:], stop)
+		if end < 0 {
+			end = len(h) - v
+		}
+		if partValueNamed(h[v:v+end], wants) {
+			return true
+		}
+		k = v + end - 1 // the loop's k++ moves to the byte that ended the value
+	}
+	return false
+}
+
+// partValueNamed reports whether a part's name value, as read or with
+// its backslash escapes undone, is one of wants or has one for its last
+// part.
+func partValueNamed(v []byte, wants []string) bool {
+	if nameOf(v, wants) != 0 || namedLast(v, wants) {
+		return true
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return false
+	}
+	var d [policy.MaxRefuseCookieLen + 1]byte
+	n := 0
+	for i := 0; i < len(v) && n < len(d); i++ {
+		if v[i] == '\\' && i+1 < len(v) {
+			i++
+		}
+		d[n] = v[i]
+		n++
+	}
+	return nameOf(d[:n], wants) != 0 || namedLast(d[:n], wants)
 }
 
 // jsonNamed reports whether a JSON body has, at any depth, a member

@@ -54,3 +54,38 @@ func TestTenantNamesAsPropertiesRefused(t *testing.T) {
 		}
 	}
 }
+
+// Finding (attack811, req804): a multipart body was not read for
+// tenant_params names, though PHP ($_POST, Laravel's input()), ASP.NET
+// Core's form binding and Express's multer read a multipart part's name
+// as a parameter as they read a urlencoded field's: an acme key posting
+// a part named tenant_id with globex reached the service.
+
+// TestTenantNamesInMultipartRefused sends, over a real socket to a real
+// upstream, an acme key's multipart POSTs to acme's own path with a part
+// a tenant_params name names, in the spellings the name parameter takes
+// (quotes, none, as a property): each is refused 400 and nothing reaches
+// the upstream; a part of another name goes on.
+func TestTenantNamesInMultipartRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, tenantNamesRoutes)
+	send := func(name string) reply {
+		t.Helper()
+		body := "--b\r\nContent-Disposition: form-data; name=" + name + "\r\n\r\nglobex\r\n--b--\r\n"
+		return raw(t, st.addr, "POST /v1/tenants/acme/records HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+
+			"\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	}
+	for _, name := range []string{`"tenant_id"`, `"TenantId"`, `org`, `'org'`, `"q.tenant_id"`, `"q[org]"`, `"tenant\_id"`} {
+		n := len(rec.received())
+		if r := send(name); r.status != 400 || len(rec.received()) != n {
+			t.Errorf("a multipart part name=%s as acme-hris: %d, the upstream got %d request(s); want 400 and nothing forwarded",
+				name, r.status, len(rec.received())-n)
+		}
+	}
+	for _, name := range []string{`"organization"`, `"tenant_idx"`} {
+		n := len(rec.received())
+		if r := send(name); r.status != 200 || len(rec.received()) != n+1 {
+			t.Errorf("a multipart part name=%s as acme-hris: %d %s; want 200 and the request forwarded", name, r.status, r.body)
+		}
+	}
+}
