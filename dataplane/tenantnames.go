@@ -16,10 +16,12 @@ import (
 // tenant parameter is, whatever its value: which would the service read?
 // A name is read as cookieNamed reads a refuse_cookies name (any case,
 // '+' and %XX escapes, PHP's '.', ' ' and '[' for '_', "name[]", Rack's
-// "[name]"). Parameters are looked for in the query, in a form body
+// "[name]"), and a parameter's also as an object's property, as the
+// tenant parameter's is (tenantLast): "q.tenant_id", "q[TenantId]"
+// (namedLast). Parameters are looked for in the query, in a form body
 // (urlencoded, or without a Content-Type, which Rack parses as a form)
-// and among a JSON body's top-level members (jsonNamed); a multipart
-// body is not read for them.
+// and among a JSON body's members at any depth, in either quotes or none
+// (jsonNamed), and among a multipart body's part names (multipartNamed).
 
 // tenantNamesRefused reports whether a request to a route binding
 // {tenant} carries a parameter snap.TenantParams names, in its query q or,
@@ -41,51 +43,210 @@ func tenantParamsIn(wants []string, req *fasthttp.Request, q []byte, hasBody boo
 		return false
 	}
 	ct := req.Header.ContentType()
-	if mt := mediaType(ct); len(mt) == 0 || foldPrefix(mt, "application/x-www-form-urlencoded") {
+	mt := mediaType(ct)
+	switch {
+	case len(mt) == 0 || foldPrefix(mt, "application/x-www-form-urlencoded"):
+		return formNamed(req.Body(), wants)
+	case foldPrefix(mt, "multipart/"):
+		// A boundary parsers would read differently is refused by
+		// overrideParam; without one Rack reads a urlencoded form.
+		if b, ok := boundaryParam(ct); ok && b != nil {
+			return multipartNamed(req.Body(), b, wants)
+		}
 		return formNamed(req.Body(), wants)
 	}
 	return jsonType(ct) && jsonNamed(req.Body(), wants)
 }
 
-// jsonNamed reports whether a JSON body is an object with a member whose
-// name, its escapes decoded, is one of wants (lower case) in any case:
-// Laravel's input() and Express's req.body read a JSON body's members as
-// parameters, and ASP.NET Core binds them without case. A nested
-// object's members are not read (a service reads them under a path, not
-// by the name); a body that is not an object, or stops being JSON, is
-// read as far as it is one, as overrideJSON reads it.
-func jsonNamed(b []byte, wants []string) bool {
-	i := 0
-	if bytes.HasPrefix(b, utf8BOM) {
-		i = len(utf8BOM)
-	}
-	i = skipJSONIgnore(b, i)
-	if i == len(b) || b[i] != '{' {
-		return false
-	}
-	for i++; ; i++ { // i is at '{' or ','
-		i = skipJSONIgnore(b, i)
-		if i == len(b) || b[i] != '"' {
+// multipartNamed reports whether a part of a multipart body has a "name"
+// parameter naming one of wants (partNamed): PHP ($_POST, Laravel's
+// input()), ASP.NET Core's form binding and Express's multer read a
+// part's name as a urlencoded field's, and a multipart body was not read
+// (TestTenantNamesInMultipartRefused). Every occurrence of the boundary
+// is a delimiter, as overrideMultipart takes it, linear in the body.
+func multipartNamed(body, boundary []byte, wants []string) bool {
+	for {
+		i := bytes.Index(body, boundary)
+		if i < 0 {
 			return false
 		}
-		var name [policy.MaxRefuseCookieLen]byte
-		var n int
-		if i, n = jsonKey(b, i+1, name[:]); i < 0 {
-			return false
-		}
-		if n <= len(name) && nameIn(name[:n], wants) {
+		body = body[i+len(boundary):]
+		end := headerBlockEnd(body)
+		if partNamed(body[:end], wants) {
 			return true
 		}
-		if i = skipJSONIgnore(b, i); i == len(b) || b[i] != ':' {
-			return false
+		body = body[end:]
+	}
+}
+
+// partNamed reports whether a block of part headers has a "name"
+// parameter (not "filename"; any case, blanks or a folded line around
+// '=', in double or single quotes or none, as overrideNameParam reads
+// it) whose value, as read or its backslash escapes undone as Rack undoes
+// them, is one of wants (nameOf) or has one for its last part
+// (namedLast). An RFC 2231 "name*" is refused by overrideParam.
+func partNamed(h []byte, wants []string) bool {
+	for k := 0; k+4 <= len(h); k++ {
+		if h[k]|0x20 != 'n' || !foldEqual(h[k:k+4], "name") || k > 0 && isLetter(h[k-1]) {
+			continue
 		}
-		if i = skipJSONValue(b, skipJSONIgnore(b, i+1)); i < 0 {
-			return false
+		v := skipFold(h, k+4)
+		if v == len(h) || h[v] != '=' {
+			continue
 		}
-		if i = skipJSONIgnore(b, i); i == len(b) || b[i] != ',' {
-			return false
+		v = skipFold(h, v+1)
+		stop := "; \t\r\n\v\f" // PHP ends an unquoted value at a blank (isspace)
+		switch {
+		case v < len(h) && h[v] == '"':
+			v, stop = v+1, "\"\r\n"
+		case v < len(h) && h[v] == '\'':
+			v, stop = v+1, "'\r\n"
+		}
+		end := bytes.IndexAny(h[v:], stop)
+		if end < 0 {
+			end = len(h) - v
+		}
+		if partValueNamed(h[v:v+end], wants) {
+			return true
+		}
+		k = v + end - 1 // the loop's k++ moves to the byte that ended the value
+	}
+	return false
+}
+
+// partValueNamed reports whether a part's name value, as read or with
+// its backslash escapes undone, is one of wants or has one for its last
+// part.
+func partValueNamed(v []byte, wants []string) bool {
+	if nameOf(v, wants) != 0 || namedLast(v, wants) {
+		return true
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return false
+	}
+	var d [policy.MaxRefuseCookieLen + 1]byte
+	n := 0
+	for i := 0; i < len(v) && n < len(d); i++ {
+		if v[i] == '\\' && i+1 < len(v) {
+			i++
+		}
+		d[n] = v[i]
+		n++
+	}
+	return nameOf(d[:n], wants) != 0 || namedLast(d[:n], wants)
+}
+
+// jsonNamed reports whether a JSON body has, at any depth, a member
+// whose name, its escapes decoded, is one of wants (lower case) in any
+// case, whole or as its last part (namedTail), read as tenantJSON reads
+// the tenant parameter's: MVC 5's JSON value provider flattens
+// {"q":{"TenantId":...}} into "q.TenantId" and binds it to a complex
+// parameter q ahead of the route, and takes names in single quotes or
+// none; Laravel's input() and Express's req.body read top-level members,
+// and ASP.NET Core binds them without case. Every string, in either
+// quotes, and every bare token followed by ':' is a member's name;
+// comments are skipped whole. Reading top-level double-quoted members
+// only let {"q":{"tenant_id":...}}, {'tenant_id':...} and
+// {tenant_id:...} through (TestTenantNamesAsPropertiesRefused).
+func jsonNamed(b []byte, wants []string) bool {
+	for i := 0; i < len(b); {
+		if j := jsonComment(b, i); j > i {
+			i = j // its quotes open no string (skipJSONIgnore)
+			continue
+		}
+		t := namedTail{wants: wants}
+		switch q := b[i]; {
+		case q == '"' || q == '\'':
+			for i++; i < len(b) && b[i] != q; {
+				c := b[i]
+				i++
+				switch {
+				case c == '\\' && i < len(b):
+					c, i = jsonEscape(b, i)
+				case c >= 0x80:
+					c = 0xFF
+				}
+				t.add(c)
+			}
+			i++ // the closing quote
+		case jsonBare(q):
+			for ; i < len(b) && jsonBare(b[i]) && jsonComment(b, i) == i; i++ {
+				t.add(b[i])
+			}
+		default:
+			i++
+			continue
+		}
+		if j := skipJSONIgnore(b, i); j < len(b) && b[j] == ':' && t.done() {
+			return true
 		}
 	}
+	return false
+}
+
+// namedLast reports whether a parameter name, decoded as frameworks
+// decode it ('+' and %XX escapes, up to a NUL where PHP ends it), has one
+// of wants (lower case) for its last part (namedTail): "q.tenant_id",
+// "q[TenantId]", "a[0].org", which ASP.NET Core and MVC 5 bind to a
+// complex parameter's property, as tenantLast reads tenant's.
+func namedLast(name []byte, wants []string) bool {
+	t := namedTail{wants: wants}
+	for i := 0; i < len(name); {
+		c, w := formByte(name[i:])
+		i += w
+		if c == 0 {
+			break
+		}
+		t.add(c)
+	}
+	return t.done()
+}
+
+// namedTail follows a name byte by byte, as tenantTail does, and tells
+// whether the whole of it, or its last part (split at '.', '[' and ']';
+// empty parts and index numbers do not count as last), is one of wants
+// (lower case) in any case.
+type namedTail struct {
+	wants  []string
+	part   [policy.MaxRefuseCookieLen]byte
+	whole  [policy.MaxRefuseCookieLen]byte
+	n, wn  int  // bytes in the current part and in the whole, which may exceed the arrays
+	digits bool // the current part is all digits so far
+	last   bool // the last part that counted is one of wants
+}
+
+func (t *namedTail) add(c byte) {
+	if t.wn < len(t.whole) {
+		t.whole[t.wn] = c
+	}
+	t.wn++
+	if c == '.' || c == '[' || c == ']' {
+		t.end()
+		return
+	}
+	if t.n == 0 {
+		t.digits = true
+	}
+	t.digits = t.digits && '0' <= c && c <= '9'
+	if t.n < len(t.part) {
+		t.part[t.n] = c
+	}
+	t.n++
+}
+
+// end closes the current part.
+func (t *namedTail) end() {
+	if t.n > 0 && !t.digits {
+		t.last = t.n <= len(t.part) && nameIn(t.part[:t.n], t.wants)
+	}
+	t.n = 0
+}
+
+// done closes the name and reports whether it, or its last part, is one
+// of wants.
+func (t *namedTail) done() bool {
+	t.end()
+	return t.last || t.wn <= len(t.whole) && nameIn(t.whole[:t.wn], t.wants)
 }
 
 // nameIn reports whether name is one of wants (lower case), its letters
@@ -101,7 +262,8 @@ func nameIn(name []byte, wants []string) bool {
 
 // formNamed reports whether a query string or urlencoded form, its
 // fields split at '&' and ';', has a field whose name (up to its '=', or
-// the whole field) is one of wants (nameOf).
+// the whole field) is one of wants (nameOf) or has one for its last
+// part (namedLast).
 func formNamed(form []byte, wants []string) bool {
 	for len(form) > 0 {
 		f := form
@@ -113,7 +275,7 @@ func formNamed(form []byte, wants []string) bool {
 		if i := bytes.IndexByte(f, '='); i >= 0 {
 			f = f[:i]
 		}
-		if nameOf(f, wants) != 0 {
+		if nameOf(f, wants) != 0 || namedLast(f, wants) {
 			return true
 		}
 	}

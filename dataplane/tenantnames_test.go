@@ -86,7 +86,7 @@ func TestTenantNamesRefused(t *testing.T) {
 		{"GET", own, "Cookie: org=globex; tenant_id=globex\r\n", ""},                      // parameters' names, not tenant_cookies'
 		{"GET", "/v1/users?tenant_id=globex&org=globex", "Cookie: org_id=globex\r\n", ""}, // no {tenant} in its route
 		{"POST", post, form, "a=org&b=1"},
-		{"POST", post, "Content-Type: application/json\r\n", `{"a":{"org":"globex"},"b":"org","tenant_idx":1}`},
+		{"POST", post, "Content-Type: application/json\r\n", `{"a":{"organization":"globex"},"b":"org","tenant_idx":1}`},
 		{"POST", post, "Content-Type: text/plain\r\n", "org=globex"},
 	} {
 		n := len(rec.received())
