@@ -106,3 +106,69 @@ func TestForgedLineHidesNoRealEntry(t *testing.T) {
 		t.Errorf("tenants top: %+v; want acme's 3 real requests counted, the forged one, 1, unverified", top)
 	}
 }
+
+// In a sealed segment kept to the size its signed digest says (the
+// forged line's bytes cut from the segment's end), the forged line was
+// taken as the last entry that passed, its digest not yet judged: the
+// real entry after it still counted unverified in tenants top, whose
+// records are judged by their own signatures.
+func TestForgedLineInSealedSegmentHidesNoRealEntry(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data, keyFile := filepath.Join(dir, "audit"), filepath.Join(dir, "signing.key")
+	if err := collector.GenerateKey(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	appendToStore(t, data, keyFile, 0, n)
+	segs, err := filepath.Glob(filepath.Join(data, "seg-*.log"))
+	if err != nil || len(segs) < 2 {
+		t.Fatalf("want two segments or more in %s: %v", data, err)
+	}
+	sort.Strings(segs)
+	path := segs[0]
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(orig, []byte("\n"))
+	lines = lines[:len(lines)-1]
+	if len(lines) < 3 {
+		t.Fatalf("segment 1 holds %d entries; want 3 or more", len(lines))
+	}
+	// Write the forged line before the second entry, through the helper
+	// on a store of one segment: the first two lines.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "seg-1.log"), bytes.Join(lines[:2], nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	insertForgedBeforeLast(t, tmp)
+	head, err := os.ReadFile(filepath.Join(tmp, "seg-1.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append(head, bytes.Join(lines[2:], nil)...)
+	if err := os.WriteFile(path, out[:len(orig)], 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := portcullis(t, "", nil, "tenants", "top", "--data", data, "--public-key", keyFile+".pub", "--format", "json")
+	var top struct {
+		Requests int64
+		Top      []struct {
+			Tenant   string
+			Requests int64
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &top); err != nil || r.code != 1 {
+		t.Fatalf("tenants top: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	// Lost: the last entry of segment 1, cut, and the first of segment 2,
+	// whose link names it.
+	if top.Requests != n-2 || len(top.Top) != 1 || top.Top[0].Requests != n-2 {
+		t.Errorf("tenants top: %+v; want acme's %d requests, all but the cut entry and the one after it", top, n-2)
+	}
+}
