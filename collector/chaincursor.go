@@ -11,6 +11,11 @@ type chainCursor struct {
 	prev      [32]byte
 	seq       uint64
 	prevKnown bool
+	// good and goodSeq are the stored hash and seq of the last entry
+	// that passed (vouch), when goodKnown: see follows.
+	good      [32]byte
+	goodSeq   uint64
+	goodKnown bool
 }
 
 // entryFaults are what chainCursor.next finds wrong with an entry.
@@ -43,6 +48,23 @@ func (c *chainCursor) next(prev, stored, got [32]byte, seq uint64) entryFaults {
 	return f
 }
 
+// vouch notes that the entry stored with hash stored at seq passed its
+// checks: a later entry that links to it passes its link (follows).
+func (c *chainCursor) vouch(stored [32]byte, seq uint64) {
+	c.good, c.goodSeq, c.goodKnown = stored, seq, true
+}
+
+// follows reports whether an entry naming prev at seq links to the last
+// entry that passed, the lines between (if any) having failed: a line
+// written in before it by someone without the key broke its link to the
+// line before, and the entry counted as unverified, its records left out
+// by audit verify, tenants top and incident assess
+// (TestForgedLineHidesNoRealEntry). Only its prev and seq are judged
+// here: its hash and signature are the caller's.
+func (c *chainCursor) follows(prev [32]byte, seq uint64) bool {
+	return c.goodKnown && prev == c.good && seq == c.goodSeq+1
+}
+
 // lose notes that the entry before is not known (a line that is not an
 // entry, a segment gone without its digest): the next entry fails.
 func (c *chainCursor) lose() { c.prevKnown = false }
@@ -52,6 +74,7 @@ func (c *chainCursor) lose() { c.prevKnown = false }
 func (c *chainCursor) resume(d *segmentDigest) {
 	c.prev, c.prevKnown = parseHash(d.LastHash)
 	c.seq = d.LastSeq
+	c.good, c.goodSeq, c.goodKnown = c.prev, c.seq, c.prevKnown
 }
 
 // links returns the line's prev and stored hash; ok is false when either

@@ -144,7 +144,10 @@ func TestScanVerifiedEntriesAgreesWithVerify(t *testing.T) {
 			lines := segLines(t, dir, segs[1])
 			lines[0], lines[1] = lines[1], lines[0]
 			writeSeg(t, dir, segs[1], lines)
-			return []entryAt{{segs[1], 0}, {segs[1], 1}, {segs[1], 2}}
+			// The entry now second links to the last entry that passed
+			// (the end of segment 0), as its signature says: it passes
+			// (chainCursor.follows; TestForgedLineHidesNoRealEntry).
+			return []entryAt{{segs[1], 0}, {segs[1], 2}}
 		}},
 		{"a line duplicated", func(t *testing.T, dir string, segs []uint64) []entryAt {
 			lines := segLines(t, dir, segs[1])
@@ -252,7 +255,9 @@ func TestScanVerifiedEntriesAfterAgreesWithVerify(t *testing.T) {
 			old := segLines(t, dir, segs[0])[0]
 			lines := segLines(t, dir, segs[2])
 			writeSeg(t, dir, segs[2], slices.Insert(lines, 1, old))
-			return []entryAt{{segs[2], 1}, {segs[2], 2}}
+			// The entry after the copy links to the one before it, the
+			// last that passed: it passes (chainCursor.follows).
+			return []entryAt{{segs[2], 1}}
 		}},
 		{"a segment after the position hidden by a digest not signed by the collector", func(t *testing.T, dir string, segs []uint64) []entryAt {
 			last := segs[len(segs)-1]
@@ -335,7 +340,9 @@ func TestScanVerifiedEntriesLineTooLong(t *testing.T) {
 	if err != nil || !hasProblem(rep, segs[1], ProblemCorruptEntry) {
 		t.Fatalf("verify: %v, problems %v; want a corrupt entry in segment %d", err, rep.Problems, segs[1])
 	}
-	want := wantVerdicts(t, dir, 0, entryAt{segs[2], 0})
+	// Segment 2's first entry links to the last entry of segment 1 that
+	// passed, before the long line: it passes (chainCursor.follows).
+	want := wantVerdicts(t, dir, 0)
 	failed := 0
 	got := verdicts{}
 	_, err = ScanVerifiedEntries(dir, pub, 0, [32]byte{}, func(e *Entry) error {

@@ -480,14 +480,22 @@ type entryScanner struct {
 }
 
 // check checks line l, of entry seq, on its own as verify's checkEntry
-// does (hash, link and seq, signature), and goes on from it.
+// does (hash, link and seq, signature: a link to the last entry that
+// passed, past lines that failed, passes: chainCursor.follows), and goes
+// on from it.
 func (sc *entryScanner) check(l *entryLine, seq uint64) bool {
 	prev, stored, ok := l.links()
 	if !ok {
 		sc.lose()
 		return false
 	}
-	return sc.next(prev, stored, chainHash(prev, l.Body), seq).none() && l.signedBy(sc.keys.at(sc.seg), stored)
+	follows := sc.follows(prev, seq)
+	f := sc.next(prev, stored, chainHash(prev, l.Body), seq)
+	ok = (f.none() || !f.edited && follows) && l.signedBy(sc.keys.at(sc.seg), stored)
+	if ok {
+		sc.vouch(stored, seq)
+	}
+	return ok
 }
 
 // lastSeq is the last seq of segment n by its digest, signed by pub for
@@ -578,6 +586,9 @@ func (sc *entryScanner) line(i int, line []byte) error {
 			got, ok := parseHash(l.Hash)
 			sc.found = sc.found || ok && sc.hash != nil && got == *sc.hash
 			sc.prev, sc.seq, sc.prevKnown = got, h.Seq, sc.found
+			if sc.found {
+				sc.vouch(got, h.Seq)
+			}
 			return nil
 		}
 		if !sc.found {

@@ -288,7 +288,7 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed
 	if !hashed {
 		got = chainHash(prev, l.Body)
 	}
-	f := v.judge(prev, stored, got, b.Seq)
+	f, follows := v.judge(prev, stored, got, b.Seq), v.follows(prev, b.Seq)
 	if f.broken {
 		v.problem(n, i, b.Seq, ProblemChainBreak, "prev %x... does not match the hash %x... of the entry before", prev[:6], v.prev[:6])
 	}
@@ -307,15 +307,29 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed
 		signed = l.signedBy(v.keys.at(n), stored) // once: ed25519 costs what the rest of the entry's checks do
 	}
 	v.checkTailEntry(&b, signed)
+	linkProblems := v.rep.entryProblems
 	v.checkSignature(n, i, b.Seq, closed || signed)
 	// A sealed segment's digest vouches for its entries (checkSegment
 	// takes their counts back when its file does not hash to it; one not
 	// of its size is counted entry by entry, unsealed); any other entry
 	// must carry the collector's signature to be counted, a break
-	// always, since its problem is listed at once.
-	passed := v.rep.entryProblems == problems // an entry after a segment gone unlinked is counted: signed or sealed, the collector wrote it
+	// always, since its problem is listed at once. An entry that links
+	// to the last one that passed, past lines that failed, passes its
+	// link: a forged line written in before it is not its fault
+	// (chainCursor.follows); its chain break is still listed.
+	// An entry after a segment gone unlinked is counted: signed or
+	// sealed, the collector wrote it.
+	passed := v.rep.entryProblems == problems ||
+		v.rep.entryProblems == linkProblems && !f.edited && follows
+	// The last entry that passed is one the caller believes: for a pass
+	// that marks records, a signed one only (a forged line in a sealed
+	// segment, its digest not yet judged, hid the real entry after it
+	// from tenants top: TestForgedLineInSealedSegmentHidesNoRealEntry).
+	if passed && (signed || sealed && (v.scan == nil || !v.scan.p.MarkVerified)) {
+		v.vouch(stored, b.Seq)
+	}
 	v.count(n, i, &b, passed && (signed || sealed), passed && signed)
-	return !f.unlinked && v.rep.entryProblems == problems &&
+	return (!f.unlinked || follows) && passed &&
 		(v.scan == nil || !v.scan.p.MarkVerified || signed)
 }
 

@@ -192,8 +192,8 @@ func checkQueryFlags(dir, decision, format string, status int) error {
 
 // checkListenAddrs refuses a listen address (pairs of flag name and
 // address; "" is none) that no listener takes for its form: no port, or
-// a port number outside 0-65535 (0 is any free port; a service name is
-// net.Listen's to judge). It was found only when the server listened,
+// a port number outside 0-65535, however many digits (0 is any free
+// port; a service name is net.Listen's to judge). It was found only when the server listened,
 // exit 1 after JSON log lines (TestListenAddressOutOfRangeIsUsage).
 func checkListenAddrs(flagAddrs ...string) error {
 	for i := 0; i+1 < len(flagAddrs); i += 2 {
@@ -202,8 +202,11 @@ func checkListenAddrs(flagAddrs ...string) error {
 			continue
 		}
 		_, port, err := net.SplitHostPort(addr)
-		if n, perr := strconv.Atoi(port); err == nil && perr == nil && (n < 0 || n > 65535) {
-			err = fmt.Errorf("port %d is outside 0-65535", n)
+		n, perr := strconv.Atoi(port)
+		if err == nil && (perr == nil && (n < 0 || n > 65535) || errors.Is(perr, strconv.ErrRange)) {
+			// A number past int's range is outside too: it was left to
+			// the listen (attack812).
+			err = fmt.Errorf("port %s is outside 0-65535", port)
 		}
 		if err != nil {
 			return fmt.Errorf("--%s %s: want host:port, e.g. 127.0.0.1:8080 (%v)", flagAddrs[i], addr, err)

@@ -39,6 +39,10 @@ func TestListenAddressOutOfRangeIsUsage(t *testing.T) {
 		{[]string{"upstream", "--listen", "127.0.0.1:70000"}, "--listen 127.0.0.1:70000: want host:port"},
 		{[]string{"upstream", "--listen", "bad"}, "--listen bad: want host:port"},
 		{append(col, "--listen", "bad"), "--listen bad: want host:port"},
+		// A port past int's range was no number to the check, left to the
+		// listen: exit 1 after log lines (attack812).
+		{append(side, "--listen", "127.0.0.1:99999999999999999999"), "--listen 127.0.0.1:99999999999999999999: want host:port"},
+		{[]string{"upstream", "--listen", "127.0.0.1:-99999999999999999999"}, "--listen 127.0.0.1:-99999999999999999999: want host:port"},
 	} {
 		r := portcullis(t, "", nil, c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
