@@ -460,10 +460,8 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if (len(x.query) > 0 || body) && overrideParam(&ctx.Request, x.query, body, x.hdr.coded, x.route.TenantSeg != 0) {
 		return audit.BadRequest
 	}
-	// And on such a route a tenant cookie (tenantcookie.go), or a
-	// parameter or cookie the policy names (tenantnames.go).
-	if x.route.TenantSeg != 0 && (x.hdr.cookie && tenantCookies(h.RawHeaders()) ||
-		tenantNamesRefused(x.snap, &ctx.Request, x.query, h.RawHeaders(), body, x.hdr.cookie)) {
+	// And on such a route a tenant cookie, or a name the policy lists (tenantRefused).
+	if x.route.TenantSeg != 0 && tenantRefused(x, &ctx.Request, h.RawHeaders(), body) {
 		return audit.BadRequest
 	}
 	// Strict audit mode: no record, no service (public routes included).

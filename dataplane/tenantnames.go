@@ -23,6 +23,15 @@ import (
 // and among a JSON body's members at any depth, in either quotes or none
 // (jsonNamed), and among a multipart body's part names (multipartNamed).
 
+// tenantRefused reports whether a request to a route binding {tenant}
+// carries a tenant cookie (tenantcookie.go) or a parameter or cookie the
+// policy names (tenantNamesRefused); raw is the request's head, body
+// whether it has one. decide calls it on one line: its hot calls keep
+// their offsets in the checked-in profile.
+func tenantRefused(x *exchange, req *fasthttp.Request, raw []byte, body bool) bool {
+	return x.hdr.cookie && tenantCookies(raw) || tenantNamesRefused(x.snap, req, x.query, raw, body, x.hdr.cookie)
+}
+
 // tenantNamesRefused reports whether a request to a route binding
 // {tenant} carries a parameter snap.TenantParams names, in its query q or,
 // with hasBody, its form body, or, with cookie (a Cookie line came in), a
