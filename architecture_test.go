@@ -141,6 +141,7 @@ func TestArchitecture(t *testing.T) {
 		"internal/credential": {},
 		"internal/devetcd":    {},
 		"internal/etcdtest":   {"internal/devetcd", "policy", "policy/etcdsync"},
+		"internal/freeport":   {},
 		"limiter":             {},
 		"policy":              {},
 		"audit":               {"internal/credential", "internal/durable", "limiter"},
@@ -183,6 +184,8 @@ func TestArchitecture(t *testing.T) {
 	onlyImportedBy(t, pkgs, []string{module + "/internal/tmpfs"}, module+"/internal/tmpfs")
 	// So is the etcd packages' shared test setup (an etcd server in process).
 	onlyImportedBy(t, pkgs, []string{module + "/internal/etcdtest"}, module+"/internal/etcdtest")
+	// And the loopback ports handed to tests (freeport.Addr).
+	onlyImportedBy(t, pkgs, []string{module + "/internal/freeport"}, module+"/internal/freeport")
 }
 
 // moduleImportsWithin checks that p imports (directly, outside its tests)

@@ -15,19 +15,14 @@ import (
 
 	. "github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/rs/zerolog"
 )
 
 // closedAddr returns a loopback address nothing listens on (yet).
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return freeport.Addr(t)
 }
 
 // collectorOn serves a real Collector storing in dir on addr, once addr

@@ -3,7 +3,7 @@ package collector
 import (
 	"fmt"
 	"github.com/portcullis/portcullis/audit"
-	"net"
+	"github.com/portcullis/portcullis/internal/freeport"
 	"net/http"
 	"os"
 	"os/exec"
@@ -74,12 +74,7 @@ func (c *childCollector) kill() {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return freeport.Addr(t)
 }
 
 // TestCollectorKilledAndRestarted emits steadily while the collector (a

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/examples/upstream"
+	"github.com/portcullis/portcullis/internal/freeport"
 )
 
 const (
@@ -96,42 +95,12 @@ func startDetectStackAt(tb testing.TB, edit func([]byte) []byte, now func() time
 	return s
 }
 
-// handedOut is the ports freeAddrTB has returned in this process.
-var handedOut = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
-
 // freeAddrTB returns a loopback address with a port that was free, for a
-// server the test starts later. The port is drawn below Linux's ephemeral
-// range (32768-60999), which is where the kernel picks a connecting
-// socket's local port and a listener's port 0: a port taken from there and
-// released can go to another test's outgoing connection before the server
-// binds it (TestSidecarWithoutAuditDestination failed with "bind: address
-// already in use" under make test). No port is handed out twice in one
-// test binary: an earlier test's server on a port may still hold a
-// keep-alive connection in http.DefaultClient's pool after its listener
-// closed, and a later test given that port would reach the old server
-// (TestDevStackRecordsEveryRequestAndNoSecrets saw /readyz answer 200 and
-// its own listener refuse in CI).
+// server the test starts later (freeport.Addr: below the ephemeral range,
+// none twice).
 func freeAddrTB(tb testing.TB) string {
 	tb.Helper()
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	for range 200 {
-		port := 20000 + rand.IntN(12000)
-		if handedOut.ports[port] {
-			continue
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			handedOut.ports[port] = true
-			return addr
-		}
-	}
-	tb.Fatal("no free loopback port in 20000-31999")
-	return ""
+	return freeport.Addr(tb)
 }
 
 // status returns the status of a GET with an API key, 0 on a failure.
