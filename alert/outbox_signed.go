@@ -40,11 +40,10 @@ func (o *Outbox) seal(name string, q queued) ([]byte, error) {
 
 // readQueued reads the queued delivery name, at p, and checks that the
 // outbox's key signed it. A file whose signature does not verify (edited,
-// or queued before a key rotation) is refused: reported by name, not
-// sent, removed, and what the trail lacks is queued again (refuseEdited).
-// An unsigned file, which collectors before queued files were signed
-// wrote, is read without what it says was sent, refused or tried
-// (migrate).
+// or queued before a key rotation), or that carries none (queued by a
+// collector before queued files were signed, or planted), is refused:
+// reported by name, not sent, removed, and what the trail lacks is queued
+// again, signed (refuseEdited).
 func (o *Outbox) readQueued(name, p string) (queued, error) {
 	b, err := durable.ReadRegular(p) // a FIFO planted here is refused, not waited on
 	if err != nil {
@@ -55,7 +54,7 @@ func (o *Outbox) readQueued(name, p string) (queued, error) {
 		return queued{}, fmt.Errorf("queued delivery %q is damaged: %w", p, err)
 	}
 	if d.Payload == nil && d.Signature == nil {
-		return o.migrate(p, b)
+		return queued{}, o.refuseUnsigned(name, p)
 	}
 	var q queued
 	if !ed25519.Verify(o.cfg.Key.Public().(ed25519.PublicKey), signedOutbox(name, d.Payload), d.Signature) || json.Unmarshal(d.Payload, &q) != nil {
@@ -75,23 +74,18 @@ func (o *Outbox) refuseEdited(name, p string) error {
 	return o.requeue(fmt.Errorf("queued delivery %q is not signed by the collector's key (edited since it was queued, or queued before a key rotation): not sent, removed; what the trail lacks is queued again", p))
 }
 
-// migrate reads b, the unsigned queued file at p, without its Sent,
-// Refused and Tried, which anyone who can write the data directory could
-// have set: a delivery the sink took before the upgrade whose record in
-// the trail failed is sent again, with the same X-Portcullis-Delivery id
-// (a Jira sink's create is not searched for first). It writes the file
-// again signed, so it is reported once; its alert and tickets are checked
-// against the engine's as any file's are (checkPlanted).
-func (o *Outbox) migrate(p string, b []byte) (queued, error) {
-	var q queued
-	if err := json.Unmarshal(b, &q); err != nil {
-		return queued{}, fmt.Errorf("queued delivery %q is damaged: %w", p, err)
+// refuseUnsigned removes the unsigned queued file name, at p, and has Run
+// queue again what the trail lacks, as refuseEdited does. Such a file was
+// read and signed again, its alert and sink believed: a file planted
+// unsigned opened a real alert's ticket at another sink of the policy,
+// under that sink's credential (TestOutboxPlantedFileForAnotherSinkIsRefused).
+// A file the release before queued costs as much: what the trail lacks is
+// queued again, and a delivery the sink took whose record in the trail
+// failed is sent again with the same X-Portcullis-Delivery id (a Jira
+// sink's create is not searched for first).
+func (o *Outbox) refuseUnsigned(name, p string) error {
+	if err := o.done(name, p); err != nil {
+		return err
 	}
-	q.Sent, q.Refused, q.Tried = "", "", false
-	why := fmt.Errorf("queued delivery %q is not signed (queued by a collector before queued deliveries were signed, or put there by hand): what it says was sent, refused or tried is not believed; signed again", p)
-	if err := o.writeQueued(q, p); err != nil {
-		why = fmt.Errorf("queued delivery %q is not signed (queued by a collector before queued deliveries were signed, or put there by hand): what it says was sent, refused or tried is not believed; not signed again: %w", p, err)
-	}
-	o.fail(why)
-	return q, nil
+	return o.requeue(fmt.Errorf("queued delivery %q is not signed (queued by a collector before queued deliveries were signed, or put there by hand): not sent, removed; what the trail lacks is queued again", p))
 }

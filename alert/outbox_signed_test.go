@@ -135,9 +135,9 @@ func TestOutboxEditedSentIsRefused(t *testing.T) {
 }
 
 // TestOutboxUnsignedSentNotBelieved: a file queued by a collector before
-// queued files were signed holds no signature; what it says was sent is
-// not believed (anyone could have written it), so the delivery is sent,
-// and the file is reported once and signed again.
+// queued files were signed holds no signature; nothing it says is
+// believed (anyone could have written it): it is reported once and
+// removed, and the delivery the trail lacks is queued again and sent.
 func TestOutboxUnsignedSentNotBelieved(t *testing.T) {
 	t.Parallel()
 	s := newSignedRig(t)
@@ -157,8 +157,9 @@ func TestOutboxUnsignedSentNotBelieved(t *testing.T) {
 	if len(a.Tickets) != 1 || a.Tickets[0].Key == q.Sent {
 		t.Fatalf("tickets %+v; want the one the sink answered", a.Tickets)
 	}
-	if n := len(s.errorsNaming(s.file)); n != 1 {
-		t.Errorf("%d error lines name the unsigned file; want one: %q", n, s.errs)
+	lines := s.errorsNaming(s.file)
+	if len(lines) != 1 || !strings.Contains(lines[0], "not sent, removed") {
+		t.Errorf("error lines naming the unsigned file: %q; want one saying it was removed", lines)
 	}
 }
 
@@ -196,12 +197,13 @@ func TestOutboxOlderSignedFilePutBackRecordsNothing(t *testing.T) {
 }
 
 // TestOutboxPlantedFileForAnotherSinkIsRefused: a file planted in the
-// outbox, unsigned (read as a collector before this release queued it),
-// opening a real alert at a sink of the policy its rule does not send to:
-// the outbox sent the alert there under that sink's credential (another
-// team's, another tenant's receiver) and recorded the ticket in the
-// trail. An opening at a sink the alert's rule does not name is now
-// removed and reported as planted.
+// outbox, unsigned (then read as a collector before this release queued
+// it, and signed again), opening a real alert at a sink of the policy its
+// rule does not send to: the outbox sent the alert there under that
+// sink's credential (another team's, another tenant's receiver) and
+// recorded the ticket in the trail. An unsigned file is now removed
+// unread; and a signed opening at a sink the alert's rule does not name
+// (queued before a policy change moved the rule) is removed as well.
 func TestOutboxPlantedFileForAnotherSinkIsRefused(t *testing.T) {
 	t.Parallel()
 	secret := []byte("s3cret-for-the-test")
@@ -243,12 +245,27 @@ func TestOutboxPlantedFileForAnotherSinkIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	planted := filepath.Join(dir, id+"~other.json")
-	if err := os.WriteFile(planted, b, 0o600); err != nil {
-		t.Fatal(err)
+	for _, plant := range []func() error{
+		func() error { return os.WriteFile(planted, b, 0o600) },                         // unsigned
+		func() error { return o.writeQueued(queued{Alert: a, Sink: "other"}, planted) }, // signed: a rule routed there before
+	} {
+		if err := plant(); err != nil {
+			t.Fatal(err)
+		}
+		o.poke()
+		waitFor(t, "the planted file gone", func() bool { _, err := os.Stat(planted); return os.IsNotExist(err) })
+		waitFor(t, "the outbox empty again", func() bool { return o.Pending() == 0 })
 	}
-	o.poke()
-	waitFor(t, "the planted file gone", func() bool { _, err := os.Stat(planted); return os.IsNotExist(err) })
-	waitFor(t, "the outbox empty again", func() bool { return o.Pending() == 0 })
+	mu.Lock()
+	unsigned, elsewhere := 0, 0
+	for _, e := range errs {
+		unsigned += strings.Count(e, "is not signed")
+		elsewhere += strings.Count(e, "does not send to")
+	}
+	mu.Unlock()
+	if unsigned != 1 || elsewhere != 1 {
+		t.Errorf("error lines %q; want one refusing the unsigned file, one the signed opening at a sink its rule does not send to", errs)
+	}
 	if a, _ := r.eng.Alert(id); hasTicket(&a, "other") {
 		t.Errorf("the trail records a ticket of the alert at sink other, which its rule does not send to: %+v", a.Tickets)
 	}
