@@ -233,8 +233,10 @@ func contains(list []string, s string) bool {
 //   - an issuer with an empty audience, or a tenant_claim or client_claim
 //     naming a registered claim or the other's claim (claimProblems): the
 //     data plane leaves the issuer out, or answers each of its tokens 401.
+//   - an issuer's inline jwks holding private key material (jwksProblems):
+//     whoever reads the policy could sign its tokens.
 //
-// The last four are rules added after documents breaking them had loaded:
+// The last five are rules added after documents breaking them had loaded:
 // a document that loaded before must load after an upgrade, since a
 // sidecar refusing its policy, and the copy it saved, serves nothing, and
 // a fleet rolled onto the new binary would stop. So Load keeps taking
@@ -286,7 +288,7 @@ func CheckPush(name string, data []byte, d *Document) error {
 		}
 	}
 	for i := range d.Issuers {
-		for _, p := range d.Issuers[i].claimProblems() {
+		for _, p := range append(d.Issuers[i].claimProblems(), d.Issuers[i].jwksProblems()...) {
 			v.addf(v.lines.at("issuers", i, p.field, p.elem), "issuer %q: %v", d.Issuers[i].ID, p.err)
 		}
 	}

@@ -77,3 +77,46 @@ func TestIssuerClaimSettingsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestInlineJWKSPrivateKeyRefused (attack813): an issuer's inline jwks
+// holding a key's private half ("d" of an OKP key, pasted whole as a key
+// pair) validated and was pushed, into etcd and its history, where
+// whoever reads the policy could sign the issuer's tokens. A push refuses
+// it (CheckPush) at the jwks line, in any case of the member's name; Load
+// still takes it (the data plane skips such a key).
+func TestInlineJWKSPrivateKeyRefused(t *testing.T) {
+	t.Parallel()
+	const x = `"x":"lgXeSIRAyXwmOjbRiQGZ7YVoYx8XviIq9Kl4GWEV5x0"`
+	issuer := func(key string) string {
+		return with(0, "issuers:", "  - id: idp", "    tenants: [acme]", "    issuer: https://idp.example",
+			`    jwks: '{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1",`+key+`}]}'`, "    algorithms: [EdDSA]", "    audiences: [api]")
+	}
+	for _, member := range []string{"d", "D", "k"} {
+		text := issuer(x + `,"` + member + `":"tBQwRAqb0m-DX5PUmxir2ciMs_zBX9zK4bZiaZEyLHs"`)
+		doc, err := Load("p.yaml", []byte(text))
+		if err != nil {
+			t.Errorf("%s: Load refused it (a document that loaded before must load after an upgrade): %v", member, err)
+			continue
+		}
+		err = CheckPush("p.yaml", []byte(text), doc)
+		var perr *Error
+		if !errors.As(err, &perr) || len(perr.Problems) != 1 || !strings.Contains(perr.Problems[0].Message, "private key material") {
+			t.Errorf("%s: CheckPush: %v, want one problem naming private key material", member, err)
+			continue
+		}
+		if got := strings.Split(text, "\n")[perr.Problems[0].Line-1]; !strings.Contains(got, "jwks:") {
+			t.Errorf("%s: problem at line %d (%q), want the jwks line", member, perr.Problems[0].Line, got)
+		}
+		if strings.Contains(err.Error(), "tBQwRAqb") {
+			t.Errorf("%s: the problem quotes the private key: %v", member, err)
+		}
+	}
+	text := issuer(x)
+	doc, err := Load("p.yaml", []byte(text))
+	if err == nil {
+		err = CheckPush("p.yaml", []byte(text), doc)
+	}
+	if err != nil {
+		t.Errorf("public key alone refused: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ package policy
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -239,4 +240,33 @@ func loopbackHTTP(u *url.URL) bool {
 	h := u.Hostname()
 	a, err := netip.ParseAddr(h)
 	return h == "localhost" || (err == nil && a.IsLoopback())
+}
+
+// jwkPrivateMembers are the JWK members that hold private or secret key
+// material (RFC 7518 §6.2.2, §6.3.2 and §6.4.1, RFC 8037 §2): the data
+// plane skips a key carrying one (dataplane/jwt's privateMembers).
+var jwkPrivateMembers = [...]string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+// jwksProblems finds an inline jwks holding private key material: a key
+// pair pasted whole where its public half belongs. A policy in etcd
+// reaches every sidecar and its history, and whoever reads it could sign
+// the issuer's tokens; the data plane skips such a key (so a set of it
+// alone leaves the issuer without keys). A rule of CheckPush.
+func (s *IssuerSpec) jwksProblems() []issuerProblem {
+	var set struct {
+		Keys []map[string]json.RawMessage `json:"keys"`
+	}
+	if s.JWKS == "" || json.Unmarshal([]byte(s.JWKS), &set) != nil {
+		return nil // no inline set, or not one the data plane reads: not this rule's
+	}
+	for i, k := range set.Keys {
+		for name := range k {
+			for _, p := range jwkPrivateMembers {
+				if strings.EqualFold(name, p) {
+					return []issuerProblem{{"jwks", -1, fmt.Errorf("jwks: key %d holds %q, private key material: whoever reads the policy could sign its tokens; give the public key alone, and replace the key pair", i, name)}}
+				}
+			}
+		}
+	}
+	return nil
 }

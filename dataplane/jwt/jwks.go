@@ -149,6 +149,16 @@ func (ks *keySet) add(k *key) {
 // their exact names.
 var jwkMembers = [...]string{"kty", "kid", "alg", "use", "key_ops", "crv", "n", "e", "x", "y"}
 
+// privateMembers are the JWK members that hold private or secret key
+// material (RFC 7518 §6.2.2, §6.3.2 and §6.4.1, RFC 8037 §2). A key set
+// is published for anyone to read (RFC 7517 §9.2 holds private keys out
+// of it), so a key carrying one is a key anyone can sign with: a provider
+// that pasted a whole key pair into its JWKS let every reader of the URL
+// mint tokens this package accepted (TestJWKSPrivateKeyRefused). Such a
+// key is skipped, in any case of the name, as a library reading names
+// ignoring case reads "D" for d.
+var privateMembers = [...]string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
 // parseJWK parses one signature verification key. Its members are read
 // by their exact names, as RFC 7517 has them, each once: encoding/json
 // fills a struct matching names ignoring case and keeps the last, so
@@ -165,6 +175,11 @@ func parseJWK(raw json.RawMessage) (*key, error) {
 		for _, r := range jwkMembers {
 			if caseVariant(name, r) {
 				return nil, fmt.Errorf("member %s is %q in another case", quoted(name), r)
+			}
+		}
+		for _, p := range privateMembers {
+			if strings.EqualFold(name, p) {
+				return nil, fmt.Errorf("member %s is private key material: whoever reads the set can sign with the key", quoted(name))
 			}
 		}
 	}

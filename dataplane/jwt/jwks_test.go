@@ -614,3 +614,23 @@ func TestProxyRefusalNotQuoted(t *testing.T) {
 		}
 	}
 }
+
+// TestJWKPrivateMembersSkipped: a JWK carrying a private or secret member
+// (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2), in any case, is skipped:
+// a published set holding one lets whoever reads it sign
+// (dataplane's TestJWKSPrivateKeyRefused, attack813).
+func TestJWKPrivateMembersSkipped(t *testing.T) {
+	t.Parallel()
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		j := jwkJSON(testKeys()[alg])
+		for _, m := range []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k", "D", "Qi"} {
+			doc := `{"keys":[{"` + m + `":"AQAB",` + j[1:] + `]}`
+			if ks, _ := parseJWKS([]byte(doc)); ks == nil || len(ks.all) != 0 {
+				t.Errorf("%s key with %q: used, want skipped", alg, m)
+			}
+		}
+		if ks, err := parseJWKS([]byte(`{"keys":[{"x5t":"AQAB",` + j[1:] + `]}`)); err != nil || len(ks.all) != 1 {
+			t.Errorf("%s key with a public member besides: %v, want used", alg, err)
+		}
+	}
+}
