@@ -1,8 +1,14 @@
 package dataplane
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/audit"
 )
@@ -81,9 +87,38 @@ func TestChunkedLastChunkTrailersRefusedAnswered502(t *testing.T) {
 			if status == 502 && !strings.Contains(got, `"error":"upstream_error"`) {
 				t.Errorf("the client got %.200q, want the JSON error shape with upstream_error", got)
 			}
-			if status == 200 && strings.Contains(got, "X-Sum") {
-				t.Errorf("the client got %.300q, a trailer the sidecar drops", got)
+			if status == 200 && (strings.Contains(got, "X-Sum") || !strings.Contains(got, "Content-Length: 0\r\n")) {
+				t.Errorf("the client got %.300q, want an empty body of Content-Length 0 and no trailer (the sidecar drops them)", got)
 			}
 		})
+	}
+}
+
+// A chunked response of only its last chunk and a trailer section that
+// passes is read whole (lastChunk): the upstream connection goes back to
+// the pool and carries the next request, whose answer is its own.
+func TestChunkedLastChunkConnectionReused(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	up := acceptEach(t, func(_ int, c net.Conn) {
+		defer c.Close()
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Sum: 1\r\n\r\n")
+		}
+	}).Addr().String()
+	st := startStack(t, func(c *Config) { c.Upstream = up })
+	for i := range 3 {
+		got := rawAll(t, st.addr, "GET /v1/status HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n", 10*time.Second)
+		if !strings.HasPrefix(got, "HTTP/1.1 200 ") || !strings.Contains(got, "Content-Length: 0\r\n") {
+			t.Fatalf("request %d: the client got %.200q, want 200 with an empty body", i, got)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("the upstream saw %d connections for 3 requests, want 1 (the connection reused)", n)
 	}
 }
