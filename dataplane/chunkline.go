@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"io"
 	"strconv"
+
+	"github.com/valyala/fasthttp"
 )
 
 // maxChunkLine bounds the first chunk-size line of a response, its CRLF
@@ -30,22 +32,102 @@ const maxSizeDigits = strconv.IntSize/4 - 1
 // stream's reads: once the head is handed over, a broken line still cuts
 // the connection. The scan resumes where it stopped as more of the line
 // arrives.
-func firstChunk(br *bufio.Reader, limit int64) error {
+//
+// When the first chunk is the last (size 0), last is the length of its
+// line, for lastChunk to read the trailer section after it; else 0.
+func firstChunk(br *bufio.Reader, limit int64) (last int, err error) {
 	most := min(br.Size(), maxChunkLine)
 	for from := 0; ; {
 		b, _ := br.Peek(br.Buffered())
 		if i := bytes.IndexByte(b[from:], '\n'); i >= 0 {
-			return chunkLineOK(b[:from+i+1], limit)
+			line := b[:from+i+1]
+			size, err := chunkLineOK(line, limit)
+			if err != nil || size > 0 {
+				return 0, err
+			}
+			return len(line), nil
 		}
 		if len(b) >= most {
-			return errFraming
+			return 0, errFraming
 		}
 		from = len(b)
 		if _, err := br.Peek(len(b) + 1); err != nil {
-			if err == io.EOF {
-				return io.ErrUnexpectedEOF
+			return 0, unexpectedEOF(err)
+		}
+	}
+}
+
+// unexpectedEOF is err of a read within a response's framing: the
+// service closing there is io.ErrUnexpectedEOF, a stall a timeout.
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return timeout(err)
+}
+
+// lastChunk reads the trailer section after a first chunk that is the
+// last, its line of line bytes at br's front, and checks it by fasthttp's
+// own parser (v1.74.0, ReadTrailer: parseTrailer, isBadTrailer and the
+// header scanner), into h, the streamed body's spare header, which is
+// reset after: the trailers are dropped, as a streamed body's are. The
+// stream read this section only after the head was handed over, so a
+// section fasthttp refuses (a Set-Cookie, Content-Length or other
+// forbidden name, a line without a colon or with a name outside the token
+// set, a control byte in a value, a first line starting with a blank) or
+// that never ends in CRLF CRLF cut the client with no status line
+// (TestChunkedLastChunkTrailersRefusedAnswered502). Each is errFraming
+// now; the service closing before the section's end is
+// io.ErrUnexpectedEOF. The section, with the last chunk's line, must fit
+// in br's buffer (max_header_bytes, as the head must). On success the
+// whole body has been read: an empty one.
+func lastChunk(br *bufio.Reader, line int, h *fasthttp.ResponseHeader) error {
+	if err := trailerEnd(br, line); err != nil {
+		return err
+	}
+	br.Discard(line)
+	h.Reset()
+	err := h.ReadTrailer(br) // the section's CRLF CRLF is buffered: no read, no wait
+	h.Reset()
+	if err != nil {
+		return errFraming // fasthttp's error quotes the section
+	}
+	return nil
+}
+
+// trailerEnd waits, within the read deadline the round trip set, until
+// the trailer section that starts from bytes into br's buffer has come
+// to its empty line, and checks that the empty line and the line before
+// it end in CRLF: fasthttp looks for the section's end at its first CRLF
+// CRLF only, and would wait for one after a bare LF end ("X: y\n\n")
+// until the stream's read timed out. The line before the first is the
+// last chunk's, which chunkLineOK holds to a CRLF. A section br cannot
+// hold is errFraming. The scan resumes where it stopped as more arrives.
+func trailerEnd(br *bufio.Reader, from int) error {
+	off, seen, crlf := from, from, true
+	for {
+		b, _ := br.Peek(br.Buffered())
+		for {
+			i := bytes.IndexByte(b[seen:], '\n')
+			if i < 0 {
+				seen = len(b)
+				break
 			}
-			return timeout(err)
+			i += seen
+			cr := i > off && b[i-1] == '\r'
+			if n := i - off; n == 0 || cr && n == 1 { // the empty line
+				if !cr || !crlf {
+					return errFraming
+				}
+				return nil
+			}
+			off, seen, crlf = i+1, i+1, cr
+		}
+		if len(b) >= br.Size() {
+			return errFraming
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return unexpectedEOF(err)
 		}
 	}
 }
@@ -57,27 +139,27 @@ func firstChunk(br *bufio.Reader, limit int64) error {
 // through, as fasthttp and Go's net/http take them after a size; fasthttp
 // refuses them before a ';', which RFC 9112 allows (BWS), so that is
 // errFraming here. A size above limit, what the body may hold, is
-// errResponseTooLarge, as a Content-Length above it is.
-func chunkLineOK(line []byte, limit int64) error {
+// errResponseTooLarge, as a Content-Length above it is. size is the
+// chunk's size when the line passes.
+func chunkLineOK(line []byte, limit int64) (size int64, err error) {
 	if len(line) > maxChunkLine || len(line) < 2 || line[len(line)-2] != '\r' {
-		return errFraming // too long, or a bare LF
+		return 0, errFraming // too long, or a bare LF
 	}
 	line = trimTrailingOWS(line[:len(line)-2])
 	n := 0
-	var size int64
 	for ; n < len(line) && unhex(line[n]) >= 0; n++ {
 		if n == maxSizeDigits {
-			return errFraming // a digit more than fasthttp reads
+			return 0, errFraming // a digit more than fasthttp reads
 		}
 		size = size<<4 | int64(unhex(line[n]))
 	}
 	switch {
 	case n == 0, !chunkExtOK(line[n:]):
-		return errFraming
+		return 0, errFraming
 	case size > limit:
-		return errResponseTooLarge
+		return 0, errResponseTooLarge
 	}
-	return nil
+	return size, nil
 }
 
 // chunkExtOK reports whether b is a chunk-ext of RFC 9112 section 7.1.1

@@ -159,7 +159,7 @@ func FuzzFirstChunkLine(f *testing.F) {
 			return
 		}
 		line = line[:i+1]
-		if chunkLineOK(line, 1<<16) != nil {
+		if _, err := chunkLineOK(line, 1<<16); err != nil {
 			return
 		}
 		digits := bytes.IndexFunc(line, func(r rune) bool { return unhex(byte(r)) < 0 })

@@ -432,7 +432,11 @@ func validHost(v []byte) bool {
 // validHostPort reports whether v, a Host value holding a byte whose
 // hostByte class is not 0, holds no hostBad byte, one ':' only, and after
 // it digits of a value up to 65535; an empty port is a port too (RFC
-// 9110's port is *DIGIT, and fasthttp takes "svc:").
+// 9110's port is *DIGIT, and fasthttp takes "svc:"). A port of more than
+// one digit may not start with 0: RFC 9110 allows svc:00080, but a parser
+// that reads a leading 0 as octal takes svc:010 for port 8, so the sidecar
+// and the service could read two ports from one Host; browsers and curl
+// never send one (TestHostPortLeadingZerosRefused).
 func validHostPort(v []byte) bool {
 	i := bytes.IndexByte(v, ':')
 	if i < 0 {
@@ -442,6 +446,9 @@ func validHostPort(v []byte) bool {
 		if hostByte[c] != 0 {
 			return false
 		}
+	}
+	if len(v) > i+2 && v[i+1] == '0' {
+		return false
 	}
 	n := 0
 	for _, c := range v[i+1:] {

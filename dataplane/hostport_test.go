@@ -60,3 +60,45 @@ func TestHostPortRefused(t *testing.T) {
 		}
 	}
 }
+
+// Finding (attack811, fixed req805): a port in range written with leading
+// zeros (svc:00080) went on as sent. RFC 9110's port is *DIGIT, but a
+// parser that reads a leading 0 as octal (C's strtol with base 0) takes
+// 010 for 8, so the sidecar and the service could read two ports from one
+// Host. Browsers (the WHATWG URL serializer) and curl (it writes the port
+// it parsed) never send them; Go's client sends the URL's authority as
+// written. A port of more than one digit starting with 0 is refused now,
+// 400 bad_request in the JSON error shape, audited so, nothing forwarded;
+// "svc:0" is still a port.
+func TestHostPortLeadingZerosRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	get := func(target, host string) reply {
+		t.Helper()
+		return raw(t, st.addr, "GET "+target+" HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\nX-API-Key: "+hrisKey+"\r\n\r\n")
+	}
+	for _, c := range []struct{ target, host string }{
+		{"/v1/users", "svc:00080"},
+		{"/v1/users", "svc:080"},
+		{"/v1/users", "svc:00"},
+		{"/v1/users", "svc:065535"},
+		{"http://svc:00080/v1/users", "svc:00080"},
+		{"http://svc:0443/v1/users", "svc:0443"},
+	} {
+		n := len(rec.received())
+		r := get(c.target, c.host)
+		if got := rec.received()[n:]; r.status != 400 || len(got) != 0 {
+			t.Errorf("GET %s with Host %q: %d, the upstream got %d request(s); want 400 and nothing forwarded", c.target, c.host, r.status, len(got))
+			continue
+		}
+		if e := r.errorBody(t); e.Error != "bad_request" {
+			t.Errorf("GET %s with Host %q: error %q, want bad_request", c.target, c.host, e.Error)
+		}
+		if rr := st.sink.withRequestID(t, r.header.Get("X-Request-Id")); rr.Decision != audit.BadRequest {
+			t.Errorf("GET %s with Host %q: audited %q, want bad_request", c.target, c.host, rr.Decision)
+		}
+	}
+	n := len(rec.received())
+	if r := get("/v1/users", "svc:0"); r.status != 200 || len(rec.received()) != n+1 {
+		t.Errorf("GET /v1/users with Host svc:0: %d, want 200 and the request forwarded", r.status)
+	}
+}

@@ -192,11 +192,20 @@ func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Req
 			return answer{}, timeout(err)
 		}
 	default:
-		if err := bodyBegun(br, cl, limit); err != nil {
+		last, err := bodyBegun(br, cl, limit)
+		if err != nil {
 			return answer{}, err
 		}
-		body.start(u, c, cc, br, cl, limit, keep)
-		return answer{streamed: true, scrub: hd.scrub}, nil
+		if last == 0 {
+			body.start(u, c, cc, br, cl, limit, keep)
+			return answer{streamed: true, scrub: hd.scrub}, nil
+		}
+		// A chunked body whose first chunk is the last: its trailer
+		// section is read and checked here (lastChunk), and the body,
+		// empty, read whole.
+		if err := lastChunk(br, last, &body.up.Header); err != nil {
+			return answer{}, err
+		}
 	}
 	u.done(cc, br, keep)
 	return answer{scrub: hd.scrub}, nil
@@ -211,19 +220,18 @@ func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Req
 // (TestStreamBrokenBeforeFirstByteAuditedAsSent). Failing here, it gets
 // the sidecar's 502 (504 for a stall) instead. A chunked body's whole
 // first chunk-size line is read and checked (firstChunk, chunkline.go),
-// limit being the most the body may hold. Most bodies have bytes
-// buffered with the head, and cost no read.
-func bodyBegun(br *bufio.Reader, cl int, limit int64) error {
-	_, err := br.Peek(1)
+// limit being the most the body may hold; last is that line's length
+// when the first chunk is the last. Most bodies have bytes buffered with
+// the head, and cost no read.
+func bodyBegun(br *bufio.Reader, cl int, limit int64) (last int, err error) {
+	_, err = br.Peek(1)
 	switch {
 	case err == nil && cl == -1:
 		return firstChunk(br, limit)
 	case err == nil, err == io.EOF && cl == -2: // an empty body, delimited by the close
-		return nil
-	case err == io.EOF:
-		return io.ErrUnexpectedEOF
+		return 0, nil
 	}
-	return timeout(err)
+	return 0, unexpectedEOF(err)
 }
 
 // logUpstreamError logs why a round trip failed by its kind only, without

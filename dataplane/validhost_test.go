@@ -7,7 +7,8 @@ import (
 
 // validHostRef is validHost as req804 wrote it (a byte check and a
 // colon's position in one loop, then the port's digits): the reference
-// the class-table validHost of perf805 must agree with.
+// the class-table validHost of perf805 must agree with, leading zeros in a
+// port refused (req805).
 func validHostRef(v []byte) bool {
 	colon := -1
 	for i, c := range v {
@@ -24,6 +25,9 @@ func validHostRef(v []byte) bool {
 	}
 	if colon < 0 {
 		return true
+	}
+	if port := v[colon+1:]; len(port) > 1 && port[0] == '0' {
+		return false // req805: leading zeros
 	}
 	n := 0
 	for _, c := range v[colon+1:] {
