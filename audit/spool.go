@@ -92,6 +92,9 @@ type spool struct {
 	// before it (lostFile): one put back by hand is taken as restored
 	// (markRestoredLocked) until the collector takes it (forgetLost).
 	lost lostSeqs
+	// lostBad counts the lines of lostFile the start left out, none of
+	// its lines (loadLost); the emitter logs them.
+	lostBad int
 
 	// lostChanged says lost changed since lostFile was last written: a
 	// write reads it with no lock (saveLostChanged).

@@ -170,18 +170,22 @@ func lostSum(text []byte) uint32 { return crc32.Checksum(text, castagnoli) }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// parseLost reads the runs lostFile holds, in order and apart, each
-// below maxSpoolSeq (a planted number does not set the next sequence:
-// nextSeq), and reports whether data is such a file.
+// parseLost reads the runs lostFile holds, each below maxSpoolSeq (a
+// planted number does not set the next sequence: nextSeq), and counts
+// the lines it leaves out (bad).
 //
 // Past the runs encode writes come the lines appendLost adds, one
 // sequence each, in any order: each is added as lostSeqs.add does. A last
 // line without its newline is a torn append (the sidecar stopped while it
-// wrote it) and is left out, as is a line whose sum does not match (cut
-// short, then run on: the whole line it ends with is read, runOnTail).
-// Lines without a sum are read as counts not known (parseLostLine), and
-// those touching merge.
-func parseLost(data []byte) ([]seqRun, bool) {
+// wrote it) and is left out, not counted. A line whose sum does not match
+// (cut short, then run on: the whole line it ends with is read,
+// runOnTail), one that is none of lostFile's, and a run overlapping one
+// read before are left out and counted; the others are kept. Before, one
+// such line refused the whole file, and the start emptied it: every batch
+// counted lost was forgotten (TestLostFileBadLineKeepsTheRest). Lines
+// without a sum are read as counts not known (parseLostLine), and runs
+// touching of as many records merge.
+func parseLost(data []byte) (runs []seqRun, bad int) {
 	var l lostSeqs
 	for line := range strings.Lines(string(data)) {
 		text, whole := strings.CutSuffix(line, "\n")
@@ -192,22 +196,37 @@ func parseLost(data []byte) ([]seqRun, bool) {
 		if how == lineBad || how == lineTorn {
 			r, how = runOnTail(text, how)
 		}
-		n := len(l.runs)
 		switch {
-		case how == lineTorn:
-		case how == lineBad:
-			return nil, false
-		case n < maxLostRuns && (n == 0 || apart(l.runs[n-1], r)):
-			l.runs = append(l.runs, r)
-		case how == lineOld && r.lo == l.runs[n-1].hi+1 && r.records == l.runs[n-1].records:
-			l.runs[n-1].hi = r.hi // counts not known, as the run before
-		case r.lo == r.hi && n > 0:
-			l.add(r.lo, int(r.records))
-		default:
-			return nil, false
+		case how == lineTorn || how == lineBad:
+			bad++
+		case r.lo == r.hi && l.has(r.lo):
+			// appended again after a write of the runs: kept once
+		case !l.insert(r):
+			bad++
 		}
 	}
-	return l.runs, true
+	return l.runs, bad
+}
+
+// insert adds run r where it belongs, merged with a run it touches of as
+// many records, and reports whether it did: not when it overlaps a run
+// held.
+func (l *lostSeqs) insert(r seqRun) bool {
+	i := l.find(r.lo)
+	if i < len(l.runs) && l.runs[i].lo <= r.hi {
+		return false
+	}
+	l.runs = slices.Insert(l.runs, i, r)
+	if i+1 < len(l.runs) && !apart(l.runs[i], l.runs[i+1]) {
+		l.runs[i].hi = l.runs[i+1].hi
+		l.runs = slices.Delete(l.runs, i+1, i+2)
+	}
+	if i > 0 && !apart(l.runs[i-1], l.runs[i]) {
+		l.runs[i-1].hi = l.runs[i].hi
+		l.runs = slices.Delete(l.runs, i, i+1)
+	}
+	l.trim()
+	return true
 }
 
 // runOnTail reads line, which parseLostLine found bad or torn (how), as
@@ -281,16 +300,15 @@ func parseLostLine(line string) (seqRun, int) {
 // loadLost reads lostFile in the spool's directory at start. Only a
 // regular file of this process's user, through no symbolic link and not
 // larger than maxLostFileBytes, is read; anything else there counts no
-// batch lost, as does a file that is none of encode's.
+// batch lost. Lines that are none of lostFile's are left out and counted
+// (lostBad); the file is never emptied.
 //
 // A torn last line (parseLost leaves it out) is cut off the file: the
 // next loss appended (appendLost) ran on from it, the two read as one line
 // that is none of encode's, and the next start refused the whole file,
 // forgetting every batch counted lost
-// (TestSpoolLossAfterTornLineKilledCountedOnce). A file refused (none of
-// encode's) is emptied, as the losses appended to it were refused with
-// it (TestSpoolLossAfterRefusedLostFileKilledCountedOnce). Not fsync'd:
-// the fsync of the next append makes the cut durable with it.
+// (TestSpoolLossAfterTornLineKilledCountedOnce). Not fsync'd: the fsync
+// of the next append makes the cut durable with it.
 func (s *spool) loadLost() {
 	fd, err := unix.Openat(s.dfd, lostFile, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -306,12 +324,7 @@ func (s *spool) loadLost() {
 	if err != nil {
 		return
 	}
-	runs, ok := parseLost(data)
-	if !ok {
-		fh.Truncate(0) // refused, it counts nothing; else the losses appended to it went with it
-		return
-	}
-	s.lost.runs = runs
+	s.lost.runs, s.lostBad = parseLost(data)
 	if whole := bytes.LastIndexByte(data, '\n') + 1; whole < len(data) {
 		fh.Truncate(int64(whole)) // else the torn line stays, as before
 	}
