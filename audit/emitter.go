@@ -254,7 +254,7 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp, err := openSpool(cfg.SpoolDir, cfg.SpoolMaxBytes)
+	sp, err := openSpoolKeyed(cfg.SpoolDir, cfg.SpoolMaxBytes, lostKey(cfg.Token))
 	if err != nil {
 		return nil, err
 	}

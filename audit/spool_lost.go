@@ -3,6 +3,9 @@ package audit
 import (
 	"bytes"
 	"cmp"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -38,6 +41,9 @@ type seqRun struct {
 type lostSeqs struct {
 	runs []seqRun
 	cap  int // runs kept at most; 0 means maxLostRuns
+	// key MACs the lines of lostFile (lostKey); nil: they are
+	// checksummed only.
+	key []byte
 }
 
 // maxLostRuns is how many runs of lost sequences the spool remembers
@@ -143,32 +149,65 @@ const maxLostFileBytes = 1 << 20
 func (l *lostSeqs) encode() []byte {
 	var b []byte
 	for _, r := range l.runs {
-		b = appendLostLine(b, r)
+		b = appendLostLine(b, r, l.key)
 	}
 	return b
 }
 
-// appendLostLine appends the line of lostFile of run r.
-func appendLostLine(b []byte, r seqRun) []byte {
+// appendLostLine appends the line of lostFile of run r: its sum is the
+// MAC under key (lostMAC), or without a key the checksum (lostSum).
+func appendLostLine(b []byte, r seqRun, key []byte) []byte {
 	start := len(b)
 	b = strconv.AppendUint(b, r.lo, 10)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, r.hi, 10)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, uint64(r.records), 10)
-	sum := lostSum(b[start:])
 	b = append(b, ' ')
+	if key != nil {
+		return append(hex.AppendEncode(b, lostMAC(key, b[start:len(b)-1])), '\n')
+	}
+	sum := lostSum(b[start : len(b)-1])
 	for shift := 28; shift >= 0; shift -= 4 {
 		b = append(b, "0123456789abcdef"[sum>>uint(shift)&0xf])
 	}
 	return append(b, '\n')
 }
 
-// lostSum is the checksum ending a line of lostFile: the CRC-32C of the
-// line before it.
+// lostSum is the checksum ending a line of lostFile written without a
+// key: the CRC-32C of the line before it.
 func lostSum(text []byte) uint32 { return crc32.Checksum(text, castagnoli) }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// domainLost is the MAC domain of a line of lostFile.
+const domainLost = "portcullis-spool-lost-v1\n"
+
+// lostKey is the key that MACs the lines of lostFile, derived from the
+// sidecar's bearer token for the collector (HMAC-SHA256 of domainLost
+// under it), or nil without a token. Whoever can write the spool
+// directory but not read the token can no longer set a batch's count:
+// a line whose MAC does not verify is read as a batch whose count is not
+// known, as one written before lines were MAC'd is, never a lower one.
+// A token rotated leaves the lines before it so.
+func lostKey(token string) []byte {
+	if token == "" {
+		return nil
+	}
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte(domainLost))
+	return m.Sum(nil)
+}
+
+// lostMAC is the MAC ending a line of lostFile written with key: the
+// first 16 bytes of HMAC-SHA256 of the domain and the line before it,
+// 32 hex digits.
+func lostMAC(key, text []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(domainLost))
+	m.Write(text)
+	return m.Sum(nil)[:16]
+}
 
 // parseLost reads the runs lostFile holds, each below maxSpoolSeq (a
 // planted number does not set the next sequence: nextSeq), and counts
@@ -185,16 +224,16 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // counted lost was forgotten (TestLostFileBadLineKeepsTheRest). Lines
 // without a sum are read as counts not known (parseLostLine), and runs
 // touching of as many records merge.
-func parseLost(data []byte) (runs []seqRun, bad int) {
+func parseLost(data, key []byte) (runs []seqRun, bad int) {
 	var l lostSeqs
 	for line := range strings.Lines(string(data)) {
 		text, whole := strings.CutSuffix(line, "\n")
 		if !whole {
 			break
 		}
-		r, how := parseLostLine(text)
-		if how == lineBad || how == lineTorn {
-			r, how = runOnTail(text, how)
+		r, how := parseLostLine(text, key)
+		if how != lineWhole && how != lineOld {
+			r, how = runOnTail(text, r, how, key)
 		}
 		switch {
 		case how == lineTorn || how == lineBad:
@@ -229,26 +268,27 @@ func (l *lostSeqs) insert(r seqRun) bool {
 	return true
 }
 
-// runOnTail reads line, which parseLostLine found bad or torn (how), as
-// an append run on from one cut short (a short write of appendLost, the
-// disk full, the sidecar running on): the whole line it ends with, its
-// sum matching, the cut one before it left out. Before, the two read as
-// one line that is none of lostFile's, and the start refused the whole
-// file, every batch counted lost forgotten
-// (TestLostLineCutThenRunOnAtEveryByte). Else how, as parseLostLine said.
-func runOnTail(line string, how int) (seqRun, int) {
+// runOnTail reads line, which parseLostLine found bad, torn or not
+// verified (r, how), as an append run on from one cut short (a short
+// write of appendLost, the disk full, the sidecar running on): the whole
+// line it ends with, its sum matching, the cut one before it left out.
+// Before, the two read as one line that is none of lostFile's, and the
+// start refused the whole file, every batch counted lost forgotten
+// (TestLostLineCutThenRunOnAtEveryByte). Else r and how, as
+// parseLostLine said.
+func runOnTail(line string, r seqRun, how int, key []byte) (seqRun, int) {
 	f := strings.Split(line, " ")
 	if len(f) < 4 {
-		return seqRun{}, how
+		return r, how
 	}
 	lo := f[len(f)-4] // the whole line's first field, after the cut line's last digits
 	start := len(line) - len(strings.Join(f[len(f)-4:], " "))
 	for i := start; i < start+len(lo); i++ {
-		if r, got := parseLostLine(line[i:]); got == lineWhole {
-			return r, lineWhole
+		if tail, got := parseLostLine(line[i:], key); got == lineWhole {
+			return tail, lineWhole
 		}
 	}
-	return seqRun{}, how
+	return r, how
 }
 
 // apart reports whether run r follows run p as lostSeqs keeps them: past
@@ -259,25 +299,47 @@ func apart(p, r seqRun) bool {
 
 // What parseLostLine found a line of lostFile to be.
 const (
-	lineWhole = iota // a line with its sum
-	lineOld          // a line without a sum: its counts are not known
-	lineTorn         // a line whose sum does not match: left out
-	lineBad          // none of lostFile's lines
+	lineWhole      = iota // a line with its sum or MAC
+	lineOld               // a line without a sum: its counts are not known
+	lineUnverified        // a line whose MAC does not verify, or with a checksum where a MAC is due: its counts are not known
+	lineTorn              // a line whose sum does not match: left out
+	lineBad               // none of lostFile's lines
 )
 
 // parseLostLine reads one line of lostFile: "lo hi records sum", or, as
 // older sidecars wrote it, "lo hi records" or "lo hi", read as counts not
-// known (records 0): a line without its sum may be one cut short.
-func parseLostLine(line string) (seqRun, int) {
+// known (records 0): a line without its sum may be one cut short. The sum
+// is a MAC (32 hex digits) when key is set and a CRC-32C (8) when not; a
+// line with the other, or a MAC that does not verify, is read as counts
+// not known (lineUnverified): it may be an editor's, or one written
+// under a token since rotated.
+func parseLostLine(line string, key []byte) (seqRun, int) {
 	f := strings.Split(line, " ")
 	how := lineOld
 	if len(f) == 4 {
 		body := line[:len(line)-len(f[3])-1]
-		sum, err := strconv.ParseUint(f[3], 16, 32)
-		if len(f[3]) != 8 || err != nil || uint32(sum) != lostSum([]byte(body)) {
+		switch len(f[3]) {
+		case 8:
+			sum, err := strconv.ParseUint(f[3], 16, 32)
+			if err != nil || uint32(sum) != lostSum([]byte(body)) {
+				return seqRun{}, lineTorn
+			}
+			how = lineWhole
+			if key != nil {
+				how = lineUnverified
+			}
+		case 2 * 16:
+			mac, err := hex.DecodeString(f[3])
+			if err != nil {
+				return seqRun{}, lineTorn
+			}
+			how = lineUnverified
+			if key != nil && hmac.Equal(mac, lostMAC(key, []byte(body))) {
+				how = lineWhole
+			}
+		default:
 			return seqRun{}, lineTorn
 		}
-		how = lineWhole
 	}
 	if len(f) < 2 || len(f) > 4 {
 		return seqRun{}, lineBad
@@ -291,7 +353,7 @@ func parseLostLine(line string) (seqRun, int) {
 	if err1 != nil || err2 != nil || err3 != nil || lo > hi || hi >= maxSpoolSeq || rec > maxLostRecords || len(f) == 3 && rec == 0 {
 		return seqRun{}, lineBad
 	}
-	if how == lineOld {
+	if how != lineWhole {
 		rec = 0
 	}
 	return seqRun{lo, hi, uint32(rec)}, how
@@ -324,7 +386,7 @@ func (s *spool) loadLost() {
 	if err != nil {
 		return
 	}
-	s.lost.runs, s.lostBad = parseLost(data)
+	s.lost.runs, s.lostBad = parseLost(data, s.lost.key)
 	if whole := bytes.LastIndexByte(data, '\n') + 1; whole < len(data) {
 		fh.Truncate(int64(whole)) // else the torn line stays, as before
 	}
@@ -410,7 +472,7 @@ func (s *spool) appendLost(seq uint64, n int) {
 		return
 	}
 	defer unix.Close(fd)
-	line := appendLostLine(nil, seqRun{seq, seq, uint32(min(max(n, 0), maxLostRecords))})
+	line := appendLostLine(nil, seqRun{seq, seq, uint32(min(max(n, 0), maxLostRecords))}, s.lost.key)
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Geteuid() ||
 		st.Size+int64(len(line)) > maxLostFileBytes {

@@ -126,16 +126,21 @@ func FuzzParseLost(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		runs, _ := parseLost(data)
+		runs, _ := parseLost(data, nil)
 		for i, r := range runs {
 			if r.lo > r.hi || r.hi >= maxSpoolSeq || i > 0 && !apart(runs[i-1], r) {
 				t.Fatalf("parseLost(%q) took runs %v", data, runs)
 			}
 		}
 		l := lostSeqs{runs: runs}
-		again, bad := parseLost(l.encode())
+		again, bad := parseLost(l.encode(), nil)
 		if bad != 0 || !slices.Equal(again, runs) {
 			t.Fatalf("runs %v encoded read back as %v, %d lines left out", runs, again, bad)
+		}
+		l.key = lostKey("token")
+		again, bad = parseLost(l.encode(), l.key)
+		if bad != 0 || !slices.Equal(again, runs) {
+			t.Fatalf("runs %v encoded with a key read back as %v, %d lines left out", runs, again, bad)
 		}
 	})
 }
@@ -153,7 +158,7 @@ func TestLossAppendedNeverMadeAnew(t *testing.T) {
 	}
 	s.noteLost(spoolFile{seq: 3, records: 2, ours: true})
 	data, err := os.ReadFile(filepath.Join(dir, lostFile))
-	if want := string(appendLostLine(nil, seqRun{3, 3, 2})); err != nil || string(data) != want {
+	if want := string(appendLostLine(nil, seqRun{3, 3, 2}, nil)); err != nil || string(data) != want {
 		t.Fatalf("lostFile after a loss: %q, %v; want %q", data, err, want)
 	}
 	if err := os.Remove(filepath.Join(dir, lostFile)); err != nil {
