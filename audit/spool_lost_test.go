@@ -186,14 +186,21 @@ func TestLossAppendedNeverMadeAnew(t *testing.T) {
 // TestLostLineCutAtEveryByte: a line of lostFile cut short at any byte,
 // then a newline (the rest of it lost, what came next run on) or none (a
 // torn append), never reads as a count its batch did not hold: read at
-// start, it is whole, a count not known, left out, or the file is refused
-// (none of lostFile's lines). Before, "7 7 50" cut to "7 7 5" read as a
-// batch of 5 records, and a batch of 50 put back under sequence 7
-// counted 5 restored, 45 lost for good that were not.
+// start, it is whole, a count not known or left out, and the whole line
+// before it is read (the file is never refused). Before, "7 7 50" cut to
+// "7 7 5" read as a batch of 5 records, and a batch of 50 put back under
+// sequence 7 counted 5 restored, 45 lost for good that were not. Lines
+// with a checksum and lines with a MAC (a sidecar with a token) alike.
 func TestLostLineCutAtEveryByte(t *testing.T) {
 	t.Parallel()
-	head := (&lostSeqs{runs: []seqRun{{1, 5, 3}}}).encode()
-	line := (&lostSeqs{runs: []seqRun{{7, 7, 50}}}).encode()
+	for _, key := range [][]byte{nil, lostKey("token")} {
+		lostLineCutAtEveryByte(t, key)
+	}
+}
+
+func lostLineCutAtEveryByte(t *testing.T, key []byte) {
+	head := (&lostSeqs{runs: []seqRun{{1, 5, 3}}, key: key}).encode()
+	line := (&lostSeqs{runs: []seqRun{{7, 7, 50}}, key: key}).encode()
 	for cut := 0; cut < len(line); cut++ {
 		for _, tail := range []string{"\n", ""} {
 			data := append(append(slices.Clone(head), line[:cut]...), tail...)
@@ -201,7 +208,7 @@ func TestLostLineCutAtEveryByte(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, lostFile), data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s, err := openSpool(dir, 1<<20)
+			s, err := openSpoolKeyed(dir, 1<<20, key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,7 +216,6 @@ func TestLostLineCutAtEveryByte(t *testing.T) {
 			n, lost := s.lost.records(7)
 			first, firstOK := s.lost.records(3)
 			switch {
-			case len(s.lost.runs) == 0: // refused
 			case !firstOK || first != 3:
 				t.Errorf("%q: the whole line before it reads %d, %v; want 3", data, first, firstOK)
 			case whole && (!lost || n != 50):
@@ -228,19 +234,25 @@ func TestLostLineCutAtEveryByte(t *testing.T) {
 // runs on from it. The start read the two as one line that is none of
 // .lost's and refused the whole file: every batch counted lost was
 // forgotten, with no word. The whole line ending it is read, and the cut
-// one left out.
+// one left out. Lines with a checksum and lines with a MAC alike.
 func TestLostLineCutThenRunOnAtEveryByte(t *testing.T) {
 	t.Parallel()
-	head := (&lostSeqs{runs: []seqRun{{1, 5, 3}}}).encode()
-	line := (&lostSeqs{runs: []seqRun{{7, 7, 50}}}).encode()
-	next := (&lostSeqs{runs: []seqRun{{9, 9, 4}}}).encode()
+	for _, key := range [][]byte{nil, lostKey("token")} {
+		lostLineCutThenRunOn(t, key)
+	}
+}
+
+func lostLineCutThenRunOn(t *testing.T, key []byte) {
+	head := (&lostSeqs{runs: []seqRun{{1, 5, 3}}, key: key}).encode()
+	line := (&lostSeqs{runs: []seqRun{{7, 7, 50}}, key: key}).encode()
+	next := (&lostSeqs{runs: []seqRun{{9, 9, 4}}, key: key}).encode()
 	for cut := 0; cut < len(line); cut++ {
 		data := append(append(slices.Clone(head), line[:cut]...), next...)
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, lostFile), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := openSpool(dir, 1<<20)
+		s, err := openSpoolKeyed(dir, 1<<20, key)
 		if err != nil {
 			t.Fatal(err)
 		}

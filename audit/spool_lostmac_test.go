@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLostLineCountNotLoweredByEditor: the sidecar has a bearer token,
@@ -58,5 +59,33 @@ func TestLostLineCountNotLoweredByEditor(t *testing.T) {
 	}
 	if n, ok := s.lost.records(9); !ok || n != 4 {
 		t.Errorf("the spool's own line reads records %d, %v; want 4, true", n, ok)
+	}
+}
+
+// TestEmitterMACsLostLinesWithItsToken: an Emitter with a bearer token
+// writes .lost with MACs under the key derived from it, and one without
+// a token with checksums.
+func TestEmitterMACsLostLinesWithItsToken(t *testing.T) {
+	t.Parallel()
+	for _, token := range []string{"collector-token-for-the-test", ""} {
+		dir := t.TempDir()
+		e, err := NewEmitter(EmitterConfig{URL: "http://127.0.0.1:1", Token: token, SpoolDir: dir, CloseTimeout: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.sp.mu.Lock()
+		e.sp.lost.add(7, 50)
+		e.sp.mu.Unlock()
+		e.sp.lostChanged.Store(true)
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, lostFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := string(appendLostLine(nil, seqRun{7, 7, 50}, lostKey(token))); string(b) != want {
+			t.Errorf("token %q: .lost holds %q, want %q", token, b, want)
+		}
 	}
 }
