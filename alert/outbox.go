@@ -328,7 +328,11 @@ func (o *Outbox) ticketPath(id, sink, kind, key string) string {
 
 // Reconcile queues every alert not closed that a sink has no ticket for
 // and no queued delivery: an alert opened just before a crash, before
-// Enqueue ran. Call it after the engine's Replay.
+// Enqueue ran, or whose queued file was refused (readQueued). Such a
+// delivery may have reached the sink already, so a Jira sink is searched
+// for its issue (the delivery label) before one is created, and a
+// webhook gets the same delivery id and Idempotency-Key as before. Call
+// it after the engine's Replay.
 func (o *Outbox) Reconcile() error {
 	err := o.reconcile()
 	o.poke()
@@ -350,7 +354,12 @@ func (o *Outbox) reconcile() error {
 			if _, err := os.Stat(o.path(a.ID, s.Name)); err == nil {
 				continue
 			}
-			if err := o.write(a, s.Name); err != nil {
+			// Tried: a Jira sink is searched first. The file this writes
+			// again may have been refused (signed under a key since
+			// rotated, or by a release that did not sign) after a create
+			// that Jira took: created again unsearched, the alert had a
+			// second issue (TestJiraResendAfterKeyRotationFilesOneIssue).
+			if err := o.writeQueued(queued{Alert: a, Sink: s.Name, Tried: true}, o.path(a.ID, s.Name)); err != nil {
 				return err
 			}
 		}

@@ -108,6 +108,8 @@ const (
 	HeaderSignature = "X-Portcullis-Signature"
 	HeaderTimestamp = "X-Portcullis-Timestamp"
 	HeaderDelivery  = "X-Portcullis-Delivery"
+	// HeaderIdempotencyKey carries the delivery id, quoted, to a webhook.
+	HeaderIdempotencyKey = "Idempotency-Key"
 )
 
 // Sign returns the webhook signature of body sent at ts as delivery.
@@ -171,6 +173,13 @@ func (s *Sink) newRequest(method, url, delivery string, body []byte, now time.Ti
 		ts := now.Unix()
 		req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 		req.Header.Set(HeaderSignature, Sign(s.secret, ts, delivery, body))
+		// The delivery id again, as the IETF httpapi draft's
+		// Idempotency-Key (a Structured Field string: quoted; an id holds
+		// neither a quote nor a backslash), for a receiver that keys on
+		// it: a delivery sent again (no answer in time, its queued file
+		// refused after a key rotation) files nothing twice. The
+		// signature covers the delivery id, not this header.
+		req.Header.Set(HeaderIdempotencyKey, strconv.Quote(delivery))
 	case "github":
 		req.Header.Set("Accept", "application/vnd.github+json")
 		req.Header.Set("X-GitHub-Api-Version", "2022-11-28")

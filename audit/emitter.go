@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,7 +254,7 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp, err := openSpool(cfg.SpoolDir, cfg.SpoolMaxBytes)
+	sp, err := openSpoolKeyed(cfg.SpoolDir, cfg.SpoolMaxBytes, lostKey(cfg.Token))
 	if err != nil {
 		return nil, err
 	}
@@ -265,6 +266,11 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	e.log = zerolog.Nop()
 	if cfg.Log != nil {
 		e.log = *cfg.Log
+	}
+	if sp.lostBad > 0 {
+		// The batches those lines counted lost are not known: one put back
+		// under their numbers counts replayed as well as dropped.
+		e.log.Warn().Int("lines", sp.lostBad).Str("file", filepath.Join(cfg.SpoolDir, lostFile)).Msg("audit: lines of the spool's lost-batch file unreadable, left out")
 	}
 	e.enc.res = Resource{Service: cfg.Service, Host: cfg.Host, InstanceID: cfg.InstanceID, Pod: cfg.Pod, Namespace: cfg.Namespace}
 	e.enc.size = cfg.BatchSize

@@ -92,6 +92,9 @@ type spool struct {
 	// before it (lostFile): one put back by hand is taken as restored
 	// (markRestoredLocked) until the collector takes it (forgetLost).
 	lost lostSeqs
+	// lostBad counts the lines of lostFile the start left out, none of
+	// its lines (loadLost); the emitter logs them.
+	lostBad int
 
 	// lostChanged says lost changed since lostFile was last written: a
 	// write reads it with no lock (saveLostChanged).
@@ -149,7 +152,14 @@ func (s *spool) markRestoredLocked(f *spoolFile) {
 // openSpool opens (creating) the spool directory and lists its batches.
 // With dir "" the spool holds nothing and every put fails.
 func openSpool(dir string, max int64) (*spool, error) {
+	return openSpoolKeyed(dir, max, nil)
+}
+
+// openSpoolKeyed is openSpool with the key that MACs lostFile's lines
+// (lostKey); nil: they are checksummed only.
+func openSpoolKeyed(dir string, max int64, key []byte) (*spool, error) {
 	s := &spool{dir: dir, max: max}
+	s.lost.key = key
 	if dir == "" {
 		return s, nil
 	}

@@ -3,6 +3,9 @@ package audit
 import (
 	"bytes"
 	"cmp"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -38,6 +41,9 @@ type seqRun struct {
 type lostSeqs struct {
 	runs []seqRun
 	cap  int // runs kept at most; 0 means maxLostRuns
+	// key MACs the lines of lostFile (lostKey); nil: they are
+	// checksummed only.
+	key []byte
 }
 
 // maxLostRuns is how many runs of lost sequences the spool remembers
@@ -143,93 +149,146 @@ const maxLostFileBytes = 1 << 20
 func (l *lostSeqs) encode() []byte {
 	var b []byte
 	for _, r := range l.runs {
-		b = appendLostLine(b, r)
+		b = appendLostLine(b, r, l.key)
 	}
 	return b
 }
 
-// appendLostLine appends the line of lostFile of run r.
-func appendLostLine(b []byte, r seqRun) []byte {
+// appendLostLine appends the line of lostFile of run r: its sum is the
+// MAC under key (lostMAC), or without a key the checksum (lostSum).
+func appendLostLine(b []byte, r seqRun, key []byte) []byte {
 	start := len(b)
 	b = strconv.AppendUint(b, r.lo, 10)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, r.hi, 10)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, uint64(r.records), 10)
-	sum := lostSum(b[start:])
 	b = append(b, ' ')
+	if key != nil {
+		return append(hex.AppendEncode(b, lostMAC(key, b[start:len(b)-1])), '\n')
+	}
+	sum := lostSum(b[start : len(b)-1])
 	for shift := 28; shift >= 0; shift -= 4 {
 		b = append(b, "0123456789abcdef"[sum>>uint(shift)&0xf])
 	}
 	return append(b, '\n')
 }
 
-// lostSum is the checksum ending a line of lostFile: the CRC-32C of the
-// line before it.
+// lostSum is the checksum ending a line of lostFile written without a
+// key: the CRC-32C of the line before it.
 func lostSum(text []byte) uint32 { return crc32.Checksum(text, castagnoli) }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// parseLost reads the runs lostFile holds, in order and apart, each
-// below maxSpoolSeq (a planted number does not set the next sequence:
-// nextSeq), and reports whether data is such a file.
+// domainLost is the MAC domain of a line of lostFile.
+const domainLost = "portcullis-spool-lost-v1\n"
+
+// lostKey is the key that MACs the lines of lostFile, derived from the
+// sidecar's bearer token for the collector (HMAC-SHA256 of domainLost
+// under it), or nil without a token. Whoever can write the spool
+// directory but not read the token can no longer set a batch's count:
+// a line whose MAC does not verify is read as a batch whose count is not
+// known, as one written before lines were MAC'd is, never a lower one.
+// A token rotated leaves the lines before it so.
+func lostKey(token string) []byte {
+	if token == "" {
+		return nil
+	}
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte(domainLost))
+	return m.Sum(nil)
+}
+
+// lostMAC is the MAC ending a line of lostFile written with key: the
+// first 16 bytes of HMAC-SHA256 of the domain and the line before it,
+// 32 hex digits.
+func lostMAC(key, text []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(domainLost))
+	m.Write(text)
+	return m.Sum(nil)[:16]
+}
+
+// parseLost reads the runs lostFile holds, each below maxSpoolSeq (a
+// planted number does not set the next sequence: nextSeq), and counts
+// the lines it leaves out (bad).
 //
 // Past the runs encode writes come the lines appendLost adds, one
 // sequence each, in any order: each is added as lostSeqs.add does. A last
 // line without its newline is a torn append (the sidecar stopped while it
-// wrote it) and is left out, as is a line whose sum does not match (cut
-// short, then run on: the whole line it ends with is read, runOnTail).
-// Lines without a sum are read as counts not known (parseLostLine), and
-// those touching merge.
-func parseLost(data []byte) ([]seqRun, bool) {
+// wrote it) and is left out, not counted. A line whose sum does not match
+// (cut short, then run on: the whole line it ends with is read,
+// runOnTail), one that is none of lostFile's, and a run overlapping one
+// read before are left out and counted; the others are kept. Before, one
+// such line refused the whole file, and the start emptied it: every batch
+// counted lost was forgotten (TestLostFileBadLineKeepsTheRest). Lines
+// without a sum are read as counts not known (parseLostLine), and runs
+// touching of as many records merge.
+func parseLost(data, key []byte) (runs []seqRun, bad int) {
 	var l lostSeqs
 	for line := range strings.Lines(string(data)) {
 		text, whole := strings.CutSuffix(line, "\n")
 		if !whole {
 			break
 		}
-		r, how := parseLostLine(text)
-		if how == lineBad || how == lineTorn {
-			r, how = runOnTail(text, how)
+		r, how := parseLostLine(text, key)
+		if how != lineWhole && how != lineOld {
+			r, how = runOnTail(text, r, how, key)
 		}
-		n := len(l.runs)
 		switch {
-		case how == lineTorn:
-		case how == lineBad:
-			return nil, false
-		case n < maxLostRuns && (n == 0 || apart(l.runs[n-1], r)):
-			l.runs = append(l.runs, r)
-		case how == lineOld && r.lo == l.runs[n-1].hi+1 && r.records == l.runs[n-1].records:
-			l.runs[n-1].hi = r.hi // counts not known, as the run before
-		case r.lo == r.hi && n > 0:
-			l.add(r.lo, int(r.records))
-		default:
-			return nil, false
+		case how == lineTorn || how == lineBad:
+			bad++
+		case r.lo == r.hi && l.has(r.lo):
+			// appended again after a write of the runs: kept once
+		case !l.insert(r):
+			bad++
 		}
 	}
-	return l.runs, true
+	return l.runs, bad
 }
 
-// runOnTail reads line, which parseLostLine found bad or torn (how), as
-// an append run on from one cut short (a short write of appendLost, the
-// disk full, the sidecar running on): the whole line it ends with, its
-// sum matching, the cut one before it left out. Before, the two read as
-// one line that is none of lostFile's, and the start refused the whole
-// file, every batch counted lost forgotten
-// (TestLostLineCutThenRunOnAtEveryByte). Else how, as parseLostLine said.
-func runOnTail(line string, how int) (seqRun, int) {
+// insert adds run r where it belongs, merged with a run it touches of as
+// many records, and reports whether it did: not when it overlaps a run
+// held.
+func (l *lostSeqs) insert(r seqRun) bool {
+	i := l.find(r.lo)
+	if i < len(l.runs) && l.runs[i].lo <= r.hi {
+		return false
+	}
+	l.runs = slices.Insert(l.runs, i, r)
+	if i+1 < len(l.runs) && !apart(l.runs[i], l.runs[i+1]) {
+		l.runs[i].hi = l.runs[i+1].hi
+		l.runs = slices.Delete(l.runs, i+1, i+2)
+	}
+	if i > 0 && !apart(l.runs[i-1], l.runs[i]) {
+		l.runs[i-1].hi = l.runs[i].hi
+		l.runs = slices.Delete(l.runs, i, i+1)
+	}
+	l.trim()
+	return true
+}
+
+// runOnTail reads line, which parseLostLine found bad, torn or not
+// verified (r, how), as an append run on from one cut short (a short
+// write of appendLost, the disk full, the sidecar running on): the whole
+// line it ends with, its sum matching, the cut one before it left out.
+// Before, the two read as one line that is none of lostFile's, and the
+// start refused the whole file, every batch counted lost forgotten
+// (TestLostLineCutThenRunOnAtEveryByte). Else r and how, as
+// parseLostLine said.
+func runOnTail(line string, r seqRun, how int, key []byte) (seqRun, int) {
 	f := strings.Split(line, " ")
 	if len(f) < 4 {
-		return seqRun{}, how
+		return r, how
 	}
 	lo := f[len(f)-4] // the whole line's first field, after the cut line's last digits
 	start := len(line) - len(strings.Join(f[len(f)-4:], " "))
 	for i := start; i < start+len(lo); i++ {
-		if r, got := parseLostLine(line[i:]); got == lineWhole {
-			return r, lineWhole
+		if tail, got := parseLostLine(line[i:], key); got == lineWhole {
+			return tail, lineWhole
 		}
 	}
-	return seqRun{}, how
+	return r, how
 }
 
 // apart reports whether run r follows run p as lostSeqs keeps them: past
@@ -240,25 +299,47 @@ func apart(p, r seqRun) bool {
 
 // What parseLostLine found a line of lostFile to be.
 const (
-	lineWhole = iota // a line with its sum
-	lineOld          // a line without a sum: its counts are not known
-	lineTorn         // a line whose sum does not match: left out
-	lineBad          // none of lostFile's lines
+	lineWhole      = iota // a line with its sum or MAC
+	lineOld               // a line without a sum: its counts are not known
+	lineUnverified        // a line whose MAC does not verify, or with a checksum where a MAC is due: its counts are not known
+	lineTorn              // a line whose sum does not match: left out
+	lineBad               // none of lostFile's lines
 )
 
 // parseLostLine reads one line of lostFile: "lo hi records sum", or, as
 // older sidecars wrote it, "lo hi records" or "lo hi", read as counts not
-// known (records 0): a line without its sum may be one cut short.
-func parseLostLine(line string) (seqRun, int) {
+// known (records 0): a line without its sum may be one cut short. The sum
+// is a MAC (32 hex digits) when key is set and a CRC-32C (8) when not; a
+// line with the other, or a MAC that does not verify, is read as counts
+// not known (lineUnverified): it may be an editor's, or one written
+// under a token since rotated.
+func parseLostLine(line string, key []byte) (seqRun, int) {
 	f := strings.Split(line, " ")
 	how := lineOld
 	if len(f) == 4 {
 		body := line[:len(line)-len(f[3])-1]
-		sum, err := strconv.ParseUint(f[3], 16, 32)
-		if len(f[3]) != 8 || err != nil || uint32(sum) != lostSum([]byte(body)) {
+		switch len(f[3]) {
+		case 8:
+			sum, err := strconv.ParseUint(f[3], 16, 32)
+			if err != nil || uint32(sum) != lostSum([]byte(body)) {
+				return seqRun{}, lineTorn
+			}
+			how = lineWhole
+			if key != nil {
+				how = lineUnverified
+			}
+		case 2 * 16:
+			mac, err := hex.DecodeString(f[3])
+			if err != nil {
+				return seqRun{}, lineTorn
+			}
+			how = lineUnverified
+			if key != nil && hmac.Equal(mac, lostMAC(key, []byte(body))) {
+				how = lineWhole
+			}
+		default:
 			return seqRun{}, lineTorn
 		}
-		how = lineWhole
 	}
 	if len(f) < 2 || len(f) > 4 {
 		return seqRun{}, lineBad
@@ -272,7 +353,7 @@ func parseLostLine(line string) (seqRun, int) {
 	if err1 != nil || err2 != nil || err3 != nil || lo > hi || hi >= maxSpoolSeq || rec > maxLostRecords || len(f) == 3 && rec == 0 {
 		return seqRun{}, lineBad
 	}
-	if how == lineOld {
+	if how != lineWhole {
 		rec = 0
 	}
 	return seqRun{lo, hi, uint32(rec)}, how
@@ -281,16 +362,15 @@ func parseLostLine(line string) (seqRun, int) {
 // loadLost reads lostFile in the spool's directory at start. Only a
 // regular file of this process's user, through no symbolic link and not
 // larger than maxLostFileBytes, is read; anything else there counts no
-// batch lost, as does a file that is none of encode's.
+// batch lost. Lines that are none of lostFile's are left out and counted
+// (lostBad); the file is never emptied.
 //
 // A torn last line (parseLost leaves it out) is cut off the file: the
 // next loss appended (appendLost) ran on from it, the two read as one line
 // that is none of encode's, and the next start refused the whole file,
 // forgetting every batch counted lost
-// (TestSpoolLossAfterTornLineKilledCountedOnce). A file refused (none of
-// encode's) is emptied, as the losses appended to it were refused with
-// it (TestSpoolLossAfterRefusedLostFileKilledCountedOnce). Not fsync'd:
-// the fsync of the next append makes the cut durable with it.
+// (TestSpoolLossAfterTornLineKilledCountedOnce). Not fsync'd: the fsync
+// of the next append makes the cut durable with it.
 func (s *spool) loadLost() {
 	fd, err := unix.Openat(s.dfd, lostFile, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -306,12 +386,7 @@ func (s *spool) loadLost() {
 	if err != nil {
 		return
 	}
-	runs, ok := parseLost(data)
-	if !ok {
-		fh.Truncate(0) // refused, it counts nothing; else the losses appended to it went with it
-		return
-	}
-	s.lost.runs = runs
+	s.lost.runs, s.lostBad = parseLost(data, s.lost.key)
 	if whole := bytes.LastIndexByte(data, '\n') + 1; whole < len(data) {
 		fh.Truncate(int64(whole)) // else the torn line stays, as before
 	}
@@ -397,7 +472,7 @@ func (s *spool) appendLost(seq uint64, n int) {
 		return
 	}
 	defer unix.Close(fd)
-	line := appendLostLine(nil, seqRun{seq, seq, uint32(min(max(n, 0), maxLostRecords))})
+	line := appendLostLine(nil, seqRun{seq, seq, uint32(min(max(n, 0), maxLostRecords))}, s.lost.key)
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Geteuid() ||
 		st.Size+int64(len(line)) > maxLostFileBytes {

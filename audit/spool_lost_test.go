@@ -90,17 +90,17 @@ func TestLostFileReadAtStart(t *testing.T) {
 		{"1 9223372036854775808\n", 1}, // at maxSpoolSeq
 		{"1 5\n9 9", 6},                // no last newline: a torn append
 		{"1 5\n9 9 3\n3 3 2\n", 10},    // appended: out of order, one sequence
-		{"1 5\n9 9\n3 4 2\n", 1},       // out of order, a run
-		{"1 5\nx\n", 1},
-		{"1 5 3\n6 9 4\n", 10},  // touching, of other counts
-		{"1 5 3\n6 9 3\n", 10},  // touching, without sums
-		{"1 5 0\n", 1},          // a count without a sum is never 0
-		{"1 5 3\n9 9\n", 10},    // a line of an older sidecar
-		{"1 5 4294967296\n", 1}, // past 32 bits
-		{"1 5 3 4\n", 1},        // a sum that does not match: left out
+		{"1 5\n9 9\n3 4 2\n", 10},      // out of order, a run over one held: left out, the rest kept
+		{"1 5\nx\n", 6},                // none of its lines: left out, the rest kept
+		{"1 5 3\n6 9 4\n", 10},         // touching, of other counts
+		{"1 5 3\n6 9 3\n", 10},         // touching, without sums
+		{"1 5 0\n", 1},                 // a count without a sum is never 0
+		{"1 5 3\n9 9\n", 10},           // a line of an older sidecar
+		{"1 5 4294967296\n", 1},        // past 32 bits
+		{"1 5 3 4\n", 1},               // a sum that does not match: left out
 		{"1 5 3 c88d302b\n9 9 0 b8355291\n", 10},
-		{"1 5 3 c88d302b\n6 9 3 c674a4b0\n", 1}, // touching, of as many
-		{"1 5 3 c88d302b\n9 9 0 00000000\n", 6}, // a sum that does not match: left out
+		{"1 5 3 c88d302b\n6 9 3 c674a4b0\n", 10}, // touching, of as many: one run
+		{"1 5 3 c88d302b\n9 9 0 00000000\n", 6},  // a sum that does not match: left out
 		{"1 5 3 c88d302b x\n", 1},
 	} {
 		dir := t.TempDir()
@@ -119,26 +119,28 @@ func TestLostFileReadAtStart(t *testing.T) {
 }
 
 // FuzzParseLost: whatever lostFile holds, parseLost takes only runs in
-// order, apart and below maxSpoolSeq, and what encode writes of them
+// order, apart and below maxSpoolSeq, leaving out the lines it cannot, and what encode writes of them
 // reads back the same.
 func FuzzParseLost(f *testing.F) {
 	for _, seed := range []string{"", "1 5\n9 9\n", "1 5 3\n6 9 4\n", "1 5 3 c88d302b\n9 9 0 b8355291\n", "5 1\n", "1 5\n6 9\n", "1 9223372036854775807\n", "x\n", "1 5\n9 9"} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		runs, ok := parseLost(data)
-		if !ok {
-			return
-		}
+		runs, _ := parseLost(data, nil)
 		for i, r := range runs {
 			if r.lo > r.hi || r.hi >= maxSpoolSeq || i > 0 && !apart(runs[i-1], r) {
 				t.Fatalf("parseLost(%q) took runs %v", data, runs)
 			}
 		}
 		l := lostSeqs{runs: runs}
-		again, ok := parseLost(l.encode())
-		if !ok || !slices.Equal(again, runs) {
-			t.Fatalf("runs %v encoded read back as %v, %v", runs, again, ok)
+		again, bad := parseLost(l.encode(), nil)
+		if bad != 0 || !slices.Equal(again, runs) {
+			t.Fatalf("runs %v encoded read back as %v, %d lines left out", runs, again, bad)
+		}
+		l.key = lostKey("token")
+		again, bad = parseLost(l.encode(), l.key)
+		if bad != 0 || !slices.Equal(again, runs) {
+			t.Fatalf("runs %v encoded with a key read back as %v, %d lines left out", runs, again, bad)
 		}
 	})
 }
@@ -156,7 +158,7 @@ func TestLossAppendedNeverMadeAnew(t *testing.T) {
 	}
 	s.noteLost(spoolFile{seq: 3, records: 2, ours: true})
 	data, err := os.ReadFile(filepath.Join(dir, lostFile))
-	if want := string(appendLostLine(nil, seqRun{3, 3, 2})); err != nil || string(data) != want {
+	if want := string(appendLostLine(nil, seqRun{3, 3, 2}, nil)); err != nil || string(data) != want {
 		t.Fatalf("lostFile after a loss: %q, %v; want %q", data, err, want)
 	}
 	if err := os.Remove(filepath.Join(dir, lostFile)); err != nil {
@@ -184,14 +186,21 @@ func TestLossAppendedNeverMadeAnew(t *testing.T) {
 // TestLostLineCutAtEveryByte: a line of lostFile cut short at any byte,
 // then a newline (the rest of it lost, what came next run on) or none (a
 // torn append), never reads as a count its batch did not hold: read at
-// start, it is whole, a count not known, left out, or the file is refused
-// (none of lostFile's lines). Before, "7 7 50" cut to "7 7 5" read as a
-// batch of 5 records, and a batch of 50 put back under sequence 7
-// counted 5 restored, 45 lost for good that were not.
+// start, it is whole, a count not known or left out, and the whole line
+// before it is read (the file is never refused). Before, "7 7 50" cut to
+// "7 7 5" read as a batch of 5 records, and a batch of 50 put back under
+// sequence 7 counted 5 restored, 45 lost for good that were not. Lines
+// with a checksum and lines with a MAC (a sidecar with a token) alike.
 func TestLostLineCutAtEveryByte(t *testing.T) {
 	t.Parallel()
-	head := (&lostSeqs{runs: []seqRun{{1, 5, 3}}}).encode()
-	line := (&lostSeqs{runs: []seqRun{{7, 7, 50}}}).encode()
+	for _, key := range [][]byte{nil, lostKey("token")} {
+		lostLineCutAtEveryByte(t, key)
+	}
+}
+
+func lostLineCutAtEveryByte(t *testing.T, key []byte) {
+	head := (&lostSeqs{runs: []seqRun{{1, 5, 3}}, key: key}).encode()
+	line := (&lostSeqs{runs: []seqRun{{7, 7, 50}}, key: key}).encode()
 	for cut := 0; cut < len(line); cut++ {
 		for _, tail := range []string{"\n", ""} {
 			data := append(append(slices.Clone(head), line[:cut]...), tail...)
@@ -199,7 +208,7 @@ func TestLostLineCutAtEveryByte(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, lostFile), data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s, err := openSpool(dir, 1<<20)
+			s, err := openSpoolKeyed(dir, 1<<20, key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,7 +216,6 @@ func TestLostLineCutAtEveryByte(t *testing.T) {
 			n, lost := s.lost.records(7)
 			first, firstOK := s.lost.records(3)
 			switch {
-			case len(s.lost.runs) == 0: // refused
 			case !firstOK || first != 3:
 				t.Errorf("%q: the whole line before it reads %d, %v; want 3", data, first, firstOK)
 			case whole && (!lost || n != 50):
@@ -226,19 +234,25 @@ func TestLostLineCutAtEveryByte(t *testing.T) {
 // runs on from it. The start read the two as one line that is none of
 // .lost's and refused the whole file: every batch counted lost was
 // forgotten, with no word. The whole line ending it is read, and the cut
-// one left out.
+// one left out. Lines with a checksum and lines with a MAC alike.
 func TestLostLineCutThenRunOnAtEveryByte(t *testing.T) {
 	t.Parallel()
-	head := (&lostSeqs{runs: []seqRun{{1, 5, 3}}}).encode()
-	line := (&lostSeqs{runs: []seqRun{{7, 7, 50}}}).encode()
-	next := (&lostSeqs{runs: []seqRun{{9, 9, 4}}}).encode()
+	for _, key := range [][]byte{nil, lostKey("token")} {
+		lostLineCutThenRunOn(t, key)
+	}
+}
+
+func lostLineCutThenRunOn(t *testing.T, key []byte) {
+	head := (&lostSeqs{runs: []seqRun{{1, 5, 3}}, key: key}).encode()
+	line := (&lostSeqs{runs: []seqRun{{7, 7, 50}}, key: key}).encode()
+	next := (&lostSeqs{runs: []seqRun{{9, 9, 4}}, key: key}).encode()
 	for cut := 0; cut < len(line); cut++ {
 		data := append(append(slices.Clone(head), line[:cut]...), next...)
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, lostFile), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := openSpool(dir, 1<<20)
+		s, err := openSpoolKeyed(dir, 1<<20, key)
 		if err != nil {
 			t.Fatal(err)
 		}

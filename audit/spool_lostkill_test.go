@@ -102,11 +102,12 @@ func TestSpoolLossAfterTornLineKilledCountedOnce(t *testing.T) {
 }
 
 // TestSpoolLossAfterRefusedLostFileKilledCountedOnce: a .lost that is
-// none of encode's is refused at start (it counts no batch lost), but
+// none of encode's was refused at start (it counts no batch lost), but
 // the loss this run found was appended to it, and the next run, the
 // sidecar killed before it spooled again, refused it with the file: the
-// batch put back counted replayed as well as dropped. The start empties
-// a file it refuses.
+// batch put back counted replayed as well as dropped. The start then
+// emptied a file it refused; now it leaves the bad line out and reads
+// the rest (TestLostFileBadLineKeepsTheRest).
 func TestSpoolLossAfterRefusedLostFileKilledCountedOnce(t *testing.T) {
 	t.Parallel()
 	lostThenKilled(t, 100, "AUDIT_SPOOL_HELPER_LOST=not a run\n")

@@ -48,6 +48,10 @@ type eventMarks struct {
 	// (etcdadmin.Witnessable): the follower reads its key there to find
 	// etcd's history forked below it (etcdadmin.FollowEventsAfter).
 	witness eventKey
+	// rewoundAt is the seq of the newest entry holding an events.rewind
+	// (0: none in the segments kept), which the witness file records
+	// (witnessFile.Rewound).
+	rewoundAt uint64
 }
 
 // eventMark is what is remembered of one cluster's events.
@@ -83,6 +87,22 @@ func (s *Store) LastEventRevision() int64 {
 		return max(c.high, w.Revision)
 	}
 	return w.Revision
+}
+
+// LastRewind returns the seq of the newest entry the store holds with an
+// events.rewind event (0: none), for the witness file (trustedWitnesses).
+func (s *Store) LastRewind() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seenEvents.rewoundAt
+}
+
+// addAt is add for an event of the entry at seq.
+func (m *eventMarks) addAt(k eventKey, seq uint64) {
+	if _, ok := etcdadmin.RewindRevision(k.Key); ok && k.Revision <= 0 {
+		m.rewoundAt = max(m.rewoundAt, seq)
+	}
+	m.add(k)
 }
 
 // has reports whether the event k is stored.

@@ -62,7 +62,7 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 		if w == told {
 			return nil // every check confirms the same event until the next is stored
 		}
-		if err := writeWitnessesThrough(wf, key, w, through); err != nil {
+		if err := writeWitnessesThrough(wf, key, w, witnessPos{through, store.LastRewind()}); err != nil {
 			return err
 		}
 		told = w
@@ -86,7 +86,7 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 			}
 		}
 		authOff(out)
-		if err := throughBatch(wf, key, told, &through, evs); err != nil {
+		if err := throughBatch(wf, key, told, &through, store.LastRewind(), evs); err != nil {
 			return err
 		}
 		if err := store.AppendEvents(out); err != nil {
@@ -131,12 +131,12 @@ func resumeNoLaterThanTheTrail(ctx context.Context, admin *etcdadmin.Admin, stor
 // the revision followed before, every witness written until the restored
 // etcd passed it said it, and an older copy of them put back was trusted
 // (TestWitnessOlderCopyAfterARewindIsNotTrusted).
-func throughBatch(wf string, key ed25519.PrivateKey, told etcdadmin.Witnesses, through *int64, evs []etcdadmin.Event) error {
+func throughBatch(wf string, key ed25519.PrivateKey, told etcdadmin.Witnesses, through *int64, rewound uint64, evs []etcdadmin.Event) error {
 	rev := evs[len(evs)-1].Revision
 	if rev <= *through {
 		return nil
 	}
-	if err := writeWitnessesThrough(wf, key, told, rev); err != nil {
+	if err := writeWitnessesThrough(wf, key, told, witnessPos{rev, rewound}); err != nil {
 		return err
 	}
 	*through = rev
@@ -148,18 +148,24 @@ func throughBatch(wf string, key ed25519.PrivateKey, told etcdadmin.Witnesses, t
 // not sign but which may be read as none (ErrWitnessNotTrusted: unsigned,
 // or signed before a key rotation), or one written before the store held
 // the newest event it holds (an older copy put back, or one written
-// before the file recorded it: olderWitness), is reported in a warn line
-// and replaced at once by a signed none, so it is reported once.
+// before the file recorded it: olderWitness), or before the last
+// events.rewind the store holds (a copy from before etcd was restored:
+// unrewoundWitness), is reported in a warn line and replaced at once by a
+// signed none, so it is reported once.
 func trustedWitnesses(wf string, store *Store, log zerolog.Logger) (ed25519.PrivateKey, etcdadmin.Witnesses, error) {
 	key, older := store.witnessKeys()
-	last := store.LastEventRevision()
-	ws, through, err := readWitnesses(wf, key.Public().(ed25519.PublicKey), older)
-	if err == nil && ws != (etcdadmin.Witnesses{}) && through < last {
-		ws, err = etcdadmin.Witnesses{}, olderWitness(wf, through, last)
+	last, rewound := store.LastEventRevision(), store.LastRewind()
+	ws, pos, err := readWitnesses(wf, key.Public().(ed25519.PublicKey), older)
+	switch {
+	case err != nil || ws == (etcdadmin.Witnesses{}):
+	case pos.through < last:
+		ws, err = etcdadmin.Witnesses{}, olderWitness(wf, pos.through, last)
+	case pos.rewound < rewound:
+		ws, err = etcdadmin.Witnesses{}, unrewoundWitness(wf, pos.rewound, rewound)
 	}
 	if errors.Is(err, ErrWitnessNotTrusted) {
 		log.Warn().Err(err).Msg("events witness not trusted; replaced by a signed empty one")
-		err = writeWitnessesThrough(wf, key, etcdadmin.Witnesses{}, last)
+		err = writeWitnessesThrough(wf, key, etcdadmin.Witnesses{}, witnessPos{last, rewound})
 	}
 	return key, ws, err
 }
@@ -171,6 +177,15 @@ func trustedWitnesses(wf string, store *Store, log zerolog.Logger) (ed25519.Priv
 // collectors recorded through (0).
 func olderWitness(wf string, through, last int64) error {
 	return fmt.Errorf("%w: %q was written when the store held events up to etcd revision %d, and it holds one at %d (an older copy put back, or written before witnesses recorded it): read as none, so the next check reads the last event stored and events under events-by/ written while the collector was down are stored with their etcd users unproven", ErrWitnessNotTrusted, wf, through, last)
+}
+
+// unrewoundWitness is the error for a witness file written before the
+// events.rewind the store holds at entry seq rewound (the file's was at
+// seq at): a copy from before etcd was restored from a backup, put back,
+// whose witnesses and auth mark are of the history etcd went back from,
+// or a file written before witnesses recorded it.
+func unrewoundWitness(wf string, at, rewound uint64) error {
+	return fmt.Errorf("%w: %q was written before etcd was restored from a backup (the store holds the events.rewind of entry %d, the file knows of one at entry %d at most: an older copy put back, or written before witnesses recorded it): read as none, so the next check reads the last event stored and events under events-by/ written while the collector was down are stored with their etcd users unproven", ErrWitnessNotTrusted, wf, rewound, at)
 }
 
 // uncheckedLease logs a warn line for each event of evs flagged

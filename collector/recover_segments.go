@@ -330,7 +330,7 @@ func (s *Store) rememberBatch(h *entryHeader) {
 	}
 	for _, ev := range h.Events {
 		if ev.Key != "" {
-			s.seenEvents.add(ev)
+			s.seenEvents.addAt(ev, h.Seq)
 		}
 	}
 }

@@ -66,6 +66,23 @@ type witnessFile struct {
 	// written before it was kept): a start whose store holds a later one
 	// reads the file as an older copy put back (trustedWitnesses).
 	Through int64 `json:"stored_through,omitempty"`
+	// Rewound is the chain position (seq) of the entry holding the last
+	// events.rewind the store held when the file was written (absent:
+	// none, or a file written before it was kept): a start whose store
+	// holds a later one reads the file as a copy from before etcd was
+	// restored, put back (trustedWitnesses). Through alone did not tell:
+	// it comes down with the rewind, and a copy from before the restore
+	// was trusted until the store passed its revision
+	// (TestWitnessCopyFromBeforeARestoreIsNotTrusted).
+	Rewound uint64 `json:"rewound_at_seq,omitempty"`
+}
+
+// witnessPos is where the store stood when a witness file was written:
+// its newest event's etcd revision (witnessFile.Through) and the seq of
+// its last events.rewind (witnessFile.Rewound).
+type witnessPos struct {
+	through int64
+	rewound uint64
 }
 
 // authFile is the JSON of an etcdadmin.AuthMark in the witness file.
@@ -109,32 +126,32 @@ func ReadWitnesses(path string, pub ed25519.PublicKey) (etcdadmin.Witnesses, err
 
 // readWitnesses is ReadWitnesses that reads a file signed by one of the
 // store's older keys as it reads an unsigned one: not trusted, reported.
-// It returns the file's Through too.
-func readWitnesses(path string, pub ed25519.PublicKey, older []ed25519.PublicKey) (etcdadmin.Witnesses, int64, error) {
+// It returns where the store stood when the file was written too.
+func readWitnesses(path string, pub ed25519.PublicKey, older []ed25519.PublicKey) (etcdadmin.Witnesses, witnessPos, error) {
 	b, err := durable.ReadRegularMax(path, witnessFileMax)
 	if errors.Is(err, os.ErrNotExist) {
-		return etcdadmin.Witnesses{}, 0, nil
+		return etcdadmin.Witnesses{}, witnessPos{}, nil
 	}
 	if err != nil {
-		return etcdadmin.Witnesses{}, 0, fmt.Errorf("collector: cannot read the confirmed witness %q: %w", path, err)
+		return etcdadmin.Witnesses{}, witnessPos{}, fmt.Errorf("collector: cannot read the confirmed witness %q: %w", path, err)
 	}
 	var d signedDoc
 	if err := json.Unmarshal(b, &d); err != nil {
-		return etcdadmin.Witnesses{}, 0, damagedWitness(path, b)
+		return etcdadmin.Witnesses{}, witnessPos{}, damagedWitness(path, b)
 	}
 	if d.Payload == nil && d.Signature == "" {
 		ws, err := unsignedWitness(path, b)
-		return ws, 0, err
+		return ws, witnessPos{}, err
 	}
 	var w witnessFile
 	switch _, err := openDoc(b, pub, domainWitness, &w); {
 	case errors.Is(err, errBadSignature):
 		ws, err := witnessOfOlderKey(path, b, older)
-		return ws, 0, err
+		return ws, witnessPos{}, err
 	case err != nil || !w.valid():
-		return etcdadmin.Witnesses{}, 0, damagedWitness(path, b)
+		return etcdadmin.Witnesses{}, witnessPos{}, damagedWitness(path, b)
 	}
-	return w.witnesses(), w.Through, nil
+	return w.witnesses(), witnessPos{w.Through, w.Rewound}, nil
 }
 
 // unsignedWitness answers for a witness file in the form collectors
@@ -192,14 +209,15 @@ func WriteConfirmedWitness(path string, key ed25519.PrivateKey, w etcdadmin.Witn
 // Auth mark (what the follower proved of etcd's authentication), signed
 // by key, the store's signing key, durably, as WriteResumeRevision does.
 func WriteWitnesses(path string, key ed25519.PrivateKey, ws etcdadmin.Witnesses) error {
-	return writeWitnessesThrough(path, key, ws, 0)
+	return writeWitnessesThrough(path, key, ws, witnessPos{})
 }
 
-// writeWitnessesThrough is WriteWitnesses that records through, the
-// newest etcd revision of an event the store holds or is about to store
-// (witnessFile.Through).
-func writeWitnessesThrough(path string, key ed25519.PrivateKey, ws etcdadmin.Witnesses, through int64) error {
-	w := witnessFile{Key: ws.Confirmed.Key, Revision: ws.Confirmed.Revision, Through: through}
+// writeWitnessesThrough is WriteWitnesses that records where the store
+// stands: the newest etcd revision of an event it holds or is about to
+// store (witnessFile.Through) and the seq of its last events.rewind
+// (witnessFile.Rewound).
+func writeWitnessesThrough(path string, key ed25519.PrivateKey, ws etcdadmin.Witnesses, pos witnessPos) error {
+	w := witnessFile{Key: ws.Confirmed.Key, Revision: ws.Confirmed.Revision, Through: pos.through, Rewound: pos.rewound}
 	if ws.First.Revision > 0 {
 		w.First = &witnessFile{Key: ws.First.Key, Revision: ws.First.Revision}
 	}

@@ -701,7 +701,7 @@ func (s *Store) appendEventsEntryLocked(events []Event) error {
 	}
 	for _, e := range events {
 		if e.Key != "" {
-			s.seenEvents.add(eventKey{Key: e.Key, Revision: e.Revision, Cluster: e.Cluster, Action: e.Action})
+			s.seenEvents.addAt(eventKey{Key: e.Key, Revision: e.Revision, Cluster: e.Cluster, Action: e.Action}, s.seq)
 		}
 		if e.Unverified != "" {
 			s.stats.Unverified++

@@ -132,3 +132,57 @@ func TestWitnessOlderCopyAfterARewindIsNotTrusted(t *testing.T) {
 		t.Errorf("log %q: want a warn line", logs.String())
 	}
 }
+
+// TestWitnessCopyFromBeforeARestoreIsNotTrusted: a copy of events.witness
+// taken before etcd was restored from an older backup, put back after the
+// follower stored the rewind and the restored etcd's events, all below
+// the revision followed before (stored_through), was trusted: its
+// confirmed witness and auth mark are of the history etcd went back from,
+// and its auth mark, seeded into the follower, bound events under
+// events-by/ of a restored etcd at the mark's auth revision (a backup
+// taken before authentication was turned on) written while it was off.
+// The witness now records the chain position of
+// the last events.rewind the store held when it was written
+// (rewound_at_seq), and a start whose store holds a later rewind reads it
+// as none.
+func TestWitnessCopyFromBeforeARestoreIsNotTrusted(t *testing.T) {
+	etcdadmin.FollowCheck = 100 * time.Millisecond // not parallel: it sets a package variable
+	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
+	r := newFirstSinceRig(t, "/witness-restore")
+	putEvents(t, r.cli, r.prefix, 5, 20)
+	waitFor(t, "the events after the backup stored", func() bool {
+		keys, _ := storedKeys(t, r.dir)
+		return keys[r.evKey(24)] == 1
+	})
+	pub := r.key.Public().(ed25519.PublicKey)
+	waitFor(t, "the events after the backup confirmed", func() bool {
+		w, err := ReadConfirmedWitness(r.wf, pub)
+		return err == nil && w.Revision > r.last
+	})
+	older := mustRead(t, r.wf) // taken before the restore
+	r.p.Pause()
+	forkEtcd(t, r.e, r.edir, r.backup, r.cli, r.prefix, 100000, 3, 0)
+	r.p.Resume()
+	r.restoredStored()
+	r.stop()
+
+	st, err := OpenStore(r.dir, StoreConfig{SigningKey: r.key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := os.WriteFile(r.wf, older, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	_, ws, err := trustedWitnesses(r.wf, st, zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws != (etcdadmin.Witnesses{}) {
+		t.Errorf("the copy taken before the restore, put back, is read as %+v; want none", ws)
+	}
+	if !strings.Contains(logs.String(), `"level":"warn"`) {
+		t.Errorf("log %q: want a warn line", logs.String())
+	}
+}
