@@ -148,49 +148,17 @@ func partValueNamed(v []byte, wants []string) bool {
 // jsonNamed reports whether a JSON body has, at any depth, a member
 // whose name, its escapes decoded, is one of wants (lower case) in any
 // case, whole or as its last part (namedTail), read as tenantJSON reads
-// the tenant parameter's: MVC 5's JSON value provider flattens
-// {"q":{"TenantId":...}} into "q.TenantId" and binds it to a complex
-// parameter q ahead of the route, and takes names in single quotes or
-// none; Laravel's input() and Express's req.body read top-level members,
-// and ASP.NET Core binds them without case. Every string, in either
-// quotes, and every bare token followed by ':' is a member's name;
-// comments are skipped whole. Reading top-level double-quoted members
-// only let {"q":{"tenant_id":...}}, {'tenant_id':...} and
-// {tenant_id:...} through (TestTenantNamesAsPropertiesRefused).
+// the tenant parameter's (jsonMember): MVC 5's JSON value provider
+// flattens {"q":{"TenantId":...}} into "q.TenantId" and binds it to a
+// complex parameter q ahead of the route, and takes names in single
+// quotes or none; Laravel's input() and Express's req.body read
+// top-level members, and ASP.NET Core binds them without case. Reading
+// top-level double-quoted members only let {"q":{"tenant_id":...}},
+// {'tenant_id':...} and {tenant_id:...} through
+// (TestTenantNamesAsPropertiesRefused).
 func jsonNamed(b []byte, wants []string) bool {
-	for i := 0; i < len(b); {
-		if j := jsonComment(b, i); j > i {
-			i = j // its quotes open no string (skipJSONIgnore)
-			continue
-		}
-		t := namedTail{wants: wants}
-		switch q := b[i]; {
-		case q == '"' || q == '\'':
-			for i++; i < len(b) && b[i] != q; {
-				c := b[i]
-				i++
-				switch {
-				case c == '\\' && i < len(b):
-					c, i = jsonEscape(b, i)
-				case c >= 0x80:
-					c = 0xFF
-				}
-				t.add(c)
-			}
-			i++ // the closing quote
-		case jsonBare(q):
-			for ; i < len(b) && jsonBare(b[i]) && jsonComment(b, i) == i; i++ {
-				t.add(b[i])
-			}
-		default:
-			i++
-			continue
-		}
-		if j := skipJSONIgnore(b, i); j < len(b) && b[j] == ':' && t.done() {
-			return true
-		}
-	}
-	return false
+	t := namedTail{wants: wants}
+	return jsonMember(b, &t)
 }
 
 // namedLast reports whether a parameter name, decoded as frameworks
@@ -200,6 +168,34 @@ func jsonNamed(b []byte, wants []string) bool {
 // complex parameter's property, as tenantLast reads tenant's.
 func namedLast(name []byte, wants []string) bool {
 	t := namedTail{wants: wants}
+	return t.form(name)
+}
+
+// namedTail follows a name byte by byte and tells whether the whole of
+// it, or its last part (split at '.', '[' and ']'; empty parts and index
+// numbers do not count as last: "q[tenant][]" and "q[0]" name the part
+// before them), is one of wants (lower case) in any case. With
+// underscores, a part's leading underscores are no part of it: ABP
+// resolves the tenant from "__tenant" (tenantparam.go).
+type namedTail struct {
+	wants       []string
+	underscores bool
+	part        [policy.MaxRefuseCookieLen]byte
+	whole       [policy.MaxRefuseCookieLen]byte
+	n, wn       int  // bytes in the current part and in the whole, which may exceed the arrays
+	digits      bool // the current part is all digits so far
+	last        bool // the last part that counted is one of wants
+}
+
+// reset starts a new name.
+func (t *namedTail) reset() {
+	t.n, t.wn, t.last = 0, 0, false
+}
+
+// form follows a parameter name, decoded as frameworks decode it ('+'
+// and %XX escapes), up to a NUL where PHP ends it, and reports whether
+// it is named (done).
+func (t *namedTail) form(name []byte) bool {
 	for i := 0; i < len(name); {
 		c, w := formByte(name[i:])
 		i += w
@@ -209,19 +205,6 @@ func namedLast(name []byte, wants []string) bool {
 		t.add(c)
 	}
 	return t.done()
-}
-
-// namedTail follows a name byte by byte, as tenantTail does, and tells
-// whether the whole of it, or its last part (split at '.', '[' and ']';
-// empty parts and index numbers do not count as last), is one of wants
-// (lower case) in any case.
-type namedTail struct {
-	wants  []string
-	part   [policy.MaxRefuseCookieLen]byte
-	whole  [policy.MaxRefuseCookieLen]byte
-	n, wn  int  // bytes in the current part and in the whole, which may exceed the arrays
-	digits bool // the current part is all digits so far
-	last   bool // the last part that counted is one of wants
 }
 
 func (t *namedTail) add(c byte) {
@@ -234,6 +217,9 @@ func (t *namedTail) add(c byte) {
 		return
 	}
 	if t.n == 0 {
+		if c == '_' && t.underscores {
+			return
+		}
 		t.digits = true
 	}
 	t.digits = t.digits && '0' <= c && c <= '9'
