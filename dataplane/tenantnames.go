@@ -21,7 +21,8 @@ import (
 // (namedLast). Parameters are looked for in the query, in a form body
 // (urlencoded, or without a Content-Type, which Rack parses as a form)
 // and among a JSON body's members at any depth, in either quotes or none
-// (jsonNamed), and among a multipart body's part names (multipartNamed).
+// (jsonNamed), and among a multipart body's part names and Content-IDs
+// (multipartNamed).
 
 // tenantRefused reports whether a request to a route binding {tenant}
 // carries a tenant cookie (tenantcookie.go) or a parameter or cookie the
@@ -68,59 +69,19 @@ func tenantParamsIn(wants []string, req *fasthttp.Request, q []byte, hasBody boo
 }
 
 // multipartNamed reports whether a part of a multipart body has a "name"
-// parameter naming one of wants (partNamed): PHP ($_POST, Laravel's
-// input()), ASP.NET Core's form binding and Express's multer read a
-// part's name as a urlencoded field's, and a multipart body was not read
-// (TestTenantNamesInMultipartRefused). Every occurrence of the boundary
-// is a delimiter, as overrideMultipart takes it, linear in the body.
+// parameter (nameParams) or a Content-ID, which Rack names a part by
+// without one (contentIDs), naming one of wants (partValueNamed): PHP
+// ($_POST, Laravel's input()), ASP.NET Core's form binding and Express's
+// multer read a part's name as a urlencoded field's, and a multipart body
+// was not read (TestTenantNamesInMultipartRefused), nor then a Content-ID
+// (TestTenantNamesInMultipartContentIDRefused). The parts are walked as
+// overrideMultipart walks them (multipartHeads). An RFC 2231 "name*" is
+// refused unread.
 func multipartNamed(body, boundary []byte, wants []string) bool {
-	for {
-		i := bytes.Index(body, boundary)
-		if i < 0 {
-			return false
-		}
-		body = body[i+len(boundary):]
-		end := headerBlockEnd(body)
-		if partNamed(body[:end], wants) {
-			return true
-		}
-		body = body[end:]
-	}
-}
-
-// partNamed reports whether a block of part headers has a "name"
-// parameter (not "filename"; any case, blanks or a folded line around
-// '=', in double or single quotes or none, as overrideNameParam reads
-// it) whose value, as read or its backslash escapes undone as Rack undoes
-// them, is one of wants (nameOf) or has one for its last part
-// (namedLast). An RFC 2231 "name*" is refused by overrideParam.
-func partNamed(h []byte, wants []string) bool {
-	for k := 0; k+4 <= len(h); k++ {
-		if h[k]|0x20 != 'n' || !foldEqual(h[k:k+4], "name") || k > 0 && isLetter(h[k-1]) {
-			continue
-		}
-		v := skipFold(h, k+4)
-		if v == len(h) || h[v] != '=' {
-			continue
-		}
-		v = skipFold(h, v+1)
-		stop := "; \t\r\n\v\f" // PHP ends an unquoted value at a blank (isspace)
-		switch {
-		case v < len(h) && h[v] == '"':
-			v, stop = v+1, "\"\r\n"
-		case v < len(h) && h[v] == '\'':
-			v, stop = v+1, "'\r\n"
-		}
-		end := bytes.IndexAny(h[v:], stop)
-		if end < 0 {
-			end = len(h) - v
-		}
-		if partValueNamed(h[v:v+end], wants) {
-			return true
-		}
-		k = v + end - 1 // the loop's k++ moves to the byte that ended the value
-	}
-	return false
+	return multipartHeads(body, boundary, func(h []byte) bool {
+		return nameParams(h, func(v []byte, _ bool) bool { return partValueNamed(v, wants) }) ||
+			contentIDs(h, func(v []byte) bool { return partValueNamed(v, wants) })
+	})
 }
 
 // partValueNamed reports whether a part's name value, as read or with

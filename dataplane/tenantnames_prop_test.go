@@ -89,3 +89,37 @@ func TestTenantNamesInMultipartRefused(t *testing.T) {
 		}
 	}
 }
+
+// Finding (dup805): the tenant parameter's multipart walk
+// (overrideMultipart) reads a part's Content-ID, which Rack takes for
+// the part's name when its Content-Disposition has none; the walk for
+// tenant_params names, written again (multipartNamed), read the name
+// parameter only: a part with "Content-ID: tenant_id" and no name gave a
+// Rails service a tenant_id parameter of globex.
+
+// TestTenantNamesInMultipartContentIDRefused sends, over a real socket
+// to a real upstream, an acme key's multipart POST to acme's own path
+// with a part named by a tenant_params name in its Content-ID: it is
+// refused 400 and nothing reaches the upstream; a Content-ID of another
+// name goes on.
+func TestTenantNamesInMultipartContentIDRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, tenantNamesRoutes)
+	send := func(id string) reply {
+		t.Helper()
+		body := "--b\r\nContent-Disposition: form-data\r\nContent-ID: " + id + "\r\n\r\nglobex\r\n--b--\r\n"
+		return raw(t, st.addr, "POST /v1/tenants/acme/records HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+
+			"\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	}
+	for _, id := range []string{"tenant_id", "TenantId", "q[org]"} {
+		n := len(rec.received())
+		if r := send(id); r.status != 400 || len(rec.received()) != n {
+			t.Errorf("a multipart part with Content-ID: %s as acme-hris: %d, the upstream got %d request(s); want 400 and nothing forwarded",
+				id, r.status, len(rec.received())-n)
+		}
+	}
+	n := len(rec.received())
+	if r := send("organization"); r.status != 200 || len(rec.received()) != n+1 {
+		t.Errorf("a multipart part with Content-ID: organization as acme-hris: %d %s; want 200 and the request forwarded", r.status, r.body)
+	}
+}
