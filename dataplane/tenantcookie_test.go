@@ -104,3 +104,40 @@ func TestTenantCookieReachesWaitingRequests(t *testing.T) {
 		})
 	}
 }
+
+// Finding (dup805): the tenant cookie's walk of a Cookie line
+// (tenantCookie) was written again beside the one for refuse_cookies and
+// tenant_cookies names (cookieNamed) and dropped only spaces and tabs
+// around a name, where the other drops what servers drop (cookieBlank):
+// Express's cookie 0.x trims a name as JavaScript trims (\v, \f, U+00A0
+// decoded from Latin-1), Django's parse_cookie as Python strips (0x1C to
+// 0x1F, 0x85 too), so "tenant\xa0=globex" was a tenant cookie to them
+// and went on to the service.
+
+// TestTenantCookieBlanksRefused sends, over a real socket to a real
+// upstream, an acme key's requests for acme's own path with a tenant
+// cookie whose name has a blank cookieBlank drops around it: each is
+// refused 400 and nothing reaches the upstream.
+func TestTenantCookieBlanksRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, tenantParamRoutes)
+	const own = "/v1/tenants/acme/users"
+	for _, cookies := range []string{ // a blank before the name is read as one (innerNames)
+		"Cookie: a=1;tenant\xa0=globex\r\n",
+		"Cookie:tenant\xa0=globex\r\n",
+		"Cookie: a=1;__tenant\x85=globex\r\n",
+		"Cookie: a=1,Tenant\x1c=globex\r\n",
+		"Cookie: a=1;tenant\v=globex\r\n",
+		"Cookie: a=1;tenant\f=globex\r\n",
+	} {
+		n := len(rec.received())
+		r := raw(t, st.addr, "GET "+own+" HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+"\r\n"+cookies+"\r\n")
+		if got := rec.received()[n:]; r.status != 400 || len(got) != 0 {
+			t.Errorf("GET %s with %q as acme-hris: %d, the upstream got %d request(s); want 400 and nothing forwarded", own, cookies, r.status, len(got))
+		}
+	}
+	n := len(rec.received())
+	if r := raw(t, st.addr, "GET "+own+" HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+"\r\nCookie: a=1;x\xa0=1\r\n\r\n"); r.status != 200 || len(rec.received()) != n+1 {
+		t.Errorf("GET %s with a cookie x\\xa0 as acme-hris: %d %s; want 200 and the request forwarded", own, r.status, r.body)
+	}
+}
