@@ -1,9 +1,6 @@
 package dataplane
 
-import (
-	"strconv"
-	"testing"
-)
+import "testing"
 
 // Finding (attack811, req804): tenant_params names were matched as
 // refuse_cookies names are, by the whole name, and in a JSON body among
@@ -24,12 +21,12 @@ func TestTenantNamesAsPropertiesRefused(t *testing.T) {
 	st, rec := startRecorded(t, nil)
 	swapDoc(t, st.store, tenantNamesRoutes)
 	const (
-		form = "Content-Type: application/x-www-form-urlencoded\r\n"
-		js   = "Content-Type: application/json\r\n"
+		form = "application/x-www-form-urlencoded"
+		js   = "application/json"
 		own  = "/v1/tenants/acme/users"
 		post = "/v1/tenants/acme/records"
 	)
-	for _, c := range []struct{ method, target, headers, body string }{
+	for _, c := range []struct{ method, target, ctype, body string }{
 		{"GET", own + "?q.tenant_id=globex", "", ""},
 		{"GET", own + "?q.TenantId=globex", "", ""},
 		{"GET", own + "?q%5BTenantId%5D=globex", "", ""},
@@ -43,11 +40,7 @@ func TestTenantNamesAsPropertiesRefused(t *testing.T) {
 		{"POST", post, js, `{"a":1,'org':"globex"}`},
 	} {
 		n := len(rec.received())
-		h := c.method + " " + c.target + " HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: " + hrisKey + "\r\n" + c.headers
-		if c.body != "" {
-			h += "Content-Length: " + strconv.Itoa(len(c.body)) + "\r\n"
-		}
-		r := raw(t, st.addr, h+"\r\n"+c.body)
+		r := hrisSend(t, st.addr, c.method, c.target, c.ctype, c.body)
 		if got := rec.received()[n:]; r.status != 400 || len(got) != 0 {
 			t.Errorf("%s %s %q as acme-hris: %d, the upstream got %d request(s); want 400 and nothing forwarded",
 				c.method, c.target, c.body, r.status, len(got))
@@ -71,9 +64,7 @@ func TestTenantNamesInMultipartRefused(t *testing.T) {
 	swapDoc(t, st.store, tenantNamesRoutes)
 	send := func(name string) reply {
 		t.Helper()
-		body := "--b\r\nContent-Disposition: form-data; name=" + name + "\r\n\r\nglobex\r\n--b--\r\n"
-		return raw(t, st.addr, "POST /v1/tenants/acme/records HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+
-			"\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+		return hrisSend(t, st.addr, "POST", "/v1/tenants/acme/records", multipartXyZ, globexPart(name))
 	}
 	for _, name := range []string{`"tenant_id"`, `"TenantId"`, `org`, `'org'`, `"q.tenant_id"`, `"q[org]"`, `"tenant\_id"`} {
 		n := len(rec.received())
@@ -107,9 +98,8 @@ func TestTenantNamesInMultipartContentIDRefused(t *testing.T) {
 	swapDoc(t, st.store, tenantNamesRoutes)
 	send := func(id string) reply {
 		t.Helper()
-		body := "--b\r\nContent-Disposition: form-data\r\nContent-ID: " + id + "\r\n\r\nglobex\r\n--b--\r\n"
-		return raw(t, st.addr, "POST /v1/tenants/acme/records HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+
-			"\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+		body := "--XyZ\r\nContent-Disposition: form-data\r\nContent-ID: " + id + "\r\n\r\nglobex\r\n--XyZ--\r\n"
+		return hrisSend(t, st.addr, "POST", "/v1/tenants/acme/records", multipartXyZ, body)
 	}
 	for _, id := range []string{"tenant_id", "TenantId", "q[org]"} {
 		n := len(rec.received())
