@@ -107,19 +107,12 @@ func TestTenantParamReachesWaitingRequests(t *testing.T) {
 	for _, pool := range []bool{false, true} {
 		t.Run(map[bool]string{false: "queue", true: "pool"}[pool], func(t *testing.T) {
 			w := newWaitScene(t, pool) // recheck_test.go
-			route := func(seg string) func(d *policy.Document) {
-				return func(d *policy.Document) {
-					d.Routes = append(append([]policy.RouteSpec(nil), d.Routes...),
-						policy.RouteSpec{Method: "POST", Path: "/v1/tenants/" + seg + "/exports", Class: "bulk", Scopes: []string{"export:data"}})
-					exportWait(pool)(d)
-				}
-			}
-			swapDoc(t, w.st.store, route("{org}"))
+			swapDoc(t, w.st.store, tenantExports(pool, "{org}"))
 			w.hold(t, func() reply { return do(t, w.st.addr, "POST", "/v1/tenants/acme/exports", key(adminKey), "") })
 			w.wait(t, func() reply {
 				return do(t, w.st.addr, "POST", "/v1//tenants/acme/exports?tenant=globex", key(adminKey), "")
 			})
-			swapDoc(t, w.st.store, route("{tenant}"))
+			swapDoc(t, w.st.store, tenantExports(pool, "{tenant}"))
 			first, second := w.finish(t)
 			if first.status != 200 || second.status != 400 || second.errorBody(t).Error != "bad_request" || len(w.arrived) != 0 {
 				t.Fatalf("a waiting POST /v1//tenants/acme/exports?tenant=globex after its route came to bind {tenant}: answers %d and %d %q, %d more request(s) reached the upstream; want 200, then 400 bad_request and none",
