@@ -147,12 +147,21 @@ func indexFold(b []byte, want string, last bool) int {
 
 // overrideMultipart reports whether a part of a multipart body has a
 // header naming a method override parameter (name="_method"), or, with
-// tenant, a tenant parameter. Every
-// occurrence of the boundary is taken as a delimiter, which is stricter
-// than the parsers; the header block after it ends at the first empty
-// line, and the search goes on after it, so the work is linear in the
-// body whatever the boundary.
+// tenant, a tenant parameter (multipartHeads).
 func overrideMultipart(body, boundary []byte, tenant bool) bool {
+	return multipartHeads(body, boundary, func(h []byte) bool {
+		return overrideNameParam(h, tenant) || overrideContentID(h, tenant)
+	})
+}
+
+// multipartHeads reports whether named holds for the header block of a
+// part of a multipart body. Every occurrence of the boundary is taken as
+// a delimiter, which is stricter than the parsers; the header block
+// after it ends at the first empty line, and the search goes on after
+// it, so the work is linear in the body whatever the boundary. The walk
+// for method override and tenant parameters and the one for
+// tenant_params names (multipartNamed) are this one.
+func multipartHeads(body, boundary []byte, named func(h []byte) bool) bool {
 	for {
 		i := bytes.Index(body, boundary)
 		if i < 0 {
@@ -160,7 +169,7 @@ func overrideMultipart(body, boundary []byte, tenant bool) bool {
 		}
 		body = body[i+len(boundary):]
 		end := headerBlockEnd(body)
-		if overrideNameParam(body[:end], tenant) || overrideContentID(body[:end], tenant) {
+		if named(body[:end]) {
 			return true
 		}
 		body = body[end:]
@@ -184,17 +193,32 @@ func headerBlockEnd(b []byte) int {
 }
 
 // overrideNameParam reports whether a block of part headers has a "name"
-// parameter (not "filename"; any case, blanks or a folded line around '=',
-// in double or single quotes, as PHP reads them, or none) whose value is a
-// method override name (backslash escapes undone as Rack undoes them; or
-// one of overrideParamNames, which ASP.NET reads from a multipart form
-// too), an access token's (tokenPart), or
-// with tenant is a tenant parameter's (tenantField, escapes undone too), or
-// which Tomcat's parser would decode into another name than its bytes:
-// an RFC 2231 "name*" or an RFC 2047 encoded word ("=?charset?B?...?="),
-// both refused unread. The search goes on after each value, so each byte of h
-// is read a bounded number of times.
+// parameter (nameParams) whose value is a method override name
+// (backslash escapes undone as Rack undoes them; or one of
+// overrideParamNames, which ASP.NET reads from a multipart form too), an
+// access token's (tokenPart), or with tenant is a tenant parameter's
+// (tenantField, escapes undone too), or which Tomcat's parser would
+// decode into another name than its bytes: an RFC 2231 "name*"
+// (nameParams) or an RFC 2047 encoded word ("=?charset?B?...?="), both
+// refused unread.
 func overrideNameParam(h []byte, tenant bool) bool {
+	return nameParams(h, func(val []byte, quoted bool) bool {
+		return overrideName(val) || overrideRackName(val) || bytes.Contains(val, encodedWord) ||
+			quoted && overrideEscaped(val) || tenant && tenantPart(val) || overrideHeaderName(val) ||
+			tokenPart(val)
+	})
+}
+
+// nameParams reports whether a block of part headers has an RFC 2231
+// "name*" parameter, which Tomcat would decode (refused unread), or a
+// "name" parameter (not "filename"; any case, blanks or a folded line
+// around '=', in double or single quotes, as PHP reads them, or none)
+// whose value, as it stands between its quotes, named holds for. The
+// search goes on after each value, so each byte of h is read a bounded
+// number of times. The reading for method override and tenant
+// parameters and the one for tenant_params names (multipartNamed) are this
+// one.
+func nameParams(h []byte, named func(val []byte, quoted bool) bool) bool {
 	for k := 0; k+4 <= len(h); k++ {
 		if h[k]|0x20 != 'n' || !foldEqual(h[k:k+4], "name") || k > 0 && isLetter(h[k-1]) {
 			continue
@@ -222,9 +246,7 @@ func overrideNameParam(h []byte, tenant bool) bool {
 		if end < 0 {
 			end = len(h) - v
 		}
-		if val := h[v : v+end]; overrideName(val) || overrideRackName(val) || bytes.Contains(val, encodedWord) ||
-			stop[0] != ';' && overrideEscaped(val) || tenant && tenantPart(val) || overrideHeaderName(val) ||
-			tokenPart(val) {
+		if named(h[v:v+end], stop[0] != ';') {
 			return true
 		}
 		k = v + end - 1 // the loop's k++ moves to the byte that ended the value
@@ -263,9 +285,17 @@ func unescapeHead(v []byte, skip string) []byte {
 
 // overrideContentID reports whether a block of part headers has a
 // Content-ID header whose value is a method override name, or, with
-// tenant, a tenant parameter's: Rack names a part by it when its
-// Content-Disposition has no name.
+// tenant, a tenant parameter's (contentIDs).
 func overrideContentID(h []byte, tenant bool) bool {
+	return contentIDs(h, func(v []byte) bool { return overrideName(v) || tenant && tenantField(v) })
+}
+
+// contentIDs reports whether a block of part headers has a Content-ID
+// header whose value named holds for: Rack names a part by it when its
+// Content-Disposition has no name. The reading for method override and
+// tenant parameters and the one for tenant_params names (multipartNamed)
+// are this one.
+func contentIDs(h []byte, named func(v []byte) bool) bool {
 	const field = "content-id"
 	for k := 0; k+len(field) < len(h); k++ {
 		if h[k]|0x20 != 'c' || !foldEqual(h[k:k+len(field)], field) {
@@ -280,7 +310,7 @@ func overrideContentID(h []byte, tenant bool) bool {
 		if end < 0 {
 			end = len(h) - v
 		}
-		if overrideName(h[v:v+end]) || tenant && tenantField(h[v:v+end]) {
+		if named(h[v : v+end]) {
 			return true
 		}
 		k = v + end - 1

@@ -42,6 +42,18 @@ func exportWait(pool bool) func(*policy.Document) {
 	}
 }
 
+// tenantExports is a waitScene's policy (exportWait) with a bulk route
+// POST /v1/tenants/<seg>/exports: "{org}" binds nothing, "{tenant}" the
+// caller's tenant, for the tests of a push that makes a waiting
+// request's route bind {tenant}.
+func tenantExports(pool bool, seg string) func(*policy.Document) {
+	return func(d *policy.Document) {
+		d.Routes = append(append([]policy.RouteSpec(nil), d.Routes...),
+			policy.RouteSpec{Method: "POST", Path: "/v1/tenants/" + seg + "/exports", Class: "bulk", Scopes: []string{"export:data"}})
+		exportWait(pool)(d)
+	}
+}
+
 func newWaitScene(t *testing.T, pool bool) *waitScene {
 	t.Helper()
 	return newWaitSceneWith(t, pool, nil)

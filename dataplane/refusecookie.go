@@ -59,6 +59,20 @@ func cookiesOK(raw []byte, snap *policy.Snapshot, h *requestHeaders) bool {
 // servers above read names; 0 for none. Each name is read once for all
 // of wants.
 func cookieNamed(v []byte, wants []string) int {
+	k := 0
+	cookieNames(v, func(name []byte) bool {
+		k = nameOf(name, wants)
+		return k != 0
+	})
+	return k
+}
+
+// cookieNames reports whether is holds for a cookie name of a Cookie
+// header value v, as the servers above read names: the pairs split at
+// ';' and ',', each pair's name up to its '=' (upToEqual) and the names
+// inside it (innerNames). The tenant cookie's reading (tenantCookie) and
+// refuse_cookies' and tenant_cookies' are this one.
+func cookieNames(v []byte, is func(name []byte) bool) bool {
 	for len(v) > 0 {
 		pair := v
 		if i := bytes.IndexAny(v, ";,"); i >= 0 {
@@ -66,18 +80,11 @@ func cookieNamed(v []byte, wants []string) int {
 		} else {
 			v = nil
 		}
-		if i := nameOf(upToEqual(pair), wants); i != 0 {
-			return i
-		}
-		k := 0
-		if innerNames(pair, func(name []byte) bool {
-			k = nameOf(name, wants)
-			return k != 0
-		}) {
-			return k
+		if is(upToEqual(pair)) || innerNames(pair, is) {
+			return true
 		}
 	}
-	return 0
+	return false
 }
 
 // innerNames reports whether is holds for a name a common server reads

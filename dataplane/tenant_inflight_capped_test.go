@@ -30,19 +30,7 @@ func TestCappedClassCannotTakeThePoolBeyondTheTenantCap(t *testing.T) {
 		wg.Go(func() { answered <- do(t, st.addr, "GET", "/v1/users/"+strconv.Itoa(i), key(hrisKey), "") })
 		wg.Go(func() { answered <- do(t, st.addr, "POST", "/v1/exports", export, "{}") })
 	}
-	var refused []reply
-	held := 0
-	timeout := time.After(10 * time.Second)
-	for held+len(refused) < pool {
-		select {
-		case <-u.held:
-			held++
-		case r := <-answered:
-			refused = append(refused, r)
-		case <-timeout:
-			t.Fatalf("%d of %d requests held or answered", held+len(refused), pool)
-		}
-	}
+	held, refused := u.heldOrAnswered(t, answered, pool)
 	other := do(t, st.addr, "GET", "/v1/reports/1", key(globexKey), "")
 	u.open()
 	wg.Wait()

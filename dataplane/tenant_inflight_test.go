@@ -40,19 +40,7 @@ func TestTenantCannotTakeTheUpstreamPool(t *testing.T) {
 			for i := range pool { // every connection, all for tenant acme
 				wg.Go(func() { answered <- do(t, st.addr, "GET", "/v1/users/"+strconv.Itoa(i), key(hrisKey), "") })
 			}
-			var refused []reply
-			held := 0
-			timeout := time.After(10 * time.Second)
-			for held+len(refused) < pool {
-				select {
-				case <-u.held:
-					held++
-				case r := <-answered:
-					refused = append(refused, r)
-				case <-timeout:
-					t.Fatalf("%d of %d requests held or answered", held+len(refused), pool)
-				}
-			}
+			held, refused := u.heldOrAnswered(t, answered, pool)
 			start := time.Now()
 			other := do(t, st.addr, "GET", "/v1/reports/1", key(globexKey), "")
 			took := time.Since(start)

@@ -20,33 +20,19 @@ import "bytes"
 
 // tenantCookie reports whether a Cookie header value names a cookie as
 // a tenant parameter is named (tenantField: "tenant", "__tenant", in any
-// case, escaped) or Abp.TenantId (in any case, escaped: abpTenantID).
-// Pairs are split at ';' and at ',' (RFC 2109's separator, which some
-// parsers still take), a name read up to its '=' with the blanks around
-// it dropped, and the names inside a pair (innerNames: a word after a
-// blank, a name ASP.NET Core reads in a pair it cannot parse).
+// case, escaped), as a tenant_cookies name tenant would be (nameOf), or
+// Abp.TenantId (in any case, escaped: abpTenantID). Its names are read
+// as cookieNamed reads them (cookieNames): the walk was written twice,
+// and this one dropped only spaces and tabs around a name, so
+// "a=1;tenant\xa0=globex" was tenant to Express and Django and nothing
+// here (TestTenantCookieBlanksRefused).
 func tenantCookie(v []byte) bool {
-	for len(v) > 0 {
-		pair := v
-		if i := bytes.IndexAny(v, ";,"); i >= 0 {
-			pair, v = v[:i], v[i+1:]
-		} else {
-			v = nil
-		}
-		name := pair
-		if i := bytes.IndexByte(name, '='); i >= 0 {
-			name = name[:i]
-		}
-		if tenantCookieName(trimOWS(name)) || innerNames(pair, tenantCookieName) {
-			return true
-		}
-	}
-	return false
+	return cookieNames(v, tenantCookieName)
 }
 
 // tenantCookieName reports whether a cookie name is a tenant cookie's.
 func tenantCookieName(name []byte) bool {
-	return len(name) >= len(tenantName) && (tenantField(name) || abpTenantID(name))
+	return len(name) >= len(tenantName) && (tenantField(name) || nameOf(name, tenantWants) != 0 || abpTenantID(name))
 }
 
 // abpTenantID reports whether a cookie name, its escapes decoded as

@@ -3,7 +3,6 @@ package dataplane
 import (
 	"testing"
 
-	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -30,10 +29,6 @@ func namedTenantRoutes(d *policy.Document) {
 func TestNamedTenantHeaderRefused(t *testing.T) {
 	st, rec := startRecorded(t, nil)
 	swapDoc(t, st.store, namedTenantRoutes)
-	get := func(target, headers string) reply {
-		t.Helper()
-		return raw(t, st.addr, "GET "+target+" HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n"+headers+"\r\n")
-	}
 	const acme = "X-API-Key: " + hrisKey + "\r\n"
 	for _, c := range []struct{ target, headers string }{
 		{"/v1/users", acme + "X-Org-Id: globex\r\n"},
@@ -48,29 +43,14 @@ func TestNamedTenantHeaderRefused(t *testing.T) {
 		{"/v1/tenants/acme/users", acme + "X-Workspace-Id: globex\r\n"},
 		{"/v1/status", "X-Org-Id: globex\r\n"},
 	} {
-		n := len(rec.received())
-		r := get(c.target, c.headers)
-		if got := rec.received()[n:]; r.status != 400 || len(got) != 0 {
-			t.Errorf("GET %s with %q: %d, the upstream got %d request(s); want 400 and nothing forwarded", c.target, c.headers, r.status, len(got))
-			continue
-		}
-		if e := r.errorBody(t); e.Error != "bad_request" {
-			t.Errorf("GET %s with %q: error %q, want bad_request", c.target, c.headers, e.Error)
-		}
-		if rr := st.sink.withRequestID(t, r.header.Get("X-Request-Id")); rr.Decision != audit.BadRequest {
-			t.Errorf("GET %s with %q: audited %v, want bad_request", c.target, c.headers, rr.Decision)
-		}
+		getHeaderRefused(t, st, rec, c.target, c.headers)
 	}
 	for _, c := range []struct{ target, headers, name string }{
 		{"/v1/users", acme + "X-Org-Id:  acme \r\n", "x-org-id"},
 		{"/v1/tenants/globex/reports/1", "X-API-Key: " + globexKey + "\r\nx-workspace-id: globex\r\n", "x-workspace-id"},
 		{"/v1/users", acme + "X-Org: globex\r\n", "x-org"}, // not listed: the policy does not say the service reads it
 	} {
-		n := len(rec.received())
-		r := get(c.target, c.headers)
-		if got := rec.received()[n:]; r.status != 200 || len(got) != 1 || len(got[0].values(c.name)) != 1 {
-			t.Errorf("GET %s with %q: %d %s, the upstream got %d request(s); want 200 and the header forwarded", c.target, c.headers, r.status, r.body, len(got))
-		}
+		getHeaderForwarded(t, st, rec, c.target, c.headers, c.name)
 	}
 }
 

@@ -21,7 +21,8 @@ import (
 // (namedLast). Parameters are looked for in the query, in a form body
 // (urlencoded, or without a Content-Type, which Rack parses as a form)
 // and among a JSON body's members at any depth, in either quotes or none
-// (jsonNamed), and among a multipart body's part names (multipartNamed).
+// (jsonNamed), and among a multipart body's part names and Content-IDs
+// (multipartNamed).
 
 // tenantRefused reports whether a request to a route binding {tenant}
 // carries a tenant cookie (tenantcookie.go) or a parameter or cookie the
@@ -68,59 +69,19 @@ func tenantParamsIn(wants []string, req *fasthttp.Request, q []byte, hasBody boo
 }
 
 // multipartNamed reports whether a part of a multipart body has a "name"
-// parameter naming one of wants (partNamed): PHP ($_POST, Laravel's
-// input()), ASP.NET Core's form binding and Express's multer read a
-// part's name as a urlencoded field's, and a multipart body was not read
-// (TestTenantNamesInMultipartRefused). Every occurrence of the boundary
-// is a delimiter, as overrideMultipart takes it, linear in the body.
+// parameter (nameParams) or a Content-ID, which Rack names a part by
+// without one (contentIDs), naming one of wants (partValueNamed): PHP
+// ($_POST, Laravel's input()), ASP.NET Core's form binding and Express's
+// multer read a part's name as a urlencoded field's, and a multipart body
+// was not read (TestTenantNamesInMultipartRefused), nor then a Content-ID
+// (TestTenantNamesInMultipartContentIDRefused). The parts are walked as
+// overrideMultipart walks them (multipartHeads). An RFC 2231 "name*" is
+// refused unread.
 func multipartNamed(body, boundary []byte, wants []string) bool {
-	for {
-		i := bytes.Index(body, boundary)
-		if i < 0 {
-			return false
-		}
-		body = body[i+len(boundary):]
-		end := headerBlockEnd(body)
-		if partNamed(body[:end], wants) {
-			return true
-		}
-		body = body[end:]
-	}
-}
-
-// partNamed reports whether a block of part headers has a "name"
-// parameter (not "filename"; any case, blanks or a folded line around
-// '=', in double or single quotes or none, as overrideNameParam reads
-// it) whose value, as read or its backslash escapes undone as Rack undoes
-// them, is one of wants (nameOf) or has one for its last part
-// (namedLast). An RFC 2231 "name*" is refused by overrideParam.
-func partNamed(h []byte, wants []string) bool {
-	for k := 0; k+4 <= len(h); k++ {
-		if h[k]|0x20 != 'n' || !foldEqual(h[k:k+4], "name") || k > 0 && isLetter(h[k-1]) {
-			continue
-		}
-		v := skipFold(h, k+4)
-		if v == len(h) || h[v] != '=' {
-			continue
-		}
-		v = skipFold(h, v+1)
-		stop := "; \t\r\n\v\f" // PHP ends an unquoted value at a blank (isspace)
-		switch {
-		case v < len(h) && h[v] == '"':
-			v, stop = v+1, "\"\r\n"
-		case v < len(h) && h[v] == '\'':
-			v, stop = v+1, "'\r\n"
-		}
-		end := bytes.IndexAny(h[v:], stop)
-		if end < 0 {
-			end = len(h) - v
-		}
-		if partValueNamed(h[v:v+end], wants) {
-			return true
-		}
-		k = v + end - 1 // the loop's k++ moves to the byte that ended the value
-	}
-	return false
+	return multipartHeads(body, boundary, func(h []byte) bool {
+		return nameParams(h, func(v []byte, _ bool) bool { return partValueNamed(v, wants) }) ||
+			contentIDs(h, func(v []byte) bool { return partValueNamed(v, wants) })
+	})
 }
 
 // partValueNamed reports whether a part's name value, as read or with
@@ -148,49 +109,17 @@ func partValueNamed(v []byte, wants []string) bool {
 // jsonNamed reports whether a JSON body has, at any depth, a member
 // whose name, its escapes decoded, is one of wants (lower case) in any
 // case, whole or as its last part (namedTail), read as tenantJSON reads
-// the tenant parameter's: MVC 5's JSON value provider flattens
-// {"q":{"TenantId":...}} into "q.TenantId" and binds it to a complex
-// parameter q ahead of the route, and takes names in single quotes or
-// none; Laravel's input() and Express's req.body read top-level members,
-// and ASP.NET Core binds them without case. Every string, in either
-// quotes, and every bare token followed by ':' is a member's name;
-// comments are skipped whole. Reading top-level double-quoted members
-// only let {"q":{"tenant_id":...}}, {'tenant_id':...} and
-// {tenant_id:...} through (TestTenantNamesAsPropertiesRefused).
+// the tenant parameter's (jsonMember): MVC 5's JSON value provider
+// flattens {"q":{"TenantId":...}} into "q.TenantId" and binds it to a
+// complex parameter q ahead of the route, and takes names in single
+// quotes or none; Laravel's input() and Express's req.body read
+// top-level members, and ASP.NET Core binds them without case. Reading
+// top-level double-quoted members only let {"q":{"tenant_id":...}},
+// {'tenant_id':...} and {tenant_id:...} through
+// (TestTenantNamesAsPropertiesRefused).
 func jsonNamed(b []byte, wants []string) bool {
-	for i := 0; i < len(b); {
-		if j := jsonComment(b, i); j > i {
-			i = j // its quotes open no string (skipJSONIgnore)
-			continue
-		}
-		t := namedTail{wants: wants}
-		switch q := b[i]; {
-		case q == '"' || q == '\'':
-			for i++; i < len(b) && b[i] != q; {
-				c := b[i]
-				i++
-				switch {
-				case c == '\\' && i < len(b):
-					c, i = jsonEscape(b, i)
-				case c >= 0x80:
-					c = 0xFF
-				}
-				t.add(c)
-			}
-			i++ // the closing quote
-		case jsonBare(q):
-			for ; i < len(b) && jsonBare(b[i]) && jsonComment(b, i) == i; i++ {
-				t.add(b[i])
-			}
-		default:
-			i++
-			continue
-		}
-		if j := skipJSONIgnore(b, i); j < len(b) && b[j] == ':' && t.done() {
-			return true
-		}
-	}
-	return false
+	t := namedTail{wants: wants}
+	return jsonMember(b, &t)
 }
 
 // namedLast reports whether a parameter name, decoded as frameworks
@@ -200,6 +129,34 @@ func jsonNamed(b []byte, wants []string) bool {
 // complex parameter's property, as tenantLast reads tenant's.
 func namedLast(name []byte, wants []string) bool {
 	t := namedTail{wants: wants}
+	return t.form(name)
+}
+
+// namedTail follows a name byte by byte and tells whether the whole of
+// it, or its last part (split at '.', '[' and ']'; empty parts and index
+// numbers do not count as last: "q[tenant][]" and "q[0]" name the part
+// before them), is one of wants (lower case) in any case. With
+// underscores, a part's leading underscores are no part of it: ABP
+// resolves the tenant from "__tenant" (tenantparam.go).
+type namedTail struct {
+	wants       []string
+	underscores bool
+	part        [policy.MaxRefuseCookieLen]byte
+	whole       [policy.MaxRefuseCookieLen]byte
+	n, wn       int  // bytes in the current part and in the whole, which may exceed the arrays
+	digits      bool // the current part is all digits so far
+	last        bool // the last part that counted is one of wants
+}
+
+// reset starts a new name.
+func (t *namedTail) reset() {
+	t.n, t.wn, t.last = 0, 0, false
+}
+
+// form follows a parameter name, decoded as frameworks decode it ('+'
+// and %XX escapes), up to a NUL where PHP ends it, and reports whether
+// it is named (done).
+func (t *namedTail) form(name []byte) bool {
 	for i := 0; i < len(name); {
 		c, w := formByte(name[i:])
 		i += w
@@ -209,19 +166,6 @@ func namedLast(name []byte, wants []string) bool {
 		t.add(c)
 	}
 	return t.done()
-}
-
-// namedTail follows a name byte by byte, as tenantTail does, and tells
-// whether the whole of it, or its last part (split at '.', '[' and ']';
-// empty parts and index numbers do not count as last), is one of wants
-// (lower case) in any case.
-type namedTail struct {
-	wants  []string
-	part   [policy.MaxRefuseCookieLen]byte
-	whole  [policy.MaxRefuseCookieLen]byte
-	n, wn  int  // bytes in the current part and in the whole, which may exceed the arrays
-	digits bool // the current part is all digits so far
-	last   bool // the last part that counted is one of wants
 }
 
 func (t *namedTail) add(c byte) {
@@ -234,6 +178,9 @@ func (t *namedTail) add(c byte) {
 		return
 	}
 	if t.n == 0 {
+		if c == '_' && t.underscores {
+			return
+		}
 		t.digits = true
 	}
 	t.digits = t.digits && '0' <= c && c <= '9'

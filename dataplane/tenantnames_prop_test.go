@@ -1,9 +1,6 @@
 package dataplane
 
-import (
-	"strconv"
-	"testing"
-)
+import "testing"
 
 // Finding (attack811, req804): tenant_params names were matched as
 // refuse_cookies names are, by the whole name, and in a JSON body among
@@ -24,12 +21,12 @@ func TestTenantNamesAsPropertiesRefused(t *testing.T) {
 	st, rec := startRecorded(t, nil)
 	swapDoc(t, st.store, tenantNamesRoutes)
 	const (
-		form = "Content-Type: application/x-www-form-urlencoded\r\n"
-		js   = "Content-Type: application/json\r\n"
+		form = "application/x-www-form-urlencoded"
+		js   = "application/json"
 		own  = "/v1/tenants/acme/users"
 		post = "/v1/tenants/acme/records"
 	)
-	for _, c := range []struct{ method, target, headers, body string }{
+	for _, c := range []struct{ method, target, ctype, body string }{
 		{"GET", own + "?q.tenant_id=globex", "", ""},
 		{"GET", own + "?q.TenantId=globex", "", ""},
 		{"GET", own + "?q%5BTenantId%5D=globex", "", ""},
@@ -43,11 +40,7 @@ func TestTenantNamesAsPropertiesRefused(t *testing.T) {
 		{"POST", post, js, `{"a":1,'org':"globex"}`},
 	} {
 		n := len(rec.received())
-		h := c.method + " " + c.target + " HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: " + hrisKey + "\r\n" + c.headers
-		if c.body != "" {
-			h += "Content-Length: " + strconv.Itoa(len(c.body)) + "\r\n"
-		}
-		r := raw(t, st.addr, h+"\r\n"+c.body)
+		r := hrisSend(t, st.addr, c.method, c.target, c.ctype, c.body)
 		if got := rec.received()[n:]; r.status != 400 || len(got) != 0 {
 			t.Errorf("%s %s %q as acme-hris: %d, the upstream got %d request(s); want 400 and nothing forwarded",
 				c.method, c.target, c.body, r.status, len(got))
@@ -71,9 +64,7 @@ func TestTenantNamesInMultipartRefused(t *testing.T) {
 	swapDoc(t, st.store, tenantNamesRoutes)
 	send := func(name string) reply {
 		t.Helper()
-		body := "--b\r\nContent-Disposition: form-data; name=" + name + "\r\n\r\nglobex\r\n--b--\r\n"
-		return raw(t, st.addr, "POST /v1/tenants/acme/records HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+
-			"\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+		return hrisSend(t, st.addr, "POST", "/v1/tenants/acme/records", multipartXyZ, globexPart(name))
 	}
 	for _, name := range []string{`"tenant_id"`, `"TenantId"`, `org`, `'org'`, `"q.tenant_id"`, `"q[org]"`, `"tenant\_id"`} {
 		n := len(rec.received())
@@ -87,5 +78,38 @@ func TestTenantNamesInMultipartRefused(t *testing.T) {
 		if r := send(name); r.status != 200 || len(rec.received()) != n+1 {
 			t.Errorf("a multipart part name=%s as acme-hris: %d %s; want 200 and the request forwarded", name, r.status, r.body)
 		}
+	}
+}
+
+// Finding (dup805): the tenant parameter's multipart walk
+// (overrideMultipart) reads a part's Content-ID, which Rack takes for
+// the part's name when its Content-Disposition has none; the walk for
+// tenant_params names, written again (multipartNamed), read the name
+// parameter only: a part with "Content-ID: tenant_id" and no name gave a
+// Rails service a tenant_id parameter of globex.
+
+// TestTenantNamesInMultipartContentIDRefused sends, over a real socket
+// to a real upstream, an acme key's multipart POST to acme's own path
+// with a part named by a tenant_params name in its Content-ID: it is
+// refused 400 and nothing reaches the upstream; a Content-ID of another
+// name goes on.
+func TestTenantNamesInMultipartContentIDRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, tenantNamesRoutes)
+	send := func(id string) reply {
+		t.Helper()
+		body := "--XyZ\r\nContent-Disposition: form-data\r\nContent-ID: " + id + "\r\n\r\nglobex\r\n--XyZ--\r\n"
+		return hrisSend(t, st.addr, "POST", "/v1/tenants/acme/records", multipartXyZ, body)
+	}
+	for _, id := range []string{"tenant_id", "TenantId", "q[org]"} {
+		n := len(rec.received())
+		if r := send(id); r.status != 400 || len(rec.received()) != n {
+			t.Errorf("a multipart part with Content-ID: %s as acme-hris: %d, the upstream got %d request(s); want 400 and nothing forwarded",
+				id, r.status, len(rec.received())-n)
+		}
+	}
+	n := len(rec.received())
+	if r := send("organization"); r.status != 200 || len(rec.received()) != n+1 {
+		t.Errorf("a multipart part with Content-ID: organization as acme-hris: %d %s; want 200 and the request forwarded", r.status, r.body)
 	}
 }

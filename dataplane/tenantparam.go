@@ -51,84 +51,47 @@ func tenantField(name []byte) bool {
 	return rackKey(name, tenantName) || tenantLast(name)
 }
 
+// tenantWants is tenant as the walks that read a list of names take it
+// (namedTail).
+var tenantWants = []string{tenantName}
+
 // tenantLast reports whether a parameter name, decoded as frameworks
 // decode it ('+' and %XX escapes), has tenant, in any case, for its last
-// part: "q.tenant", "q[tenant]", "a[0].Tenant", "q[tenant][]".
+// part: "q.tenant", "q[tenant]", "a[0].Tenant", "q[tenant][]". Leading
+// underscores do not count in a part (ABP's "__tenant").
 func tenantLast(name []byte) bool {
-	var t tenantTail
-	for i := 0; i < len(name); {
-		c, w := formByte(name[i:])
-		i += w
-		if c == 0 {
-			break // where PHP ends a name
-		}
-		t.add(c)
-	}
-	return t.done()
-}
-
-// tenantTail follows a name byte by byte and tells whether its last
-// part, split at '.', '[' and ']', its leading underscores dropped, is
-// tenant in any case. Empty parts and
-// index numbers do not count as last: "q[tenant][]" and "q[0]" name
-// the part before them.
-type tenantTail struct {
-	part   [len(tenantName)]byte
-	n      int  // bytes in the current part, which may exceed len(part)
-	digits bool // the current part is all digits so far
-	last   bool // the last part that counted was tenant
-}
-
-func (t *tenantTail) add(c byte) {
-	if c == '.' || c == '[' || c == ']' {
-		t.end()
-		return
-	}
-	if t.n == 0 {
-		if c == '_' {
-			return // ABP's "__tenant": leading underscores are no part of the name
-		}
-		t.digits = true
-	}
-	t.digits = t.digits && '0' <= c && c <= '9'
-	if t.n < len(t.part) {
-		t.part[t.n] = c
-	}
-	t.n++
-}
-
-// end closes the current part.
-func (t *tenantTail) end() {
-	if t.n > 0 && !t.digits {
-		t.last = t.n == len(tenantName) && foldEqual(t.part[:], tenantName)
-	}
-	t.n = 0
-}
-
-// done closes the name and reports whether its last part is tenant.
-func (t *tenantTail) done() bool {
-	t.end()
-	return t.last
+	t := namedTail{wants: tenantWants, underscores: true}
+	return t.form(name)
 }
 
 // tenantJSON reports whether a JSON body has, at any depth, a member
 // whose name, its escapes decoded, is a tenant parameter's by tenantLast's
-// rule: MVC 5 flattens nested objects into prefixed names. Its JSON value
-// provider parses with JavaScriptSerializer, which also takes a name in
-// single quotes or none ({ 'tenant': 1 }, { tenant: 1 }), so every string,
-// in either quotes, and every bare token followed by ':' is a member's
-// name. Strings are skipped whole, so a string holding JSON is a value
-// and nothing more; in JSON a bare token is a number, true, false or
-// null, never followed by ':'. Comments are skipped whole, as the json
-// gem Rails uses and Newtonsoft.Json skip them (skipJSONIgnore). Linear
-// in the body; a body that is not JSON is scanned the same way (stricter).
+// rule: MVC 5 flattens nested objects into prefixed names (jsonMember).
 func tenantJSON(b []byte) bool {
+	t := namedTail{wants: tenantWants, underscores: true}
+	return jsonMember(b, &t)
+}
+
+// jsonMember reports whether a JSON body has, at any depth, a member
+// whose name, its escapes decoded, t reads as named (namedTail.done).
+// MVC 5's JSON value provider parses with JavaScriptSerializer, which
+// also takes a name in single quotes or none ({ 'tenant': 1 },
+// { tenant: 1 }), so every string, in either quotes, and every bare token
+// followed by ':' is a member's name. Strings are skipped whole, so a
+// string holding JSON is a value and nothing more; in JSON a bare token
+// is a number, true, false or null, never followed by ':'. Comments are
+// skipped whole, as the json gem Rails uses and Newtonsoft.Json skip them
+// (skipJSONIgnore). Linear in the body; a body that is not JSON is
+// scanned the same way (stricter). The tenant parameter's walk and a
+// tenant_params name's are this one, so that neither reads a member the
+// other passes over (TestJSONWalksAgree).
+func jsonMember(b []byte, t *namedTail) bool {
 	for i := 0; i < len(b); {
 		if j := jsonComment(b, i); j > i {
 			i = j // its quotes open no string (skipJSONIgnore)
 			continue
 		}
-		var t tenantTail
+		t.reset()
 		switch q := b[i]; {
 		case q == '"' || q == '\'':
 			for i++; i < len(b) && b[i] != q; {

@@ -34,26 +34,12 @@ func tenantParamRoutes(d *policy.Document) {
 func TestTenantParamRefused(t *testing.T) {
 	st, rec := startRecorded(t, nil)
 	swapDoc(t, st.store, tenantParamRoutes)
-	send := func(method, target, ctype, body string) reply {
-		t.Helper()
-		h := method + " " + target + " HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: " + hrisKey + "\r\n"
-		if ctype != "" {
-			h += "Content-Type: " + ctype + "\r\n"
-		}
-		if body != "" {
-			h += "Content-Length: " + strconv.Itoa(len(body)) + "\r\n"
-		}
-		return raw(t, st.addr, h+"\r\n"+body)
-	}
 	const (
 		form = "application/x-www-form-urlencoded"
-		mp   = "multipart/form-data; boundary=XyZ"
+		mp   = multipartXyZ
 		own  = "/v1/tenants/acme/users"
 		post = "/v1/tenants/acme/records"
 	)
-	part := func(name string) string {
-		return "--XyZ\r\nContent-Disposition: form-data; name=" + name + "\r\n\r\nglobex\r\n--XyZ--\r\n"
-	}
 	refused := []struct{ method, target, ctype, body string }{
 		{"GET", own + "?tenant=globex", "", ""},
 		{"GET", own + "?Tenant=globex", "", ""}, // ASP.NET Core binds without case
@@ -72,15 +58,15 @@ func TestTenantParamRefused(t *testing.T) {
 		{"POST", post, "application/json", `{"a":1,"tenant":"globex"}`},
 		{"POST", post, "application/json", `{"Tenant":"globex"}`},
 		{"POST", post, "application/json", `{"\u0074enant":"globex"}`},
-		{"POST", post, mp, part(`"tenant"`)},
-		{"POST", post, mp, part(`"Tenant"`)},
-		{"POST", post, mp, part(`"tenant[]"`)},
-		{"POST", post, "multipart/form-data; boundary=XyZ",
+		{"POST", post, multipartXyZ, globexPart(`"tenant"`)},
+		{"POST", post, multipartXyZ, globexPart(`"Tenant"`)},
+		{"POST", post, multipartXyZ, globexPart(`"tenant[]"`)},
+		{"POST", post, multipartXyZ,
 			"--XyZ\r\nContent-Disposition: form-data\r\nContent-ID: tenant\r\n\r\nglobex\r\n--XyZ--\r\n"},
 	}
 	for _, c := range refused {
 		n := len(rec.received())
-		r := send(c.method, c.target, c.ctype, c.body)
+		r := hrisSend(t, st.addr, c.method, c.target, c.ctype, c.body)
 		if got := rec.received()[n:]; r.status != 400 || len(got) != 0 {
 			t.Errorf("%s %s (%s) %q as acme-hris: %d, the upstream got %d request(s); want 400 and nothing forwarded",
 				c.method, c.target, c.ctype, c.body, r.status, len(got))
@@ -96,12 +82,12 @@ func TestTenantParamRefused(t *testing.T) {
 		{"GET", "/v1/users?tenant=globex", "", ""}, // no {tenant} in its route: nothing is bound
 		{"POST", post, form, "a=tenant&b=1"},
 		{"POST", post, "application/json", `{"a":{"tenant_id":"globex"},"b":["tenant"]}`},
-		{"POST", post, mp, part(`"tenants"`)},
+		{"POST", post, multipartXyZ, globexPart(`"tenants"`)},
 		{"POST", post, "text/plain", "tenant=globex"},
 	}
 	for _, c := range forwarded {
 		n := len(rec.received())
-		r := send(c.method, c.target, c.ctype, c.body)
+		r := hrisSend(t, st.addr, c.method, c.target, c.ctype, c.body)
 		if got := rec.received()[n:]; r.status != 200 || len(got) != 1 || string(got[0].body) != c.body {
 			t.Errorf("%s %s (%s) %q as acme-hris: %d %s, the upstream got %d request(s); want 200 and the request forwarded",
 				c.method, c.target, c.ctype, c.body, r.status, r.body, len(got))
@@ -121,19 +107,12 @@ func TestTenantParamReachesWaitingRequests(t *testing.T) {
 	for _, pool := range []bool{false, true} {
 		t.Run(map[bool]string{false: "queue", true: "pool"}[pool], func(t *testing.T) {
 			w := newWaitScene(t, pool) // recheck_test.go
-			route := func(seg string) func(d *policy.Document) {
-				return func(d *policy.Document) {
-					d.Routes = append(append([]policy.RouteSpec(nil), d.Routes...),
-						policy.RouteSpec{Method: "POST", Path: "/v1/tenants/" + seg + "/exports", Class: "bulk", Scopes: []string{"export:data"}})
-					exportWait(pool)(d)
-				}
-			}
-			swapDoc(t, w.st.store, route("{org}"))
+			swapDoc(t, w.st.store, tenantExports(pool, "{org}"))
 			w.hold(t, func() reply { return do(t, w.st.addr, "POST", "/v1/tenants/acme/exports", key(adminKey), "") })
 			w.wait(t, func() reply {
 				return do(t, w.st.addr, "POST", "/v1//tenants/acme/exports?tenant=globex", key(adminKey), "")
 			})
-			swapDoc(t, w.st.store, route("{tenant}"))
+			swapDoc(t, w.st.store, tenantExports(pool, "{tenant}"))
 			first, second := w.finish(t)
 			if first.status != 200 || second.status != 400 || second.errorBody(t).Error != "bad_request" || len(w.arrived) != 0 {
 				t.Fatalf("a waiting POST /v1//tenants/acme/exports?tenant=globex after its route came to bind {tenant}: answers %d and %d %q, %d more request(s) reached the upstream; want 200, then 400 bad_request and none",
@@ -141,4 +120,29 @@ func TestTenantParamReachesWaitingRequests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hrisSend sends, over a real socket to addr, a request as acme-hris
+// (hrisKey), with a Content-Type when ctype is not empty and a body when
+// body is not, and returns the reply: the rig of the tenant parameter
+// tests.
+func hrisSend(t *testing.T, addr, method, target, ctype, body string) reply {
+	t.Helper()
+	h := method + " " + target + " HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: " + hrisKey + "\r\n"
+	if ctype != "" {
+		h += "Content-Type: " + ctype + "\r\n"
+	}
+	if body != "" {
+		h += "Content-Length: " + strconv.Itoa(len(body)) + "\r\n"
+	}
+	return raw(t, addr, h+"\r\n"+body)
+}
+
+// multipartXyZ is the Content-Type of globexPart's body.
+const multipartXyZ = "multipart/form-data; boundary=XyZ"
+
+// globexPart is a multipart body with one part, named by the name
+// parameter's value name as written (quotes and all), holding globex.
+func globexPart(name string) string {
+	return "--XyZ\r\nContent-Disposition: form-data; name=" + name + "\r\n\r\nglobex\r\n--XyZ--\r\n"
 }

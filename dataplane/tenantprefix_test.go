@@ -23,26 +23,12 @@ import (
 func TestTenantParamPrefixedRefused(t *testing.T) {
 	st, rec := startRecorded(t, nil)
 	swapDoc(t, st.store, tenantParamRoutes)
-	send := func(method, target, ctype, body string) reply {
-		t.Helper()
-		h := method + " " + target + " HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: " + hrisKey + "\r\n"
-		if ctype != "" {
-			h += "Content-Type: " + ctype + "\r\n"
-		}
-		if body != "" {
-			h += "Content-Length: " + strconv.Itoa(len(body)) + "\r\n"
-		}
-		return raw(t, st.addr, h+"\r\n"+body)
-	}
 	const (
 		form = "application/x-www-form-urlencoded"
 		js   = "application/json"
 		own  = "/v1/tenants/acme/users"
 		post = "/v1/tenants/acme/records"
 	)
-	part := func(name string) string {
-		return "--XyZ\r\nContent-Disposition: form-data; name=" + name + "\r\n\r\nglobex\r\n--XyZ--\r\n"
-	}
 	refused := []struct{ method, target, ctype, body string }{
 		{"GET", own + "?q.tenant=globex", "", ""}, // raw brackets in a query are refused already (route.go)
 		{"GET", own + "?q.Tenant=globex", "", ""},
@@ -55,8 +41,8 @@ func TestTenantParamPrefixedRefused(t *testing.T) {
 		{"GET", own + "?" + string(make20('a')) + ".tenant=globex", "", ""}, // a long prefix
 		{"POST", post, form, "a=1&order[tenant]=globex"},
 		{"POST", post, form, "order.tenant=globex"},
-		{"POST", post, "multipart/form-data; boundary=XyZ", part(`"order[tenant]"`)},
-		{"POST", post, "multipart/form-data; boundary=XyZ", part(`"order.Tenant"`)},
+		{"POST", post, multipartXyZ, globexPart(`"order[tenant]"`)},
+		{"POST", post, multipartXyZ, globexPart(`"order.Tenant"`)},
 		{"POST", post, js, `{"a":{"tenant":"globex"}}`},
 		{"POST", post, js, `{"a":[1,{"b":{"Tenant":"globex"}}]}`},
 		{"POST", post, js, `[{"tenant":"globex"}]`},
@@ -66,7 +52,7 @@ func TestTenantParamPrefixedRefused(t *testing.T) {
 	}
 	for _, c := range refused {
 		n := len(rec.received())
-		r := send(c.method, c.target, c.ctype, c.body)
+		r := hrisSend(t, st.addr, c.method, c.target, c.ctype, c.body)
 		if got := rec.received()[n:]; r.status != 400 || len(got) != 0 {
 			t.Errorf("%s %s (%s) %q as acme-hris: %d, the upstream got %d request(s); want 400 and nothing forwarded",
 				c.method, c.target, c.ctype, c.body, r.status, len(got))
@@ -81,7 +67,7 @@ func TestTenantParamPrefixedRefused(t *testing.T) {
 	}
 	for _, c := range forwarded {
 		n := len(rec.received())
-		r := send(c.method, c.target, c.ctype, c.body)
+		r := hrisSend(t, st.addr, c.method, c.target, c.ctype, c.body)
 		if got := rec.received()[n:]; r.status != 200 || len(got) != 1 || string(got[0].body) != c.body {
 			t.Errorf("%s %s (%s) %q as acme-hris: %d %s, the upstream got %d request(s); want 200 and the request forwarded",
 				c.method, c.target, c.ctype, c.body, r.status, r.body, len(got))
@@ -89,7 +75,7 @@ func TestTenantParamPrefixedRefused(t *testing.T) {
 	}
 	// On a route that binds nothing, the same names go on.
 	n := len(rec.received())
-	if r := send("GET", "/v1/users?q.tenant=globex", "", ""); r.status != 200 || len(rec.received()) != n+1 {
+	if r := hrisSend(t, st.addr, "GET", "/v1/users?q.tenant=globex", "", ""); r.status != 200 || len(rec.received()) != n+1 {
 		t.Errorf("GET /v1/users?q.tenant=globex: %d; want 200 and forwarded (its route binds no tenant)", r.status)
 	}
 }
@@ -122,19 +108,14 @@ func TestTenantParamABPKeyRefused(t *testing.T) {
 		{"/v1/tenants/acme/users?__Tenant=globex", "", ""},
 		{"/v1/tenants/acme/users?q.__tenant=globex", "", ""},
 		{"/v1/tenants/acme/records", "application/x-www-form-urlencoded", "a=1&__tenant=globex"},
-		{"/v1/tenants/acme/records", "multipart/form-data; boundary=XyZ",
-			"--XyZ\r\nContent-Disposition: form-data; name=\"__tenant\"\r\n\r\nglobex\r\n--XyZ--\r\n"},
+		{"/v1/tenants/acme/records", multipartXyZ, globexPart(`"__tenant"`)},
 	} {
 		method := "GET"
 		if c.body != "" {
 			method = "POST"
 		}
-		h := method + " " + c.target + " HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: " + hrisKey + "\r\n"
-		if c.body != "" {
-			h += "Content-Type: " + c.ctype + "\r\nContent-Length: " + strconv.Itoa(len(c.body)) + "\r\n"
-		}
 		n := len(rec.received())
-		r := raw(t, st.addr, h+"\r\n"+c.body)
+		r := hrisSend(t, st.addr, method, c.target, c.ctype, c.body)
 		if got := rec.received()[n:]; r.status != 400 || len(got) != 0 {
 			t.Errorf("%s %s %q as acme-hris: %d, the upstream got %d request(s); want 400 and nothing forwarded",
 				method, c.target, c.body, r.status, len(got))

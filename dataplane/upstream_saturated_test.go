@@ -115,6 +115,27 @@ func (u *busyUpstream) waitHeld(t *testing.T, n int) {
 	}
 }
 
+// heldOrAnswered waits until n requests are held at u or answered on
+// answered, and returns how many were held and the answers (refused
+// before the upstream), or fails.
+func (u *busyUpstream) heldOrAnswered(t *testing.T, answered <-chan reply, n int) (int, []reply) {
+	t.Helper()
+	var refused []reply
+	held := 0
+	timeout := time.After(10 * time.Second)
+	for held+len(refused) < n {
+		select {
+		case <-u.held:
+			held++
+		case r := <-answered:
+			refused = append(refused, r)
+		case <-timeout:
+			t.Fatalf("%d of %d requests held or answered", held+len(refused), n)
+		}
+	}
+	return held, refused
+}
+
 // A request that waited the whole pool wait for an upstream connection,
 // every one of them busy with a response still coming, is answered 503
 // upstream_saturated with Retry-After and the JSON error shape, audited
