@@ -68,12 +68,14 @@ type requestHeaders struct {
 // (fasthttp turns "user:pass@host" into an Authorization header towards the
 // upstream), and a repeated credential, Host, request id or approval header
 // (which one would count?). It fills h with the headers the pipeline needs.
-// It is one pass over the block; each name is read as two words (nameKey)
-// and compared with the names of its length a word at a time, except a
-// name that by its first byte and length is none of them (noteSkip).
+// It is one pass over the block. Host, User-Agent and X-API-Key, on nearly
+// every request, are told by a word each (commonNameLen) and recorded
+// here; any other name is read as two words (nameKey) and compared with
+// the names of its length a word at a time, except a name that by its
+// first byte and length is none of them (noteSkip).
 func scanHeaders(raw []byte, h *requestHeaders) bool {
 	var n headerCounts
-	ok := true
+	ok, k := true, 0
 	for i := 0; i < len(raw); {
 		switch raw[i] {
 		case '\n':
@@ -93,10 +95,21 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 			line = line[:end]
 		}
 		i += len(line) + 1
-		// A line starting with ' ' or '\t' (obs-fold) has no token.
-		k := tokenLen(line)
-		if k == 0 || k == len(line) || line[k] != ':' {
-			return false // not a token, '_', or no colon
+		switch k = commonNameLen(line); k {
+		case 0: // not Host, User-Agent or X-API-Key: the token bytes one by one
+			if k = tokenLen(line); k == 0 || k == len(line) || line[k] != ':' {
+				return false // not a token (a line starting with ' ' or '\t', obs-fold, has none), '_', or no colon
+			}
+		case len("Host"): // as note records these two, without its compares
+			n.once(onceHost)
+			ok = validHost(trimOWS(line[k+1:])) && ok
+			continue
+		case len("X-API-Key"):
+			n.once(onceAPIKey)
+			h.apiKey, h.creds, h.keyHdr = trimOWS(line[k+1:]), true, true
+			continue
+		case len("User-Agent"):
+			continue // nothing to note (noteSkip skips it)
 		}
 		if k < 64 && noteSkip[line[0]]>>k&1 != 0 {
 			continue // a name note does nothing with (User-Agent, Accept, ...): no call
@@ -160,6 +173,41 @@ func tokenLen(b []byte) int {
 	}
 	return len(b)
 }
+
+// commonNameLen returns the length of the name line starts with when it
+// is Host, User-Agent or X-API-Key (in any case) followed by ':', and 0
+// otherwise. Nearly every request carries those three, and tokenLen reads
+// a name byte by byte (issue 18: BenchmarkDecide); here it is one word
+// and a few bytes. Only the letters' bytes are case folded, so a match is
+// exactly one of the three names and its colon: the same length tokenLen
+// finds (TestCommonNameLenSame).
+func commonNameLen(line []byte) int {
+	if len(line) < 10 {
+		return 0
+	}
+	w, t := binary.LittleEndian.Uint64(line), binary.LittleEndian.Uint16(line[8:])
+	switch {
+	case (w|foldHost)&(1<<40-1) == wordHost:
+		return len("Host")
+	case w|foldXAPIKe == wordXAPIKe && t|0x20 == 'y'|':'<<8:
+		return len("X-API-Key")
+	case w|foldUserAge == wordUserAge && t|0x2020 == 'n'|'t'<<8 && len(line) > 10 && line[10] == ':':
+		return len("User-Agent")
+	}
+	return 0
+}
+
+// The first words of the lines commonNameLen knows, in lower case, and
+// the case fold of each: 0x20 in the bytes that are letters, 0 in the
+// others (a '\r' folded would read as '-').
+const (
+	wordHost    = 'h' | 'o'<<8 | 's'<<16 | 't'<<24 | ':'<<32
+	foldHost    = 0x20202020
+	wordXAPIKe  = 'x' | '-'<<8 | 'a'<<16 | 'p'<<24 | 'i'<<32 | '-'<<40 | 'k'<<48 | 'e'<<56
+	foldXAPIKe  = 0x2020_0020_2020_0020
+	wordUserAge = 'u' | 's'<<8 | 'e'<<16 | 'r'<<24 | '-'<<32 | 'a'<<40 | 'g'<<48 | 'e'<<56
+	foldUserAge = 0x2020_2000_2020_2020
+)
 
 // note records the header name: value (name a token) in h and n, and
 // reports whether its value is acceptable (a Host of host bytes, a
