@@ -300,6 +300,7 @@ func (w *strictWalker) fields(n *yaml.Node, t reflect.Type, part bool) {
 		if w.shape(k.Value, v, ft) {
 			continue
 		}
+		w.items(k.Value, v, ft)
 		w.present(t, k.Value, v)
 		w.walk(v, ft)
 	}
@@ -368,6 +369,23 @@ func (w *strictWalker) shape(key string, v *yaml.Node, t reflect.Type) bool {
 	w.addf(v.Line, "%s: want %s, got %s", key, want, got)
 	w.shaped[v.Line] = true
 	return true
+}
+
+// items reports the items of list v, of field key, whose shape does not
+// fit the list's element type (a list in a list of names).
+func (w *strictWalker) items(key string, v *yaml.Node, t reflect.Type) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	for v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
+	if v.Kind != yaml.SequenceNode || t.Kind() != reflect.Slice {
+		return
+	}
+	for _, c := range v.Content {
+		w.shape(key+" item", c, t.Elem())
+	}
 }
 
 // nearest returns the field of known a typo of name most likely meant

@@ -27,6 +27,8 @@ func TestNewUserMistakesNameTheField(t *testing.T) {
 			[]string{`p.yaml:25: scopes: want a list, got "read:users" (write [read:users])`}},
 		{"list for a mapping", with(25, "    scopes: [read:users]", "    limit: [5/s]"),
 			[]string{`p.yaml:26: limit: want a mapping, got a list`}},
+		{"list in a list of names", with(25, "    scopes: [read:users, [a, b]]"),
+			[]string{`p.yaml:25: scopes item: want a single value, got a list`}},
 		{"typo in a field", with(20, "    clas: standard"),
 			[]string{`p.yaml:20: field clas not found in RouteSpec (did you mean class?)`}},
 		{"route without a class", with(20),
