@@ -1,0 +1,8 @@
+//go:build !unix
+
+package collector
+
+import "os"
+
+// segmentRoom: no file size limit to check here (see fsize_unix.go).
+func segmentRoom(*os.File, int64) error { return nil }
