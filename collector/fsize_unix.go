@@ -27,3 +27,21 @@ func segmentRoom(seg *os.File, need int64) error {
 	}
 	return nil
 }
+
+// CheckFileSize refuses a file size limit (RLIMIT_FSIZE, ulimit -f) a
+// segment would reach: one grows past segmentMaxBytes by the batch that
+// crosses it, up to maxBatchBytes, and an append past the limit fails
+// with EFBIG, every one after it too. The collector started under such a
+// limit, stored until its segment reached it, then refused every batch
+// (TestCollectorRefusesFileSizeLimitBelowSegments).
+func CheckFileSize(segmentMaxBytes, maxBatchBytes int64) error {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_FSIZE, &lim) != nil || lim.Cur > 1<<62 { // none, or infinity
+		return nil
+	}
+	if need := segmentMaxBytes + maxBatchBytes; int64(lim.Cur) < need {
+		return fmt.Errorf("file size limit %d bytes (ulimit -f) is too low for --segment-max-bytes %d: a segment grows to it and the batch that crosses it (--max-batch-bytes %d), %d bytes; raise the limit (ulimit -f, the container runtime's), or lower --segment-max-bytes",
+			lim.Cur, segmentMaxBytes, maxBatchBytes, need)
+	}
+	return nil
+}
