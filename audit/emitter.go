@@ -395,6 +395,9 @@ func (e *Emitter) Stats() EmitterStats {
 func (e *Emitter) Close() error {
 	e.once.Do(func() {
 		e.closed.Store(true)
+		// Every attempt at the collector ends by CloseTimeout from now,
+		// the one in flight included.
+		e.poster.cutAt(time.Now().Add(e.cfg.CloseTimeout))
 		close(e.done)
 		e.stopped.Wait()
 		e.logDrops(time.Now(), true)

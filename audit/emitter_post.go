@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -46,6 +48,82 @@ type poster struct {
 	// (replayFile); replayHex holds it in hex.
 	replay    uint64
 	replayHex [16]byte
+
+	// cut, once set (cutAt, by Close), is when every attempt ends: the
+	// one in flight, through the deadlines of its connections, and each
+	// later one. Close's CloseTimeout was checked only between attempts
+	// of the post timeout each, so a collector that accepted and never
+	// answered held a stopping sidecar 35 s, past its pod's grace period
+	// (TestEmitterCloseBoundedByCloseTimeoutOnHungCollector).
+	mu    sync.Mutex
+	cut   time.Time
+	conns map[*cutConn]struct{}
+}
+
+// cutConn is a connection to the collector whose deadlines end no later
+// than its poster's cut.
+type cutConn struct {
+	net.Conn
+	p *poster
+}
+
+func (c *cutConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.p.clamp(t)) }
+func (c *cutConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.p.clamp(t)) }
+func (c *cutConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.p.clamp(t)) }
+
+func (c *cutConn) Close() error {
+	c.p.mu.Lock()
+	delete(c.p.conns, c)
+	c.p.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// clamp returns t, or the cut when it comes first (t zero: no deadline).
+func (p *poster) clamp(t time.Time) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.cut.IsZero() && (t.IsZero() || p.cut.Before(t)) {
+		return p.cut
+	}
+	return t
+}
+
+// dial opens a connection to the collector within timeout (what is left
+// of the attempt, or the post timeout), and within the cut.
+func (p *poster) dial(addr string, timeout time.Duration) (net.Conn, error) {
+	if timeout <= 0 || timeout > p.timeout {
+		timeout = p.timeout
+	}
+	if cut := p.clamp(time.Time{}); !cut.IsZero() {
+		timeout = min(timeout, time.Until(cut))
+	}
+	if timeout <= 0 {
+		return nil, fasthttp.ErrDialTimeout
+	}
+	conn, err := fasthttp.DialDualStackTimeout(addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	c := &cutConn{Conn: conn, p: p}
+	p.mu.Lock()
+	p.conns[c] = struct{}{}
+	cut := p.cut
+	p.mu.Unlock()
+	if !cut.IsZero() {
+		conn.SetDeadline(cut)
+	}
+	return c, nil
+}
+
+// cutAt ends every attempt at t: the deadlines of the open connections
+// move to t now, and those set later are held to it.
+func (p *poster) cutAt(t time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = t
+	for c := range p.conns {
+		c.Conn.SetDeadline(t) // the pending read or write of an attempt in flight too
+	}
 }
 
 // urlProblem says what is wrong with a URL that did not parse without
@@ -90,15 +168,18 @@ func newPoster(rawURL, token string, tlsCfg *tls.Config, timeout time.Duration) 
 	isTLS := u.Scheme == "https"
 	p := &poster{timeout: timeout, hc: &fasthttp.HostClient{
 		Addr: fasthttp.AddMissingPort(u.Host, isTLS), IsTLS: isTLS, TLSConfig: tlsCfg,
-		Name:          "portcullis-audit",
-		DialDualStack: true, // a collector reached over IPv6 only, as with net/http
-		MaxConns:      2,
-		ReadTimeout:   timeout, WriteTimeout: timeout,
+		Name: "portcullis-audit",
+		// p.dial dials both address families, for a collector reached
+		// over IPv6 only, as net/http does.
+		MaxConns:    2,
+		ReadTimeout: timeout, WriteTimeout: timeout,
 		MaxResponseBodySize:       maxAnswer,
 		MaxIdemponentCallAttempts: 2,
 		SecureErrorLogMessage:     true, // a parse error must not quote our headers (the token)
 	}}
 	p.hc.RetryIfErr = p.retryOnce
+	p.hc.DialTimeout = p.dial
+	p.conns = map[*cutConn]struct{}{}
 	p.req.Header.SetMethod(fasthttp.MethodPost)
 	p.req.Header.SetContentType(contentTypeProtobuf)
 	p.req.SetRequestURI(u.Scheme + "://" + u.Host + u.EscapedPath() + "/v1/logs")
@@ -134,7 +215,11 @@ func (p *poster) post(data []byte) (int, []byte, error) {
 		hex.Encode(p.replayHex[:], raw[:])
 		p.req.Header.SetBytesV(HeaderReplay, p.replayHex[:])
 	}
-	err := p.hc.DoTimeout(&p.req, &p.resp, p.timeout)
+	timeout := p.timeout
+	if cut := p.clamp(time.Time{}); !cut.IsZero() {
+		timeout = max(min(timeout, time.Until(cut)), 0)
+	}
+	err := p.hc.DoTimeout(&p.req, &p.resp, timeout)
 	if p.replay != 0 {
 		p.req.Header.Del(HeaderReplay)
 	}

@@ -143,6 +143,12 @@ func (s *Store) Probe() error {
 	if s.seg != nil && durable.Unlinked(s.seg) {
 		return fmt.Errorf("%w: segment %q was deleted while open; restart the collector", errSegmentDeleted, s.seg.Name())
 	}
+	if s.seg != nil {
+		// A new file fits a file size limit the open segment is at.
+		if err := segmentRoom(s.seg, need); err != nil {
+			return err
+		}
+	}
 	f, err := os.CreateTemp(s.dir, probePattern)
 	if err != nil {
 		return err

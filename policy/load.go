@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -97,10 +98,10 @@ func Load(name string, data []byte) (*Document, error) {
 		return nil, &Error{File: name, Problems: []Problem{p}}
 	}
 	var doc Document
-	ps, schema := decodeStrict(&root, &doc)
+	ps, schema, quiet := decodeStrict(&root, &doc)
 	v := validator{lines: newLines(&root), problems: schema}
 	v.document(&doc)
-	if ps = append(ps, afterDecode(ps, v.problems)...); len(ps) > 0 {
+	if ps = append(ps, afterDecode(ps, quiet, v.problems)...); len(ps) > 0 {
 		return nil, &Error{File: name, Problems: sortProblems(ps)}
 	}
 	doc.source = sha256.Sum256(data)
@@ -132,26 +133,35 @@ func secondDocument(data []byte) (Problem, bool) {
 // decodeStrict decodes root into doc and returns every duplicate key,
 // unknown field and wrong type, and apart from them the values that
 // decode but break a rule of schema.json seen only in the source (see
-// present). yaml's own strict decoder stops at the first mapping with a
+// present), and the lines whose validation problems to hold back (see
+// strictWalker.quiet). yaml's own strict decoder stops at the first mapping with a
 // duplicate key and hides the other problems in it, so duplicates and
 // unknown fields are found by walking the tree first.
-func decodeStrict(root *yaml.Node, doc *Document) (decoding, schema []Problem) {
+func decodeStrict(root *yaml.Node, doc *Document) (decoding, schema []Problem, quiet map[int]bool) {
 	if root.Kind == 0 {
-		return nil, nil // empty input: the zero Document
+		return nil, nil, nil // empty input: the zero Document
 	}
-	w := strictWalker{seen: map[walked]bool{}}
+	w := strictWalker{seen: map[walked]bool{}, shaped: map[int]bool{}}
 	w.walk(root, reflect.TypeOf(doc))
 	if err := root.Decode(doc); err != nil {
-		w.problems = append(w.problems, yamlProblems(err)...)
+		for _, p := range yamlProblems(err) {
+			if !w.shaped[p.Line] { // said already, naming the field
+				w.problems = append(w.problems, p)
+			}
+		}
 	}
-	return w.problems, w.schema
+	return w.problems, w.schema, w.quiet
 }
 
 // afterDecode returns the validation problems not on a line that already
-// has a decoding problem: a value that did not decode is validated as its
-// zero value, and saying so again would only repeat the first problem.
-func afterDecode(decoding, validation []Problem) []Problem {
-	bad := map[int]bool{}
+// has a decoding problem, nor on a quiet one: a value that did not decode is
+// validated as its zero value, and saying so again would only repeat the
+// first problem.
+func afterDecode(decoding []Problem, quiet map[int]bool, validation []Problem) []Problem {
+	bad := maps.Clone(quiet)
+	if bad == nil {
+		bad = map[int]bool{}
+	}
 	for _, p := range decoding {
 		bad[p.Line] = true
 	}
@@ -183,6 +193,11 @@ type strictWalker struct {
 	problems []Problem
 	schema   []Problem // see present
 	seen     map[walked]bool
+	shaped   map[int]bool // lines with a value of the wrong shape, said by shape
+	// quiet are the lines of mappings with an unknown field: the field
+	// was likely meant as another, so what validation says is missing
+	// there ("clas: standard", then a route without a class) is held back.
+	quiet map[int]bool
 }
 
 func (w *strictWalker) addf(line int, format string, args ...any) {
@@ -269,15 +284,145 @@ func (w *strictWalker) fields(n *yaml.Node, t reflect.Type, part bool) {
 		}
 		ft, ok := known[k.Value]
 		if !ok {
-			w.addf(k.Line, "field %s not found in %s", k.Value, t.Name())
+			if near := nearest(k.Value, known); near != "" {
+				w.addf(k.Line, "field %s not found in %s (did you mean %s?)", k.Value, t.Name(), near)
+			} else {
+				w.addf(k.Line, "field %s not found in %s", k.Value, t.Name())
+			}
+			if t != reflect.TypeFor[Document]() { // the whole document's problems at its first line stay
+				if w.quiet == nil {
+					w.quiet = map[int]bool{}
+				}
+				w.quiet[n.Line] = true
+			}
 			continue
 		}
+		if w.shape(k.Value, v, ft) {
+			continue
+		}
+		w.items(k.Value, v, ft)
 		w.present(t, k.Value, v)
 		w.walk(v, ft)
 	}
 	if !part {
 		w.written(n, t)
 	}
+}
+
+// shape reports a value of field key whose shape does not fit the field's
+// type t (a string for a number, a list or a mapping, a list for a single
+// value), naming the field: yaml's own error, "cannot unmarshal !!str `ten`
+// into int64", names neither the field nor what it wants.
+func (w *strictWalker) shape(key string, v *yaml.Node, t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	for v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
+	var want string
+	switch t.Kind() {
+	case reflect.Slice:
+		want = "a list"
+	case reflect.Struct, reflect.Map:
+		want = "a mapping"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		want = "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.String:
+		want = "a single value"
+	default:
+		return false
+	}
+	var got string
+	switch v.Kind {
+	case yaml.SequenceNode:
+		if t.Kind() == reflect.Slice {
+			return false
+		}
+		got = "a list"
+	case yaml.MappingNode:
+		if want == "a mapping" {
+			return false
+		}
+		got = "a mapping"
+	case yaml.ScalarNode:
+		if v.ShortTag() == "!!null" || v.Decode(reflect.New(t).Interface()) == nil {
+			return false
+		}
+		got = strconv.Quote(v.Value)
+		quoted := v.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
+		switch {
+		case t.Kind() == reflect.Slice:
+			got += " (write [" + v.Value + "])"
+		case quoted && (&yaml.Node{Kind: yaml.ScalarNode, Value: v.Value}).Decode(reflect.New(t).Interface()) == nil:
+			got = "the quoted string " + got + " (write it without quotes)"
+		}
+	default:
+		return false
+	}
+	w.addf(v.Line, "%s: want %s, got %s", key, want, got)
+	w.shaped[v.Line] = true
+	return true
+}
+
+// items reports the items of list v, of field key, whose shape does not
+// fit the list's element type (a list in a list of names).
+func (w *strictWalker) items(key string, v *yaml.Node, t reflect.Type) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	for v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
+	if v.Kind != yaml.SequenceNode || t.Kind() != reflect.Slice {
+		return
+	}
+	for _, c := range v.Content {
+		w.shape(key+" item", c, t.Elem())
+	}
+}
+
+// nearest returns the field of known a typo of name most likely meant
+// (at most two edits away, and fewer than half its letters), or "".
+func nearest(name string, known map[string]reflect.Type) string {
+	best, bestD := "", 3
+	for k := range known {
+		d := editDistance(name, k)
+		if d < bestD || d == bestD && k < best {
+			best, bestD = k, d
+		}
+	}
+	if bestD*2 >= len(best) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // written checks that mapping n, decoded into t, writes the fields

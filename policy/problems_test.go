@@ -35,7 +35,7 @@ clients: [{id: c1, tenant: acme, scopes: [read:users], limit: {rate: 1/s, burst:
 		`p.yaml:6: scope "read:users" needs a description`,
 		`p.yaml:7: class "std" limit: cannot parse rate "lots"`,
 		`p.yaml:8: `,
-		"p.yaml:9: cannot unmarshal !!str `many` into int64",
+		`p.yaml:9: burst: want an integer, got "many"`,
 	}
 	got := err.Error()
 	for _, w := range want {

@@ -14,7 +14,7 @@ func TestPublicRoutesMaxInFlight(t *testing.T) {
 		{"negative", "public_routes:\n  max_in_flight: -5", `p.yaml:31: public_routes: max_in_flight -5 must be from 1 to 1048576`},
 		{"too many", "public_routes: {max_in_flight: 2000000}", `p.yaml:30: public_routes: max_in_flight 2000000 must be from 1 to 1048576`},
 		{"empty block", "public_routes: {}", `p.yaml:30: public_routes: max_in_flight 0 must be from 1 to 1048576`},
-		{"not a number", "public_routes: {max_in_flight: many}", `p.yaml:30: cannot unmarshal !!str ` + "`many`" + ` into int`},
+		{"not a number", "public_routes: {max_in_flight: many}", `p.yaml:30: max_in_flight: want an integer, got "many"`},
 		{"unknown field", "public_routes: {max: 5}", `p.yaml:30: field max not found in PublicSpec`},
 	}, "public_routes: {max_in_flight: 64}", 64, 0, func(s *Snapshot) int { return s.PublicInFlight }) // 0: the data plane's default
 }

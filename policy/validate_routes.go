@@ -5,6 +5,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unicode"
@@ -31,7 +32,10 @@ func (v *validator) routes(rs []RouteSpec, scopes map[string]bool, classes map[s
 		}
 		tmpls[i] = segs
 		class, ok := classes[r.Class]
-		if !ok {
+		switch {
+		case r.Class == "":
+			v.addf(at("class"), "route %s %s: class is missing (one of %s)", r.Method, r.Path, strings.Join(slices.Sorted(maps.Keys(classes)), ", "))
+		case !ok:
 			v.addf(at("class"), "route %s %s: unknown class %q", r.Method, r.Path, r.Class)
 		}
 		if r.Public && (len(r.Scopes) > 0 || (ok && privilegedKind(class.Kind))) {

@@ -205,6 +205,9 @@ func checkCollectorNumbers(c collectorFlags) error {
 	if err := collector.CheckOpenFiles(c.maxConns); err != nil {
 		return err // before anything starts: the cap would not fit
 	}
+	if err := collector.CheckFileSize(c.segmentMaxBytes, c.maxBatchBytes); err != nil {
+		return err // before anything starts: a segment would not fit
+	}
 	if c.maxInflightBytes < 0 {
 		return fmt.Errorf("--max-inflight-bytes %d: want 0 (8 x --max-batch-bytes) or more", c.maxInflightBytes)
 	}

@@ -101,6 +101,15 @@ func (a *Admin) eventOp(now time.Time, action, target string, meta Meta, details
 // matches ErrWriteUnknown.
 func (a *Admin) commit(ctx context.Context, cmps []clientv3.Cmp, ops ...clientv3.Op) (int64, error) {
 	resp, err := a.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil && tooLarge(err) {
+		// etcd's words name neither the size nor the limit to raise.
+		size := 0
+		for _, op := range ops {
+			size += len(op.KeyBytes()) + len(op.ValueBytes())
+		}
+		return 0, fmt.Errorf("cannot write to etcd under %q: %v: the change is %s in one transaction, more than one etcd request may carry (etcd's --max-request-bytes, 1.5 MiB by default, and at most 2 MiB from this client); nothing was written: %w",
+			string(a.k), err, byteCount(size), ErrTooLarge)
+	}
 	if err != nil {
 		return 0, writeError(err, fmt.Sprintf("cannot write to etcd under %q", string(a.k)), "")
 	}
@@ -165,6 +174,9 @@ func (a *Admin) PushPolicy(ctx context.Context, doc []byte, expectRevision int64
 			return 0, err
 		}
 		rev, err := a.pushAt(ctx, st, parsed, doc, meta)
+		if errors.Is(err, ErrTooLarge) {
+			return 0, fmt.Errorf("the document is %s and a push writes it twice, as the policy and its history entry: %w", byteCount(len(doc)), err)
+		}
 		if rev != 0 || err != nil {
 			return rev, err
 		}

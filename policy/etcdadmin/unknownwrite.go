@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/codes"
@@ -14,6 +15,27 @@ import (
 // did not come: the request may have reached etcd and been applied, or
 // not. Read back before writing again.
 var ErrWriteUnknown = errors.New("etcdadmin: the write may or may not have been applied")
+
+// ErrTooLarge matches (errors.Is) the error of a write larger than one
+// etcd request may be: etcd refused it, or the client would not send it.
+// Nothing was written.
+var ErrTooLarge = errors.New("etcdadmin: larger than one etcd request may be")
+
+// tooLarge reports whether err, a transaction's, refused it for its size:
+// etcd's "request is too large" (over its --max-request-bytes), or the
+// client's own cap on what it sends (gRPC ResourceExhausted, "trying to
+// send message larger than max"; etcd's "too many requests" shares the
+// code).
+func tooLarge(err error) bool {
+	if errors.Is(err, rpctypes.ErrRequestTooLarge) {
+		return true
+	}
+	s, ok := status.FromError(err)
+	return ok && s.Code() == codes.ResourceExhausted && strings.Contains(s.Message(), "larger than max")
+}
+
+// byteCount is n as the messages of a size spell it.
+func byteCount(n int) string { return fmt.Sprintf("%d bytes", n) }
 
 // unknownWrite is the error of a write to etcd whose answer was lost
 // (answerLost): what says which write failed, then what happens next, if
