@@ -11,6 +11,10 @@ type chainCursor struct {
 	prev      [32]byte
 	seq       uint64
 	prevKnown bool
+	// got is what the entry before hashes to (its prev and body), which
+	// differs from prev, its stored hash, when either was edited: see
+	// judge.
+	got [32]byte
 	// good and goodSeq are the stored hash and seq of the last entry
 	// that passed (vouch), when goodKnown: see follows.
 	good      [32]byte
@@ -30,21 +34,30 @@ type entryFaults struct {
 func (f entryFaults) none() bool { return f == entryFaults{} }
 
 // judge judges an entry that names prev, is stored with hash stored,
-// hashes to got and has seq, against the entry before.
+// hashes to got and has seq, against the entry before. Its link holds
+// when prev names the entry before by its stored hash or by what it
+// hashes to: an edit of the entry before's body leaves its stored hash
+// the one the collector wrote, an edit of its stored hash alone leaves
+// its content so. Either way the edited entry fails on its own
+// (edited), and the entry after, whose link the collector wrote, does
+// not fail with it: one edit of a line's hash field made two entries
+// fail, the real, signed one after it counted unverified
+// (TestEditedHashFailsOneEntry). No one without a preimage of SHA-256
+// makes a line that hashes to the prev a real entry names.
 func (c *chainCursor) judge(prev, stored, got [32]byte, seq uint64) entryFaults {
-	return entryFaults{unlinked: !c.prevKnown, broken: c.prevKnown && prev != c.prev, edited: got != stored, gap: seq != c.seq+1}
+	return entryFaults{unlinked: !c.prevKnown, broken: c.prevKnown && prev != c.prev && prev != c.got, edited: got != stored, gap: seq != c.seq+1}
 }
 
-// advance goes on from the entry stored with hash stored at seq: the
-// entry after must link to it and have the next seq.
-func (c *chainCursor) advance(stored [32]byte, seq uint64) {
-	c.prev, c.seq, c.prevKnown = stored, seq, true
+// advance goes on from the entry stored with hash stored at seq, which
+// hashes to got: the entry after must link to it and have the next seq.
+func (c *chainCursor) advance(stored, got [32]byte, seq uint64) {
+	c.prev, c.got, c.seq, c.prevKnown = stored, got, seq, true
 }
 
 // next is judge, then advance.
 func (c *chainCursor) next(prev, stored, got [32]byte, seq uint64) entryFaults {
 	f := c.judge(prev, stored, got, seq)
-	c.advance(stored, seq)
+	c.advance(stored, got, seq)
 	return f
 }
 
@@ -73,7 +86,7 @@ func (c *chainCursor) lose() { c.prevKnown = false }
 // expired (its file gone) or sealed over a break.
 func (c *chainCursor) resume(d *segmentDigest) {
 	c.prev, c.prevKnown = parseHash(d.LastHash)
-	c.seq = d.LastSeq
+	c.got, c.seq = c.prev, d.LastSeq
 	c.good, c.goodSeq, c.goodKnown = c.prev, c.seq, c.prevKnown
 }
 

@@ -158,7 +158,7 @@ func chainLinkOf(line []byte, seq uint64, prev [32]byte, l *entryLine) (h *entry
 	if !ok {
 		return nil, hash, "malformed prev or hash"
 	}
-	c := chainCursor{prev: prev, seq: seq, prevKnown: true}
+	c := chainCursor{prev: prev, got: prev, seq: seq, prevKnown: true}
 	switch f := c.next(p, hash, chainHash(p, l.Body), h.Seq); {
 	case f.broken:
 		return nil, hash, "prev does not name the entry before"

@@ -585,7 +585,7 @@ func (sc *entryScanner) line(i int, line []byte) error {
 		if h.Seq == sc.after {
 			got, ok := parseHash(l.Hash)
 			sc.found = sc.found || ok && sc.hash != nil && got == *sc.hash
-			sc.prev, sc.seq, sc.prevKnown = got, h.Seq, sc.found
+			sc.prev, sc.got, sc.seq, sc.prevKnown = got, got, h.Seq, sc.found
 			if sc.found {
 				sc.vouch(got, h.Seq)
 			}
