@@ -158,6 +158,9 @@ type entryHeader struct {
 	// "replay" field, appendReplay; 0: none), read by recovery alone
 	// (chainLinkOf), for the answer to a duplicate (dedup.storedBy).
 	replay uint64
+	// replayUnknown says a batch has no "replay" field: a collector
+	// before the field stored it, and which request did is not known.
+	replayUnknown bool
 	// retentionSeconds is a retention entry's period, read by recovery
 	// alone (chainLinkOf), for Store.expiredAccounted.
 	retentionSeconds int64
