@@ -1,5 +1,10 @@
 package collector
 
+import (
+	"slices"
+	"sort"
+)
+
 // chainCursor is where a walk along the chain stands: the stored hash and
 // seq of the entry before, and whether it is known. The verifier,
 // ScanVerifiedEntries and recovery all judge each entry with it (judge),
@@ -20,6 +25,10 @@ type chainCursor struct {
 	good      [32]byte
 	goodSeq   uint64
 	goodKnown bool
+	// passedSeqs are the seqs of the entries that passed, and those before
+	// the chain went on from a signed digest (resume) or a position:
+	// an entry of one of them is a copy (copied).
+	passedSeqs seqRanges
 }
 
 // entryFaults are what chainCursor.next finds wrong with an entry.
@@ -65,7 +74,16 @@ func (c *chainCursor) next(prev, stored, got [32]byte, seq uint64) entryFaults {
 // checks: a later entry that links to it passes its link (follows).
 func (c *chainCursor) vouch(stored [32]byte, seq uint64) {
 	c.good, c.goodSeq, c.goodKnown = stored, seq, true
+	c.passedSeqs.add(seq)
 }
+
+// copied reports whether an entry of seq was counted already (or lies
+// before where the chain went on from): a copy of a real entry. Two
+// lines or more of a segment written in again after themselves counted
+// twice: the copy's first entry failed its link, and the next linked to
+// it and followed its seq, signed by the collector
+// (TestCopiedEntriesCountOnce).
+func (c *chainCursor) copied(seq uint64) bool { return c.passedSeqs.has(seq) }
 
 // follows reports whether an entry naming prev at seq links to the last
 // entry that passed, the lines between (if any) having failed: a line
@@ -88,6 +106,64 @@ func (c *chainCursor) resume(d *segmentDigest) {
 	c.prev, c.prevKnown = parseHash(d.LastHash)
 	c.got, c.seq = c.prev, d.LastSeq
 	c.good, c.goodSeq, c.goodKnown = c.prev, c.seq, c.prevKnown
+	c.passedSeqs.through(d.LastSeq)
+}
+
+// seqRanges is a set of seqs as sorted, disjoint ranges, not adjacent:
+// one range for a chain read in order, whatever its length, so memory
+// grows with the copies and gaps in it, not with its entries.
+type seqRanges []seqRange
+
+type seqRange struct{ lo, hi uint64 }
+
+// find returns the index of the first range that ends at seq or after.
+func (r seqRanges) find(seq uint64) int {
+	return sort.Search(len(r), func(i int) bool { return r[i].hi >= seq })
+}
+
+func (r seqRanges) has(seq uint64) bool {
+	i := r.find(seq)
+	return i < len(r) && r[i].lo <= seq
+}
+
+func (r *seqRanges) add(seq uint64) {
+	s := *r
+	if n := len(s); n > 0 && s[n-1].hi+1 == seq {
+		s[n-1].hi = seq // the chain read in order
+		return
+	}
+	i := s.find(seq)
+	if i < len(s) && s[i].lo <= seq {
+		return
+	}
+	left := i > 0 && s[i-1].hi+1 == seq
+	right := i < len(s) && s[i].lo == seq+1
+	switch {
+	case left && right:
+		s[i-1].hi = s[i].hi
+		s = slices.Delete(s, i, i+1)
+	case left:
+		s[i-1].hi = seq
+	case right:
+		s[i].lo = seq
+	default:
+		s = slices.Insert(s, i, seqRange{seq, seq})
+	}
+	*r = s
+}
+
+// through adds every seq from 1 to hi.
+func (r *seqRanges) through(hi uint64) {
+	if hi == 0 {
+		return
+	}
+	s := *r
+	i := s.find(hi + 1) // ranges before i end before hi+1: taken in
+	if i < len(s) && s[i].lo <= hi+1 {
+		hi = s[i].hi
+		i++
+	}
+	*r = append(seqRanges{{1, hi}}, s[i:]...)
 }
 
 // links returns the line's prev and stored hash; ok is false when either

@@ -170,6 +170,14 @@ func TestScanVerifiedEntriesAgreesWithVerify(t *testing.T) {
 			writeSeg(t, dir, segs[1], slices.Insert(lines, 1, lines[0]))
 			return []entryAt{{segs[1], 1}}
 		}},
+		{"two lines copied after themselves", func(t *testing.T, dir string, segs []uint64) []entryAt {
+			lines := segLines(t, dir, segs[1])
+			writeSeg(t, dir, segs[1], slices.Insert(lines, 2, lines[0], lines[1]))
+			// The copy's second entry links to its first and follows its
+			// seq, signed: it is a copy all the same (chainCursor.copied;
+			// TestCopiedEntriesCountOnce).
+			return []entryAt{{segs[1], 2}, {segs[1], 3}}
+		}},
 		{"a line deleted", func(t *testing.T, dir string, segs []uint64) []entryAt {
 			lines := segLines(t, dir, segs[1])
 			writeSeg(t, dir, segs[1], slices.Delete(lines, 1, 2))

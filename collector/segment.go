@@ -492,9 +492,9 @@ func (sc *entryScanner) check(l *entryLine, seq uint64) bool {
 		sc.lose()
 		return false
 	}
-	follows := sc.follows(prev, seq)
+	follows, copied := sc.follows(prev, seq), sc.copied(seq)
 	f := sc.next(prev, stored, chainHash(prev, l.Body), seq)
-	ok = (f.none() || !f.edited && follows) && l.signedBy(sc.keys.at(sc.seg), stored)
+	ok = !copied && (f.none() || !f.edited && follows) && l.signedBy(sc.keys.at(sc.seg), stored)
 	if ok {
 		sc.vouch(stored, seq)
 	}
@@ -591,6 +591,7 @@ func (sc *entryScanner) line(i int, line []byte) error {
 			sc.prev, sc.got, sc.seq, sc.prevKnown = got, got, h.Seq, sc.found
 			if sc.found {
 				sc.vouch(got, h.Seq)
+				sc.passedSeqs.through(h.Seq) // entries before the position are not read
 			}
 			return nil
 		}

@@ -148,6 +148,7 @@ func (v *verifier) checkSegment(n uint64, isLast bool) {
 		return
 	}
 	h, from := sha256.New(), *v
+	from.passedSeqs = slices.Clone(v.passedSeqs) // added to in place
 	entries := v.checkEntries(n, io.TeeReader(f, h), d)
 	switch {
 	case closed:
@@ -320,6 +321,10 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed
 	if f.gap {
 		v.problem(n, i, b.Seq, ProblemSequenceGap, "seq %d follows seq %d", b.Seq, v.seq)
 	}
+	copied := v.copied(b.Seq)
+	if copied {
+		v.problem(n, i, b.Seq, ProblemSequenceGap, "seq %d is that of an entry counted already: a copy", b.Seq)
+	}
 	v.advance(stored, got, b.Seq)
 	v.keep(b.Seq, stored)
 	_, closed := v.digests[n]
@@ -341,8 +346,8 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed
 	// (chainCursor.follows); its chain break is still listed.
 	// An entry after a segment gone unlinked is counted: signed or
 	// sealed, the collector wrote it.
-	passed := v.rep.entryProblems == problems ||
-		v.rep.entryProblems == linkProblems && !f.edited && follows
+	passed := !copied && (v.rep.entryProblems == problems ||
+		v.rep.entryProblems == linkProblems && !f.edited && follows)
 	// The last entry that passed is one the caller believes: for a pass
 	// that marks records, a signed one only (a forged line in a sealed
 	// segment, its digest not yet judged, hid the real entry after it
