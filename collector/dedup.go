@@ -281,6 +281,10 @@ type instanceIDs struct {
 	recent   [dedupCounts]seqCount
 	next     int        // the slot of recent written next
 	replays  *replayIDs // which were stored by a replay; nil while none was
+	// unknownThrough is the newest sequence stored by a collector that
+	// did not record which request stored a batch (no "replay" field):
+	// storedBy does not say for it or any older (0: none).
+	unknownThrough uint64
 }
 
 // replayIDs are which of an instance's batches in its window were stored
@@ -405,6 +409,9 @@ func (d *dedup) storedBy(sender, id string, by uint64) string {
 		return ""
 	}
 	if in.replays == nil || !bitOf(&in.replays.win, in.high-seq) {
+		if seq <= in.unknownThrough {
+			return "" // an older collector stored it, from either request
+		}
 		return storedByLive
 	}
 	for _, r := range in.replays.tokens {
@@ -421,6 +428,20 @@ func (d *dedup) addBy(sender, id string, records int, by uint64, now time.Time) 
 	in, seq := d.addSeq(sender, id, records, now)
 	if in != nil && by != 0 {
 		in.storedByReplay(seq, by)
+	}
+}
+
+// addUnknown is add for a batch an older collector stored, whose entry
+// does not say which request stored it (no "replay" field): storedBy
+// says nothing of it, where it said "live", the sidecar counting the
+// batch on that word (TestStoredByOfOlderCollectorNotKnown). A
+// sequence at or below the newest such one is not known either: a live
+// post of an instance comes after its older ones, and only a replay,
+// which says so, stores an older sequence later.
+func (d *dedup) addUnknown(sender, id string, records int, now time.Time) {
+	in, seq := d.addSeq(sender, id, records, now)
+	if in != nil && seq > in.unknownThrough {
+		in.unknownThrough = seq
 	}
 }
 

@@ -93,7 +93,7 @@ func (s *Store) walkOpen(path string, n uint64) (*openWalk, error) {
 			continue
 		}
 		seq, prev = h.Seq, hash
-		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, retentionSeconds: h.retentionSeconds, records: h.records, replay: h.replay, counts: s.entryCounts(h, line[:len(line)-1])})
+		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, retentionSeconds: h.retentionSeconds, records: h.records, replay: h.replay, replayUnknown: h.replayUnknown, counts: s.entryCounts(h, line[:len(line)-1])})
 		if w.entries == 1 {
 			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
 		}
@@ -147,18 +147,21 @@ func chainLinkOf(line []byte, seq uint64, prev [32]byte, l *entryLine) (h *entry
 		entryHeader
 		Records          recordCount `json:"records"`
 		RetentionSeconds int64       `json:"retention_seconds"`
-		Replay           string      `json:"replay"`
+		Replay           *string     `json:"replay"`
 	}
 	if json.Unmarshal(line, l) != nil || json.Unmarshal(l.Body, &body) != nil {
 		return nil, hash, "not an entry"
 	}
 	h = &body.entryHeader
-	h.records, h.retentionSeconds, h.replay = int(body.Records), body.RetentionSeconds, replayToken(body.Replay)
+	h.records, h.retentionSeconds = int(body.Records), body.RetentionSeconds
+	if h.replayUnknown = body.Replay == nil; !h.replayUnknown {
+		h.replay = replayToken(*body.Replay)
+	}
 	p, hash, ok := l.links()
 	if !ok {
 		return nil, hash, "malformed prev or hash"
 	}
-	c := chainCursor{prev: prev, seq: seq, prevKnown: true}
+	c := chainCursor{prev: prev, got: prev, seq: seq, prevKnown: true}
 	switch f := c.next(p, hash, chainHash(p, l.Body), h.Seq); {
 	case f.broken:
 		return nil, hash, "prev does not name the entry before"

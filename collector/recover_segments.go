@@ -298,7 +298,7 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 			return io.EOF
 		}
 		seq, prev = h.Seq, hash
-		ids = append(ids, entryHeader{Seq: h.Seq, Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, DurableHead: h.DurableHead, Counted: h.Counted, retentionSeconds: h.retentionSeconds, records: h.records, replay: h.replay, counts: s.entryCounts(h, line)})
+		ids = append(ids, entryHeader{Seq: h.Seq, Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, DurableHead: h.DurableHead, Counted: h.Counted, retentionSeconds: h.retentionSeconds, records: h.records, replay: h.replay, replayUnknown: h.replayUnknown, counts: s.entryCounts(h, line)})
 		reached = seq == d.LastSeq && prev == last
 		return nil
 	})
@@ -320,7 +320,11 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 func (s *Store) rememberBatch(h *entryHeader) {
 	switch h.Kind {
 	case KindBatch:
-		s.seen.addBy(h.Sender, h.BatchID, h.records, h.replay, h.Time)
+		if h.replayUnknown {
+			s.seen.addUnknown(h.Sender, h.BatchID, h.records, h.Time)
+		} else {
+			s.seen.addBy(h.Sender, h.BatchID, h.records, h.replay, h.Time)
+		}
 		s.seen.restoreSums(h.Sender, h.counts)
 	case KindRetention:
 		s.retained[h.Segment] = struct{}{}

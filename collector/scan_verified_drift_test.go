@@ -149,10 +149,34 @@ func TestScanVerifiedEntriesAgreesWithVerify(t *testing.T) {
 			// (chainCursor.follows; TestForgedLineHidesNoRealEntry).
 			return []entryAt{{segs[1], 0}, {segs[1], 2}}
 		}},
+		{"a sealed line's stored hash edited", func(t *testing.T, dir string, segs []uint64) []entryAt {
+			lines := segLines(t, dir, segs[1])
+			lines[1] = editStoredHash(t, lines[1])
+			writeSeg(t, dir, segs[1], lines)
+			// The entry after names the hash the collector wrote, which
+			// the edited line's content still hashes to: it passes
+			// (chainCursor.judge; TestEditedHashFailsOneEntry).
+			return []entryAt{{segs[1], 1}}
+		}},
+		{"an open line's stored hash edited", func(t *testing.T, dir string, segs []uint64) []entryAt {
+			last := segs[len(segs)-1]
+			lines := segLines(t, dir, last)
+			lines[0] = editStoredHash(t, lines[0])
+			writeSeg(t, dir, last, lines)
+			return []entryAt{{last, 0}}
+		}},
 		{"a line duplicated", func(t *testing.T, dir string, segs []uint64) []entryAt {
 			lines := segLines(t, dir, segs[1])
 			writeSeg(t, dir, segs[1], slices.Insert(lines, 1, lines[0]))
 			return []entryAt{{segs[1], 1}}
+		}},
+		{"two lines copied after themselves", func(t *testing.T, dir string, segs []uint64) []entryAt {
+			lines := segLines(t, dir, segs[1])
+			writeSeg(t, dir, segs[1], slices.Insert(lines, 2, lines[0], lines[1]))
+			// The copy's second entry links to its first and follows its
+			// seq, signed: it is a copy all the same (chainCursor.copied;
+			// TestCopiedEntriesCountOnce).
+			return []entryAt{{segs[1], 2}, {segs[1], 3}}
 		}},
 		{"a line deleted", func(t *testing.T, dir string, segs []uint64) []entryAt {
 			lines := segLines(t, dir, segs[1])
@@ -381,4 +405,22 @@ func TestScanVerifiedEntriesSegmentDeletedDigestKept(t *testing.T) {
 	if d := diffVerdicts(scanVerdicts(t, dir, pub, 0, [32]byte{}), want); d != "[]" {
 		t.Errorf("ScanVerifiedEntries: %s", d)
 	}
+}
+
+// editStoredHash returns line with its stored hash (the "hash" field)
+// changed in its first hex digit, the rest as it was.
+func editStoredHash(t *testing.T, line []byte) []byte {
+	t.Helper()
+	i := bytes.Index(line, []byte(`"hash":"`))
+	if i < 0 {
+		t.Fatalf("no hash in %q", line)
+	}
+	out := slices.Clone(line)
+	i += len(`"hash":"`)
+	if out[i] == '0' {
+		out[i] = '1'
+	} else {
+		out[i] = '0'
+	}
+	return out
 }

@@ -158,6 +158,9 @@ type entryHeader struct {
 	// "replay" field, appendReplay; 0: none), read by recovery alone
 	// (chainLinkOf), for the answer to a duplicate (dedup.storedBy).
 	replay uint64
+	// replayUnknown says a batch has no "replay" field: a collector
+	// before the field stored it, and which request did is not known.
+	replayUnknown bool
 	// retentionSeconds is a retention entry's period, read by recovery
 	// alone (chainLinkOf), for Store.expiredAccounted.
 	retentionSeconds int64
@@ -489,9 +492,9 @@ func (sc *entryScanner) check(l *entryLine, seq uint64) bool {
 		sc.lose()
 		return false
 	}
-	follows := sc.follows(prev, seq)
+	follows, copied := sc.follows(prev, seq), sc.copied(seq)
 	f := sc.next(prev, stored, chainHash(prev, l.Body), seq)
-	ok = (f.none() || !f.edited && follows) && l.signedBy(sc.keys.at(sc.seg), stored)
+	ok = !copied && (f.none() || !f.edited && follows) && l.signedBy(sc.keys.at(sc.seg), stored)
 	if ok {
 		sc.vouch(stored, seq)
 	}
@@ -585,9 +588,10 @@ func (sc *entryScanner) line(i int, line []byte) error {
 		if h.Seq == sc.after {
 			got, ok := parseHash(l.Hash)
 			sc.found = sc.found || ok && sc.hash != nil && got == *sc.hash
-			sc.prev, sc.seq, sc.prevKnown = got, h.Seq, sc.found
+			sc.prev, sc.got, sc.seq, sc.prevKnown = got, got, h.Seq, sc.found
 			if sc.found {
 				sc.vouch(got, h.Seq)
+				sc.passedSeqs.through(h.Seq) // entries before the position are not read
 			}
 			return nil
 		}

@@ -551,9 +551,7 @@ func (s *Store) batchRecordsAtLocked(b *Batch, at time.Time) []byte {
 	if b.BoundTenants != "" {
 		buf = appendStringField(buf, `,"bound_tenants":`, b.BoundTenants)
 	}
-	if b.Replay != 0 {
-		buf = appendReplay(buf, b.Replay)
-	}
+	buf = appendReplay(buf, b.Replay)
 	buf = append(buf, `,"records":[`...)
 	for i := range b.Records {
 		if len(buf)+entryOverhead > MaxEntryBytes {
@@ -590,14 +588,20 @@ func (s *Store) bodyHeader(buf []byte, kind string) []byte {
 	return s.bodyHeaderAt(buf, kind, s.cfg.Now())
 }
 
-// appendReplay appends the "replay" field of a batch stored by a
-// sidecar's replay: its token (audit.HeaderReplay), 16 hex digits, so
+// appendReplay appends the "replay" field of a batch: the token of the
+// sidecar's replay that stored it (audit.HeaderReplay), 16 hex digits,
+// or "" for a request without one (the sidecar's first post of it), so
 // that a restart rebuilds which request stored each batch
-// (dedup.storedBy). A batch without one (the sidecar's first post of it)
-// has no field. Before, the token was kept in memory only, and after a
-// restart the answer to a duplicate said nothing
-// (TestStoredBySurvivesCollectorRestart).
+// (dedup.storedBy). Before, the token was kept in memory only, and after
+// a restart the answer to a duplicate said nothing
+// (TestStoredBySurvivesCollectorRestart). A batch with no field at all
+// was stored by a collector before the field, which wrote none for
+// either request: which one stored it is not known
+// (TestStoredByOfOlderCollectorNotKnown).
 func appendReplay(buf []byte, token uint64) []byte {
+	if token == 0 {
+		return append(buf, `,"replay":""`...)
+	}
 	buf = append(buf, `,"replay":"`...)
 	for shift := 60; shift >= 0; shift -= 4 {
 		buf = append(buf, "0123456789abcdef"[token>>uint(shift)&0xf])

@@ -190,6 +190,8 @@ type verifier struct {
 	// unsealed says the sealed segment being read is not the size its
 	// signed digest says: its entries are counted by their signatures.
 	unsealed bool
+	// quiet says problems are not listed, only counted (recount).
+	quiet bool
 	// newest is the valid retention entry of the highest segment: it
 	// accounts for the deletion of every earlier segment as old (see
 	// resolveGone), whose own entries went with the segment holding them.
@@ -375,6 +377,12 @@ func lastOf(segs, digests []uint64, head *storeHead) uint64 {
 }
 
 func (v *verifier) problem(seg uint64, entry int, seq uint64, what, format string, args ...any) {
+	if v.quiet {
+		if entry >= 0 {
+			v.rep.entryProblems++
+		}
+		return
+	}
 	if entry >= 0 {
 		if v.rep.entryProblems++; v.rep.entryProblems > maxEntryProblems {
 			if v.rep.OmittedProblems++; v.rep.OmittedProblems == 1 {
