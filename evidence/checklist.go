@@ -240,6 +240,11 @@ func (b *builder) answers() []answer {
 	// The note quotes what etcd and its records said (an error, a pod's
 	// name): it goes into a table cell, so it is escaped as one.
 	prop.note = mdBare(prop.note)
+	servedFact, servedAfter := b.revokedAllowed()
+	if servedFact != "" {
+		b.warn("%s", servedFact)
+		servedFact = "; " + servedFact
+	}
 	// The limits, bulk controls and spike rule are controls the period
 	// had in force, not the policy at its end alone: a rule pushed on the
 	// last day answered a quarter Yes. Each must hold in every revision
@@ -342,8 +347,8 @@ func (b *builder) answers() []answer {
 			fmt.Sprintf("%d privileged scopes, %d privileged routes", len(b.privilegedScopes()), len(b.privilegedRoutes())), "APIPrivileged-PrivilegedAccess.csv", fromPolicy},
 		{"Is token creation approved and logged?", kc.ok() && len(hand.keys) == 0, kc.fact() + handFact(hand.keys), "APIAuth-TokenLifecycleLog.csv", fromTrail},
 		{"Do changes that weaken the two-person rule take a second person?", pushesRead && weakOK == len(weak) && len(hand.policy) == 0, weakFact, "APIAuth-TokenLifecycleLog.csv", fromTrail},
-		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes && prop.note == "" && prop.unacked == 0 && len(hand.revocations) == 0,
-			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()) + handFact(hand.revocations) + uncheckedFact(hand.uncheckedRevocations), "APIAuth-RevocationRecords.csv", fromTrail},
+		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes && prop.note == "" && prop.unacked == 0 && len(hand.revocations) == 0 && servedAfter == 0,
+			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()) + handFact(hand.revocations) + uncheckedFact(hand.uncheckedRevocations) + servedFact, "APIAuth-RevocationRecords.csv", fromTrail},
 		{"Are limits documented by token, tenant and endpoint class?", limited,
 			"every tenant and client with a limit, and a class limit: " + limitsFact, "APIRateLimits-GatewayConfigExport.json", fromPolicy},
 		{"Are bulk exports controlled?", bulkOK,

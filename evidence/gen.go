@@ -219,6 +219,50 @@ func deniedAfter(ev *collector.Event, r *collector.StoredRecord) bool {
 	return false
 }
 
+// revokeGrace is how long after a key's revocation a request it
+// authenticated may still be allowed: the time a sidecar takes to apply
+// the change from its watch (seconds), a request begun before it, and
+// the sidecar's clock, which dates the record, against the collector's,
+// which dates the event.
+const revokeGrace = time.Minute
+
+// revokedAllowed says which keys revoked in the period authenticated a
+// request a sidecar allowed longer than revokeGrace after the revocation:
+// a sidecar that did not enforce it, whether or not it is live when the
+// pack is made (the member records checked are of those live then only).
+// Before, the checklist answered "revoked quickly" Yes with such a record
+// in the store (TestRevokedKeyAllowedAfterAnswersNo). The record is its
+// sender's to write, so a forged one makes the answer No, never Yes. n
+// counts the revocations not shown enforced: allowed after, or not
+// checked (their key past the keys followed).
+func (b *builder) revokedAllowed() (text string, n int) {
+	var parts []string
+	unchecked := 0
+	for i := range b.events {
+		ev := &b.events[i]
+		if ev.Action != etcdadmin.ActionKeyRevoke {
+			continue
+		}
+		u, ok := b.tally.lastAllowed[ev.Target]
+		switch {
+		case !ok && b.tally.lastAllowedOver > 0:
+			unchecked++
+		case ok && u.at.After(changeTime(ev).Add(revokeGrace)):
+			parts = append(parts, fmt.Sprintf("%s revoked %s, allowed last %s by %s", mdCell(ev.Target), rfc(changeTime(ev)), rfc(u.at), mdCell(u.by.String())))
+		}
+	}
+	if len(parts) > 0 {
+		text = fmt.Sprintf("ALLOWED AFTER REVOCATION: %d revoked key(s) authenticated allowed requests after their revocation: %s: a sidecar served the key after the change (one gone before the pack has no member record to show it did not apply it)", len(parts), firstTen(parts))
+	}
+	if unchecked > 0 {
+		if text != "" {
+			text += "; "
+		}
+		text += fmt.Sprintf("ALLOWED AFTER REVOCATION NOT CHECKED for %d revoked key(s): the records named more than %d keys, and theirs were past them", unchecked, maxKeysUsed)
+	}
+	return text, len(parts) + unchecked
+}
+
 // firstDenial is the earliest denial after events[i] of the key or
 // client it names, by any sidecar: the proof that the change was enforced.
 func (b *builder) firstDenial(i int) time.Time { return b.tally.first[i] }

@@ -35,6 +35,9 @@ type memberRig struct {
 	close func()
 	mu    sync.Mutex
 	clock time.Time
+	// maxPerSender is the pack's Config.MaxPerSender: a flood of a few
+	// dozen batches past a bound of a few dozen, not of 10,000 fsync'd.
+	maxPerSender int
 }
 
 func newMemberRig(t *testing.T, start time.Time, tokens ...collector.SenderToken) *memberRig {
@@ -137,7 +140,7 @@ func (r *memberRig) pack(day string) *Result {
 	}
 	history := func() (etcdadmin.MemberHistory, []string, error) { return r.admin.MemberHistory(r.ctx) }
 	res, err := Pack(Config{Period: p, DataDir: r.data, History: hist, Out: r.t.TempDir(), SigningKey: r.key,
-		Members: members, MemberHistory: history, Silence: time.Hour})
+		Members: members, MemberHistory: history, Silence: time.Hour, MaxPerSender: r.maxPerSender})
 	if err != nil {
 		r.t.Fatal(err)
 	}

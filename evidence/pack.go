@@ -75,6 +75,11 @@ type Config struct {
 	// record, Members) may store no batch before the pack says its
 	// records of that span may be missing; 0 means DefaultSilence.
 	Silence time.Duration
+	// MaxPerSender is how many sidecar instances, and pods, of one sender
+	// the pack follows for lost batches and silence (ten times as many in
+	// all); 0 means DefaultMaxPerSender of the period. Past it the pack
+	// says INCOMPLETE and SILENCE NOT CHECKED, naming the senders.
+	MaxPerSender int
 	// Etcd and Prefix name the deployment in the runbook's commands. An
 	// event binds the etcd user of its key only in that user's directory
 	// directly under Prefix, <Prefix>/events-by/<user>/ (etcduser.go;
@@ -596,6 +601,7 @@ func load(cfg *Config) (*builder, error) {
 	clearKeyText(b.doc)
 	b.tally = newTally(b)
 	b.senders.quiet = cmp.Or(cfg.Silence, DefaultSilence)
+	b.senders.max = newBounds(cfg.MaxPerSender, cfg.Period)
 	all, rep, err := b.readStore()
 	if err != nil {
 		return nil, err

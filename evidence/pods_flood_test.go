@@ -8,25 +8,24 @@ import (
 	"github.com/portcullis/portcullis/collector"
 )
 
-// TestPodFloodHidesNoSilence: the pack follows at most maxSilentPods pods
+// TestPodFloodHidesNoSilence: the pack follows at most a bound of pods
 // (by pod and sender) for their silence, and the first stored took every
 // place, as the instances did (TestInstanceFloodHidesNoLostBatches). A
-// stolen sender credential naming a new pod in each of maxSilentPods tiny
+// stolen sender credential naming a new pod in each of 10,000 tiny
 // batches, stored before a period's first real batch, left every real
 // sidecar unfollowed: pod-f's sidecar (no member record: file mode)
 // dropped out of the SILENCE NOT CHECKED line, and pod-a's, quiet from
 // 00:30 to 23:30, was said to have stored no batch at all. One sender's
-// pods now take at most maxSilentPodsPerSender places (of maxSilentPods),
-// and batches of pods not followed are named by their sender.
+// pods now take at most Config.MaxPerSender places (of ten times that),
+// and batches of pods not followed are named by their sender; the test
+// floods past a bound of 20, as the default's 10,000 a day.
 func TestPodFloodHidesNoSilence(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes a store of 10,004 entries, each fsync'd")
-	}
 	t.Parallel()
 	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
 	r := newMemberRig(t, day.Add(10*time.Minute), collector.SenderToken{Name: "sidecar-a", Token: tokenA}, collector.SenderToken{Name: "sidecar-f", Token: tokenB})
+	r.maxPerSender = 20
 	r.member("pod-a", day, day)
-	for i := range maxSilentPodsPerSender + 1 {
+	for i := range r.maxPerSender + 1 {
 		id := "thief-" + strconv.Itoa(i) + "-1"
 		recs := []collector.StoredRecord{{Time: r.now(), Tenant: "acme", Client: "acme-hris", KeyID: "acmehris1",
 			Method: "GET", Route: "/v1/users", Path: "/v1/users", Status: 200, Decision: "allowed", RequestID: "r-" + id}}

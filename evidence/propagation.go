@@ -47,7 +47,11 @@ func (b *builder) revocations() ([]byte, error) {
 			continue
 		}
 		head := []string{rfc(ev.Time), ev.Action, ev.Target, ev.Actor, ev.Ticket, ev.Reason, strconv.FormatInt(ev.Revision, 10)}
-		row := append(head[:len(head):len(head)], rfc(b.firstDenial(i)), b.enforcedBy(i), "", "", "", "", summary(ev, trails, note))
+		sum := summary(ev, trails, note)
+		if u, ok := b.tally.lastAllowed[ev.Target]; ok && ev.Action == etcdadmin.ActionKeyRevoke && u.at.After(changeTime(ev).Add(revokeGrace)) {
+			sum += fmt.Sprintf("; ALLOWED AFTER REVOCATION: the key authenticated a request allowed at %s by %s", rfc(u.at), u.by)
+		}
+		row := append(head[:len(head):len(head)], rfc(b.firstDenial(i)), b.enforcedBy(i), "", "", "", "", sum)
 		w.Write(csvCells(row...))
 		for _, t := range trails {
 			row := append(head[:len(head):len(head)], "", "", t.Pod)

@@ -19,6 +19,7 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 	t.Helper()
 	b := &builder{cfg: cfg}
 	b.senders.quiet = cmp.Or(cfg.Silence, DefaultSilence)
+	b.senders.max = newBounds(cfg.MaxPerSender, cfg.Period)
 	var err error
 	if b.inForce, b.doc, err = inForce(cfg.History, cfg.Period); err != nil {
 		t.Fatal(err)

@@ -21,31 +21,50 @@ import (
 // which the store alone cannot show otherwise. The pack follows, for the
 // entries holding the period's records, each sender, pod and instance.
 
-// maxInstancesPerSender bounds the instances of one sender followed: the
-// names are the sender's to write, and the first instances stored took
-// every place, so one sender naming a new instance in each of 10,000
-// tiny batches before a period's first real batch left every other
-// sidecar's missing batches uncounted, and the pack said nothing of them
-// (TestInstanceFloodHidesNoLostBatches). maxInstances bounds them all.
-// The batches of instances past either are counted by sender, and the
-// pack says INCOMPLETE (unfollowedText).
+// The pack follows the instances and the pods of each sender (below, and
+// silence.go) up to a bound a sender, and ten times that in all: the
+// names are the sender's to write, and when the first stored took every
+// place, one sender naming a new instance or pod in each of 10,000 tiny
+// batches before a period's first real batch left every other sidecar's
+// missing batches uncounted and its silence unchecked
+// (TestInstanceFloodHidesNoLostBatches, TestPodFloodHidesNoSilence). The
+// batches of instances and pods past either bound are counted by sender,
+// and the pack says so (unfollowedText, podsOverText).
+//
+// A real deployment whose sidecars share one token (the Kubernetes base
+// gives each namespace one) has a new instance at every restart and a new
+// pod name at every rollout, so its count grows with the period: a fixed
+// 10,000 made every quarter's pack of a namespace of a few hundred pods
+// INCOMPLETE (TestSharedTokenQuarterIsFollowed). The bound scales with
+// the period's days (DefaultMaxPerSender), and Config.MaxPerSender
+// (--max-instances-per-sender) sets it.
 const (
-	maxInstancesPerSender = 10000
-	maxInstances          = 100000
+	perSenderPerDay = 10000  // instances or pods of one sender a day of the period
+	maxPerSenderDef = 100000 // the default bound's largest
+	allSenders      = 10     // the bound of them all, in bounds of one sender
 )
 
-// maxSilentPodsPerSender bounds the pods of one sender followed for their
-// silence (silence.go), and maxSilentPods them all: the pod names are the
-// sender's to write, and the first stored took every place, so one sender
-// naming a new pod in each of 10,000 tiny batches before a period's first
-// real batch left every other sidecar unfollowed: a file-mode sidecar's
-// SILENCE NOT CHECKED line was gone, and a live one's quiet spans read as
-// no batch at all (TestPodFloodHidesNoSilence). The batches of pods past
-// either are counted by sender, and the pack names them (podsOverText).
-const (
-	maxSilentPodsPerSender = 10000
-	maxSilentPods          = 100000
-)
+// DefaultMaxPerSender is the instances (and pods) of one sender a pack of
+// p follows when Config.MaxPerSender is 0: 10,000 a day of the period, at
+// most 100,000 (a quarter), so a flood by one credential is bounded as a
+// day's was and a shared token's fleet restarting daily is followed.
+func DefaultMaxPerSender(p Period) int {
+	days := int((p.To.Sub(p.From) + 24*time.Hour - 1) / (24 * time.Hour))
+	return min(max(days, 1)*perSenderPerDay, maxPerSenderDef)
+}
+
+// bounds are how many instances, and pods, the pack follows of one
+// sender and in all.
+type bounds struct{ perSender, all int }
+
+// newBounds returns the bounds of a pack of one sender's perSender (0:
+// DefaultMaxPerSender of p).
+func newBounds(perSender int, p Period) bounds {
+	if perSender <= 0 {
+		perSender = DefaultMaxPerSender(p)
+	}
+	return bounds{perSender, max(perSender*allSenders, 100000)}
+}
 
 // instanceKey is one sidecar process: who sent its batches (as the
 // collector authenticated it), the pod it named and its instance id.
@@ -73,7 +92,7 @@ func (ib *instanceBatches) missing() uint64 {
 // senders follows the batches of the period's records.
 type senders struct {
 	by    map[instanceKey]*instanceBatches
-	over  map[string]int       // batches of instances not followed, by sender ("" past maxInstances senders)
+	over  map[string]int       // batches of instances not followed, by sender ("" past max.all senders)
 	per   map[string]int       // instances followed, by sender
 	plain map[instanceKey]bool // instances of ids without a sequence
 	last  entryPos             // the entry counted last: one count an entry, not a record
@@ -82,8 +101,9 @@ type senders struct {
 	// sender: a member record names the pod only, and the pod a batch
 	// names is its sender's to write.
 	pods     map[sidecar]*podBatches
-	podsOver map[string]int // batches of pods not followed, by sender ("" past maxSilentPods senders)
+	podsOver map[string]int // batches of pods not followed, by sender ("" past max.all senders)
 	podsPer  map[string]int // pods followed, by sender
+	overPods podSet         // the pods batches not followed named
 	// starts are when each pod's sidecars started, by their member
 	// records (checkSilence): a credential changes only with a new
 	// process, so senders one after the other with a start between
@@ -92,6 +112,9 @@ type senders struct {
 	// quiet is how long a pod may store no batch before its gap is
 	// kept (Config.Silence); set before the store is read.
 	quiet time.Duration
+	// max bounds the instances and the pods followed (newBounds); set
+	// before the store is read.
+	max bounds
 }
 
 // add counts entry e, which holds a record of the period, once.
@@ -109,7 +132,7 @@ func (s *senders) add(e *collector.Entry) {
 	k := instanceKey{e.Sender, e.Pod, inst}
 	ib := s.by[k]
 	if ib == nil {
-		if len(s.by) >= maxInstances || s.per[e.Sender] >= maxInstancesPerSender {
+		if len(s.by) >= s.max.all || s.per[e.Sender] >= s.max.perSender {
 			s.unfollowed(e.Sender)
 			return
 		}
@@ -148,7 +171,7 @@ func (s *senders) unfollowed(sender string) {
 	if s.over == nil {
 		s.over = map[string]int{}
 	}
-	if _, ok := s.over[sender]; !ok && len(s.over) >= maxInstances {
+	if _, ok := s.over[sender]; !ok && len(s.over) >= s.max.all {
 		sender = ""
 	}
 	s.over[sender]++
@@ -180,8 +203,23 @@ func (b *builder) unfollowedText() string {
 		}
 		parts = append(parts, fmt.Sprintf("%s: %d batches", cmp.Or(mdBare(sn), "other senders"), b.senders.over[sn]))
 	}
-	return fmt.Sprintf("INCOMPLETE: %d batches holding the period's records came from sidecar instances the pack did not follow (past the first %d instances of their sender, or %d in all), so the batches missing among theirs are not counted: %s. Instance ids are their sender's to write: a sender naming a new one in each batch may be hiding another sidecar's lost batches behind its own.",
-		n, maxInstancesPerSender, maxInstances, strings.Join(parts, "; "))
+	return fmt.Sprintf("INCOMPLETE: %d batches holding the period's records came from sidecar instances the pack did not follow (past the first %d instances of their sender, or %d in all), so the batches missing among theirs are not counted: %s. Instance ids are their sender's to write: a sender naming a new one in each batch may be hiding another sidecar's lost batches behind its own. %s",
+		n, b.senders.max.perSender, b.senders.max.all, strings.Join(parts, "; "), b.senders.max.advice(b.senders.over, "instances"))
+}
+
+// advice tells the operator what to do of senders whose batches named
+// instances or pods (what) past the bound: over counts those batches by
+// sender. Each such batch names at most one more, so the bound plus the
+// most batches of one sender follows them all.
+func (m bounds) advice(over map[string]int, what string) string {
+	most := 0
+	for sn, n := range over {
+		if sn != "" {
+			most = max(most, n)
+		}
+	}
+	return fmt.Sprintf("If a sender named is a deployment whose sidecars share one credential (each restart a new instance, each rollout new pods), build the pack again with --max-instances-per-sender %d (the %d %s it follows of one sender, and one for each batch not followed), or give each sidecar a credential of its own; if it is not, its credential sent batches in another's name: replace it, and read this period's records of it as an attacker's.",
+		m.perSender+most, m.perSender, what)
 }
 
 // lost returns the instances with batches missing, most first, and how
@@ -344,7 +382,7 @@ func (b *builder) podsOfSenders() string {
 	sort.Strings(rotated)
 	var out []string
 	if len(differ) > 0 {
-		out = append(out, fmt.Sprintf("SENDERS DIFFER: the batches naming %d pod(s) came from more than one sender, not one sidecar's credential rotated (their batches overlap in time, or no member record shows the pod's sidecar restarted between one sender's last batch and the next one's first): %s. The pod a batch names is its sender's to write: one of them may be another sidecar's credential sending that pod's name, its records reading as that pod's (each sender's silence is checked apart).",
+		out = append(out, fmt.Sprintf("SENDERS DIFFER: the batches naming %d pod(s) came from more than one sender, not one sidecar's credential rotated (their batches overlap in time, no member record shows the pod's sidecar restarted between one sender's last batch and the next one's first, one of them names another pod too, or a batch the pack did not follow may have named the pod: SILENCE NOT CHECKED): %s. The pod a batch names is its sender's to write: one of them may be another sidecar's credential sending that pod's name, its records reading as that pod's (each sender's silence is checked apart).",
 			len(differ), firstTen(differ)))
 	}
 	if len(rotated) > 0 {

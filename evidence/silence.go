@@ -3,6 +3,7 @@ package evidence
 import (
 	"cmp"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"math"
 	"slices"
@@ -60,8 +61,8 @@ func (s *senders) addPod(e *collector.Entry) {
 	k := sidecar{e.Pod, e.Sender}
 	pb := s.pods[k]
 	if pb == nil {
-		if len(s.pods) >= maxSilentPods || s.podsPer[e.Sender] >= maxSilentPodsPerSender {
-			s.podUnfollowed(e.Sender)
+		if len(s.pods) >= s.max.all || s.podsPer[e.Sender] >= s.max.perSender {
+			s.podUnfollowed(e.Sender, e.Pod)
 			return
 		}
 		if s.pods == nil {
@@ -296,7 +297,7 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 			return "", "" // live too briefly in the period to tell silence from no requests
 		}
 		s := fmt.Sprintf("%s (live %s)", name, strings.Join(from, ", "))
-		if len(b.senders.podsOver) > 0 {
+		if b.senders.mayBeOver(pod) {
 			s += " or among the pods not followed (SILENCE NOT CHECKED)"
 		}
 		return "", s + suffix
@@ -341,14 +342,27 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 // sidecars naming the pod at once), when no start lies between them
 // (another sidecar's credential taking up the name of a pod whose own
 // sidecar stopped reads so), or a sender's were not followed. Nor when a
-// sender's batches name another pod too, or pods past maxSilentPods were
-// not followed: a sidecar holds its own credential, and one another pod
-// sends with, taking up this pod's name after a restart of it, covered
-// the silence of its new sidecar under a label read as benign
-// (TestSenderOfAnotherPodIsNoRotation).
+// sender's batches name another pod too (a sender with batches of pods
+// not followed names more than the one followed): a sidecar holds its own
+// credential, and one another pod sends with, taking up this pod's name
+// after a restart of it, covered the silence of its new sidecar under a
+// label read as benign (TestSenderOfAnotherPodIsNoRotation). Nor when a
+// batch not followed may have named the pod (mayBeOver): that sender's
+// batches, at once with these, are not among them.
+//
+// A flood of pods by one sender leaves the others' rotations as they
+// are: before, any pod not followed turned SENDER ROTATED off for every
+// pod, a rotation of the real fleet reading SENDERS DIFFER, each sender
+// silent before its first batch or after its last
+// (TestPodFloodKeepsRotations).
 func (s *senders) rotated(pod string, senders []string) (order []string, line *podBatches, ok bool) {
-	if len(s.podsOver) > 0 {
+	if s.podsOver[""] > 0 || s.mayBeOver(pod) {
 		return nil, nil, false
+	}
+	for _, sn := range senders {
+		if s.podsOver[sn] > 0 {
+			return nil, nil, false
+		}
 	}
 	pbs := make([]*podBatches, len(senders))
 	for i, sn := range senders {
@@ -783,12 +797,13 @@ func firstPods(pods []string) string {
 	return strings.Join(out, ", ")
 }
 
-// podUnfollowed counts a batch of sender's naming a pod not followed.
-func (s *senders) podUnfollowed(sender string) {
+// podUnfollowed counts a batch of sender's naming pod, not followed.
+func (s *senders) podUnfollowed(sender, pod string) {
 	if s.podsOver == nil {
 		s.podsOver = map[string]int{}
 	}
-	if _, ok := s.podsOver[sender]; !ok && len(s.podsOver) >= maxSilentPods {
+	s.overPods.add(pod)
+	if _, ok := s.podsOver[sender]; !ok && len(s.podsOver) >= s.max.all {
 		sender = ""
 	}
 	s.podsOver[sender]++
@@ -805,8 +820,8 @@ func (s *senders) podsOverText(period string) string {
 	for i, sn := range names {
 		parts[i] = fmt.Sprintf("%s: %d batches", cmp.Or(mdBare(sn), "other senders"), s.podsOver[sn])
 	}
-	return fmt.Sprintf("SILENCE NOT CHECKED: batches of period %s name pods the pack did not follow: %s. The pack follows at most %d pods of one sender and %d in all; pod names are their sender's to write, so a sender naming a new pod in each batch may be taking the places of other sidecars: the silence of the pods not followed is not checked, a live sidecar among them reads as having stored no batch, and no pod's senders read as rotated (a sender not followed may have named the pod too).",
-		period, firstTen(parts), maxSilentPodsPerSender, maxSilentPods)
+	return fmt.Sprintf("SILENCE NOT CHECKED: batches of period %s name pods the pack did not follow: %s. The pack follows at most %d pods of one sender and %d in all, the first stored first; pod names are their sender's to write, so a sender naming a new pod in each batch may be taking the places of other sidecars: the silence of the pods not followed is not checked, a live sidecar among them reads as having stored no batch, and a pod a batch not followed may have named, or whose senders include one of these, is not read as a credential rotated (SENDERS DIFFER). %s",
+		period, firstTen(parts), s.max.perSender, s.max.all, s.max.advice(s.podsOver, "pods"))
 }
 
 // firstTen joins the first ten of parts, counting the rest.
@@ -850,4 +865,60 @@ func (b *builder) sharedSenders() (string, int) {
 	slices.Sort(parts)
 	return fmt.Sprintf("SHARED SENDER: the batches of %d sender(s) name more than one pod: %s. The pod a batch names is its sender's to write, so a sidecar holding such a credential can send batches naming another of its pods and cover that pod's silence, with nothing to tell them apart (a sender of its own naming another's pod reads SENDERS DIFFER): the silence of these pods is checked only as far as every holder of the credential is honest. Nor do their records date an etcd revision (one credential's word dates nothing): a gone sidecar of these pods counts live to the collector's next head or event after its delete.",
 		len(parts), firstTen(parts)), pods
+}
+
+// mayBeOver says whether a batch not followed may have named pod.
+func (s *senders) mayBeOver(pod string) bool {
+	return len(s.podsOver) > 0 && s.overPods.has(pod)
+}
+
+// podSet is a Bloom filter of the pods named by batches not followed: a
+// flood names as many as it likes, so they are not kept, yet a pod of
+// the fleet one of them named must not read as its credential rotated.
+// A false "has" reads a rotation as SENDERS DIFFER, loud and safe; a
+// false "has not" cannot happen. Its hashes are fixed, so a pack is the
+// same made twice; a sender that crafts names to fill it gets every
+// pod's rotation read SENDERS DIFFER, as any flood of pods once did.
+type podSet struct{ bits []uint64 }
+
+// podSetBits is the filter's size: 128 KiB, below 1% false at 100,000
+// pods with podSetHashes hashes.
+const (
+	podSetBits   = 1 << 20
+	podSetHashes = 7
+)
+
+func (p *podSet) add(pod string) {
+	if p.bits == nil {
+		p.bits = make([]uint64, podSetBits/64)
+	}
+	h1, h2 := podHashes(pod)
+	for i := range uint64(podSetHashes) {
+		b := (h1 + i*h2) % podSetBits
+		p.bits[b/64] |= 1 << (b % 64)
+	}
+}
+
+func (p *podSet) has(pod string) bool {
+	if p.bits == nil {
+		return false
+	}
+	h1, h2 := podHashes(pod)
+	for i := range uint64(podSetHashes) {
+		b := (h1 + i*h2) % podSetBits
+		if p.bits[b/64]&(1<<(b%64)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// podHashes are two hashes of pod (FNV-1a, and it again salted) for the
+// filter's double hashing.
+func podHashes(pod string) (uint64, uint64) {
+	h := fnv.New64a()
+	h.Write([]byte(pod))
+	h1 := h.Sum64()
+	h.Write([]byte{0xff})
+	return h1, h.Sum64() | 1
 }

@@ -95,6 +95,13 @@ type tally struct {
 	// keysUsedOver counts the records naming others past it.
 	keysUsed     map[string]bool
 	keysUsedOver int64
+	// lastAllowed is, by key id, the latest request the key
+	// authenticated that a sidecar allowed, and by which: one after the
+	// key's revocation shows a sidecar that did not enforce it
+	// (revokedAllowed). Bounded as keysUsed, the ids being the sender's
+	// to write; lastAllowedOver counts the records past it.
+	lastAllowed     map[string]keyUse
+	lastAllowedOver int64
 
 	// The names some policy in force during the period holds; the
 	// others are counted under notInPolicy (tenantOf, clientOf).
@@ -188,7 +195,7 @@ func newTally(b *builder) *tally {
 		priv: map[string]*privUse{}, denials: map[denialKey]int64{}, tenant: map[string]int64{}, unbound: map[string]int64{}, tenantDenied: map[string]int64{},
 		daily: map[int64]*[5]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[sidecar]time.Time{},
 		routeScopes: map[[2]string][]string{}, privRoutes: map[[2]string]bool{}, approvals: map[string]*[2]int64{},
-		overSegs: map[uint64]bool{}, knownApprovals: map[string]bool{}, lateApprovals: map[string]entryPos{}, keysUsed: map[string]bool{}}
+		overSegs: map[uint64]bool{}, knownApprovals: map[string]bool{}, lateApprovals: map[string]entryPos{}, keysUsed: map[string]bool{}, lastAllowed: map[string]keyUse{}}
 	t.tenants, t.clients = b.knownNames()
 	t.period = b.cfg.Period
 	for _, r := range b.doc.Routes {
@@ -248,6 +255,7 @@ func (t *tally) add(b *builder, r *collector.StoredRecord) {
 	t.addDay(r, day, n)
 	if r.Decision == "allowed" {
 		t.addUse(r, n)
+		t.noteAllowed(r)
 	}
 	switch {
 	case r.RefusedBeforeHTTP():
@@ -529,4 +537,26 @@ func (s sidecar) String() string {
 		return s.sender
 	}
 	return s.pod + " (" + s.sender + ")"
+}
+
+// keyUse is a key's latest allowed request: when, and the sidecar.
+type keyUse struct {
+	at time.Time
+	by sidecar
+}
+
+// noteAllowed keeps r's time as its key's latest allowed request, when a
+// key authenticated it.
+func (t *tally) noteAllowed(r *collector.StoredRecord) {
+	if r.AuthMethod != "api_key" || r.KeyID == "" {
+		return
+	}
+	u, ok := t.lastAllowed[r.KeyID]
+	if !ok && len(t.lastAllowed) >= maxKeysUsed {
+		t.lastAllowedOver++
+		return
+	}
+	if !ok || r.Time.After(u.at) {
+		t.lastAllowed[r.KeyID] = keyUse{r.Time, sidecarOf(r)}
+	}
 }

@@ -104,6 +104,7 @@ type packFlags struct {
 	anchor                              anchorFlags // --published-head, --expect-head; its etcd is etcd's
 	timeout                             time.Duration
 	silence                             time.Duration    // --silence, evidence.Config.Silence
+	maxPerSender                        int              // --max-instances-per-sender, evidence.Config.MaxPerSender
 	now                                 func() time.Time // tests only, no flag: the pack's clock (evidence.Config.Now)
 }
 
@@ -113,6 +114,7 @@ func (f *packFlags) register(fs *flag.FlagSet) {
 	f.registerShared(fs)
 	fs.StringVar(&f.ownerMap, "owner-map", "", "`file` of \"Area = owner\" lines (Auth, Rate Limit, Logging, Abuse, Privileged Endpoint)")
 	fs.DurationVar(&f.silence, "silence", evidence.DefaultSilence, "how long a sidecar live during the period (its member record in etcd) may store no batch before the pack says INCOMPLETE")
+	fs.IntVar(&f.maxPerSender, "max-instances-per-sender", 0, "how many sidecar instances, and pods, of one sender the pack follows for lost batches and silence, ten times as many in all (0: 10,000 a day of the period, at most 100,000)")
 }
 
 // registerShared adds the flags evidence pack and review start share:
@@ -252,10 +254,13 @@ func evidencePackAt(now func() time.Time, args []string, stdout, stderr io.Write
 
 // config reads the keys, the owner map and the policy history.
 func (f *packFlags) config(p evidence.Period) (evidence.Config, error) {
-	cfg := evidence.Config{Period: p, DataDir: f.data, Out: f.out, Retention: f.retention, Etcd: f.etcd.endpoints, Prefix: f.etcd.prefix, Now: f.now, Silence: f.silence}
+	cfg := evidence.Config{Period: p, DataDir: f.data, Out: f.out, Retention: f.retention, Etcd: f.etcd.endpoints, Prefix: f.etcd.prefix, Now: f.now, Silence: f.silence, MaxPerSender: f.maxPerSender}
 	var err error
 	if f.silence < 0 {
 		return cfg, fmt.Errorf("--silence %s is negative", f.silence)
+	}
+	if f.maxPerSender < 0 {
+		return cfg, fmt.Errorf("--max-instances-per-sender %d is negative", f.maxPerSender)
 	}
 	if f.signingKey != "" {
 		if cfg.SigningKey, err = collector.LoadPrivateKey(f.signingKey); err != nil {
