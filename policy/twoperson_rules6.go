@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -36,6 +37,41 @@ func routeLimitWeakenings(cur, next *Document) []string {
 				out = append(out, fmt.Sprintf("route %q of class %q served by route %q of class %q, whose %s",
 					rs.Method+" "+rs.Path, was.Name, now.Method+" "+now.Path, now.Class, strings.Join(why, ", ")))
 			}
+		}
+	}
+	return out
+}
+
+// issuerSignerWeakenings is the other kind of rules 6: an issuer of cur
+// kept by id whose tokens another signer may now make (issuer, jwks,
+// jwks_url or hmac_secret changed, an algorithm added) or that read their
+// tenant or client from another claim. The issuers' tenants of rules 3
+// hold an issuer added to an approval, but one operator could keep
+// demo-idp's id and tenants and point its jwks at a key of their own:
+// an issuer added in all but name, whose tokens name any client of its
+// tenants (TestWeakeningsIssuerSignerReplaced, attack815).
+func issuerSignerWeakenings(cur, next *Document) []string {
+	var out []string
+	for _, is := range next.Issuers {
+		i := slices.IndexFunc(cur.Issuers, func(o IssuerSpec) bool { return o.ID == is.ID })
+		if i < 0 {
+			continue // an issuer added: issuers' tenants (rules 3)
+		}
+		was := cur.Issuers[i]
+		var why []string
+		if is.Issuer != was.Issuer || is.JWKS != was.JWKS || is.JWKSURL != was.JWKSURL || is.HMACSecret != was.HMACSecret {
+			why = append(why, "its signing keys (issuer, jwks, jwks_url or hmac_secret) changed")
+		}
+		for _, a := range is.Algorithms {
+			if !slices.Contains(was.Algorithms, a) {
+				why = append(why, fmt.Sprintf("algorithm %s added", a))
+			}
+		}
+		if is.TenantClaim != was.TenantClaim || is.ClientClaim != was.ClientClaim {
+			why = append(why, "its tenant_claim or client_claim changed")
+		}
+		if len(why) > 0 {
+			out = append(out, fmt.Sprintf("issuer %q: %s: tokens another signer makes may name the clients of its tenants %v", is.ID, strings.Join(why, ", "), is.Tenants))
 		}
 	}
 	return out

@@ -37,3 +37,29 @@ func TestWeakeningsRouteMovedToALooserClass(t *testing.T) {
 		t.Errorf("route moved to a tighter class: Weakenings = %q; want none", got)
 	}
 }
+
+// TestWeakeningsIssuerSignerReplaced: adding an issuer for acme needs an
+// approval (issuers' tenants), so one operator keeps demo-idp's id and
+// tenants and replaces its jwks with a key of their own. With
+// privileged_key_approval off that was a plain push: tokens the operator
+// signs offline name any client of acme or globex, no key made and no
+// trail of one (attack815).
+func TestWeakeningsIssuerSignerReplaced(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		change func(string) string
+	}{
+		{"jwks replaced", replace(`"x":"lgXeSIRAyXwmOjbRiQGZ7YVoYx8XviIq9Kl4GWEV5x0"`, `"x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"`)},
+		{"issuer URL replaced", replace("issuer: https://idp.demo.example", "issuer: https://idp.evil.example")},
+		{"client claim changed", replace("client_claim: client_id", "client_claim: azp")},
+	} {
+		if got := weakeningsOf(t, same, c.change); !strings.Contains(got, `issuer "demo-idp"`) {
+			t.Errorf("%s: Weakenings = %q; want issuer demo-idp named", c.name, got)
+		}
+	}
+	// Removing a tenant or an audience takes trust away: no weakening.
+	if got := weakeningsOf(t, same, replace("tenants: [acme, globex]\n    jwks", "tenants: [acme]\n    jwks")); got != "" {
+		t.Errorf("issuer given fewer tenants: Weakenings = %q; want none", got)
+	}
+}

@@ -31,3 +31,20 @@ func TestPushMovingARouteToALooserClassNeedsApproval(t *testing.T) {
 		t.Fatalf("push adding an unused class: %v", err)
 	}
 }
+
+// TestPushReplacingAnIssuersSignerNeedsApproval: an issuer added for acme
+// needs a second person, so one operator keeps demo-idp and replaces its
+// jwks with a key of their own. Before, the push went through alone and
+// tokens signed offline named any client of acme or globex (attack815).
+func TestPushReplacingAnIssuersSignerNeedsApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	base := examplePolicy(t)
+	push(t, a, base)
+	swapped := edit(t, base, `"x":"lgXeSIRAyXwmOjbRiQGZ7YVoYx8XviIq9Kl4GWEV5x0"`, `"x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"`)
+	_, err := a.PushPolicy(ctx, swapped, 0, Meta{Actor: "alice", Reason: "rotate", Ticket: "CHG-815"})
+	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), `issuer "demo-idp": its signing keys`) {
+		t.Fatalf("push replacing demo-idp's jwks without an approval: %v; want ErrNotApproved naming the issuer", err)
+	}
+}
