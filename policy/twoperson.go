@@ -40,6 +40,7 @@ var weakeningKinds = []WeakeningKind{
 	{"routes removed and put back", "a route serving requests no route of the policy in force serves, which a route of an earlier pushed document (the newest that had one serving them: what it had the last time it existed) served with more checked: public where it was not, without its tenant binding or one of its scopes, in a class that checks or bounds less (or is not privileged or bulk where it was), or with less of an approval: one push removes a route, the next puts it back with less"},
 	{"routes moved to looser classes", "a route served (the same method, or a HEAD for a GET, an overlapping template) by a route of another class that bounds it less, as a class's limits raised would: one push adds a class without a limit and moves the route to it"},
 	{"issuers' signers replaced", "an issuer kept whose issuer, jwks, jwks_url or hmac_secret changed, that takes an algorithm more, or whose tenant_claim or client_claim changed: an issuer added in all but name, whose tokens another signer makes may name the clients of its tenants"},
+	{"public_routes set", "public_routes set where the policy in force leaves it out: its max_in_flight replaces the sidecar's default (a quarter of its upstream connections), which the document does not know"},
 	{"classes' limits", "a class of any kind whose max_body or max_response_body is raised, whose limit allows more (rate or burst) or is removed, or whose concurrency allows more (max, queue or max_wait) or is removed; a class that is not privileged or bulk whose allow_cidrs, auth_methods or max_token_age are loosened as a privileged class's are"},
 	{"routes' scopes", "a route that serves requests of a route of the policy in force (the same method, or a HEAD for a GET, an overlapping template) and no longer requires one of its scopes, privileged or not, or is public"},
 	{"public_routes widened", "public_routes.max_in_flight raised, or public_routes removed (the sidecar's default in its place)"},
@@ -89,7 +90,8 @@ func Weakenings(cur, next *Document) []string { return WeakeningsUnder(cur, next
 // Rules 4 added privileged clients moved to another tenant. Rules 5
 // added scopes made privileged that clients hold, and
 // global_limits.max_sidecars raised. Rules 6 added routes moved to a
-// class that bounds them less, and issuers' signers replaced.
+// class that bounds them less, issuers' signers replaced, and
+// public_routes set where it was left out.
 const WeakeningRules = 6
 
 // WeakeningsUnder is Weakenings by the kinds of rules (1 to WeakeningRules).
@@ -130,6 +132,7 @@ func WeakeningsUnder(cur, next *Document, rules int) []string {
 	if rules >= 6 {
 		out = append(out, routeLimitWeakenings(cur, next)...)   // twoperson_rules6.go
 		out = append(out, issuerSignerWeakenings(cur, next)...) // twoperson_rules6.go
+		out = append(out, publicRoutesSet(cur, next)...)        // twoperson_rules6.go
 	}
 	return out
 }

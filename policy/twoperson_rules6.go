@@ -76,3 +76,17 @@ func issuerSignerWeakenings(cur, next *Document) []string {
 	}
 	return out
 }
+
+// publicRoutesSet is the last kind of rules 6: public_routes set where
+// the policy in force left it out. Its cap replaces the sidecar's default
+// (a quarter of its --max-upstream-conns), which the document does not
+// know, so any value counts, erring towards weakening as public_routes
+// removed does: before, one push set max_in_flight: 1048576 alone, the
+// public routes then taking every upstream connection
+// (TestWeakeningsPublicRoutesSetOverTheDefault, attack815).
+func publicRoutesSet(cur, next *Document) []string {
+	if firstPush(cur) || cur.PublicRoutes != nil || next.PublicRoutes == nil {
+		return nil
+	}
+	return []string{fmt.Sprintf("public_routes set: max_in_flight %d in place of the sidecar's default, a quarter of its upstream connections", next.PublicRoutes.MaxInFlight)}
+}

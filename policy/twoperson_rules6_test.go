@@ -63,3 +63,16 @@ func TestWeakeningsIssuerSignerReplaced(t *testing.T) {
 		t.Errorf("issuer given fewer tenants: Weakenings = %q; want none", got)
 	}
 }
+
+// TestWeakeningsPublicRoutesSetOverTheDefault: raising public_routes'
+// max_in_flight needs an approval, but the example leaves public_routes
+// out (the sidecar's default, a quarter of its upstream connections);
+// before, setting max_in_flight: 1048576 there was a plain push
+// (attack815).
+func TestWeakeningsPublicRoutesSetOverTheDefault(t *testing.T) {
+	t.Parallel()
+	got := weakeningsOf(t, same, replace("\nroutes:\n", "\npublic_routes: {max_in_flight: 1048576}\n\nroutes:\n"))
+	if !strings.Contains(got, "public_routes set: max_in_flight 1048576") {
+		t.Errorf("Weakenings = %q; want public_routes set named", got)
+	}
+}
