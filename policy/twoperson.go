@@ -38,6 +38,9 @@ var weakeningKinds = []WeakeningKind{
 	{"audit mode and collector", "audit.mode turned from strict to best_effort (or left out), or audit.collector changed or removed: a sidecar started after it sends its records to another collector, or drops them"},
 	{"detection rules", "a detection rule removed (by name) or changed so that it catches or does less: its kind, group_by, baseline or ticket changed, its threshold, factor, bytes or lookback raised, its window or suspend shortened, or its severity or action lowered (notify, suspend, revoke_key); or the ticket sink a rule kept sends to changed (its kind, url, url_file, secret or project): its alerts go elsewhere"},
 	{"routes removed and put back", "a route serving requests no route of the policy in force serves, which a route of an earlier pushed document (the newest that had one serving them: what it had the last time it existed) served with more checked: public where it was not, without its tenant binding or one of its scopes, in a class that checks or bounds less (or is not privileged or bulk where it was), or with less of an approval: one push removes a route, the next puts it back with less"},
+	{"routes moved to looser classes", "a route served (the same method, or a HEAD for a GET, an overlapping template) by a route of another class that bounds it less, as a class's limits raised would: one push adds a class without a limit and moves the route to it"},
+	{"issuers' signers replaced", "an issuer kept whose issuer, jwks, jwks_url or hmac_secret changed, that takes an algorithm more, or whose tenant_claim or client_claim changed: an issuer added in all but name, whose tokens another signer makes may name the clients of its tenants"},
+	{"public_routes set", "public_routes set where the policy in force leaves it out: its max_in_flight replaces the sidecar's default (a quarter of its upstream connections), which the document does not know"},
 	{"classes' limits", "a class of any kind whose max_body or max_response_body is raised, whose limit allows more (rate or burst) or is removed, or whose concurrency allows more (max, queue or max_wait) or is removed; a class that is not privileged or bulk whose allow_cidrs, auth_methods or max_token_age are loosened as a privileged class's are"},
 	{"routes' scopes", "a route that serves requests of a route of the policy in force (the same method, or a HEAD for a GET, an overlapping template) and no longer requires one of its scopes, privileged or not, or is public"},
 	{"public_routes widened", "public_routes.max_in_flight raised, or public_routes removed (the sidecar's default in its place)"},
@@ -86,8 +89,10 @@ func Weakenings(cur, next *Document) []string { return WeakeningsUnder(cur, next
 // routes' scopes, public_routes, trusted_proxies and issuers' tenants.
 // Rules 4 added privileged clients moved to another tenant. Rules 5
 // added scopes made privileged that clients hold, and
-// global_limits.max_sidecars raised.
-const WeakeningRules = 5
+// global_limits.max_sidecars raised. Rules 6 added routes moved to a
+// class that bounds them less, issuers' signers replaced, and
+// public_routes set where it was left out.
+const WeakeningRules = 6
 
 // WeakeningsUnder is Weakenings by the kinds of rules (1 to WeakeningRules).
 func WeakeningsUnder(cur, next *Document, rules int) []string {
@@ -123,6 +128,11 @@ func WeakeningsUnder(cur, next *Document, rules int) []string {
 	}
 	if rules >= 5 {
 		out = append(out, sidecarsWeakening(cur, next)...)
+	}
+	if rules >= 6 {
+		out = append(out, routeLimitWeakenings(cur, next)...)   // twoperson_rules6.go
+		out = append(out, issuerSignerWeakenings(cur, next)...) // twoperson_rules6.go
+		out = append(out, publicRoutesSet(cur, next)...)        // twoperson_rules6.go
 	}
 	return out
 }
