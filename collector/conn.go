@@ -57,6 +57,10 @@ type connEntry struct {
 	addr   netip.Addr // its address's key (limiter.PeerKey)
 	authed atomic.Bool
 	sender string // who first authenticated on it; guarded by connLimiter.mu
+	// seq orders the connections by admission, and evicted marks one
+	// closed to make room at the cap; both guarded by connLimiter.mu.
+	seq     uint64
+	evicted bool
 }
 
 // connLimiter counts the open connections, and the unauthenticated
@@ -69,6 +73,7 @@ type connLimiter struct {
 	// perSender is the most connections one sender authenticates on (0:
 	// no cap, when no other sender can send).
 	perSender int
+	seq       uint64 // connections admitted; guarded by mu
 	refused   atomic.Uint64
 	capped    atomic.Uint64
 	mu        sync.Mutex // guards the following fields
@@ -99,26 +104,57 @@ func (l *connLimiter) connContext(ctx context.Context, conn net.Conn) context.Co
 		conn.Close() // the server's first read fails and it forgets the conn
 		return ctx
 	}
-	e := &connEntry{addr: key}
+	l.seq++
+	e := &connEntry{addr: key, seq: l.seq}
 	l.byConn[conn] = e
 	return context.WithValue(ctx, connStateKey{}, e)
 }
 
 // admitLocked counts a new unauthenticated connection from peer under its
 // key (limiter.PeerKey: an IPv6 peer by its /64), or reports false,
-// counted, past a cap.
+// counted, past a cap. At maxOpen it closes the oldest connection that
+// has not authenticated to make room, and refuses the new one only when
+// every connection has: connections without a credential, a few from
+// each of many addresses, held all of maxOpen, and a sender's new
+// connection was closed at accept for as long as an outsider kept
+// reconnecting (TestOutsidersCannotTakeEveryConnection). A sender
+// authenticates with its first request, so a connection that waits for
+// its headers is the outsider's to lose.
 func (l *connLimiter) admitLocked(peer netip.Addr) (key netip.Addr, ok bool) {
 	key = limiter.PeerKey(peer)
-	switch {
-	case len(l.byConn) >= l.maxOpen:
-		l.capped.Add(1)
-		return key, false
-	case l.unauth[key] >= l.max:
+	if l.unauth[key] >= l.max {
 		l.refused.Add(1)
 		return key, false
 	}
+	if len(l.byConn) >= l.maxOpen {
+		l.capped.Add(1)
+		if !l.evictOldestUnauthLocked() {
+			return key, false
+		}
+	}
 	l.unauth[key]++
 	return key, true
+}
+
+// evictOldestUnauthLocked closes the oldest connection that has not
+// authenticated and forgets it, reporting whether there was one. Its
+// server goroutine's read fails and it goes; connState finds it gone.
+func (l *connLimiter) evictOldestUnauthLocked() bool {
+	var oldest net.Conn
+	var oe *connEntry
+	for c, e := range l.byConn {
+		if !e.authed.Load() && e.sender == "" && (oe == nil || e.seq < oe.seq) {
+			oldest, oe = c, e
+		}
+	}
+	if oe == nil {
+		return false
+	}
+	oe.evicted = true
+	delete(l.byConn, oldest)
+	l.releaseLocked(oe.addr)
+	oldest.Close()
+	return true
 }
 
 // open is the number of connections open.
@@ -168,6 +204,9 @@ func (l *connLimiter) authenticated(ctx context.Context, sender string) bool {
 	defer l.mu.Unlock()
 	if e.sender != "" {
 		return true // counted under the sender that first authenticated it
+	}
+	if e.evicted {
+		return false // closed at the cap, and counted nowhere now
 	}
 	if l.perSender > 0 && l.bySender[sender] >= l.perSender {
 		return false

@@ -220,9 +220,10 @@ func TestUnauthenticatedCapCountsIPv6By64(t *testing.T) {
 
 // The intake had no overall cap on its connections: authenticated ones,
 // and unauthenticated ones from many addresses, took descriptors without
-// end. MaxConns (--max-conns) caps them: the connection past it is closed
-// as it arrives and counted, the collector goes on serving the others,
-// and a new one is served once one closes.
+// end. MaxConns (--max-conns) caps them: the connection past it closes
+// the oldest that has not authenticated, or is itself closed as it
+// arrives when every one has, counted either way; the collector goes on
+// serving the others, and a new one is served once one closes.
 func TestConnectionCap(t *testing.T) {
 	t.Parallel()
 	srv, st := startNamedCollector(t, t.TempDir(), newTestKey(t), Config{MaxConns: 2, UnauthTimeout: time.Minute})
@@ -242,8 +243,11 @@ func TestConnectionCap(t *testing.T) {
 		t.Fatalf("first batch: %v %v", resp, err)
 	}
 	idle := dialRaw(t, srv.URL)
-	if !closedByServer(dialRaw(t, srv.URL)) {
-		t.Fatal("a third connection with MaxConns 2 was not closed")
+	// The third takes the place of the oldest that has not authenticated
+	// (TestOutsidersCannotTakeEveryConnection).
+	third := dialRaw(t, srv.URL)
+	if !closedByServer(idle) {
+		t.Fatal("a third connection with MaxConns 2 did not close the idle unauthenticated one")
 	}
 	fmt.Fprintf(authed, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", aliceToken)
 	resp, err := http.ReadResponse(ar, nil)
@@ -257,7 +261,7 @@ func TestConnectionCap(t *testing.T) {
 			t.Errorf("/metrics lacks %q:\n%s", want, page)
 		}
 	}
-	idle.Close()
+	third.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c := dialRaw(t, srv.URL)
