@@ -186,8 +186,8 @@ func TestPackBoundsMadeUpNames(t *testing.T) {
 		}
 	}
 	// The cell lists the pods that fit a spreadsheet cell and counts the
-	// rest (TestRevocationCellFitsASpreadsheet): maxPods pods and morePods
-	// in all.
+	// rest (TestRevocationCellFitsASpreadsheet): one sender's first
+	// maxPodsPerSender pods and the rest under morePodsOfSender.
 	if len(revs) != 1 {
 		t.Fatalf("RevocationRecords: %d key.revoke rows, want 1", len(revs))
 	}
@@ -196,9 +196,9 @@ func TestPackBoundsMadeUpNames(t *testing.T) {
 	if i := strings.LastIndex(cell, " and "); i >= 0 {
 		fmt.Sscanf(cell[i:], " and %d more", &more)
 	}
-	if listed+more != maxPods || !strings.Contains(cell, morePods) || len([]rune(cell)) > maxCellChars {
+	if listed+more != maxPodsPerSender || !strings.Contains(cell, morePodsOfSender) || len([]rune(cell)) > maxCellChars {
 		t.Errorf("RevocationRecords: the first denials by sidecar list %d made-up pods and %d more (%d characters), with %q: want %d in all, it, and at most %d characters",
-			listed, more, len([]rune(cell)), morePods, maxPods, maxCellChars)
+			listed, more, len([]rune(cell)), morePodsOfSender, maxPodsPerSender, maxCellChars)
 	}
 	if !strings.Contains(strings.Join(res.Warnings, "\n"), "approval ids past the first") {
 		t.Errorf("the warnings do not say the approval ids past the first %d were counted together:\n%s", maxApprovalIDs, strings.Join(res.Warnings, "\n"))

@@ -145,7 +145,7 @@ func (b *builder) podDenials(i int, pod string) string {
 		switch s.pod {
 		case pod:
 			out = append(out, rfc(t)+" ("+s.sender+")")
-		case morePods:
+		case morePods, morePodsOfSender:
 			more++
 			if more == 1 || t.Before(at) || t.Equal(at) && s.sender < early.sender {
 				early, at = s, t
@@ -153,7 +153,7 @@ func (b *builder) podDenials(i int, pod string) string {
 		}
 	}
 	if len(out) == 0 && more > 0 {
-		return fmt.Sprintf("%s (%s), the earliest of %d senders' first denials of %s", rfc(at), early.sender, more, morePods)
+		return fmt.Sprintf("%s (%s), the earliest of %d senders' first denials of %s", rfc(at), early.sender, more, early.pod)
 	}
 	sort.Strings(out)
 	return boundedList(out, maxCellChars, "other senders whose records name this pod")

@@ -65,6 +65,7 @@ type tally struct {
 	revokeAt []revokeAt // in storage order
 	first    map[int]time.Time
 	firstBy  map[int]map[sidecar]time.Time
+	podsOf   map[int]map[string]int // places in firstBy[i], by sender
 
 	routeScopes map[[2]string][]string
 	privRoutes  map[[2]string]bool
@@ -125,6 +126,18 @@ const maxPods = 1000
 // morePods is the pod name the first denials of the pods past the first
 // maxPods are kept under.
 const morePods = "(pods past the first 1000)"
+
+// maxPodsPerSender bounds the places among the maxPods one sender's pods
+// take: a stolen credential naming a new pod in each of maxPods batches
+// took every one, and a real pod's first denial was kept with the pods
+// past them, its cell showing the thief's earliest
+// (TestRevocationPodsBoundPerSender). A sender's pods past it are kept
+// together under morePodsOfSender, which names the sender cut.
+const maxPodsPerSender = maxPods / 10
+
+// morePodsOfSender is the pod name the first denials of a sender's pods
+// past its first maxPodsPerSender are kept under.
+const morePodsOfSender = "(pods past the sender's first 100)"
 
 // tenantOf is r's tenant as the tallies count it: notInPolicy for a
 // tenant no policy of the period names.
@@ -193,7 +206,7 @@ const maxScanLines = 1000
 func newTally(b *builder) *tally {
 	t := &tally{client: map[string]int64{}, scope: map[[2]string]int64{}, last: map[string]time.Time{},
 		priv: map[string]*privUse{}, denials: map[denialKey]int64{}, tenant: map[string]int64{}, unbound: map[string]int64{}, tenantDenied: map[string]int64{},
-		daily: map[int64]*[5]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[sidecar]time.Time{},
+		daily: map[int64]*[5]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[sidecar]time.Time{}, podsOf: map[int]map[string]int{},
 		routeScopes: map[[2]string][]string{}, privRoutes: map[[2]string]bool{}, approvals: map[string]*[2]int64{},
 		overSegs: map[uint64]bool{}, knownApprovals: map[string]bool{}, lateApprovals: map[string]entryPos{}, keysUsed: map[string]bool{}, lastAllowed: map[string]keyUse{}}
 	t.tenants, t.clients = b.knownNames()
@@ -402,8 +415,21 @@ func (t *tally) addDenial(b *builder, r *collector.StoredRecord, target string) 
 				t.firstBy[i] = by
 			}
 			s := sidecarOf(r)
-			if _, ok := by[s]; !ok && len(by) >= maxPods {
-				s.pod = morePods
+			if _, ok := by[s]; !ok {
+				n := t.podsOf[i]
+				if n == nil {
+					n = map[string]int{}
+					t.podsOf[i] = n
+				}
+				switch {
+				case n[s.sender] >= maxPodsPerSender:
+					s.pod = morePodsOfSender
+				case len(by) >= maxPods:
+					s.pod = morePods
+				}
+				if _, ok := by[s]; !ok {
+					n[s.sender]++
+				}
 			}
 			if f := by[s]; f.IsZero() || r.Time.Before(f) {
 				by[s] = r.Time
