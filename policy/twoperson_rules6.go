@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // routeLimitWeakenings is the kind weakening rules 6 added (WeakeningRules):
@@ -89,4 +90,88 @@ func publicRoutesSet(cur, next *Document) []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("public_routes set: max_in_flight %d in place of the sidecar's default, a quarter of its upstream connections", next.PublicRoutes.MaxInFlight)}
+}
+
+// issuerAcceptanceWeakenings is the third kind of rules 6: an issuer of
+// cur kept by id that accepts more of its tokens: an audience added
+// (tokens minted for another service pass here), a typ accepted that was
+// not (from none set to some, ID tokens too, whose claims an issuer
+// without types refuses), a longer clock_skew (tokens pass longer after
+// their exp) or a longer max_lifetime, or its bound removed. Each was a
+// plain push (TestWeakeningsIssuerAcceptsMore, left by attack815).
+func issuerAcceptanceWeakenings(cur, next *Document) []string {
+	var out []string
+	for _, is := range next.Issuers {
+		i := slices.IndexFunc(cur.Issuers, func(o IssuerSpec) bool { return o.ID == is.ID })
+		if i < 0 {
+			continue // an issuer added: issuers' tenants (rules 3)
+		}
+		was := cur.Issuers[i]
+		var why []string
+		for _, a := range is.Audiences {
+			if !slices.Contains(was.Audiences, a) {
+				why = append(why, fmt.Sprintf("audience %q added", a))
+			}
+		}
+		why = append(why, typesWidened(was.Types, is.Types)...)
+		if w, n := durationOf(was.ClockSkew), durationOf(is.ClockSkew); n > w {
+			why = append(why, fmt.Sprintf("clock_skew %s -> %s", orNone(was.ClockSkew, "0s"), is.ClockSkew))
+		}
+		switch w, n := durationOf(was.MaxLifetime), durationOf(is.MaxLifetime); {
+		case w > 0 && n == 0:
+			why = append(why, fmt.Sprintf("max_lifetime %s -> no bound", was.MaxLifetime))
+		case w > 0 && n > w:
+			why = append(why, fmt.Sprintf("max_lifetime %s -> %s", was.MaxLifetime, is.MaxLifetime))
+		}
+		if len(why) > 0 {
+			out = append(out, fmt.Sprintf("issuer %q accepts more of its tokens: %s", is.ID, strings.Join(why, ", ")))
+		}
+	}
+	return out
+}
+
+// typesWidened names the typ values next accepts that was did not, as
+// the data plane reads them (case-insensitive; none set: absent, JWT or
+// at+jwt, and no ID-token claim).
+func typesWidened(was, next []string) []string {
+	switch {
+	case len(was) == 0 && len(next) == 0, len(was) > 0 && len(next) == 0 && containsFold(was, "JWT") && containsFold(was, "at+jwt"):
+		return nil
+	case len(next) == 0:
+		return []string{"types removed: absent, JWT and at+jwt accepted"}
+	case len(was) == 0:
+		why := []string{"types set: tokens with ID-token claims (nonce, at_hash, c_hash) accepted"}
+		for _, t := range next {
+			if !strings.EqualFold(t, "JWT") && !strings.EqualFold(t, "at+jwt") {
+				why = append(why, fmt.Sprintf("typ %q accepted", t))
+			}
+		}
+		return why
+	}
+	var why []string
+	for _, t := range next {
+		if !containsFold(was, t) {
+			why = append(why, fmt.Sprintf("typ %q accepted", t))
+		}
+	}
+	return why
+}
+
+func containsFold(list []string, s string) bool {
+	return slices.ContainsFunc(list, func(v string) bool { return strings.EqualFold(v, s) })
+}
+
+// orNone is s, or none when s is left out.
+func orNone(s, none string) string {
+	if s == "" {
+		return none
+	}
+	return s
+}
+
+// durationOf is a duration of a document that loaded (validated), 0 when
+// left out.
+func durationOf(s string) time.Duration {
+	d, _ := parseDuration(s)
+	return d
 }

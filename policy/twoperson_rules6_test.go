@@ -76,3 +76,44 @@ func TestWeakeningsPublicRoutesSetOverTheDefault(t *testing.T) {
 		t.Errorf("Weakenings = %q; want public_routes set named", got)
 	}
 }
+
+// TestWeakeningsIssuerAcceptsMore: an issuer kept by id that accepts more
+// of its own tokens than before was a plain push (attack815 left it): an
+// audience added (tokens minted for another service now pass here), a
+// token type accepted that was not (and, from none to some, ID tokens,
+// whose claims an issuer without types refuses), a longer clock_skew
+// (expired tokens pass longer) or max_lifetime (or its bound removed).
+// Each is a weakening of rules 6 now; the reverse of each is none.
+func TestWeakeningsIssuerAcceptsMore(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, want string
+		change     func(string) string
+	}{
+		{"audience added", `audience "billing" added`, replace("audiences: [portcullis-demo]", "audiences: [portcullis-demo, billing]")},
+		{"types set over the default", `typ "id_token" accepted`, replace("    clock_skew: 30s\n", "    clock_skew: 30s\n    types: [at+jwt, id_token]\n")},
+		{"clock_skew longer", "clock_skew 30s -> 5m", replace("clock_skew: 30s", "clock_skew: 5m")},
+		{"max_lifetime longer", "max_lifetime 1h -> 24h", replace("max_lifetime: 1h", "max_lifetime: 24h")},
+		{"max_lifetime removed", "max_lifetime 1h -> no bound", replace("    max_lifetime: 1h\n", "")},
+	} {
+		if got := weakeningsOf(t, same, c.change); !strings.Contains(got, `issuer "demo-idp"`) || !strings.Contains(got, c.want) {
+			t.Errorf("%s: Weakenings = %q; want issuer demo-idp named with %s", c.name, got, c.want)
+		}
+	}
+	withTypes := replace("    clock_skew: 30s\n", "    clock_skew: 30s\n    types: [at+jwt, JWT]\n")
+	twoAudiences := replace("audiences: [portcullis-demo]", "audiences: [portcullis-demo, billing]")
+	for _, c := range []struct {
+		name   string
+		base   func(string) string
+		change func(string) string
+	}{
+		{"audience removed", twoAudiences, replace("audiences: [portcullis-demo, billing]", "audiences: [portcullis-demo]")},
+		{"clock_skew shorter", same, replace("clock_skew: 30s", "clock_skew: 10s")},
+		{"max_lifetime shorter", same, replace("max_lifetime: 1h", "max_lifetime: 10m")},
+		{"a type dropped, another in another case", withTypes, replace("types: [at+jwt, JWT]", "types: [AT+JWT]")},
+	} {
+		if got := weakeningsOf(t, c.base, c.change); got != "" {
+			t.Errorf("%s: Weakenings = %q; want none", c.name, got)
+		}
+	}
+}

@@ -48,3 +48,20 @@ func TestPushReplacingAnIssuersSignerNeedsApproval(t *testing.T) {
 		t.Fatalf("push replacing demo-idp's jwks without an approval: %v; want ErrNotApproved naming the issuer", err)
 	}
 }
+
+// TestPushIssuerAcceptingMoreNeedsApproval: one operator adds an audience
+// to demo-idp and lengthens its max_lifetime to a day, so tokens minted
+// for another service, and a stolen token for 24 hours, pass. Before, the
+// push went through alone (left by attack815).
+func TestPushIssuerAcceptingMoreNeedsApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	base := examplePolicy(t)
+	push(t, a, base)
+	wider := edit(t, edit(t, base, "audiences: [portcullis-demo]", "audiences: [portcullis-demo, billing]"), "max_lifetime: 1h", "max_lifetime: 24h")
+	_, err := a.PushPolicy(ctx, wider, 0, Meta{Actor: "alice", Reason: "wider", Ticket: "CHG-818"})
+	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), `issuer "demo-idp" accepts more of its tokens: audience "billing" added, max_lifetime 1h -> 24h`) {
+		t.Fatalf("push widening demo-idp's audiences and max_lifetime without an approval: %v; want ErrNotApproved naming both", err)
+	}
+}
