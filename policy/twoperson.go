@@ -39,7 +39,7 @@ var weakeningKinds = []WeakeningKind{
 	{"detection rules", "a detection rule removed (by name) or changed so that it catches or does less: its kind, group_by, baseline or ticket changed, its threshold, factor, bytes or lookback raised, its window or suspend shortened, or its severity or action lowered (notify, suspend, revoke_key); or the ticket sink a rule kept sends to changed (its kind, url, url_file, secret or project): its alerts go elsewhere"},
 	{"routes removed and put back", "a route serving requests no route of the policy in force serves, which a route of an earlier pushed document (the newest that had one serving them: what it had the last time it existed) served with more checked: public where it was not, without its tenant binding or one of its scopes, in a class that checks or bounds less (or is not privileged or bulk where it was), or with less of an approval: one push removes a route, the next puts it back with less"},
 	{"routes moved to looser classes", "a route served (the same method, or a HEAD for a GET, an overlapping template) by a route of another class that bounds it less, as a class's limits raised would: one push adds a class without a limit and moves the route to it"},
-	{"issuers accepting more", "an issuer kept that accepts more of its tokens: an audience added, a typ accepted that was not (types set where none were lets ID tokens pass), a longer clock_skew, or a longer max_lifetime or its bound removed"},
+	{"issuers accepting more", "an issuer kept that accepts more of its tokens: an audience added, a typ accepted that was not (types set where none were lets ID tokens pass, types removed a token without typ), a longer clock_skew, or a longer max_lifetime or its bound removed"},
 	{"issuers' signers replaced", "an issuer kept whose issuer, jwks, jwks_url or hmac_secret changed, that takes an algorithm more, or whose tenant_claim or client_claim changed: an issuer added in all but name, whose tokens another signer makes may name the clients of its tenants"},
 	{"public_routes set", "public_routes set where the policy in force leaves it out: its max_in_flight replaces the sidecar's default (a quarter of its upstream connections), which the document does not know"},
 	{"classes' limits", "a class of any kind whose max_body or max_response_body is raised, whose limit allows more (rate or burst) or is removed, or whose concurrency allows more (max, queue or max_wait) or is removed; a class that is not privileged or bulk whose allow_cidrs, auth_methods or max_token_age are loosened as a privileged class's are"},
@@ -131,10 +131,9 @@ func WeakeningsUnder(cur, next *Document, rules int) []string {
 		out = append(out, sidecarsWeakening(cur, next)...)
 	}
 	if rules >= 6 {
-		out = append(out, routeLimitWeakenings(cur, next)...)   // twoperson_rules6.go
-		out = append(out, issuerSignerWeakenings(cur, next)...) // twoperson_rules6.go
-		out = append(out, issuerAcceptanceWeakenings(cur, next)...)
-		out = append(out, publicRoutesSet(cur, next)...) // twoperson_rules6.go
+		out = append(out, routeLimitWeakenings(cur, next)...) // twoperson_rules6.go
+		out = append(out, keptIssuerWeakenings(cur, next)...) // twoperson_rules6.go
+		out = append(out, publicRoutesSet(cur, next)...)      // twoperson_rules6.go
 	}
 	return out
 }

@@ -91,7 +91,7 @@ func TestWeakeningsIssuerAcceptsMore(t *testing.T) {
 		change     func(string) string
 	}{
 		{"audience added", `audience "billing" added`, replace("audiences: [portcullis-demo]", "audiences: [portcullis-demo, billing]")},
-		{"types set over the default", `typ "id_token" accepted`, replace("    clock_skew: 30s\n", "    clock_skew: 30s\n    types: [at+jwt, id_token]\n")},
+		{"types set over the default", `types [at+jwt id_token] set`, replace("    clock_skew: 30s\n", "    clock_skew: 30s\n    types: [at+jwt, id_token]\n")},
 		{"clock_skew longer", "clock_skew 30s -> 5m", replace("clock_skew: 30s", "clock_skew: 5m")},
 		{"max_lifetime longer", "max_lifetime 1h -> 24h", replace("max_lifetime: 1h", "max_lifetime: 24h")},
 		{"max_lifetime removed", "max_lifetime 1h -> no bound", replace("    max_lifetime: 1h\n", "")},
@@ -101,6 +101,10 @@ func TestWeakeningsIssuerAcceptsMore(t *testing.T) {
 		}
 	}
 	withTypes := replace("    clock_skew: 30s\n", "    clock_skew: 30s\n    types: [at+jwt, JWT]\n")
+	// From some types to none, a token without typ passes.
+	if got := weakeningsOf(t, withTypes, replace("    types: [at+jwt, JWT]\n", "")); !strings.Contains(got, `issuer "demo-idp" accepts more of its tokens: types [at+jwt JWT] removed`) {
+		t.Errorf("types removed: Weakenings = %q; want issuer demo-idp named with its types removed", got)
+	}
 	twoAudiences := replace("audiences: [portcullis-demo]", "audiences: [portcullis-demo, billing]")
 	for _, c := range []struct {
 		name   string
